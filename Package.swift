@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "bis-fleet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bis", targets: ["bis"]),
+        .executable(name: "bis-worker", targets: ["bis-worker"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "FleetCore", targets: ["FleetCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, each in its own small target with a shim for
+        // what Swift cannot call directly (variadic functions).
+        .target(
+            name: "CRabbitMQ",
+            path: "Sources/CRabbitMQ",
+            linkerSettings: [.linkedLibrary("rabbitmq")]
+        ),
+        .systemLibrary(
+            name: "CZstd",
+            path: "Sources/CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+
+        // Swift over rabbitmq-c: the only code that touches it.
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Shared vocabulary: ids, versions, wire messages, retry policy.
+        .target(
+            name: "FleetCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+
+        .executableTarget(
+            name: "bis",
+            dependencies: [
+                "FleetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Coordinator"
+        ),
+        .executableTarget(
+            name: "bis-worker",
+            dependencies: [
+                "FleetCore", "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Worker"
+        ),
+
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
+        // Talks to the private RabbitMQ node that ops/broker starts.
+        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore"]),
+    ]
+)

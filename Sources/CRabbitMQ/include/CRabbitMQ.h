@@ -1,0 +1,23 @@
+// rabbitmq-c 0.11 (Debian librabbitmq-dev), plus shims for what Swift cannot
+// call: amqp_login_with_properties is variadic.
+#ifndef BIS_CRABBITMQ_H
+#define BIS_CRABBITMQ_H
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <amqp_ssl_socket.h>
+#include <sys/time.h>
+
+/// Logs in with SASL PLAIN, announcing the client properties (capabilities
+/// such as consumer_cancel_notify). Returns the RPC reply of the login.
+amqp_rpc_reply_t bis_amqp_login_plain(amqp_connection_state_t state,
+                                      const char *vhost,
+                                      int channel_max,
+                                      int frame_max,
+                                      int heartbeat,
+                                      const amqp_table_t *client_properties,
+                                      const char *user,
+                                      const char *password);
+
+#endif
