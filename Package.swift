@@ -60,6 +60,9 @@ let package = Package(
             path: "Worker"
         ),
 
+        // Release-built load generator for ops/bench/amqp.
+        .executableTarget(name: "bis-bench-amqp", dependencies: ["AMQP"], path: "Benchmarks/AMQPBench"),
+
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
         // Talks to the private RabbitMQ node that ops/broker starts.

@@ -8,6 +8,11 @@
 #include <amqp_tcp_socket.h>
 #include <amqp_ssl_socket.h>
 #include <sys/time.h>
+#include <sys/eventfd.h>
+
+/// A non-blocking eventfd that other threads write to wake an I/O loop
+/// blocked in poll() (eventfd's flags are macros Swift cannot see).
+static inline int bis_wake_fd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 
 /// Logs in with SASL PLAIN, announcing the client properties (capabilities
 /// such as consumer_cancel_notify). Returns the RPC reply of the login.

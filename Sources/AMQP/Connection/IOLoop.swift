@@ -1,0 +1,527 @@
+import CRabbitMQ
+import Glibc
+import Logging
+import Synchronization
+
+/// The dedicated thread that owns one broker connection.
+///
+/// rabbitmq-c has no thread of its own and is not thread-safe, so everything
+/// that touches the connection runs here: other threads put `Command`s into
+/// the inbox and wake the loop through an eventfd; the loop sends them,
+/// reads frames (deliveries, confirms, returns, closes) and keeps heartbeats
+/// alive by never blocking longer than a fraction of the heartbeat interval.
+/// When the connection breaks it reconnects with backoff, declares the
+/// remembered topology again and reopens every consumer.
+///
+/// Everything below `inbox` is touched only by the I/O thread.
+final class IOLoop: @unchecked Sendable {
+    enum Command: Sendable {
+        case publish(PendingPublish)
+        case settle(Settlement, generation: UInt64, tag: UInt64, CheckedContinuation<Void, Error>)
+        case declare(Declaration, CheckedContinuation<Void, Error>)
+        case consume(ConsumerState, CheckedContinuation<Void, Error>)
+        case cancel(tag: String)
+        case inspect(queue: String, CheckedContinuation<UInt32?, Error>)
+        case purge(queue: String, CheckedContinuation<Void, Error>)
+        case deleteQueue(String, CheckedContinuation<Void, Error>)
+        case close(CheckedContinuation<Void, Never>)
+    }
+
+    enum Settlement: Sendable { case ack, nack(requeue: Bool), reject(requeue: Bool) }
+
+    struct PendingPublish: Sendable {
+        var exchange: String
+        var routingKey: String
+        var mandatory: Bool
+        var message: OutgoingMessage
+        var continuation: CheckedContinuation<Void, Error>
+    }
+
+    final class ConsumerState: Sendable {
+        let tag: String
+        let queue: String
+        let prefetch: Int
+        let continuation: AsyncThrowingStream<Delivery, Error>.Continuation
+        init(tag: String, queue: String, prefetch: Int, continuation: AsyncThrowingStream<Delivery, Error>.Continuation) {
+            self.tag = tag
+            self.queue = queue
+            self.prefetch = prefetch
+            self.continuation = continuation
+        }
+    }
+
+    private struct Inbox {
+        var commands: [Command] = []
+        var signalled = false
+    }
+
+    let config: AMQPConfiguration
+    let logger: Logger
+    private let inbox = Mutex(Inbox())
+    private let wakeFD: Int32
+    /// Bumped on every new connection or consumer channel; deliveries from an
+    /// older generation can no longer be settled. Read by other threads.
+    private let generationBox = Atomic<UInt64>(1)
+    private let reconnectsBox = Atomic<Int>(0)
+
+    // I/O-thread state.
+    private var conn: RawConnection?
+    private var topology: [Declaration] = []
+    private var consumers: [String: ConsumerState] = [:]
+    private var waiting: [PendingPublish] = []
+    private var waitingHead = 0
+    private var unconfirmed: [UInt64: PendingPublish] = [:]
+    private var lowestUnconfirmed: UInt64 = 1
+    private var nextSeq: UInt64 = 1
+    private var returned: [UInt64: (UInt16, String)] = [:]
+    private var deferred: [Command] = []
+    private var closing: CheckedContinuation<Void, Never>?
+    private var closeDeadline: Double = 0
+    private var failure: AMQPError?
+    private var reconnectAttempt = 0
+    private var nextReconnectAt: Double = 0
+
+    init(config: AMQPConfiguration, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        self.wakeFD = bis_wake_fd()
+    }
+
+    deinit { Glibc.close(wakeFD) }
+
+    var generation: UInt64 { generationBox.load(ordering: .acquiring) }
+    var reconnects: Int { reconnectsBox.load(ordering: .relaxed) }
+
+    /// Opens the first connection on the I/O thread and starts the loop; throws
+    /// at once if the broker cannot be reached or refuses the login.
+    func start() async throws {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
+            startThread { [self] in
+                do {
+                    conn = try RawConnection.open(config)
+                    logger.info("connected to broker", metadata: ["amqp.url": "\(config.url)"])
+                } catch {
+                    cont.resume(throwing: error)
+                    return
+                }
+                cont.resume()
+                run()
+            }
+        }
+    }
+
+    func submit(_ command: Command) {
+        let wake = inbox.withLock { box -> Bool in
+            box.commands.append(command)
+            if box.signalled { return false }
+            box.signalled = true
+            return true
+        }
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        while true {
+            drainInbox()
+            if let done = closing, shouldFinishClosing() {
+                finishClose()
+                done.resume()
+                return
+            }
+            if conn == nil { tryReconnect() }
+            if let c = conn {
+                do {
+                    try flushPublishes(c)
+                    try pumpFrames(c)
+                    try flushPublishes(c)
+                } catch {
+                    connectionLost(error)
+                }
+            }
+            waitForWork()
+        }
+    }
+
+    private func waitForWork() {
+        var timeoutMs: Int32 = 200
+        if config.heartbeat > 0 { timeoutMs = min(timeoutMs, Int32(config.heartbeat * 250)) }
+        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        if let c = conn {
+            if c.hasBufferedInput { return }
+            fds.append(pollfd(fd: c.socketFD, events: Int16(POLLIN), revents: 0))
+        } else {
+            let wait = nextReconnectAt - now()
+            timeoutMs = max(0, min(timeoutMs, Int32(wait * 1000)))
+        }
+        _ = poll(&fds, nfds_t(fds.count), timeoutMs)
+        if fds[0].revents != 0 {
+            var value: UInt64 = 0
+            _ = read(wakeFD, &value, 8)
+        }
+    }
+
+    private func drainInbox() {
+        let commands = inbox.withLock { box -> [Command] in
+            box.signalled = false
+            defer { box.commands.removeAll(keepingCapacity: true) }
+            return box.commands
+        }
+        let pending = deferred + commands
+        deferred.removeAll()
+        for command in pending { handle(command) }
+    }
+
+    private func handle(_ command: Command) {
+        if let failure {
+            fail(command, with: failure)
+            return
+        }
+        switch command {
+        case let .publish(p):
+            if closing != nil { p.continuation.resume(throwing: AMQPError.closed); return }
+            waiting.append(p)
+        case let .settle(kind, gen, tag, cont):
+            guard let c = conn, gen == generation else {
+                cont.resume(throwing: AMQPError.staleDelivery(deliveryTag: tag))
+                return
+            }
+            do {
+                switch kind {
+                case .ack: try c.ack(tag, multiple: false)
+                case let .nack(requeue): try c.nack(tag, requeue: requeue)
+                case let .reject(requeue): try c.reject(tag, requeue: requeue)
+                }
+                cont.resume()
+            } catch {
+                cont.resume(throwing: error)
+                connectionLost(error)
+            }
+        case let .declare(d, cont):
+            guard let c = conn else { deferred.append(command); return }
+            do {
+                try c.declare(d)
+                if !topology.contains(d) { topology.append(d) }
+                cont.resume()
+            } catch {
+                cont.resume(throwing: error)
+                if error.isConnectionLevel { connectionLost(error) }
+            }
+        case let .consume(state, cont):
+            guard let c = conn else { deferred.append(command); return }
+            do {
+                try c.startConsumer(queue: state.queue, tag: state.tag, prefetch: state.prefetch)
+                consumers[state.tag] = state
+                cont.resume()
+            } catch {
+                cont.resume(throwing: error)
+                if error.isConnectionLevel { connectionLost(error) }
+            }
+        case let .cancel(tag):
+            guard let state = consumers.removeValue(forKey: tag) else { return }
+            state.continuation.finish()
+            if let c = conn {
+                do { try c.cancelConsumer(tag: tag) } catch { connectionLost(error) }
+            }
+        case let .inspect(queue, cont):
+            guard let c = conn else { deferred.append(command); return }
+            do { cont.resume(returning: try c.messageCount(queue: queue)) } catch {
+                cont.resume(throwing: error)
+                if error.isConnectionLevel { connectionLost(error) }
+            }
+        case let .purge(queue, cont):
+            guard let c = conn else { deferred.append(command); return }
+            do { try c.purge(queue: queue); cont.resume() } catch {
+                cont.resume(throwing: error)
+                if error.isConnectionLevel { connectionLost(error) }
+            }
+        case let .deleteQueue(queue, cont):
+            guard let c = conn else { deferred.append(command); return }
+            do {
+                try c.deleteQueue(queue)
+                topology.removeAll { if case let .queue(q) = $0 { return q.name == queue } else { return false } }
+                cont.resume()
+            } catch {
+                cont.resume(throwing: error)
+                if error.isConnectionLevel { connectionLost(error) }
+            }
+        case let .close(cont):
+            if closing != nil { cont.resume(); return }
+            closing = cont
+            closeDeadline = now() + 5
+            for (_, state) in consumers { state.continuation.finish() }
+            if let c = conn { for tag in consumers.keys { try? c.cancelConsumer(tag: tag) } }
+            consumers.removeAll()
+        }
+    }
+
+    private func fail(_ command: Command, with error: AMQPError) {
+        switch command {
+        case let .publish(p): p.continuation.resume(throwing: error)
+        case let .settle(_, _, _, cont): cont.resume(throwing: error)
+        case let .declare(_, cont): cont.resume(throwing: error)
+        case let .consume(state, cont):
+            state.continuation.finish(throwing: error)
+            cont.resume(throwing: error)
+        case .cancel: break
+        case let .inspect(_, cont): cont.resume(throwing: error)
+        case let .purge(_, cont): cont.resume(throwing: error)
+        case let .deleteQueue(_, cont): cont.resume(throwing: error)
+        case let .close(cont): cont.resume()
+        }
+    }
+
+    // MARK: - Publishing
+
+    private func flushPublishes(_ c: RawConnection) throws {
+        while waitingHead < waiting.count && unconfirmed.count < config.confirmWindow {
+            let p = waiting[waitingHead]
+            waitingHead += 1
+            let seq = nextSeq
+            nextSeq += 1
+            // The broker's basic.return carries no delivery tag; the sequence
+            // number in a header ties a return to its confirm.
+            let extra: [(String, HeaderValue)] = p.mandatory ? [(Self.seqHeader, .int(Int64(seq)))] : []
+            unconfirmed[seq] = p
+            try c.publish(exchange: p.exchange, routingKey: p.routingKey, mandatory: p.mandatory,
+                          message: p.message, extraHeaders: extra)
+        }
+        if waitingHead == waiting.count {
+            waiting.removeAll(keepingCapacity: true)
+            waitingHead = 0
+        } else if waitingHead > 4096 {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+    }
+
+    static let seqHeader = "x-bis-publish-seq"
+
+    private func confirm(tag: UInt64, multiple: Bool, nacked: Bool) {
+        if multiple {
+            if tag >= lowestUnconfirmed {
+                for seq in lowestUnconfirmed...tag { settle(seq, nacked: nacked) }
+                lowestUnconfirmed = tag + 1
+            }
+        } else {
+            settle(tag, nacked: nacked)
+            while lowestUnconfirmed < nextSeq && unconfirmed[lowestUnconfirmed] == nil { lowestUnconfirmed += 1 }
+        }
+    }
+
+    private func settle(_ seq: UInt64, nacked: Bool) {
+        guard let p = unconfirmed.removeValue(forKey: seq) else { return }
+        if let (code, text) = returned.removeValue(forKey: seq) {
+            p.continuation.resume(throwing: AMQPError.unroutable(exchange: p.exchange, routingKey: p.routingKey,
+                                                                 replyCode: code, replyText: text))
+        } else if nacked {
+            p.continuation.resume(throwing: AMQPError.publishNacked(exchange: p.exchange, routingKey: p.routingKey))
+        } else {
+            p.continuation.resume()
+        }
+    }
+
+    // MARK: - Reading frames
+
+    private func pumpFrames(_ c: RawConnection) throws {
+        // Always look once, even with nothing readable: that is where
+        // rabbitmq-c sends heartbeats and notices a silent broker.
+        var budget = 4096
+        while budget > 0, let frame = try c.nextFrame(timeout: 0) {
+            budget -= 1
+            try dispatch(frame, c)
+            if conn !== c { return }
+        }
+        c.releaseBuffersIfIdle()
+    }
+
+    private func dispatch(_ frame: amqp_frame_t, _ c: RawConnection) throws {
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return }
+        let method = frame.payload.method
+        let ch = frame.channel
+        switch method.id {
+        case AMQP_BASIC_DELIVER_METHOD:
+            let d = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            let tag = d.consumer_tag.string
+            let deliveryTag = d.delivery_tag
+            let exchange = d.exchange.string
+            let routingKey = d.routing_key.string
+            let redelivered = d.redelivered != 0
+            let (props, body) = try c.readContent(channel: ch)
+            guard let state = consumers[tag] else {
+                try c.nack(deliveryTag, requeue: true)  // a consumer we already cancelled
+                return
+            }
+            state.continuation.yield(Delivery(body: body, exchange: exchange, routingKey: routingKey,
+                                              redelivered: redelivered, deliveryTag: deliveryTag,
+                                              properties: props, generation: generation, loop: self))
+        case AMQP_BASIC_ACK_METHOD:
+            let a = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            confirm(tag: a.delivery_tag, multiple: a.multiple != 0, nacked: false)
+        case AMQP_BASIC_NACK_METHOD:
+            let n = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            confirm(tag: n.delivery_tag, multiple: n.multiple != 0, nacked: true)
+        case AMQP_BASIC_RETURN_METHOD:
+            let r = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let code = r.reply_code
+            let text = r.reply_text.string
+            let (props, _) = try c.readContent(channel: ch)
+            if let seq = props.headers[Self.seqHeader]?.intValue {
+                returned[UInt64(seq)] = (code, text)
+            }
+        case AMQP_BASIC_CANCEL_METHOD:
+            let m = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            if let state = consumers.removeValue(forKey: m.consumer_tag.string) {
+                logger.warning("broker cancelled a consumer", metadata: ["amqp.queue": "\(state.queue)"])
+                state.continuation.finish(throwing: AMQPError.consumerCancelled(queue: state.queue))
+            }
+        case AMQP_CHANNEL_CLOSE_METHOD:
+            let (code, text) = serverReply(method)
+            c.sendChannelCloseOk(ch)
+            try channelClosed(ch, code: code, text: text, c)
+        case AMQP_CONNECTION_CLOSE_METHOD:
+            let (code, text) = serverReply(method)
+            c.sendConnectionCloseOk()
+            throw AMQPError.server(operation: "connection", replyCode: code, replyText: text)
+        default:
+            break
+        }
+    }
+
+    /// The broker closed the publish or consume channel: reopen it. Publishes
+    /// in flight on it fail with the broker's reason; deliveries from it become
+    /// stale (the broker requeues them) and consumers start again.
+    private func channelClosed(_ ch: amqp_channel_t, code: UInt16, text: String, _ c: RawConnection) throws {
+        logger.warning("broker closed a channel", metadata: ["amqp.channel": "\(ch)", "amqp.reply": "\(code) \(text)"])
+        try c.openChannel(ch)
+        if ch == Channel.publish {
+            try c.enableConfirms()
+            let error = AMQPError.server(operation: "publishing", replyCode: code, replyText: text)
+            for seq in unconfirmed.keys.sorted() { unconfirmed.removeValue(forKey: seq)?.continuation.resume(throwing: error) }
+            returned.removeAll()
+            nextSeq = 1
+            lowestUnconfirmed = 1
+        } else if ch == Channel.consume {
+            generationBox.add(1, ordering: .releasing)
+            for state in consumers.values {
+                try c.startConsumer(queue: state.queue, tag: state.tag, prefetch: state.prefetch)
+            }
+        }
+    }
+
+    // MARK: - Losing and regaining the connection
+
+    private func connectionLost(_ error: Error) {
+        guard conn != nil else { return }
+        logger.warning("connection to broker lost", metadata: ["amqp.url": "\(config.url)", "error": "\(error)"])
+        conn = nil  // destroys the C state; its delivery tags are void from here on
+        generationBox.add(1, ordering: .releasing)
+        let inFlight = unconfirmed.sorted { $0.key < $1.key }.map(\.value)
+        unconfirmed.removeAll()
+        returned.removeAll()
+        nextSeq = 1
+        lowestUnconfirmed = 1
+        if config.resendUnconfirmed && closing == nil {
+            waiting = inFlight + waiting[waitingHead...]
+            waitingHead = 0
+        } else {
+            for p in inFlight { p.continuation.resume(throwing: AMQPError.connectionLostBeforeConfirm) }
+        }
+        reconnectAttempt = 0
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        reconnectAttempt += 1
+        nextReconnectAt = now() + config.reconnect.delay(forAttempt: reconnectAttempt)
+    }
+
+    private func tryReconnect() {
+        guard closing == nil, now() >= nextReconnectAt else { return }
+        do {
+            let c = try RawConnection.open(config)
+            conn = c
+            for d in topology { try c.declare(d) }
+            for state in consumers.values {
+                try c.startConsumer(queue: state.queue, tag: state.tag, prefetch: state.prefetch)
+            }
+            reconnectsBox.add(1, ordering: .relaxed)
+            logger.info("reconnected to broker", metadata: ["amqp.url": "\(config.url)",
+                                                            "amqp.attempt": "\(reconnectAttempt)"])
+            reconnectAttempt = 0
+        } catch {
+            conn = nil
+            let level: Logger.Level = reconnectAttempt == 1 || reconnectAttempt % 10 == 0 ? .info : .debug
+            logger.log(level: level, "reconnect failed",
+                       metadata: ["amqp.attempt": "\(reconnectAttempt)", "error": "\(error)"])
+            if let max = config.reconnect.maxAttempts, reconnectAttempt >= max {
+                giveUp(error)
+            } else {
+                scheduleReconnect()
+            }
+        }
+    }
+
+    /// Reconnecting has failed `maxAttempts` times: everything waiting fails
+    /// with the last error, and so does everything asked from now on.
+    private func giveUp(_ error: AMQPError) {
+        logger.error("giving up on the broker", metadata: ["error": "\(error)"])
+        failure = error
+        for p in waiting[waitingHead...] { p.continuation.resume(throwing: error) }
+        waiting.removeAll()
+        waitingHead = 0
+        for command in deferred { fail(command, with: error) }
+        deferred.removeAll()
+        for state in consumers.values { state.continuation.finish(throwing: error) }
+        consumers.removeAll()
+    }
+
+    private func shouldFinishClosing() -> Bool {
+        conn == nil || (unconfirmed.isEmpty && waitingHead == waiting.count) || now() >= closeDeadline
+    }
+
+    private func finishClose() {
+        if let c = conn { c.close() }
+        conn = nil
+        generationBox.add(1, ordering: .releasing)
+        for p in unconfirmed.values { p.continuation.resume(throwing: AMQPError.closed) }
+        unconfirmed.removeAll()
+        for p in waiting[waitingHead...] { p.continuation.resume(throwing: AMQPError.closed) }
+        waiting.removeAll()
+        for command in deferred { fail(command, with: .closed) }
+        deferred.removeAll()
+        failure = .closed
+        // Commands that raced with the close.
+        let late = inbox.withLock { box -> [Command] in
+            defer { box.commands.removeAll() }
+            return box.commands
+        }
+        for command in late { fail(command, with: .closed) }
+    }
+}
+
+/// Starts a detached POSIX thread: the loop blocks in C calls, which must
+/// never happen on the Swift concurrency pool.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    pthread_detach(tid)
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
