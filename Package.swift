@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "bis-worker", targets: ["bis-worker"]),
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "FleetCore", targets: ["FleetCore"]),
+        .library(name: "Columnar", targets: ["Columnar"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,10 +44,13 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
 
+        // Parquet chunks with ZSTD pages: schema, column buffers, writer, reader.
+        .target(name: "Columnar", dependencies: ["CZstd"]),
+
         .executableTarget(
             name: "bis",
             dependencies: [
-                "FleetCore",
+                "FleetCore", "Columnar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Coordinator"
@@ -62,6 +66,11 @@ let package = Package(
 
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
+        .testTarget(
+            name: "ColumnarTests",
+            dependencies: ["Columnar"],
+            exclude: ["python"]
+        ),
         // Talks to the private RabbitMQ node that ops/broker starts.
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore"]),
     ]
