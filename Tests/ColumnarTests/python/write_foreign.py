@@ -1,0 +1,127 @@
+"""Writes Parquet files with pyarrow and DuckDB at their default encodings
+(and a few variants), plus manifest.json with the expected column types and
+values as canonical strings, and for each file the error (a word the
+message must contain) our reader must raise instead, if any.
+
+usage: write_foreign.py OUTDIR
+"""
+import datetime
+import json
+import os
+import random
+import sys
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+out = sys.argv[1]
+rng = random.Random(42)
+N = 3000
+EPOCH = datetime.date(1970, 1, 1)
+UTC = datetime.timezone.utc
+
+
+def maybe(v, p=0.1):
+    return None if rng.random() < p else v
+
+
+i64 = [maybe(rng.choice([-(2**63), 2**63 - 1, 0, -1, rng.randrange(-(2**63), 2**63)])) for _ in range(N)]
+i32 = [rng.choice([-(2**31), 2**31 - 1, rng.randrange(-1000, 1000)]) for _ in range(N)]
+f64 = [maybe(rng.choice([float("nan"), -0.0, 0.0, float("inf"), float("-inf"), rng.uniform(-1e9, 1e9)])) for _ in range(N)]
+flag = [maybe(rng.random() < 0.5) for _ in range(N)]
+words = ["", "a", "é", "日本語", "🎉", "naïve café", "zebra"]
+s_low = [maybe(rng.choice(words)) for _ in range(N)]
+s_high = [f"id-{rng.randrange(10**12)}-{'ü' * rng.randrange(5)}" for _ in range(N)]
+days = [maybe(rng.randrange(-719162, 2932896)) for _ in range(N)]
+micros = [maybe(rng.randrange(-62135596800 * 10**6, 253402300799 * 10**6)) for _ in range(N)]
+dec = [maybe(rng.randrange(-(10**15) + 1, 10**15)) for _ in range(N)]
+dec9 = [rng.randrange(-(10**9) + 1, 10**9) for _ in range(N)]
+seq = list(range(N))
+
+table = pa.table({
+    "i64": pa.array(i64, pa.int64()),
+    "i32": pa.array(i32, pa.int32()),
+    "f64": pa.array(f64, pa.float64()),
+    "flag": pa.array(flag, pa.bool_()),
+    "s_low": pa.array(s_low, pa.string()),
+    "s_high": pa.array(s_high, pa.string()),
+    "day": pa.array([None if d is None else EPOCH + datetime.timedelta(days=d) for d in days], pa.date32()),
+    "ts": pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+    "dec": pa.array([None if v is None else Decimal(v).scaleb(-2) for v in dec], pa.decimal128(15, 2)),
+    "dec9": pa.array([Decimal(v).scaleb(-3) for v in dec9], pa.decimal128(9, 3)),
+    "seq": pa.array(seq, pa.int64()),
+})
+
+
+def canon_list(vals, kind):
+    res = []
+    for v in vals:
+        if v is None:
+            res.append(None)
+        elif kind == "double":
+            res.append(repr(v))
+        elif kind == "bool":
+            res.append("true" if v else "false")
+        else:
+            res.append(str(v))
+    return res
+
+
+expected = [
+    {"name": "i64", "type": "int64", "values": canon_list(i64, "int")},
+    {"name": "i32", "type": "int32", "values": canon_list(i32, "int")},
+    {"name": "f64", "type": "double", "values": canon_list(f64, "double")},
+    {"name": "flag", "type": "bool", "values": canon_list(flag, "bool")},
+    {"name": "s_low", "type": "string", "values": canon_list(s_low, "str")},
+    {"name": "s_high", "type": "string", "values": canon_list(s_high, "str")},
+    {"name": "day", "type": "date", "values": canon_list(days, "int")},
+    {"name": "ts", "type": "timestamp", "values": canon_list(micros, "int")},
+    {"name": "dec", "type": "decimal(15,2)", "values": canon_list(dec, "int")},
+    {"name": "dec9", "type": "decimal(9,3)", "values": canon_list(dec9, "int")},
+    {"name": "seq", "type": "int64", "values": canon_list(seq, "int")},
+]
+files = []
+
+
+def add(name, writer, error=None):
+    path = os.path.join(out, name)
+    writer(path)
+    files.append({"path": path, "error": error})
+
+
+small = dict(row_group_size=1000, data_page_size=8192)
+add("pyarrow_zstd.parquet", lambda p: pq.write_table(table, p, compression="zstd", **small))
+add("pyarrow_none.parquet", lambda p: pq.write_table(table, p, compression="none", **small))
+add("pyarrow_zstd_v2.parquet", lambda p: pq.write_table(table, p, compression="zstd", data_page_version="2.0", **small))
+add("pyarrow_plain_int_decimals.parquet", lambda p: pq.write_table(
+    table, p, compression="zstd", use_dictionary=False, store_decimal_as_integer=True, **small))
+add("pyarrow_delta_bss.parquet", lambda p: pq.write_table(
+    table, p, compression="zstd", use_dictionary=False, data_page_version="2.0",
+    column_encoding={"i64": "DELTA_BINARY_PACKED", "i32": "DELTA_BINARY_PACKED", "seq": "DELTA_BINARY_PACKED",
+                     "f64": "BYTE_STREAM_SPLIT", "s_low": "DELTA_LENGTH_BYTE_ARRAY",
+                     "s_high": "DELTA_BYTE_ARRAY", "flag": "RLE"}, **small))
+add("pyarrow_defaults.parquet", lambda p: pq.write_table(table, p, compression="zstd"))
+
+con = duckdb.connect()
+con.register("t", table)
+for name, opts in [
+    ("duckdb_zstd.parquet", "COMPRESSION zstd, ROW_GROUP_SIZE 1024"),
+    ("duckdb_none.parquet", "COMPRESSION uncompressed, ROW_GROUP_SIZE 1024"),
+    ("duckdb_zstd_v2.parquet", "COMPRESSION zstd, PARQUET_VERSION v2, ROW_GROUP_SIZE 1024"),
+    ("duckdb_defaults.parquet", "COMPRESSION zstd"),
+]:
+    add(name, lambda p, opts=opts: con.execute(f"COPY (SELECT * FROM t ORDER BY seq) TO '{p}' (FORMAT parquet, {opts})"))
+
+# Files our reader must refuse with a clear error naming the feature.
+add("pyarrow_snappy.parquet", lambda p: pq.write_table(table, p, compression="snappy"), error="SNAPPY")
+add("pyarrow_list.parquet", lambda p: pq.write_table(pa.table({"l": pa.array([[1, 2], [3]])}), p), error="nested")
+add("pyarrow_int96.parquet", lambda p: pq.write_table(
+    table.select(["ts"]), p, use_deprecated_int96_timestamps=True), error="INT96")
+add("pyarrow_ns.parquet", lambda p: pq.write_table(
+    pa.table({"t": pa.array([1, 2], pa.timestamp("ns", tz="UTC"))}), p), error="nanoseconds")
+
+with open(os.path.join(out, "manifest.json"), "w") as f:
+    json.dump({"columns": expected, "files": files}, f, ensure_ascii=False)
+print("ok")
