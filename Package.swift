@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -45,7 +46,12 @@ let package = Package(
         ),
 
         // Parquet chunks with ZSTD pages: schema, column buffers, writer, reader.
-        .target(name: "Columnar", dependencies: ["CZstd"]),
+        // Crypto only for SHA-256 of written files (BoringSSL uses the CPU's
+        // SHA extensions; a portable Swift SHA-256 took a third of write time).
+        .target(
+            name: "Columnar",
+            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         .executableTarget(
             name: "bis",

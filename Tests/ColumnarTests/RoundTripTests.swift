@@ -109,7 +109,7 @@ import Testing
         #expect(result.path == path)
         #expect(result.rows == 5000)
         #expect(result.bytes == Int64(data.count))
-        #expect(result.sha256 == SHA256.hash([UInt8](data)))
+        #expect(result.sha256 == Checksum.sha256([UInt8](data)))
         #expect(dir.entries() == ["out.parquet"], "no temp file is left behind")
     }
 

@@ -29,6 +29,19 @@ public struct ColumnBuilder: Sendable {
         }
     }
 
+    /// Empties the builder but keeps its buffers, so the next row group
+    /// reuses the memory of the last (once the built column is released).
+    public mutating func removeAll() {
+        i64.removeAll(keepingCapacity: true)
+        i32.removeAll(keepingCapacity: true)
+        f64.removeAll(keepingCapacity: true)
+        bools.removeAll(keepingCapacity: true)
+        strings.removeAll(keepingCapacity: true)
+        validity.removeAll(keepingCapacity: true)
+        hasNulls = false
+        count = 0
+    }
+
     /// A rough size of the buffered values in bytes.
     public var estimatedBytes: Int {
         let v: Int

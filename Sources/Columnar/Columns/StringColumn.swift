@@ -74,6 +74,13 @@ public struct StringColumn: Sendable, Hashable {
         }
     }
 
+    /// Empties the column, keeping its buffers for reuse.
+    public mutating func removeAll(keepingCapacity: Bool = false) {
+        offsets.removeAll(keepingCapacity: keepingCapacity)
+        offsets.append(0)
+        bytes.removeAll(keepingCapacity: keepingCapacity)
+    }
+
     /// Appends `n` empty values (the slots under nulls).
     mutating func appendEmpty(_ n: Int) {
         offsets.append(contentsOf: repeatElement(bytes.count, count: n))

@@ -52,17 +52,22 @@ enum Hybrid {
                 } while i < n && !runIsLong(i)
                 appendVarint(UInt64(groups) << 1 | 1, to: &out)
                 let end = min(i, n)
-                var acc: UInt64 = 0
-                var bits = 0
-                out.reserveCapacity(out.count + groups * w)
-                for k in start..<(start + groups * 8) {
-                    let value = k < end ? UInt64(v[k]) : 0
-                    acc |= value << UInt64(bits)
-                    bits += w
-                    while bits >= 8 {
-                        out.append(UInt8(truncatingIfNeeded: acc))
-                        acc >>= 8
-                        bits -= 8
+                let at = out.count
+                out.append(contentsOf: repeatElement(0, count: groups * w))
+                out.withUnsafeMutableBufferPointer { o in
+                    var q = at
+                    var acc: UInt64 = 0
+                    var bits = 0
+                    for k in start..<(start + groups * 8) {
+                        let value = k < end ? UInt64(v[k]) : 0
+                        acc |= value << UInt64(bits)
+                        bits += w
+                        while bits >= 8 {
+                            o[q] = UInt8(truncatingIfNeeded: acc)
+                            q += 1
+                            acc >>= 8
+                            bits -= 8
+                        }
                     }
                 }
                 i = end

@@ -12,7 +12,7 @@ final class AtomicFileSink {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
-    private var hasher = SHA256()
+    private var hasher = Checksum()
     private(set) var offset: Int64 = 0
 
     init(path: String) throws {
@@ -85,7 +85,7 @@ final class AtomicFileSink {
             _ = fsync(dfd)
             close(dfd)
         }
-        return SHA256.hex(hasher.finalize())
+        return hasher.finalize()
     }
 
     /// Drops the temp file.

@@ -46,9 +46,11 @@ struct DictionaryEncoding {
         var distinct = [T]()
         var indices = [UInt32](repeating: 0, count: n)
         var mask = capacity - 1
+        var watch = CardinalityWatch(count: n, maxDistinct: maxDistinct)
         let ok: Bool = values.withUnsafeBufferPointer { src in
             indices.withUnsafeMutableBufferPointer { out in
                 for i in 0..<n {
+                    if i == watch.checkpoint && watch.hopeless(seen: i, distinct: distinct.count) { return false }
                     let k = key(src[i])
                     var h = Int(truncatingIfNeeded: mix(k)) & mask
                     while true {
@@ -114,12 +116,14 @@ struct DictionaryEncoding {
         var plainSize = 0
         var indices = [UInt32](repeating: 0, count: n)
         var mask = capacity - 1
+        var watch = CardinalityWatch(count: n, maxDistinct: maxDistinct)
         let ok: Bool = s.bytes.withUnsafeBufferPointer { bytesBuf in
             s.offsets.withUnsafeBufferPointer { offs in
                 indices.withUnsafeMutableBufferPointer { out in
                     // A non-null pointer even for an empty buffer.
                     let base = bytesBuf.baseAddress ?? UnsafePointer(bitPattern: 1)!
                     for i in 0..<n {
+                        if i == watch.checkpoint && watch.hopeless(seen: i, distinct: hashes.count) { return false }
                         let start = offs[i]
                         let len = offs[i + 1] - start
                         let p = base + start
@@ -187,4 +191,29 @@ func memcmpEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int)
         i += 1
     }
     return true
+}
+
+/// Gives up on a dictionary early when the distinct count still grows almost
+/// linearly and, projected to the whole chunk, would pass the limit (for
+/// example unique keys), so high-cardinality columns cost little.
+struct CardinalityWatch {
+    let count: Int
+    let maxDistinct: Int
+    private(set) var checkpoint = 8192
+    private var previous = 0
+
+    init(count: Int, maxDistinct: Int) {
+        self.count = count
+        self.maxDistinct = maxDistinct
+    }
+
+    mutating func hopeless(seen: Int, distinct: Int) -> Bool {
+        defer {
+            previous = distinct
+            checkpoint *= 2
+        }
+        let growing = previous > 0 && distinct * 5 > previous * 9
+        let projected = Double(distinct) * Double(count) / Double(seen)
+        return growing && projected > Double(maxDistinct)
+    }
 }

@@ -60,15 +60,18 @@ public final class ParquetWriter {
         let offset = sink.offset
         var records = [ColumnChunkRecord]()
         for i in builders.indices {
-            let column = builders[i].build()
-            builders[i] = ColumnBuilder(schema.fields[i].type)
-            records.append(try withContext("column '\(schema.fields[i].name)'") {
-                try encoder.write(column, field: schema.fields[i], to: sink)
-            })
+            records.append(try withContext("column '\(schema.fields[i].name)'") { try encodeColumn(i) })
+            builders[i].removeAll()
         }
         rowGroups.append((records, Int64(bufferedRows), offset))
         totalRows += Int64(bufferedRows)
         bufferedRows = 0
+    }
+
+    /// The built column lives only inside this call, so the builder's
+    /// buffers are unshared again when it returns.
+    private func encodeColumn(_ i: Int) throws -> ColumnChunkRecord {
+        try encoder.write(builders[i].build(), field: schema.fields[i], to: sink)
     }
 
     /// Writes the last row group and the footer, fsyncs and renames.
