@@ -163,6 +163,42 @@ import Testing
         #expect(try reader.read().isIdentical(to: try sampleTable(rows: 10_000)))
     }
 
+    /// Past the cardinality checkpoints: unique values stay PLAIN, a
+    /// thousand distinct values (ints, doubles, strings) get a dictionary,
+    /// and both read back exactly.
+    @Test func dictionaryDecisionOnLargeColumns() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let n = 60_000
+        var rng = SplitMix(seed: 5)
+        let pool = (0..<1000).map { _ in Int64.random(in: .min ... .max, using: &rng) }
+        var names = StringColumn()
+        var few = [Int64](), unique = [Int64](), doubles = [Double]()
+        for i in 0..<n {
+            let k = Int.random(in: 0..<1000, using: &rng)
+            few.append(pool[k])
+            unique.append(Int64(i) &* 7_919)
+            doubles.append(Double(pool[k]) / 3)
+            names.append("name-\(k)-日本")
+        }
+        let schema = Schema([Field("few", .int64), Field("unique", .int64), Field("d", .double), Field("s", .string)])
+        let table = try ColumnBatch(schema: schema, columns: [
+            try Column(.int64, .int64(few)), try Column(.int64, .int64(unique)),
+            try Column(.double, .double(doubles)), try Column(.string, .bytes(names)),
+        ])
+        let path = dir.file("large.parquet")
+        let writer = try ParquetWriter(path: path, schema: schema)
+        try writer.append(table)
+        _ = try writer.finish()
+        let reader = try ParquetReader(path: path)
+        let group = try #require(reader.rowGroups.first)
+        #expect(group.column("few")?.encodings.contains("RLE_DICTIONARY") == true)
+        #expect(group.column("d")?.encodings.contains("RLE_DICTIONARY") == true)
+        #expect(group.column("s")?.encodings.contains("RLE_DICTIONARY") == true)
+        #expect(group.column("unique")?.encodings.contains("RLE_DICTIONARY") == false)
+        #expect(try reader.read().isIdentical(to: table))
+    }
+
     @Test func rejectsNullsInARequiredColumn() throws {
         let schema = Schema([Field("x", .int64, nullable: false)])
         let column = try Column(.int64, scalars: [.int(1), nil])

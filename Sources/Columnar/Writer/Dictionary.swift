@@ -39,46 +39,49 @@ struct DictionaryEncoding {
     static func fixed<T>(_ values: [T], maxDistinct: Int, key: (T) -> UInt64) -> ([UInt32], [T])? {
         let n = values.count
         guard n > 0, maxDistinct > 0 else { return nil }
-        var capacity = 16
-        while capacity < min(n, maxDistinct) * 2 { capacity <<= 1 }
-        var slots = [UInt32](repeating: 0, count: capacity)   // dictionary index + 1
-        var keys = [UInt64]()
+        let limit = min(n, maxDistinct)
+        var table = IndexTable(expected: min(limit, 1 << 16))
+        defer { table.deallocate() }
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: limit)
+        defer { keys.deallocate() }
         var distinct = [T]()
-        var indices = [UInt32](repeating: 0, count: n)
-        var mask = capacity - 1
         var watch = CardinalityWatch(count: n, maxDistinct: maxDistinct)
+        var indices = [UInt32](repeating: 0, count: n)
         let ok: Bool = values.withUnsafeBufferPointer { src in
             indices.withUnsafeMutableBufferPointer { out in
+                var lastKey: UInt64 = 0
+                var lastIndex: UInt32 = .max
                 for i in 0..<n {
                     if i == watch.checkpoint && watch.hopeless(seen: i, distinct: distinct.count) { return false }
                     let k = key(src[i])
-                    var h = Int(truncatingIfNeeded: mix(k)) & mask
+                    if k == lastKey && lastIndex != .max {
+                        out[i] = lastIndex
+                        continue
+                    }
+                    let hv = mix(k)
+                    var h = Int(truncatingIfNeeded: hv) & table.mask
                     while true {
-                        let s = slots[h]
-                        if s == 0 {
-                            if distinct.count >= maxDistinct { return false }
+                        let slot = table.slots[h]
+                        if slot == 0 {
+                            let d = distinct.count
+                            if d >= limit { return false }
                             distinct.append(src[i])
-                            keys.append(k)
-                            slots[h] = UInt32(distinct.count)
-                            out[i] = UInt32(distinct.count - 1)
-                            if distinct.count * 2 > capacity {
-                                capacity <<= 1
-                                mask = capacity - 1
-                                slots = [UInt32](repeating: 0, count: capacity)
-                                for (j, kk) in keys.enumerated() {
-                                    var hh = Int(truncatingIfNeeded: mix(kk)) & mask
-                                    while slots[hh] != 0 { hh = (hh + 1) & mask }
-                                    slots[hh] = UInt32(j + 1)
-                                }
+                            keys[d] = k
+                            table.slots[h] = UInt32(d + 1)
+                            out[i] = UInt32(d)
+                            if (d + 1) * 2 > table.capacity {
+                                table.grow { mix(keys[$0]) }
                             }
                             break
                         }
-                        if keys[Int(s) - 1] == k {
-                            out[i] = s - 1
+                        if keys[Int(slot) - 1] == k {
+                            out[i] = slot - 1
                             break
                         }
-                        h = (h + 1) & mask
+                        h = (h + 1) & table.mask
                     }
+                    lastKey = k
+                    lastIndex = out[i]
                 }
                 return true
             }
@@ -87,19 +90,23 @@ struct DictionaryEncoding {
     }
 
     static func hashBytes(_ p: UnsafePointer<UInt8>, _ len: Int) -> UInt64 {
+        let raw = UnsafeRawPointer(p)
         var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(len)
         var i = 0
-        let raw = UnsafeRawPointer(p)
         while i + 8 <= len {
             h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             i += 8
         }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < len {
-            tail |= UInt64(p[i]) << shift
-            shift += 8
-            i += 1
+        let rest = len - i
+        var tail: UInt64
+        if rest >= 4 {
+            // Two overlapping 4-byte loads cover 4...7 bytes.
+            tail = UInt64(raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) << 32
+                | UInt64(raw.loadUnaligned(fromByteOffset: len - 4, as: UInt32.self))
+        } else if rest > 0 {
+            tail = UInt64(p[i]) << 16 | UInt64(p[i + rest / 2]) << 8 | UInt64(p[len - 1])
+        } else {
+            tail = 0
         }
         return mix(h ^ tail)
     }
@@ -107,15 +114,14 @@ struct DictionaryEncoding {
     static func bytes(_ s: StringColumn, maxDistinct: Int, maxBytes: Int) -> DictionaryEncoding? {
         let n = s.count
         guard n > 0, maxDistinct > 0 else { return nil }
-        var capacity = 16
-        while capacity < min(n, maxDistinct) * 2 { capacity <<= 1 }
-        var slots = [UInt32](repeating: 0, count: capacity)
+        let limit = min(n, maxDistinct)
+        var table = IndexTable(expected: min(limit, 1 << 16))
+        defer { table.deallocate() }
         var hashes = [UInt64]()
         var dictOffsets = [0]
         var dictBytes = [UInt8]()
         var plainSize = 0
         var indices = [UInt32](repeating: 0, count: n)
-        var mask = capacity - 1
         var watch = CardinalityWatch(count: n, maxDistinct: maxDistinct)
         let ok: Bool = s.bytes.withUnsafeBufferPointer { bytesBuf in
             s.offsets.withUnsafeBufferPointer { offs in
@@ -128,42 +134,34 @@ struct DictionaryEncoding {
                         let len = offs[i + 1] - start
                         let p = base + start
                         let hv = hashBytes(p, len)
-                        var h = Int(truncatingIfNeeded: hv) & mask
+                        var h = Int(truncatingIfNeeded: hv) & table.mask
                         while true {
-                            let slot = slots[h]
+                            let slot = table.slots[h]
                             if slot == 0 {
-                                let d = dictOffsets.count - 1
+                                let d = hashes.count
                                 plainSize += 4 + len
-                                if d >= maxDistinct || plainSize > maxBytes { return false }
+                                if d >= limit || plainSize > maxBytes { return false }
                                 dictBytes.append(contentsOf: UnsafeBufferPointer(start: p, count: len))
                                 dictOffsets.append(dictBytes.count)
                                 hashes.append(hv)
-                                slots[h] = UInt32(d + 1)
+                                table.slots[h] = UInt32(d + 1)
                                 out[i] = UInt32(d)
-                                if (d + 1) * 2 > capacity {
-                                    capacity <<= 1
-                                    mask = capacity - 1
-                                    slots = [UInt32](repeating: 0, count: capacity)
-                                    for (j, hh0) in hashes.enumerated() {
-                                        var hh = Int(truncatingIfNeeded: hh0) & mask
-                                        while slots[hh] != 0 { hh = (hh + 1) & mask }
-                                        slots[hh] = UInt32(j + 1)
-                                    }
+                                if (d + 1) * 2 > table.capacity {
+                                    hashes.withUnsafeBufferPointer { hs in table.grow { hs[$0] } }
                                 }
                                 break
                             }
                             let j = Int(slot) - 1
                             if hashes[j] == hv {
                                 let ds = dictOffsets[j]
-                                let dl = dictOffsets[j + 1] - ds
-                                if dl == len && dictBytes.withUnsafeBufferPointer({ db in
-                                    len == 0 || memcmpEqual(db.baseAddress! + ds, p, len)
+                                if dictOffsets[j + 1] - ds == len && (len == 0 || dictBytes.withUnsafeBufferPointer { db in
+                                    memcmpEqual(db.baseAddress! + ds, p, len)
                                 }) {
                                     out[i] = UInt32(j)
                                     break
                                 }
                             }
-                            h = (h + 1) & mask
+                            h = (h + 1) & table.mask
                         }
                     }
                     return true
@@ -173,6 +171,42 @@ struct DictionaryEncoding {
         guard ok else { return nil }
         return DictionaryEncoding(
             indices: indices, values: .bytes(StringColumn(unchecked: dictOffsets, bytes: dictBytes)))
+    }
+}
+
+/// Open-addressing slots holding dictionary index + 1 (0 is empty), kept at
+/// most half full.
+struct IndexTable {
+    private(set) var slots: UnsafeMutablePointer<UInt32>
+    private(set) var capacity: Int
+    private(set) var mask: Int
+
+    init(expected: Int) {
+        var c = 16
+        while c < expected * 2 { c <<= 1 }
+        capacity = c
+        mask = c - 1
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: 0, count: c)
+    }
+
+    func deallocate() { slots.deallocate() }
+
+    /// Doubles the table and re-inserts entries 0..<count/2·capacity, whose
+    /// hashes `hash(i)` gives.
+    mutating func grow(_ hash: (Int) -> UInt64) {
+        var entries = 0
+        for i in 0..<capacity where slots[i] != 0 { entries += 1 }
+        slots.deallocate()
+        capacity <<= 1
+        mask = capacity - 1
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: 0, count: capacity)
+        for j in 0..<entries {
+            var h = Int(truncatingIfNeeded: hash(j)) & mask
+            while slots[h] != 0 { h = (h + 1) & mask }
+            slots[h] = UInt32(j + 1)
+        }
     }
 }
 
