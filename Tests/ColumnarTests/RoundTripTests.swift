@@ -147,6 +147,23 @@ import Testing
         #expect(reader.rowGroups(matching: .overlaps("name", .string("h"), nil)).isEmpty)
     }
 
+    @Test func rowGroupsFlushByBytesWithinOneLargeBatch() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var options = WriterOptions()
+        options.rowGroupBytes = 64 * 1024
+        let path = dir.file("bytes.parquet")
+        let table = try sampleTable(rows: 20_000)
+        let writer = try ParquetWriter(path: path, schema: table.schema, options: options)
+        try writer.append(table)
+        _ = try writer.finish()
+        let reader = try ParquetReader(path: path)
+        // About 25 bytes a row buffered: groups of roughly 2,600 rows, not one of 20,000.
+        #expect(reader.rowGroups.count >= 5)
+        #expect(reader.rowGroups.allSatisfy { $0.rowCount <= 4000 })
+        #expect(try reader.read().isIdentical(to: table))
+    }
+
     @Test func lowCardinalityStringsUseADictionary() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

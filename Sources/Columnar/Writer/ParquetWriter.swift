@@ -37,9 +37,13 @@ public final class ParquetWriter {
         guard batch.schema == schema else {
             throw ColumnarError.invalidArgument("batch schema differs from the writer's schema")
         }
+        // Slices are sized so the buffered bytes stay near rowGroupBytes
+        // even when a single batch is larger than a row group.
+        let bytesPerRow = max(1, ParquetWriter.estimatedBytes(batch) / max(1, batch.rowCount))
         var start = 0
         while start < batch.rowCount {
-            let take = min(batch.rowCount - start, options.rowGroupRows - bufferedRows)
+            let room = max(1, (options.rowGroupBytes - bufferedBytes) / bytesPerRow)
+            let take = min(batch.rowCount - start, options.rowGroupRows - bufferedRows, room)
             for i in builders.indices {
                 builders[i].append(batch.columns[i], range: start..<(start + take))
             }
@@ -48,6 +52,20 @@ public final class ParquetWriter {
             if bufferedRows >= options.rowGroupRows || bufferedBytes >= options.rowGroupBytes {
                 try flushRowGroup()
             }
+        }
+    }
+
+    static func estimatedBytes(_ batch: ColumnBatch) -> Int {
+        batch.columns.reduce(0) { total, column in
+            let values: Int
+            switch column.values {
+            case .int64(let v): values = v.count * 8
+            case .int32(let v): values = v.count * 4
+            case .double(let v): values = v.count * 8
+            case .bool(let v): values = v.count
+            case .bytes(let s): values = s.bytes.count + s.count * 4
+            }
+            return total + values + (column.validity?.count ?? 0)
         }
     }
 
