@@ -28,7 +28,7 @@ enum ValueDecoding {
         var out = [Bool]()
         out.reserveCapacity(count)
         for i in 0..<count {
-            out.append(data[start + i >> 3] >> UInt8(i & 7) & 1 == 1)
+            out.append((data[start + (i >> 3)] >> UInt8(i & 7)) & 1 == 1)
         }
         return out
     }
@@ -45,6 +45,10 @@ enum ValueDecoding {
     /// PLAIN byte arrays: 4-byte little-endian length, then the bytes.
     static func plainBytes(_ data: [UInt8], _ start: Int, _ end: Int, count: Int) throws -> (StringColumn, end: Int) {
         try checkRange(data, start, end, need: 0, "PLAIN BYTE_ARRAY")
+        // Each value takes at least its 4-byte length.
+        guard count >= 0, count <= (end - start) / 4 else {
+            throw ColumnarError.corrupt("PLAIN BYTE_ARRAY of \(count) values cannot fit \(end - start) bytes")
+        }
         var offsets = [Int]()
         offsets.reserveCapacity(count + 1)
         offsets.append(0)

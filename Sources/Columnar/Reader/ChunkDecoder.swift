@@ -23,6 +23,10 @@ enum StoredValues {
 
 /// Decodes the pages of one column chunk into a Column.
 struct ChunkDecoder {
+    /// Pages claiming more values than this are refused before anything
+    /// is allocated for them (writers use pages of at most a few million).
+    static let maxPageValues: Int32 = 1 << 27
+
     let plan: ColumnPlan
     let meta: ColumnMetaData
     let decompressor: ZstdDecompressor
@@ -32,7 +36,7 @@ struct ChunkDecoder {
         guard meta.codec == Codec.uncompressed || meta.codec == Codec.zstd else {
             throw ColumnarError.unsupported("codec \(Codec.name(meta.codec)); rewrite the file with ZSTD or no compression")
         }
-        var builder = ColumnBuilder(plan.type, capacity: rows)
+        var builder = ColumnBuilder(plan.type, capacity: min(rows, 1 << 22))
         var dictionary: StoredValues?
         var pos = 0
         var seen: Int64 = 0
@@ -57,12 +61,16 @@ struct ChunkDecoder {
                     guard d.encoding == Encoding.plain || d.encoding == Encoding.plainDictionary else {
                         throw ColumnarError.unsupported("dictionary page encoding \(Encoding.name(d.encoding))")
                     }
-                    guard d.numValues >= 0 else { throw ColumnarError.corrupt("negative dictionary size") }
+                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues else {
+                        throw ColumnarError.corrupt("dictionary size \(d.numValues)")
+                    }
                     let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
                     dictionary = try plain(data, 0, data.count, count: Int(d.numValues))
                 case PageType.data:
                     guard let d = header.dataPage else { throw ColumnarError.corrupt("data page without its header") }
-                    guard d.numValues >= 0, Int64(d.numValues) <= meta.numValues - seen else {
+                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues,
+                          Int64(d.numValues) <= meta.numValues - seen
+                    else {
                         throw ColumnarError.corrupt("data page holds \(d.numValues) values, more than the chunk has left")
                     }
                     let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
@@ -83,7 +91,9 @@ struct ChunkDecoder {
                     seen += Int64(d.numValues)
                 case PageType.dataV2:
                     guard let d = header.dataPageV2 else { throw ColumnarError.corrupt("v2 data page without its header") }
-                    guard d.numValues >= 0, Int64(d.numValues) <= meta.numValues - seen else {
+                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues,
+                          Int64(d.numValues) <= meta.numValues - seen
+                    else {
                         throw ColumnarError.corrupt("data page holds \(d.numValues) values, more than the chunk has left")
                     }
                     let repLen = Int(d.repetitionLevelsByteLength), defLen = Int(d.definitionLevelsByteLength)
