@@ -85,16 +85,31 @@ def main():
         elif t == "timestamp":
             arr = pc.cast(arr, pa.int64())
         compare("pyarrow", name, t, arr.to_pylist(), col["values"])
+    by_name = {c["name"]: c for c in columns}
+    first = 0
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
         for j in range(rg.num_columns):
             c = rg.column(j)
             st = c.statistics
+            col = by_name.get(c.path_in_schema)
             if st is None:
                 problems.append(f"pyarrow: row group {g} column {c.path_in_schema} has no statistics")
                 continue
-            if st.null_count != rg.num_rows and st.num_values > 0 and not st.has_min_max:
+            values = [] if col is None else [v for v in col["values"][first:first + rg.num_rows] if v is not None]
+            if st.null_count != rg.num_rows - len(values):
+                problems.append(f"pyarrow: row group {g} column {c.path_in_schema} null_count {st.null_count}")
+            if values and not st.has_min_max:
                 problems.append(f"pyarrow: row group {g} column {c.path_in_schema} has no min/max")
+            # pyarrow must see the same extremes (sign and byte order included).
+            t = col["type"] if col else ""
+            if values and st.has_min_max and (t in ("int64", "int32", "string", "bool") or t.startswith("decimal")):
+                key = (lambda v: v.encode()) if t == "string" else (lambda v: v) if t == "bool" else int
+                want = (min(values, key=key), max(values, key=key))
+                got = (canon(st.min, t), canon(st.max, t))
+                if got != want:
+                    problems.append(f"pyarrow: row group {g} column {c.path_in_schema} min/max {got}, expected {want}")
+        first += rg.num_rows
     if meta.created_by != expected["created_by"]:
         problems.append(f"pyarrow: created_by {meta.created_by!r}")
 
