@@ -244,15 +244,43 @@ struct ChunkDecoder {
         case .double(let d): return .double(pick(d))
         case .bool(let d): return .bool(pick(d))
         case .bytes(let d):
-            var out = StringColumn()
-            out.reserveCapacity(values: indices.count, bytes: 0)
-            for i in indices { out.append(bytes: d.bytes(at: Int(i))) }
-            return .bytes(out)
+            return .bytes(ChunkDecoder.gatherBytes(d, indices))
         case .fixed(let d, let w):
             var out = [UInt8]()
             out.reserveCapacity(indices.count * w)
             for i in indices { out.append(contentsOf: d[(Int(i) * w)..<(Int(i) * w + w)]) }
             return .fixed(out, width: w)
+        }
+    }
+
+    /// Dictionary strings by index, copied with one pass for offsets and one
+    /// for bytes.
+    static func gatherBytes(_ d: StringColumn, _ indices: [UInt32]) -> StringColumn {
+        d.offsets.withUnsafeBufferPointer { o in
+            var offsets = [Int]()
+            offsets.reserveCapacity(indices.count + 1)
+            offsets.append(0)
+            var total = 0
+            for i in indices {
+                let k = Int(i)
+                total += o[k + 1] - o[k]
+                offsets.append(total)
+            }
+            let bytes = [UInt8](unsafeUninitializedCapacity: total) { out, n in
+                d.bytes.withUnsafeBufferPointer { src in
+                    var q = 0
+                    for i in indices {
+                        let k = Int(i)
+                        let len = o[k + 1] - o[k]
+                        if len > 0 {
+                            (out.baseAddress! + q).update(from: src.baseAddress! + o[k], count: len)
+                        }
+                        q += len
+                    }
+                }
+                n = total
+            }
+            return StringColumn(unchecked: offsets, bytes: bytes)
         }
     }
 
