@@ -140,6 +140,12 @@ import Testing
         let rows = try reader.read(columns: ["id"], where: pick)
         #expect(rows.rowCount == 3000)
         #expect(rows.schema.fields.map(\.name) == ["id"])
+        var streamed = [Int]()
+        try reader.forEachRowGroup(columns: ["name", "id"], where: pick) { batch in
+            #expect(batch.schema.fields.map(\.name) == ["name", "id"])
+            streamed.append(batch.rowCount)
+        }
+        #expect(streamed == [1000, 1000, 1000])
         let none = RowGroupPredicate.overlaps("id", .int(10_000), nil)
         #expect(reader.rowGroups(matching: none).isEmpty)
         let strings = RowGroupPredicate.overlaps("name", .string("b"), .string("c"))

@@ -151,6 +151,17 @@ public final class ParquetReader {
         return try ColumnBatch(schema: Schema(indices.map { schema.fields[$0] }), columns: out)
     }
 
+    /// Calls `body` with each row group that `predicate` allows, one at a
+    /// time, so memory stays bounded by one row group.
+    public func forEachRowGroup(
+        columns: [String]? = nil, where predicate: RowGroupPredicate? = nil,
+        _ body: (ColumnBatch) throws -> Void
+    ) throws {
+        for g in rowGroups(matching: predicate) {
+            try body(try readRowGroup(g, columns: columns))
+        }
+    }
+
     /// Reads every row group that `predicate` allows into one batch.
     public func read(columns: [String]? = nil, where predicate: RowGroupPredicate? = nil) throws -> ColumnBatch {
         let projected = try projectedSchema(columns)
