@@ -50,7 +50,8 @@ let package = Package(
         // SHA extensions; a portable Swift SHA-256 took a third of write time).
         .target(
             name: "Columnar",
-            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]
         ),
 
         .executableTarget(
