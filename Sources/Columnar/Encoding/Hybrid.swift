@@ -23,6 +23,31 @@ enum Hybrid {
     /// runs of 8 or more equal values as RLE runs, the rest bit-packed.
     static func encode(_ v: UnsafeBufferPointer<UInt32>, bitWidth w: Int, into out: inout [UInt8]) {
         let n = v.count
+        // Every run covers at least 8 values (or ends the input): headers of
+        // at most 10 bytes, RLE values of at most 4, packed groups of w bytes,
+        // plus 8 bytes of slack for the word stores below.
+        let bound = (n / 8 + 2) * 14 + (n + 7) / 8 * w + 8
+        let encoded = [UInt8](unsafeUninitializedCapacity: bound) { buf, count in
+            count = encode(v, bitWidth: w, to: UnsafeMutableRawPointer(buf.baseAddress!))
+        }
+        out.append(contentsOf: encoded)
+    }
+
+    @inline(__always)
+    private static func putVarint(_ value: UInt64, _ o: UnsafeMutableRawPointer, _ q: inout Int) {
+        var x = value
+        while x >= 0x80 {
+            o.storeBytes(of: UInt8(truncatingIfNeeded: x) | 0x80, toByteOffset: q, as: UInt8.self)
+            q += 1
+            x >>= 7
+        }
+        o.storeBytes(of: UInt8(x), toByteOffset: q, as: UInt8.self)
+        q += 1
+    }
+
+    /// Writes the runs to `o`; returns the byte count.
+    private static func encode(_ v: UnsafeBufferPointer<UInt32>, bitWidth w: Int, to o: UnsafeMutableRawPointer) -> Int {
+        let n = v.count
         let byteWidth = (w + 7) / 8
         @inline(__always) func runIsLong(_ i: Int) -> Bool {
             guard i + 8 <= n else { return false }
@@ -30,49 +55,78 @@ enum Hybrid {
             for j in (i + 1)..<(i + 8) where v[j] != x { return false }
             return true
         }
+        var q = 0
         var i = 0
         while i < n {
             if runIsLong(i) {
                 let x = v[i]
                 var j = i + 8
                 while j < n && v[j] == x { j += 1 }
-                appendVarint(UInt64(j - i) << 1, to: &out)
+                putVarint(UInt64(j - i) << 1, o, &q)
                 var value = x
                 for _ in 0..<byteWidth {
-                    out.append(UInt8(truncatingIfNeeded: value))
+                    o.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: q, as: UInt8.self)
+                    q += 1
                     value >>= 8
                 }
                 i = j
+                continue
+            }
+            let start = i
+            var groups = 0
+            repeat {
+                i += 8
+                groups += 1
+            } while i < n && !runIsLong(i)
+            putVarint(UInt64(groups) << 1 | 1, o, &q)
+            let end = min(i, n)
+            let fullGroups = (end - start) / 8
+            if w <= 8 {
+                // Eight values fit one word: store it and keep w bytes.
+                var k = start
+                for _ in 0..<fullGroups {
+                    var acc: UInt64 = 0
+                    for t in 0..<8 { acc |= UInt64(v[k + t]) << UInt64(t * w) }
+                    o.storeBytes(of: acc.littleEndian, toByteOffset: q, as: UInt64.self)
+                    q += w
+                    k += 8
+                }
             } else {
-                let start = i
-                var groups = 0
-                repeat {
-                    i += 8
-                    groups += 1
-                } while i < n && !runIsLong(i)
-                appendVarint(UInt64(groups) << 1 | 1, to: &out)
-                let end = min(i, n)
-                let at = out.count
-                out.append(contentsOf: repeatElement(0, count: groups * w))
-                out.withUnsafeMutableBufferPointer { o in
-                    var q = at
+                var k = start
+                for _ in 0..<fullGroups {
                     var acc: UInt64 = 0
                     var bits = 0
-                    for k in start..<(start + groups * 8) {
-                        let value = k < end ? UInt64(v[k]) : 0
-                        acc |= value << UInt64(bits)
+                    for t in 0..<8 {
+                        acc |= UInt64(v[k + t]) << UInt64(bits)
                         bits += w
                         while bits >= 8 {
-                            o[q] = UInt8(truncatingIfNeeded: acc)
+                            o.storeBytes(of: UInt8(truncatingIfNeeded: acc), toByteOffset: q, as: UInt8.self)
                             q += 1
                             acc >>= 8
                             bits -= 8
                         }
                     }
+                    k += 8
                 }
-                i = end
             }
+            if fullGroups < groups {
+                // The last group, zero-padded.
+                var acc: UInt64 = 0
+                var bits = 0
+                for k in (start + fullGroups * 8)..<(start + groups * 8) {
+                    acc |= (k < end ? UInt64(v[k]) : 0) << UInt64(bits)
+                    bits += w
+                    while bits >= 8 {
+                        o.storeBytes(of: UInt8(truncatingIfNeeded: acc), toByteOffset: q, as: UInt8.self)
+                        q += 1
+                        acc >>= 8
+                        bits -= 8
+                    }
+                }
+            }
+            i = end
         }
+        return q
     }
 
     /// Definition levels (bit width 1) for `validity[range]`; all-valid

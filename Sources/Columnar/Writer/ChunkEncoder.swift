@@ -70,12 +70,11 @@ final class ChunkEncoder {
         var bounds = [0]
         let target = max(1, options.pageBytes)
         if case .bytes(let s) = column.values {
-            var size = 0
-            for i in 0..<n {
-                size += 4 + s.length(at: i)
-                if size >= target {
+            s.offsets.withUnsafeBufferPointer { o in
+                var pageStart = 0
+                for i in 0..<n where o[i + 1] - o[pageStart] + 4 * (i + 1 - pageStart) >= target {
                     bounds.append(i + 1)
-                    size = 0
+                    pageStart = i + 1
                 }
             }
         } else {

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Min and max of a column chunk in Parquet's TYPE_ORDER, as PLAIN bytes.
 struct ChunkStatistics {
     var min: [UInt8]?
@@ -74,8 +80,5 @@ struct ChunkStatistics {
 
 @inline(__always)
 func memcmpOrder(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Int {
-    for i in 0..<n where a[i] != b[i] {
-        return a[i] < b[i] ? -1 : 1
-    }
-    return 0
+    Int(memcmp(a, b, n).signum())
 }
