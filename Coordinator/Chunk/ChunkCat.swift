@@ -30,17 +30,21 @@ extension ChunkCommand {
             try failing {
                 let reader = try ParquetReader(path: file)
                 let schema = try reader.projectedSchema(projection)
-                out.write(schema.fields.map { csvField($0.name) }.joined(separator: ",") + "\n")
+                let header = schema.fields.map { ValueText.csvField($0.name) }.joined(separator: ",") + "\n"
                 var remaining = limit ?? Int.max
+                // The header follows the first successful read, so an
+                // unreadable file prints only the error.
+                if reader.rowGroups.isEmpty || remaining == 0 { out.write(header) }
                 for g in reader.rowGroups.indices where remaining > 0 {
                     let batch = try reader.readRowGroup(g, columns: projection)
+                    if g == 0 { out.write(header) }
                     let n = min(batch.rowCount, remaining)
                     for row in 0..<n {
                         var line = ""
                         for (c, column) in batch.columns.enumerated() {
                             if c > 0 { line += "," }
                             if let v = column.scalar(at: row) {
-                                line += csvField(ValueText.format(v, as: column.type))
+                                line += ValueText.csvField(ValueText.format(v, as: column.type))
                             }
                         }
                         out.write(line + "\n")
@@ -50,12 +54,6 @@ extension ChunkCommand {
             }
         }
     }
-}
-
-/// Quotes a CSV field when it holds a comma, quote or line break.
-func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
 
 extension String {

@@ -104,12 +104,12 @@ struct CrossCheckTests {
         return try ColumnBatch(schema: schema, columns: columns)
     }
 
-    @Test(arguments: [WriterOptions.Compression.zstd(level: 3), .none])
+    @Test(arguments: [WriterOptions.Compression.zstd(level: 3), .uncompressed])
     func pyarrowAndDuckDBReadOurFilesExactly(compression: WriterOptions.Compression) throws {
         _ = try PythonEnvironment.python()
         let dir = try TempDir()
         defer { dir.cleanup() }
-        let table = try Self.everyTypeTable(rows: 5000, seed: compression == .none ? 1 : 2)
+        let table = try Self.everyTypeTable(rows: 5000, seed: compression == .uncompressed ? 1 : 2)
         var options = WriterOptions()
         options.rowGroupRows = 1500
         options.pageBytes = 4096

@@ -18,7 +18,7 @@ import Testing
             var options = WriterOptions()
             options.rowGroupRows = gen.int(1...120)
             options.pageBytes = gen.int(16...2000)
-            options.compression = gen.chance(0.7) ? .zstd(level: Int32(gen.int(1...5))) : .none
+            options.compression = gen.chance(0.7) ? .zstd(level: Int32(gen.int(1...5))) : .uncompressed
             options.dictionary = gen.chance(0.8)
             options.keyValueMetadata = [KeyValue("seed", String(seed))]
             var batches = [ColumnBatch]()
@@ -110,6 +110,7 @@ import Testing
         #expect(result.rows == 5000)
         #expect(result.bytes == Int64(data.count))
         #expect(result.sha256 == Checksum.sha256([UInt8](data)))
+        #expect(try sha256(ofFile: path) == result.sha256)
         #expect(dir.entries() == ["out.parquet"], "no temp file is left behind")
     }
 

@@ -17,6 +17,14 @@ import Columnar
         #expect(ValueText.timestamp(micros: 1_764_182_096_000_123) == "2025-11-26T18:34:56.000123Z")
     }
 
+    @Test func csvFieldsQuoteOnlyWhenNeeded() {
+        #expect(ValueText.csvField("plain") == "plain")
+        #expect(ValueText.csvField("a,b") == "\"a,b\"")
+        #expect(ValueText.csvField("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(ValueText.csvField("two\nlines") == "\"two\nlines\"")
+        #expect(ValueText.csvField("日本") == "日本")
+    }
+
     @Test func decimalsAreExact() {
         #expect(ValueText.decimal(unscaled: -5, scale: 2) == "-0.05")
         #expect(ValueText.decimal(unscaled: 1234, scale: 2) == "12.34")

@@ -35,6 +35,12 @@ public struct ColumnBatch: Sendable {
         try! ColumnBatch(schema: schema, columns: schema.fields.map { ColumnBuilder($0.type).build() })
     }
 
+    /// Rows `range` of every column.
+    public func slice(_ range: Range<Int>) -> ColumnBatch {
+        // Safe: slices of valid columns keep the schema's types and nulls.
+        try! ColumnBatch(schema: schema, columns: columns.map { $0.slice(range) })
+    }
+
     public subscript(name: String) -> Column? {
         schema.index(of: name).map { columns[$0] }
     }

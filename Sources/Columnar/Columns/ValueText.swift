@@ -43,6 +43,17 @@ public enum ValueText {
         }
     }
 
+    /// A CSV field (RFC 4180): quoted when it holds a comma, quote or line
+    /// break, with quotes doubled.
+    public static func csvField(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return s }
+        var out = "\""
+        for c in s.unicodeScalars {
+            if c == "\"" { out += "\"\"" } else { out.unicodeScalars.append(c) }
+        }
+        return out + "\""
+    }
+
     private static func pad<T: BinaryInteger>(_ v: T, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s

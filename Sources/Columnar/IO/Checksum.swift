@@ -1,5 +1,19 @@
 import Crypto
 
+/// SHA-256 of a file on disk, as lowercase hex: what a worker compares with
+/// the checksum a task message names before using an input chunk.
+public func sha256(ofFile path: String) throws -> String {
+    let source = try FileSource(path: path)
+    var checksum = Checksum()
+    var offset: Int64 = 0
+    while offset < source.size {
+        let n = Int(min(Int64(4 << 20), source.size - offset))
+        checksum.update(try source.read(at: offset, count: n))
+        offset += Int64(n)
+    }
+    return checksum.finalize()
+}
+
 /// Streaming SHA-256 of the bytes a writer emits, as lowercase hex.
 struct Checksum {
     private var hasher = SHA256()

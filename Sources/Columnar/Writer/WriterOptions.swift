@@ -5,7 +5,7 @@ public struct WriterOptions: Sendable {
         /// One zstd frame per page at this level (1...22; 3 is zstd's default).
         case zstd(level: Int32)
         /// No compression: for tests and debugging.
-        case none
+        case uncompressed
     }
 
     /// A row group is flushed when it reaches this many rows...
