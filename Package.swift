@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -75,7 +76,7 @@ let package = Package(
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
         .testTarget(
             name: "ColumnarTests",
-            dependencies: ["Columnar"],
+            dependencies: ["Columnar", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["python"]
         ),
         // Talks to the private RabbitMQ node that ops/broker starts.
