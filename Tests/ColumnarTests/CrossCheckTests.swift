@@ -238,5 +238,26 @@ struct CrossCheckTests {
                 #expect(seq.min == .int(0), "\(name)")
             }
         }
+        // Damaged copies of every readable file (v2 pages, delta and
+        // byte-stream-split included) fail with ColumnarError or read; they
+        // never trap.
+        var rng = SplitMix(seed: 77)
+        let damagedPath = dir.file("damaged.parquet")
+        for file in files where file["error"] as? String == nil {
+            let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file["path"] as! String)))
+            for _ in 0..<40 {
+                var damaged = good
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    damaged[Int.random(in: 4..<damaged.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+                try Data(damaged).write(to: URL(fileURLWithPath: damagedPath))
+                do {
+                    _ = try ParquetReader(path: damagedPath).read()
+                } catch is ColumnarError {
+                } catch {
+                    Issue.record("unexpected error type: \(error)")
+                }
+            }
+        }
     }
 }
