@@ -59,17 +59,25 @@ public struct StringColumn: Sendable, Hashable {
         String(decoding: bytes(at: i), as: UTF8.self)
     }
 
-    /// Appends values `range` of `other`, rebasing their offsets.
+    /// Appends values `range` of `other`, rebasing their offsets: two
+    /// block copies and one add per offset.
     public mutating func append(contentsOf other: StringColumn, range: Range<Int>) {
         guard !range.isEmpty else { return }
         let start = other.offsets[range.lowerBound]
         let end = other.offsets[range.upperBound]
         let shift = bytes.count - start
-        bytes.append(contentsOf: other.bytes[start..<end])
-        offsets.reserveCapacity(offsets.count + range.count)
+        if end > start {
+            other.bytes.withUnsafeBufferPointer { src in
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: src[start..<end]))
+            }
+        }
+        let base = offsets.count
         other.offsets.withUnsafeBufferPointer { src in
-            for i in (range.lowerBound + 1)...range.upperBound {
-                offsets.append(src[i] &+ shift)
+            offsets.append(contentsOf: UnsafeBufferPointer(rebasing: src[(range.lowerBound + 1)...range.upperBound]))
+        }
+        if shift != 0 {
+            offsets.withUnsafeMutableBufferPointer { o in
+                for i in base..<o.count { o[i] &+= shift }
             }
         }
     }

@@ -17,8 +17,8 @@ public final class ParquetWriter {
 
     public init(path: String, schema: Schema, options: WriterOptions = WriterOptions()) throws {
         try schema.validate()
-        guard options.rowGroupRows > 0, options.pageBytes > 0 else {
-            throw ColumnarError.invalidArgument("rowGroupRows and pageBytes must be positive")
+        guard options.rowGroupRows > 0, options.rowGroupBytes > 0, options.pageBytes > 0 else {
+            throw ColumnarError.invalidArgument("rowGroupRows, rowGroupBytes and pageBytes must be positive")
         }
         if case .zstd(let level) = options.compression, !(1...22).contains(level) {
             throw ColumnarError.invalidArgument("zstd level \(level) is outside 1...22")
