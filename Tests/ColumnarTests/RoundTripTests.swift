@@ -123,6 +123,28 @@ import Testing
         #expect(dir.entries().isEmpty)
     }
 
+    @Test func failedFinishReportsIOAndRefusesReuse() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let sub = dir.file("gone")
+        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: false)
+        let writer = try ParquetWriter(path: sub + "/x.parquet", schema: try sampleTable(rows: 1).schema)
+        try writer.append(try sampleTable(rows: 100))
+        try FileManager.default.removeItem(atPath: sub)
+        do {
+            _ = try writer.finish()
+            Issue.record("finish succeeded into a removed directory")
+        } catch let error as ColumnarError {
+            if case .io = error {
+                #expect("\(error)".contains("rename"))
+            } else {
+                Issue.record("expected an I/O error, got \(error)")
+            }
+        }
+        #expect(throws: ColumnarError.self) { try writer.append(try sampleTable(rows: 1)) }
+        #expect(!FileManager.default.fileExists(atPath: sub))
+    }
+
     @Test func rowGroupsFlushBySizeAndPredicateSkipsThem() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

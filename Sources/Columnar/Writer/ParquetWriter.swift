@@ -31,12 +31,22 @@ public final class ParquetWriter {
         try sink.write(Array("PAR1".utf8))
     }
 
-    /// Adds rows. The batch's schema must equal the writer's.
+    /// Adds rows. The batch's schema must equal the writer's. If writing
+    /// fails, the temp file is removed and the writer refuses further use.
     public func append(_ batch: ColumnBatch) throws {
-        guard !finished else { throw ColumnarError.invalidArgument("append after finish") }
+        guard !finished else { throw ColumnarError.invalidArgument("append after finish or failure") }
         guard batch.schema == schema else {
             throw ColumnarError.invalidArgument("batch schema differs from the writer's schema")
         }
+        do {
+            try buffer(batch)
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    private func buffer(_ batch: ColumnBatch) throws {
         // Slices are sized so the buffered bytes stay near rowGroupBytes
         // even when a single batch is larger than a row group.
         let bytesPerRow = max(1, ParquetWriter.estimatedBytes(batch) / max(1, batch.rowCount))
