@@ -174,7 +174,7 @@ public final class ParquetWriter {
             w.i64(3, group.rows)
             w.i64(5, group.offset)
             w.i64(6, group.records.reduce(0) { $0 + $1.totalCompressed })
-            w.i16(7, Int16(truncatingIfNeeded: ordinal))
+            if let o = Int16(exactly: ordinal) { w.i16(7, o) }
             w.structEnd()
         }
         if !options.keyValueMetadata.isEmpty {
