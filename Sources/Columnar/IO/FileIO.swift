@@ -36,13 +36,14 @@ final class AtomicFileSink {
     func write(_ bytes: [UInt8]) throws {
         bytes.withUnsafeBytes { hasher.update($0) }
         offset += Int64(bytes.count)
-        if buffer.count + bytes.count > bufferLimit {
+        // Pages (usually tens of KiB and more) go straight to the file;
+        // page headers and footers gather in the buffer.
+        if bytes.count >= 64 << 10 {
             try flushBuffer()
-            if bytes.count >= bufferLimit {
-                try bytes.withUnsafeBytes { try writeAll($0) }
-                return
-            }
+            try bytes.withUnsafeBytes { try writeAll($0) }
+            return
         }
+        if buffer.count + bytes.count > bufferLimit { try flushBuffer() }
         buffer.append(contentsOf: bytes)
     }
 

@@ -111,15 +111,24 @@ struct DictionaryEncoding {
         return mix(h ^ tail)
     }
 
+    /// Strings: the dictionary lives in buffers sized once from the limits
+    /// (at most `maxBytes` of values, each entry costing at least 4), so
+    /// probing never goes through a growing Swift array.
     static func bytes(_ s: StringColumn, maxDistinct: Int, maxBytes: Int) -> DictionaryEncoding? {
         let n = s.count
-        guard n > 0, maxDistinct > 0 else { return nil }
-        let limit = min(n, maxDistinct)
+        guard n > 0, maxDistinct > 0, maxBytes >= 4 else { return nil }
+        let limit = min(n, maxDistinct, maxBytes / 4)
         var table = IndexTable(expected: min(limit, 1 << 16))
         defer { table.deallocate() }
-        var hashes = [UInt64]()
-        var dictOffsets = [0]
-        var dictBytes = [UInt8]()
+        let hashes = UnsafeMutablePointer<UInt64>.allocate(capacity: limit)
+        defer { hashes.deallocate() }
+        let dictOffsets = UnsafeMutablePointer<Int>.allocate(capacity: limit + 1)
+        defer { dictOffsets.deallocate() }
+        let dictBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: maxBytes)
+        defer { dictBytes.deallocate() }
+        dictOffsets[0] = 0
+        var distinct = 0
+        var used = 0
         var plainSize = 0
         var indices = [UInt32](repeating: 0, count: n)
         var watch = CardinalityWatch(count: n, maxDistinct: maxDistinct)
@@ -128,38 +137,45 @@ struct DictionaryEncoding {
                 indices.withUnsafeMutableBufferPointer { out in
                     // A non-null pointer even for an empty buffer.
                     let base = bytesBuf.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                    var previous = base
+                    var previousLength = -1
                     for i in 0..<n {
-                        if i == watch.checkpoint && watch.hopeless(seen: i, distinct: hashes.count) { return false }
+                        if i == watch.checkpoint && watch.hopeless(seen: i, distinct: distinct) { return false }
                         let start = offs[i]
                         let len = offs[i + 1] - start
                         let p = base + start
+                        // Repeats of the previous value skip hashing.
+                        if len == previousLength && memcmpEqual(p, previous, len) {
+                            out[i] = out[i - 1]
+                            continue
+                        }
+                        previous = p
+                        previousLength = len
                         let hv = hashBytes(p, len)
                         var h = Int(truncatingIfNeeded: hv) & table.mask
                         while true {
                             let slot = table.slots[h]
                             if slot == 0 {
-                                let d = hashes.count
                                 plainSize += 4 + len
-                                if d >= limit || plainSize > maxBytes { return false }
-                                dictBytes.append(contentsOf: UnsafeBufferPointer(start: p, count: len))
-                                dictOffsets.append(dictBytes.count)
-                                hashes.append(hv)
-                                table.slots[h] = UInt32(d + 1)
-                                out[i] = UInt32(d)
-                                if (d + 1) * 2 > table.capacity {
-                                    hashes.withUnsafeBufferPointer { hs in table.grow { hs[$0] } }
+                                if distinct >= limit || plainSize > maxBytes { return false }
+                                (dictBytes + used).update(from: p, count: len)
+                                used += len
+                                hashes[distinct] = hv
+                                distinct += 1
+                                dictOffsets[distinct] = used
+                                table.slots[h] = UInt32(distinct)
+                                out[i] = UInt32(distinct - 1)
+                                if distinct * 2 > table.capacity {
+                                    table.grow { hashes[$0] }
                                 }
                                 break
                             }
                             let j = Int(slot) - 1
-                            if hashes[j] == hv {
-                                let ds = dictOffsets[j]
-                                if dictOffsets[j + 1] - ds == len && (len == 0 || dictBytes.withUnsafeBufferPointer { db in
-                                    memcmpEqual(db.baseAddress! + ds, p, len)
-                                }) {
-                                    out[i] = UInt32(j)
-                                    break
-                                }
+                            if hashes[j] == hv && dictOffsets[j + 1] - dictOffsets[j] == len
+                                && memcmpEqual(dictBytes + dictOffsets[j], p, len)
+                            {
+                                out[i] = UInt32(j)
+                                break
                             }
                             h = (h + 1) & table.mask
                         }
@@ -169,8 +185,9 @@ struct DictionaryEncoding {
             }
         }
         guard ok else { return nil }
-        return DictionaryEncoding(
-            indices: indices, values: .bytes(StringColumn(unchecked: dictOffsets, bytes: dictBytes)))
+        let offsets = Array(UnsafeBufferPointer(start: dictOffsets, count: distinct + 1))
+        let bytes = Array(UnsafeBufferPointer(start: dictBytes, count: used))
+        return DictionaryEncoding(indices: indices, values: .bytes(StringColumn(unchecked: offsets, bytes: bytes)))
     }
 }
 
