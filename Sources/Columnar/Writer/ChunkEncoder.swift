@@ -182,18 +182,24 @@ final class ChunkEncoder {
             if bit > 0 { out.append(byte) }
         case .bytes(let s):
             guard !range.isEmpty else { return }
-            out.reserveCapacity(out.count + s.offsets[range.upperBound] - s.offsets[range.lowerBound] + 4 * range.count)
             s.bytes.withUnsafeBufferPointer { b in
                 s.offsets.withUnsafeBufferPointer { o in
-                    for i in range {
-                        let len = o[i + 1] - o[i]
-                        let l = UInt32(truncatingIfNeeded: len)
-                        out.append(UInt8(truncatingIfNeeded: l))
-                        out.append(UInt8(truncatingIfNeeded: l >> 8))
-                        out.append(UInt8(truncatingIfNeeded: l >> 16))
-                        out.append(UInt8(truncatingIfNeeded: l >> 24))
-                        if len > 0 { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[o[i]..<o[i + 1]])) }
+                    let total = o[range.upperBound] - o[range.lowerBound] + 4 * range.count
+                    let encoded = [UInt8](unsafeUninitializedCapacity: total) { dst, n in
+                        let raw = UnsafeMutableRawPointer(dst.baseAddress!)
+                        var q = 0
+                        for i in range {
+                            let len = o[i + 1] - o[i]
+                            raw.storeBytes(of: UInt32(truncatingIfNeeded: len).littleEndian, toByteOffset: q, as: UInt32.self)
+                            q += 4
+                            if len > 0 {
+                                (raw + q).copyMemory(from: b.baseAddress! + o[i], byteCount: len)
+                                q += len
+                            }
+                        }
+                        n = total
                     }
+                    out.append(contentsOf: encoded)
                 }
             }
         }
