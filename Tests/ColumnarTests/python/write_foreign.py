@@ -103,6 +103,9 @@ add("pyarrow_delta_bss.parquet", lambda p: pq.write_table(
                      "f64": "BYTE_STREAM_SPLIT", "s_low": "DELTA_LENGTH_BYTE_ARRAY",
                      "s_high": "DELTA_BYTE_ARRAY", "flag": "RLE"}, **small))
 add("pyarrow_defaults.parquet", lambda p: pq.write_table(table, p, compression="zstd"))
+# A 1 KiB dictionary limit makes pyarrow fall back to PLAIN pages mid-chunk.
+add("pyarrow_dictionary_fallback.parquet", lambda p: pq.write_table(
+    table, p, compression="zstd", dictionary_pagesize_limit=1024, write_batch_size=64, **small))
 
 con = duckdb.connect()
 con.register("t", table)
