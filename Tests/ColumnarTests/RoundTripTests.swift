@@ -245,6 +245,26 @@ import Testing
         #expect(try reader.read().isIdentical(to: table))
     }
 
+    @Test func rejectsDecimalsWiderThanTheirPrecision() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let schema = Schema([Field("amount", .decimal(precision: 3, scale: 1))])
+        let ok = try ColumnBatch(schema: schema, columns: [try Column(.decimal(precision: 3, scale: 1), scalars: [.int(999), .int(-999), nil])])
+        let writer = try ParquetWriter(path: dir.file("ok.parquet"), schema: schema)
+        try writer.append(ok)
+        _ = try writer.finish()
+        let bad = try ColumnBatch(schema: schema, columns: [try Column(.decimal(precision: 3, scale: 1), scalars: [.int(5), .int(-1000)])])
+        let failing = try ParquetWriter(path: dir.file("bad.parquet"), schema: schema)
+        try failing.append(bad)
+        do {
+            _ = try failing.finish()
+            Issue.record("a 4-digit value was written as decimal(3,1)")
+        } catch let error as ColumnarError {
+            #expect("\(error)".contains("amount") && "\(error)".contains("-1000"), "\(error)")
+        }
+        #expect(dir.entries() == ["ok.parquet"])
+    }
+
     @Test func rejectsNullsInARequiredColumn() throws {
         let schema = Schema([Field("x", .int64, nullable: false)])
         let column = try Column(.int64, scalars: [.int(1), nil])

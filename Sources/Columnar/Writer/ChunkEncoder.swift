@@ -53,6 +53,23 @@ final class ChunkEncoder {
         }
     }
 
+    /// Readers trust the declared precision, so an unscaled value with more
+    /// digits would be misread; refuse it here (the extremes are in `stats`).
+    static func checkDecimalRange(_ stats: ChunkStatistics, precision: Int, scale: Int) throws {
+        var limit: Int64 = 1
+        for _ in 0..<precision { limit *= 10 }
+        limit -= 1
+        for bytes in [stats.min, stats.max].compactMap({ $0 }) {
+            var v: UInt64 = 0
+            for (i, b) in bytes.enumerated() { v |= UInt64(b) << UInt64(8 * i) }
+            let value = Int64(bitPattern: v)
+            if value > limit || value < -limit {
+                throw ColumnarError.invalidArgument(
+                    "unscaled value \(value) has more than \(precision) digits for decimal(\(precision),\(scale)); widen the precision")
+            }
+        }
+    }
+
     static func physicalType(_ type: ColumnType) -> PhysicalType {
         switch type.storage {
         case .int64: return .int64
@@ -105,6 +122,9 @@ final class ChunkEncoder {
         }
         // Statistics over the dictionary are the same and cheaper.
         let stats = ChunkStatistics.compute(dictionary?.values ?? dense, nullCount: column.nullCount)
+        if case .decimal(let precision, let scale) = field.type {
+            try ChunkEncoder.checkDecimalRange(stats, precision: precision, scale: scale)
+        }
         var record = ColumnChunkRecord(
             physicalType: ChunkEncoder.physicalType(field.type), encodings: [],
             name: field.name, codec: codec, numValues: Int64(column.count),
