@@ -93,6 +93,28 @@ enum LogicalType: Equatable {
     case other(Int16)
 }
 
+extension LogicalType: CustomStringConvertible {
+    /// The annotation's name as parquet.thrift spells it.
+    var description: String {
+        switch self {
+        case .string: return "STRING"
+        case .decimal(let s, let p): return "DECIMAL(\(p),\(s))"
+        case .date: return "DATE"
+        case .timestamp(let utc, let unit):
+            return "TIMESTAMP(\(["", "MILLIS", "MICROS", "NANOS"][Int(max(0, min(3, unit)))]), utc: \(utc))"
+        case .integer(let bits, let signed): return "INTEGER(\(bits), \(signed ? "signed" : "unsigned"))"
+        case .json: return "JSON"
+        case .enumeration: return "ENUM"
+        case .other(let id):
+            let names: [Int16: String] = [
+                2: "MAP", 3: "LIST", 7: "TIME", 11: "NULL", 13: "BSON", 14: "UUID",
+                15: "FLOAT16", 16: "VARIANT", 17: "GEOMETRY", 18: "GEOGRAPHY",
+            ]
+            return names[id] ?? "logical type #\(id)"
+        }
+    }
+}
+
 struct SchemaElement {
     var type: PhysicalType?
     var typeLength: Int32?

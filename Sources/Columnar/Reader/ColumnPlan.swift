@@ -41,8 +41,13 @@ struct ColumnPlan {
         }
         var isDecimal = conv == ConvertedType.decimal
         if case .decimal = logical { isDecimal = true }
+        let convertedNames: [Int32: String] = [
+            7: "TIME_MILLIS", 8: "TIME_MICROS", 11: "UINT_8", 12: "UINT_16", 13: "UINT_32", 14: "UINT_64",
+            20: "BSON", 21: "INTERVAL",
+        ]
+        let annotation = logical.map(\.description) ?? conv.map { convertedNames[$0] ?? "converted type #\($0)" } ?? "none"
         let unsupportedAnnotation = ColumnarError.unsupported(
-            "column '\(e.name)' has \(physical.name) with annotation \(logical.map { "\($0)" } ?? "converted type #\(conv ?? -1)")")
+            "column '\(e.name)' is \(physical.name) annotated \(annotation)")
 
         switch physical {
         case .boolean:
@@ -115,7 +120,7 @@ struct ColumnPlan {
         case .fixedLenByteArray:
             let width = Int(e.typeLength ?? 0)
             guard isDecimal, (1...16).contains(width) else {
-                throw ColumnarError.unsupported("column '\(e.name)' is FIXED_LEN_BYTE_ARRAY(\(width)) without a decimal annotation")
+                throw ColumnarError.unsupported("column '\(e.name)' is FIXED_LEN_BYTE_ARRAY(\(width)) annotated \(annotation); only decimals are read")
             }
             type = try decimal()
             conversion = .fixedDecimal(width: width)

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import random
+import struct
 import sys
 from decimal import Decimal
 
@@ -117,11 +118,35 @@ for name, opts in [
 ]:
     add(name, lambda p, opts=opts: con.execute(f"COPY (SELECT * FROM t ORDER BY seq) TO '{p}' (FORMAT parquet, {opts})"))
 
+# Other DuckDB types that map onto ours, with their own expected columns.
+R = range(0, 100)
+other_columns = [
+    {"name": "small", "type": "int32", "values": [str(i - 50) for i in R]},
+    {"name": "tiny", "type": "int32", "values": [str(i % 100 - 50) for i in R]},
+    {"name": "utiny", "type": "int32", "values": [str(i * 2) for i in R]},
+    {"name": "f", "type": "double", "values": [repr(struct.unpack("<f", struct.pack("<f", i / 7.0))[0]) for i in R]},
+    {"name": "blob", "type": "string", "values": [f"b{i}" for i in R]},
+    {"name": "naive", "type": "timestamp", "values": [str((1577836800 + i) * 10**6) for i in R]},
+    {"name": "ms", "type": "timestamp", "values": [str((1577836800 + 60 * i) * 10**6 + 123000) for i in R]},
+]
+add("duckdb_other_types.parquet", lambda p: con.execute(f"""COPY (SELECT (i - 50)::SMALLINT AS small,
+    (i % 100 - 50)::TINYINT AS tiny, (i * 2)::UTINYINT AS utiny, (i / 7.0)::FLOAT AS f,
+    ('b' || i)::BLOB AS blob, TIMESTAMP '2020-01-01' + to_seconds(i) AS naive,
+    (TIMESTAMP '2020-01-01 00:00:00.123' + to_minutes(i))::TIMESTAMP_MS AS ms
+    FROM range(0, 100) t(i) ORDER BY i) TO '{p}' (FORMAT parquet, COMPRESSION zstd)"""))
+files[-1]["columns"] = other_columns
+
 # Files our reader must refuse with a clear error naming the feature.
 add("pyarrow_snappy.parquet", lambda p: pq.write_table(table, p, compression="snappy"), error="SNAPPY")
 add("pyarrow_list.parquet", lambda p: pq.write_table(pa.table({"l": pa.array([[1, 2], [3]])}), p), error="nested")
 add("pyarrow_int96.parquet", lambda p: pq.write_table(
     table.select(["ts"]), p, use_deprecated_int96_timestamps=True), error="INT96")
+add("duckdb_uint32.parquet", lambda p: con.execute(
+    f"COPY (SELECT 1::UINTEGER AS u) TO '{p}' (FORMAT parquet)"), error="UINT")
+add("duckdb_time.parquet", lambda p: con.execute(
+    f"COPY (SELECT TIME '12:00:00' AS t) TO '{p}' (FORMAT parquet, COMPRESSION zstd)"), error="TIME")
+add("duckdb_uuid.parquet", lambda p: con.execute(
+    f"COPY (SELECT uuid() AS id) TO '{p}' (FORMAT parquet, COMPRESSION zstd)"), error="UUID")
 add("pyarrow_ns.parquet", lambda p: pq.write_table(
     pa.table({"t": pa.array([1, 2], pa.timestamp("ns", tz="UTC"))}), p), error="nanoseconds")
 
