@@ -11,6 +11,6 @@ struct BisCommand: AsyncParsableCommand {
             this build carries the foundation (package, broker scripts, AMQP layer).
             """,
         version: FleetVersion.string,
-        subcommands: []
+        subcommands: [ChunkCommand.self]
     )
 }

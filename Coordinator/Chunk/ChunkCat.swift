@@ -1,0 +1,63 @@
+import ArgumentParser
+import Columnar
+
+extension ChunkCommand {
+    struct Cat: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a chunk's rows as CSV.",
+            discussion: """
+                Nulls are empty fields; decimals are exact; dates are YYYY-MM-DD and \
+                timestamps ISO 8601 in UTC. The first line names the columns.
+                """)
+
+        @Argument(help: "The Parquet file.")
+        var file: String
+
+        @Option(help: "Comma-separated columns to print, in this order (default: all).")
+        var columns: String?
+
+        @Option(help: "Print at most this many rows.")
+        var limit: Int?
+
+        func validate() throws {
+            if let limit, limit < 0 { throw ValidationError("--limit must be zero or more") }
+        }
+
+        func run() async throws {
+            let projection = columns.map { $0.split(separator: ",").map { String($0).trimmingSpaces } }
+            var out = StandardOutput()
+            defer { out.flush() }
+            try failing {
+                let reader = try ParquetReader(path: file)
+                let schema = try reader.projectedSchema(projection)
+                let header = schema.fields.map { ValueText.csvField($0.name) }.joined(separator: ",") + "\n"
+                var remaining = limit ?? Int.max
+                // The header follows the first successful read, so an
+                // unreadable file prints only the error.
+                if reader.rowGroups.isEmpty || remaining == 0 { out.write(header) }
+                for g in reader.rowGroups.indices where remaining > 0 {
+                    let batch = try reader.readRowGroup(g, columns: projection)
+                    if g == 0 { out.write(header) }
+                    let n = min(batch.rowCount, remaining)
+                    for row in 0..<n {
+                        var line = ""
+                        for (c, column) in batch.columns.enumerated() {
+                            if c > 0 { line += "," }
+                            if let v = column.scalar(at: row) {
+                                line += ValueText.csvField(ValueText.format(v, as: column.type))
+                            }
+                        }
+                        out.write(line + "\n")
+                    }
+                    remaining -= n
+                }
+            }
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
