@@ -10,12 +10,14 @@ let package = Package(
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "FleetCore", targets: ["FleetCore"]),
         .library(name: "Columnar", targets: ["Columnar"]),
+        .library(name: "Stages", targets: ["Stages"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -40,10 +42,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Shared vocabulary: ids, versions, wire messages, retry policy.
+        // Shared vocabulary: ids, versions, wire messages, retry policy, the
+        // pipeline spec (YAML through Yams) and the expression language, which
+        // evaluates over Columnar's column buffers.
         .target(
             name: "FleetCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Columnar",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
 
         // Parquet chunks with ZSTD pages: schema, column buffers, writer, reader.
@@ -55,10 +63,14 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        // The seven stage operators as plain functions over chunks: no queue,
+        // no database. The fleet only moves them around.
+        .target(name: "Stages", dependencies: ["FleetCore", "Columnar"]),
+
         .executableTarget(
             name: "bis",
             dependencies: [
-                "FleetCore", "Columnar",
+                "FleetCore", "Columnar", "Stages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Coordinator"
@@ -76,7 +88,8 @@ let package = Package(
         .executableTarget(name: "bis-bench-amqp", dependencies: ["AMQP"], path: "Benchmarks/AMQPBench"),
 
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
-        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"]),
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "Columnar"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "FleetCore", "Columnar"], exclude: ["python"]),
         .testTarget(
             name: "ColumnarTests",
             dependencies: ["Columnar", .product(name: "PropertyBased", package: "swift-property-based")],
