@@ -38,14 +38,14 @@ struct SpecLoader {
                 }
             }
         } else {
-            sink.add(root.location, "the spec needs 'pipeline: NAME' (lower-case letters, digits, '_' and '-')")
+            if !isTypo("pipeline", entries, Self.topLevelKeys) { sink.add(root.location, "the spec needs 'pipeline: NAME' (lower-case letters, digits, '_' and '-')") }
         }
 
         var sources: [SourceSpec] = []
         if let entry = byKey["sources"] {
             sources = loadSources(entry.value)
         } else {
-            sink.add(root.location, "the spec needs 'sources' with at least one source")
+            if !isTypo("sources", entries, Self.topLevelKeys) { sink.add(root.location, "the spec needs 'sources' with at least one source") }
         }
         let inputColumns = unionOfSourceColumns(sources)
 
@@ -99,25 +99,25 @@ struct SpecLoader {
                 }
             }
         } else {
-            sink.add(keyLocation, "\(context) needs 'format' (csv or jsonl)")
+            if !isTypo("format", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'format' (csv or jsonl)") }
         }
 
         var files: [FilePattern] = []
         if let entry = byKey["files"] {
             files = stringList(entry.value, "'files' in \(context)", allowSingle: true)
                 .map { FilePattern($0.value, location: $0.location) }
-            if files.isEmpty, entry.value.sequence != nil {
+            if entry.value.sequence?.isEmpty == true {
                 sink.add(entry.value.location, "'files' in \(context) needs at least one glob")
             }
         } else {
-            sink.add(keyLocation, "\(context) needs 'files' (a glob or a list of globs, relative to the spec's folder)")
+            if !isTypo("files", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'files' (a glob or a list of globs, relative to the spec's folder)") }
         }
 
         var fields: [Field] = []
         if let entry = byKey["columns"] {
             fields = loadColumns(entry.value, context: context)
         } else {
-            sink.add(keyLocation, "\(context) needs 'columns' (a mapping of column name to type, in file order)")
+            if !isTypo("columns", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'columns' (a mapping of column name to type, in file order)") }
         }
 
         var csv: CSVOptions? = format == .csv ? CSVOptions() : nil
@@ -205,15 +205,15 @@ struct SpecLoader {
             let extra = other.schema.fields.map(\.name).filter { expected[$0] == nil }
             let retyped = other.schema.fields.filter { expected[$0.name] != nil && expected[$0.name] != $0.type }
             var problems: [String] = []
-            if !missing.isEmpty { problems.append("lacks \(quotedList(missing))") }
-            if !extra.isEmpty { problems.append("adds \(quotedList(extra))") }
+            if !missing.isEmpty { problems.append("it lacks \(quotedList(missing))") }
+            if !extra.isEmpty { problems.append("it adds \(quotedList(extra))") }
             for field in retyped {
-                problems.append("declares '\(field.name)' as \(field.type), not \(expected[field.name]!)")
+                problems.append("its '\(field.name)' is \(field.type), not \(expected[field.name]!)")
             }
             if !problems.isEmpty {
                 sink.add(other.location, "all sources must declare the same columns with the same types, "
-                         + "because normalize sees them as one table; source '\(other.name)' "
-                         + problems.joined(separator: ", ") + " compared with source '\(first.name)'")
+                         + "because normalize reads them as one table; source '\(other.name)' differs from '\(first.name)': "
+                         + problems.joined(separator: "; "))
             }
         }
         // Nullable if any source allows nulls.
@@ -431,11 +431,11 @@ struct SpecLoader {
         var partitionBy: [Located<String>] = []
         if let entry = byKey["partition_by"] {
             partitionBy = columnList(entry.value, "partition_by", tracker: tracker, allowSingle: true)
-            if partitionBy.isEmpty, entry.value.sequence != nil {
+            if entry.value.sequence?.isEmpty == true {
                 sink.add(entry.value.location, "'partition_by' needs at least one column")
             }
         } else {
-            sink.add(node.location, "consolidate needs 'partition_by' (the columns rows are hash-partitioned on)")
+            if !isTypo("partition_by", entries, Self.consolidateKeys) { sink.add(node.location, "consolidate needs 'partition_by' (the columns rows are hash-partitioned on)") }
             ok = false
         }
 
@@ -443,7 +443,7 @@ struct SpecLoader {
         if let entry = byKey["partitions"] {
             if let n = int(entry.value, "'partitions'", range: ConsolidateSpec.partitionRange) { partitions = n } else { ok = false }
         } else {
-            sink.add(node.location, "consolidate needs 'partitions' (1 to 4096)")
+            if !isTypo("partitions", entries, Self.consolidateKeys) { sink.add(node.location, "consolidate needs 'partitions' (1 to 4096)") }
             ok = false
         }
 
@@ -479,7 +479,7 @@ struct SpecLoader {
                          + "the partition key \(missing.joined(separator: ", ")); add it to 'key'")
             }
         } else {
-            sink.add(node.location, "dedupe needs 'key' (the columns that identify a record)")
+            if !isTypo("key", entries, Self.dedupeKeys) { sink.add(node.location, "dedupe needs 'key' (the columns that identify a record)") }
         }
         var keep: DedupeKeep = .first
         let byColumn = byKey["by"].flatMap { columnList($0.value, "dedupe 'by'", tracker: tracker, allowSingle: true).first }
@@ -524,7 +524,7 @@ struct SpecLoader {
         checkKeys(entries, allowed: ["dataset", "summaries"], in: "publish")
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         guard let datasetEntry = byKey["dataset"] else {
-            sink.add(node.location, "publish needs 'dataset' (the name of the published dataset)")
+            if !isTypo("dataset", entries, ["dataset", "summaries"]) { sink.add(node.location, "publish needs 'dataset' (the name of the published dataset)") }
             return nil
         }
         guard let dataset = string(datasetEntry.value, "'dataset' in publish") else { return nil }
@@ -562,7 +562,7 @@ struct SpecLoader {
                 if let aggregate = loadAggregate(pair, tracker: tracker) { aggregates.append(aggregate) }
             }
         } else if byKey["aggregates"] == nil {
-            sink.add(item.value.location, "\(context) needs 'aggregates' (name: fn(column))")
+            if !isTypo("aggregates", entries, ["group_by", "aggregates"]) { sink.add(item.value.location, "\(context) needs 'aggregates' (name: fn(column))") }
         }
         return SummarySpec(name: item.key, groupBy: groupBy, aggregates: aggregates)
     }

@@ -113,7 +113,7 @@ extension SpecLoader {
         switch ColumnTypeName.parse(text) {
         case .success(let type): return type
         case .failure(let error):
-            sink.add(node.location, "\(error.message) for \(what)")
+            sink.add(node.location, "\(what): \(error.message)")
             return nil
         }
     }
@@ -252,5 +252,14 @@ struct SchemaTracker {
             columns.append(SpecColumn(name: name, type: type))
             removed[name] = nil
         }
+    }
+}
+
+extension SpecLoader {
+    /// Whether an unknown key in `entries` is a near miss for `key`: then
+    /// "unknown key ...; did you mean" already says what "needs 'key'"
+    /// would, so the second message is left out.
+    func isTypo(_ key: String, _ entries: [Entry], _ allowed: [String]) -> Bool {
+        entries.contains { !allowed.contains($0.key) && suggestion(for: $0.key, among: allowed) == key }
     }
 }
