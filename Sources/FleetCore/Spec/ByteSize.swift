@@ -43,8 +43,8 @@ public struct ByteSize: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// The shortest exact spelling: `64MiB`, `1GB`, `1000`.
     public var description: String {
-        for (name, size) in [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
-                             ("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)]
+        for (name, size) in [("TiB", 1 << 40), ("TB", 1_000_000_000_000), ("GiB", 1 << 30), ("GB", 1_000_000_000),
+                             ("MiB", 1 << 20), ("MB", 1_000_000), ("KiB", 1 << 10), ("kB", 1_000)]
         where bytes >= size && bytes % size == 0 {
             return "\(bytes / size)\(name)"
         }
