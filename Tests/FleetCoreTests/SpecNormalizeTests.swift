@@ -125,3 +125,11 @@ import Testing
                                       SpecColumn(name: "at", type: .timestamp)])
     }
 }
+
+@Test func emptyOptionalListsAreAllowed() throws {
+    let spec = try parseSpec(baseSpec + "normalize:\nvalidate:\n")
+    #expect(spec.normalize.isEmpty)
+    #expect(spec.validate.isEmpty)
+    #expect(spec.consolidate == nil)
+    #expect(spec.columns == spec.inputColumns)
+}

@@ -56,7 +56,8 @@ public struct PipelineSpec: Sendable, Hashable {
     /// Reads, decodes and checks the spec at `path`, then (unless
     /// `resolvingInputs` is false) resolves every `files:` glob under the
     /// allowed roots. Relative globs start at the spec's folder, which is
-    /// always an allowed root; `allowedRoots` adds more.
+    /// always an allowed root; `allowedRoots` adds more (relative ones start
+    /// at the current directory, as paths given on a command line do).
     ///
     /// Throws `SpecErrors` listing every problem found.
     public static func load(
@@ -100,7 +101,7 @@ public struct PipelineSpec: Sendable, Hashable {
         let absoluteDirectory = PathResolver.absolute(directory, relativeTo: FileManager.default.currentDirectoryPath)
         var loader = SpecLoader(yaml: yaml, file: file, checker: expressionChecker)
         let spec = loader.load(root, directory: absoluteDirectory,
-                               allowedRoots: allowedRoots.map { PathResolver.absolute($0, relativeTo: absoluteDirectory) })
+                               allowedRoots: allowedRoots.map { PathResolver.absolute($0, relativeTo: FileManager.default.currentDirectoryPath) })
         let errors = loader.sink.sorted()
         guard errors.isEmpty, let spec else { throw SpecErrors(errors) }
         return spec

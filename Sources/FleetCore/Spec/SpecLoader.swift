@@ -38,26 +38,28 @@ struct SpecLoader {
                 }
             }
         } else {
-            if !isTypo("pipeline", entries, Self.topLevelKeys) { sink.add(root.location, "the spec needs 'pipeline: NAME' (lower-case letters, digits, '_' and '-')") }
+            reportMissing("pipeline", in: entries, allowed: Self.topLevelKeys, at: root.location,
+                          "the spec needs 'pipeline: NAME' (lower-case letters, digits, '_' and '-')")
         }
 
         var sources: [SourceSpec] = []
         if let entry = byKey["sources"] {
             sources = loadSources(entry.value)
         } else {
-            if !isTypo("sources", entries, Self.topLevelKeys) { sink.add(root.location, "the spec needs 'sources' with at least one source") }
+            reportMissing("sources", in: entries, allowed: Self.topLevelKeys, at: root.location,
+                          "the spec needs 'sources' with at least one source")
         }
         let inputColumns = unionOfSourceColumns(sources)
 
         var tracker = SchemaTracker(inputColumns)
         var steps: [NormalizeStep] = []
-        if let entry = byKey["normalize"] {
+        if let entry = byKey["normalize"], !entry.value.isEmptyPlainScalar {
             steps = loadNormalize(entry.value, tracker: &tracker)
         }
         let consolidate = byKey["consolidate"].flatMap { loadConsolidate($0.value, tracker: tracker) }
 
         var validate: [ValidationRule] = []
-        if let entry = byKey["validate"] { validate = loadValidate(entry.value) }
+        if let entry = byKey["validate"], !entry.value.isEmptyPlainScalar { validate = loadValidate(entry.value) }
         let publish = byKey["publish"].flatMap { loadPublish($0.value, tracker: tracker) }
         let report = byKey["report"].map { $0.value.specValue }
         let deliver = byKey["deliver"].map { $0.value.specValue }
@@ -99,7 +101,8 @@ struct SpecLoader {
                 }
             }
         } else {
-            if !isTypo("format", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'format' (csv or jsonl)") }
+            reportMissing("format", in: entries, allowed: Self.sourceKeys, at: keyLocation,
+                          "\(context) needs 'format' (csv or jsonl)")
         }
 
         var files: [FilePattern] = []
@@ -110,14 +113,16 @@ struct SpecLoader {
                 sink.add(entry.value.location, "'files' in \(context) needs at least one glob")
             }
         } else {
-            if !isTypo("files", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'files' (a glob or a list of globs, relative to the spec's folder)") }
+            reportMissing("files", in: entries, allowed: Self.sourceKeys, at: keyLocation,
+                          "\(context) needs 'files' (a glob or a list of globs, relative to the spec's folder)")
         }
 
         var fields: [Field] = []
         if let entry = byKey["columns"] {
             fields = loadColumns(entry.value, context: context)
         } else {
-            if !isTypo("columns", entries, Self.sourceKeys) { sink.add(keyLocation, "\(context) needs 'columns' (a mapping of column name to type, in file order)") }
+            reportMissing("columns", in: entries, allowed: Self.sourceKeys, at: keyLocation,
+                          "\(context) needs 'columns' (a mapping of column name to type, in file order)")
         }
 
         var csv: CSVOptions? = format == .csv ? CSVOptions() : nil
@@ -435,7 +440,8 @@ struct SpecLoader {
                 sink.add(entry.value.location, "'partition_by' needs at least one column")
             }
         } else {
-            if !isTypo("partition_by", entries, Self.consolidateKeys) { sink.add(node.location, "consolidate needs 'partition_by' (the columns rows are hash-partitioned on)") }
+            reportMissing("partition_by", in: entries, allowed: Self.consolidateKeys, at: node.location,
+                          "consolidate needs 'partition_by' (the columns rows are hash-partitioned on)")
             ok = false
         }
 
@@ -443,7 +449,8 @@ struct SpecLoader {
         if let entry = byKey["partitions"] {
             if let n = int(entry.value, "'partitions'", range: ConsolidateSpec.partitionRange) { partitions = n } else { ok = false }
         } else {
-            if !isTypo("partitions", entries, Self.consolidateKeys) { sink.add(node.location, "consolidate needs 'partitions' (1 to 4096)") }
+            reportMissing("partitions", in: entries, allowed: Self.consolidateKeys, at: node.location,
+                          "consolidate needs 'partitions' (1 to 4096)")
             ok = false
         }
 
@@ -479,7 +486,8 @@ struct SpecLoader {
                          + "the partition key \(missing.joined(separator: ", ")); add it to 'key'")
             }
         } else {
-            if !isTypo("key", entries, Self.dedupeKeys) { sink.add(node.location, "dedupe needs 'key' (the columns that identify a record)") }
+            reportMissing("key", in: entries, allowed: Self.dedupeKeys, at: node.location,
+                          "dedupe needs 'key' (the columns that identify a record)")
         }
         var keep: DedupeKeep = .first
         let byColumn = byKey["by"].flatMap { columnList($0.value, "dedupe 'by'", tracker: tracker, allowSingle: true).first }
@@ -524,7 +532,8 @@ struct SpecLoader {
         checkKeys(entries, allowed: ["dataset", "summaries"], in: "publish")
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         guard let datasetEntry = byKey["dataset"] else {
-            if !isTypo("dataset", entries, ["dataset", "summaries"]) { sink.add(node.location, "publish needs 'dataset' (the name of the published dataset)") }
+            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries"], at: node.location,
+                          "publish needs 'dataset' (the name of the published dataset)")
             return nil
         }
         guard let dataset = string(datasetEntry.value, "'dataset' in publish") else { return nil }
@@ -562,7 +571,8 @@ struct SpecLoader {
                 if let aggregate = loadAggregate(pair, tracker: tracker) { aggregates.append(aggregate) }
             }
         } else if byKey["aggregates"] == nil {
-            if !isTypo("aggregates", entries, ["group_by", "aggregates"]) { sink.add(item.value.location, "\(context) needs 'aggregates' (name: fn(column))") }
+            reportMissing("aggregates", in: entries, allowed: ["group_by", "aggregates"], at: item.value.location,
+                          "\(context) needs 'aggregates' (name: fn(column))")
         }
         return SummarySpec(name: item.key, groupBy: groupBy, aggregates: aggregates)
     }

@@ -262,4 +262,19 @@ extension SpecLoader {
     func isTypo(_ key: String, _ entries: [Entry], _ allowed: [String]) -> Bool {
         entries.contains { !allowed.contains($0.key) && suggestion(for: $0.key, among: allowed) == key }
     }
+
+    /// Reports a missing required key, unless a near-miss key already
+    /// drew a "did you mean" for it.
+    mutating func reportMissing(_ key: String, in entries: [Entry], allowed: [String], at location: SpecLocation,
+                                _ message: String) {
+        if !isTypo(key, entries, allowed) { sink.add(location, message) }
+    }
+}
+
+extension Node {
+    /// `key:` with nothing after it, which YAML reads as null.
+    var isEmptyPlainScalar: Bool {
+        if case .scalar(let s) = self { return s.string.isEmpty && !isQuotedScalar }
+        return false
+    }
 }
