@@ -102,6 +102,23 @@ import Testing
         #expect(withAmount("{nullable: false}") == ["spec.yml:9:15: column 'amount' in source 'orders' needs 'type'"])
     }
 
+    @Test func aRefusedColumnTypeIsReportedOnceNotAtEveryUse() {
+        let yaml = baseSpec.replacingOccurrences(of: "amount: decimal(12,2)", with: "amount: money") + """
+        normalize:
+          - trim: [amount]
+          - derive: {x: "amount * 2"}
+        consolidate: {partition_by: [amount], partitions: 2}
+
+        """
+        #expect(specErrors(yaml, checker: FakeChecker()) == [
+            "spec.yml:9:15: column 'amount' in source 'orders': unknown column type 'money'; "
+                + "expected one of int64, int32, double, bool, string, date, timestamp or decimal(p,s)",
+        ])
+        #expect(specErrors("pipeline: x\nnormalize:\n  - drop: [a]\n") == [
+            "spec.yml:1:1: the spec needs 'sources' with at least one source",
+        ])
+    }
+
     @Test func formatAndCSVOnlyOptions() {
         #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: parquet")) == [
             "spec.yml:4:13: 'format' in source 'orders' must be csv or jsonl, not 'parquet'",

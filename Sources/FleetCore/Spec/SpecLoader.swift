@@ -8,6 +8,8 @@ struct SpecLoader {
     let text: SourceText
     let checker: (any ExpressionChecker)?
     var sink: ErrorSink
+    /// Source columns declared with a type that was refused.
+    var untypedColumns: [String] = []
 
     init(yaml: String, file: String, checker: (any ExpressionChecker)?) {
         self.text = SourceText(yaml)
@@ -51,7 +53,15 @@ struct SpecLoader {
         }
         let inputColumns = unionOfSourceColumns(sources)
 
+        // Columns whose type was refused stay known by name, and with no
+        // columns at all (sources missing or broken) names cannot be
+        // checked: either way, one mistake is reported once, not again at
+        // every step that uses the column.
         var tracker = SchemaTracker(inputColumns)
+        for name in untypedColumns where tracker.index(of: name) == nil {
+            tracker.derive(name, type: nil)
+        }
+        tracker.acceptsAnyName = inputColumns.isEmpty && untypedColumns.isEmpty
         var steps: [NormalizeStep] = []
         if let entry = byKey["normalize"], !entry.value.isEmptyPlainScalar {
             steps = loadNormalize(entry.value, tracker: &tracker)
@@ -192,7 +202,10 @@ struct SpecLoader {
                     nullable = value
                 }
             }
-            guard let type = columnType(typeNode, "column '\(entry.key)' in \(context)") else { continue }
+            guard let type = columnType(typeNode, "column '\(entry.key)' in \(context)") else {
+                untypedColumns.append(entry.key)
+                continue
+            }
             fields.append(Field(entry.key, type, nullable: nullable))
         }
         return fields

@@ -161,6 +161,7 @@ extension SpecLoader {
     /// The column named, or an "unknown column" error with help.
     mutating func requireColumn(_ name: String, at location: SpecLocation, in what: String, _ tracker: SchemaTracker) -> SpecColumn? {
         if let i = tracker.index(of: name) { return tracker.columns[i] }
+        if tracker.acceptsAnyName { return SpecColumn(name: name, type: nil) }
         var message = "unknown column '\(name)' in \(what)"
         if let removal = tracker.removed[name] {
             message += "; \(removal.by) at \(removal.location) removed it"
@@ -197,6 +198,9 @@ func quotedList(_ names: [String]) -> String {
 struct SchemaTracker {
     private(set) var columns: [SpecColumn]
     private(set) var removed: [String: (location: SpecLocation, by: String)] = [:]
+    /// Set when the starting columns are unknown (the sources could not be
+    /// read): then no name can be called unknown.
+    var acceptsAnyName = false
 
     init(_ columns: [SpecColumn]) {
         self.columns = columns
