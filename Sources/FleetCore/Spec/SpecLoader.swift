@@ -219,8 +219,9 @@ struct SpecLoader {
         let expected = Dictionary(first.schema.fields.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
         for other in sources.dropFirst() {
             let names = Dictionary(other.schema.fields.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
-            let missing = first.schema.fields.map(\.name).filter { names[$0] == nil }
-            let extra = other.schema.fields.map(\.name).filter { expected[$0] == nil }
+            // A column whose type was refused is already reported; not again here.
+            let missing = first.schema.fields.map(\.name).filter { names[$0] == nil && !untypedColumns.contains($0) }
+            let extra = other.schema.fields.map(\.name).filter { expected[$0] == nil && !untypedColumns.contains($0) }
             let retyped = other.schema.fields.filter { expected[$0.name] != nil && expected[$0.name] != $0.type }
             var problems: [String] = []
             if !missing.isEmpty { problems.append("it lacks \(quotedList(missing))") }
