@@ -1,0 +1,69 @@
+/// One `validate:` entry, a one-key mapping such as `not_null: [col]` or
+/// `max_failure_rate: 5%`. The rule's own argument is typed by the validate
+/// stage; here it is kept as written.
+public struct ValidationRule: Sendable, Hashable {
+    public var name: String
+    public var argument: SpecValue
+    public var location: SpecLocation
+
+    public init(name: String, argument: SpecValue, location: SpecLocation) {
+        self.name = name
+        self.argument = argument
+        self.location = location
+    }
+}
+
+/// `publish:` the dataset the validated rows become, and summary datasets.
+public struct PublishSpec: Sendable, Hashable {
+    /// Dataset name: lower-case letters, digits, `_` and `-`.
+    public var dataset: String
+    /// In spec order.
+    public var summaries: [SummarySpec]
+    public var location: SpecLocation
+
+    public init(dataset: String, summaries: [SummarySpec], location: SpecLocation) {
+        self.dataset = dataset
+        self.summaries = summaries
+        self.location = location
+    }
+}
+
+/// A group-by summary published as a dataset of its own.
+public struct SummarySpec: Sendable, Hashable {
+    public var name: String
+    public var groupBy: [String]
+    /// Output columns in spec order.
+    public var aggregates: [AggregateSpec]
+
+    public init(name: String, groupBy: [String], aggregates: [AggregateSpec]) {
+        self.name = name
+        self.groupBy = groupBy
+        self.aggregates = aggregates
+    }
+}
+
+/// `name: fn(col)`.
+public struct AggregateSpec: Sendable, Hashable {
+    public var name: String
+    public var function: AggregateFunction
+    /// Nil only for `count()`, which counts rows.
+    public var column: String?
+
+    public init(name: String, function: AggregateFunction, column: String?) {
+        self.name = name
+        self.function = function
+        self.column = column
+    }
+}
+
+public enum AggregateFunction: String, Sendable, Hashable, CaseIterable {
+    /// Numeric columns.
+    case sum
+    /// `count()` counts rows; `count(col)` counts non-null values.
+    case count
+    case countDistinct = "count_distinct"
+    case min
+    case max
+    /// Numeric columns.
+    case avg
+}
