@@ -73,8 +73,14 @@ def on_message(ch, method, _props, _body):
 
 
 params = pika.URLParameters(url)
-conn = pika.SelectConnection(params, on_open_callback=on_open)
+# The ioloop runs until told to stop: stop it when the connection closes,
+# whether we closed it after the last ack or the broker closed it on an error.
+conn = pika.SelectConnection(params, on_open_callback=on_open,
+                             on_open_error_callback=lambda _c, err: (print(f"pika: cannot connect: {err}", file=sys.stderr), _c.ioloop.stop()),
+                             on_close_callback=lambda c, _reason: c.ioloop.stop())
 state["conn"] = conn
 conn.ioloop.start()
+if state["received"] < count:
+    raise SystemExit(f"pika: stopped after {state['received']} of {count} messages")
 print(json.dumps({"client": "pika", "messages": count, "size": size,
                   "publish_per_s": int(count / state["pub_s"]), "consume_per_s": int(count / state["con_s"])}))
