@@ -1,0 +1,93 @@
+import Columnar
+import Testing
+@testable import Stages
+
+@Suite struct ShuffleTests {
+    static func input(rows: Int, seed: UInt64) throws -> ColumnBatch {
+        var rng = OpRandom(seed: seed)
+        return try batch([
+            ("k", .int64, (0..<rows).map { _ in rng.chance(0.05) ? nil : .int(Int64(rng.int(0...200))) }),
+            ("name", .string, (0..<rows).map { i in .string(" n\(i % 17) ") }),
+            ("amount", .decimal(precision: 12, scale: 2), (0..<rows).map { _ in .int(Int64(rng.int(-10_000...10_000))) }),
+        ])
+    }
+
+    @Test func normalizePartitionsEveryRowByItsKeyHash() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let a = try writeChunk(dir.file("in-0.parquet"), [try Self.input(rows: 3000, seed: 1)], rowGroupRows: 700)
+        let out = try dir.sub("out")
+        let result = try normalize(inputChunks: [a.path], steps: [.trim(["name"]), .upper(["name"])],
+                                   partitionBy: ["k"], partitions: 5, outputDir: out,
+                                   metadata: [KeyValue("bis.run", "r1")])
+        #expect(result.rowsIn == 3000 && result.rowsOut == 3000)
+        #expect(result.partitions.map(\.partition) == [0, 1, 2, 3, 4])
+        #expect(dir.entries("out") == (0..<5).map { ShuffleWriter.fileName(partition: $0) })
+        var total = 0
+        var seen = [[Scalar?]]()
+        for pc in result.partitions {
+            let reader = try ParquetReader(path: pc.chunk.path)
+            #expect(reader.keyValueMetadata.contains(KeyValue("bis.run", "r1")))
+            #expect(try sha256(ofFile: pc.chunk.path) == pc.chunk.sha256)
+            let b = try reader.read()
+            total += b.rowCount
+            #expect(try StableHash.partitions(b, columns: ["k"], count: 5).allSatisfy { $0 == pc.partition })
+            #expect(strings(b["name"]).allSatisfy { $0!.hasPrefix("N") && !$0!.hasSuffix(" ") })
+            seen += try readRows([pc.chunk.path])
+        }
+        #expect(total == 3000)
+        // The same multiset of rows, after the steps.
+        let expected = try readRows([a.path]).map { row -> [Scalar?] in
+            var r = row
+            if case .bytes(let b)? = r[1] { r[1] = .string(String(decoding: b, as: UTF8.self).trimmingASCII().uppercased()) }
+            return r
+        }
+        #expect(seen.map { "\($0)" }.sorted() == expected.map { "\($0)" }.sorted())
+    }
+
+    @Test func rowsKeepInputOrderWithinAPartitionAndOutputIsDeterministic() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let input = try batch([("k", .int64, (0..<500).map { .int(Int64($0 % 7)) }), ("seq", .int64, (0..<500).map { .int(Int64($0)) })])
+        let a = try writeChunk(dir.file("in.parquet"), [input], rowGroupRows: 64)
+        let r1 = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 3, outputDir: try dir.sub("o1"))
+        let r2 = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 3, outputDir: try dir.sub("o2"))
+        #expect(r1.partitions.map(\.chunk.sha256) == r2.partitions.map(\.chunk.sha256))
+        for pc in r1.partitions {
+            let seq = ints(try ParquetReader(path: pc.chunk.path).read()["seq"]).map { $0! }
+            #expect(seq == seq.sorted())
+        }
+    }
+
+    @Test func emptyInputWritesNoChunk() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let a = try writeChunk(dir.file("in.parquet"), [ColumnBatch.empty(try Self.input(rows: 1, seed: 1).schema)])
+        let r = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 4, outputDir: try dir.sub("o"))
+        #expect(r.partitions.isEmpty && r.rowsIn == 0)
+        #expect(dir.entries("o").isEmpty)
+        let none = try normalize(inputChunks: [], steps: [], partitionBy: ["k"], partitions: 4, outputDir: try dir.sub("o2"))
+        #expect(none.partitions.isEmpty)
+    }
+
+    @Test func unknownPartitionColumnFailsAndLeavesNoFiles() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let a = try writeChunk(dir.file("in.parquet"), [try Self.input(rows: 10, seed: 2)])
+        let text = errorText {
+            _ = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["key"], partitions: 2, outputDir: try dir.sub("o"))
+        }
+        #expect(text.contains("'key'"))
+        #expect(dir.entries("o").isEmpty)
+        #expect(errorText { _ = try ShuffleWriter(partitionBy: ["k"], partitions: 0, outputDir: dir.path) }.contains("at least 1"))
+    }
+}
+
+extension String {
+    func trimmingASCII() -> String {
+        var s = Substring(self)
+        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
+        return String(s)
+    }
+}
