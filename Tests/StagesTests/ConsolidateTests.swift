@@ -193,4 +193,26 @@ import Testing
         #expect(r.schema?.fields[0].nullable == true)
         #expect(ints(try ParquetReader(path: r.chunks[0].path).read()["k"]) == [nil, 1, 2])
     }
+
+    /// All keys equal, or already sorted: the spilled merge must still give
+    /// input order for ties and take long blocks from one run intact.
+    @Test(arguments: [false, true])
+    func spilledMergeIsStableForTiesAndSortedInput(sorted: Bool) throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let n = 6000
+        let input = try batch([
+            ("k", .int64, (0..<n).map { sorted ? .int(Int64($0 / 3)) : .int(7) }),
+            ("seq", .int64, (0..<n).map { .int(Int64($0)) }),
+        ])
+        let a = try writeChunk(dir.file("a.parquet"), [input.slice(0..<2500)], rowGroupRows: 300)
+        let b = try writeChunk(dir.file("b.parquet"), [input.slice(2500..<n)], rowGroupRows: 300)
+        var o = ConsolidateOptions()
+        o.memoryBudgetBytes = 8000
+        let r = try consolidate(inputChunks: [a.path, b.path], partitionBy: ["k"], sortBy: ["k"], dedupe: nil,
+                                outputDir: try dir.sub("out"), options: o)
+        #expect(r.spilledRuns >= 10)
+        let out = try ParquetReader(path: r.chunks[0].path).read()
+        #expect(ints(out["seq"]) == (0..<Int64(n)).map { $0 })
+    }
 }

@@ -143,9 +143,23 @@ final class ExternalSorter {
             outRows = 0
         }
         while let top = heap.first {
-            for i in out.indices { out[i].append(top.batch.columns[i], range: top.row..<(top.row + 1)) }
-            outRows += 1
-            if outRows == mergeBatchRows { try flush() }
+            // Take every row of the top run's current batch that still sorts
+            // before the runner-up's head, in one block copy per column.
+            var end = top.row + 1
+            if heap.count > 1 {
+                let second = heap.count > 2 && less(heap[2], heap[1]) ? heap[2] : heap[1]
+                while end < top.batch.rowCount {
+                    let c = top.keys.compare(end, second.keys, second.row)
+                    guard c < 0 || (c == 0 && top.run < second.run) else { break }
+                    end += 1
+                }
+            } else {
+                end = top.batch.rowCount
+            }
+            for i in out.indices { out[i].append(top.batch.columns[i], range: top.row..<end) }
+            outRows += end - top.row
+            if outRows >= mergeBatchRows { try flush() }
+            top.row = end - 1
             if try top.advance(keyIndices) {
                 siftDown(0)
             } else {

@@ -47,7 +47,8 @@ public enum NormalizeStep: Sendable {
     case derive(name: String, BatchExpression)
     /// Keeps the rows where the boolean expression is true; false and null drop the row.
     case filter(BatchExpression)
-    /// Converts a column with the normalizer's `ColumnCaster`.
+    /// Converts a column with the normalizer's `ColumnCaster`; the column
+    /// becomes nullable.
     case cast(column: String, to: ColumnType)
 }
 
@@ -109,7 +110,9 @@ public struct Normalizer: Sendable {
             try check(column, rows: batch.rowCount, type: type, what: "cast '\(name)'")
             var fields = batch.schema.fields
             fields[i].type = type
-            if column.nullCount > 0 { fields[i].nullable = true }
+            // Always nullable, like derive: the schema must not depend on
+            // whether this batch happened to produce a null.
+            fields[i].nullable = true
             var columns = batch.columns
             columns[i] = column
             return try ColumnBatch(schema: Schema(fields), columns: columns)
