@@ -41,10 +41,21 @@ import Testing
         let b = try batch([
             ("k", .int64, [.int(42), nil, .int(-1)]),
             ("s", .string, [.string("hello"), .string(""), nil]),
+            ("t", .timestamp, [nil, .int(1_700_000_000_000_000), .int(0)]),
+            ("m", .decimal(precision: 9, scale: 3), [.int(1500), nil, .int(-7)]),
+            ("d", .date, [.int(19_000), .int(-1), nil]),
+            ("f", .double, [.double(-0.0), nil, .double(.nan)]),
+            ("b", .bool, [.bool(false), .bool(true), nil]),
         ])
-        let rows = try StableHash.rowHashes(b, columns: ["k", "s"])
+        let names = b.schema.fields.map(\.name)
+        let rows = try StableHash.rowHashes(b, columns: names)
         for r in 0..<3 {
-            #expect(rows[r] == (try StableHash.hash([(.int64, b.columns[0].scalar(at: r)), (.string, b.columns[1].scalar(at: r))])))
+            #expect(rows[r] == (try StableHash.hash(b.columns.map { ($0.type, $0.scalar(at: r)) })))
+        }
+        // Column by column: each column's fast or generic path alone.
+        for (i, name) in names.enumerated() {
+            let one = try StableHash.rowHashes(b, columns: [name])
+            for r in 0..<3 { #expect(one[r] == (try StableHash.hash([(b.columns[i].type, b.columns[i].scalar(at: r))]))) }
         }
         #expect(try StableHash.partitions(b, columns: ["k"], count: 4)[0] == Int(0x0640_467e_21fb_54bb as UInt64 % 4))
         #expect(errorText { _ = try StableHash.rowHashes(b, columns: ["nope"]) }.contains("'nope'"))

@@ -37,15 +37,48 @@ public enum StableHash {
         states.withUnsafeMutableBufferPointer { h in
             for c in indices {
                 let column = batch.columns[c]
-                for r in 0..<batch.rowCount {
-                    var s = h[r]
-                    KeyEncoding.encode(column, row: r) { b in s = (s ^ UInt64(b)) &* prime }
-                    h[r] = s
+                let validity = column.validity
+                switch (column.values, column.type) {
+                case (.int64(let v), .int64), (.int64(let v), .timestamp):
+                    // Fast path: the same bytes KeyEncoding gives, without a closure per byte.
+                    for r in 0..<v.count {
+                        if let validity, !validity[r] { h[r] = (h[r] ^ UInt64(KeyEncoding.nullTag)) &* prime; continue }
+                        var s = (h[r] ^ UInt64(KeyEncoding.intTag)) &* prime
+                        mix8(&s, UInt64(bitPattern: v[r]))
+                        h[r] = s
+                    }
+                case (.bytes(let strings), _):
+                    strings.bytes.withUnsafeBufferPointer { bytes in
+                        for r in 0..<strings.count {
+                            if let validity, !validity[r] { h[r] = (h[r] ^ UInt64(KeyEncoding.nullTag)) &* prime; continue }
+                            let a = strings.offsets[r], b = strings.offsets[r + 1]
+                            var s = (h[r] ^ UInt64(KeyEncoding.stringTag)) &* prime
+                            mix8(&s, UInt64(b - a))
+                            for i in a..<b { s = (s ^ UInt64(bytes[i])) &* prime }
+                            h[r] = s
+                        }
+                    }
+                default:
+                    for r in 0..<batch.rowCount {
+                        var s = h[r]
+                        KeyEncoding.encode(column, row: r) { b in s = (s ^ UInt64(b)) &* prime }
+                        h[r] = s
+                    }
                 }
             }
             for r in 0..<h.count { h[r] = fmix64(h[r]) }
         }
         return states
+    }
+
+    /// Feeds the 8 little-endian bytes of `x` to the FNV-1a state.
+    @inline(__always)
+    static func mix8(_ s: inout UInt64, _ x: UInt64) {
+        var x = x
+        for _ in 0..<8 {
+            s = (s ^ (x & 0xff)) &* prime
+            x >>= 8
+        }
     }
 
     /// The hash of canonical key bytes (as `KeyEncoding` writes them).
