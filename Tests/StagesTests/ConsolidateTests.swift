@@ -72,8 +72,9 @@ import Testing
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let inputs = try Self.writeShards(dir, count: 5, rows: 1000, seed: 20)
-        func run(_ name: String, budget: Int) throws -> ConsolidateResult {
+        func run(_ name: String, budget: Int, fanIn: Int = 64) throws -> ConsolidateResult {
             var o = ConsolidateOptions()
+            o.mergeFanIn = fanIn
             o.memoryBudgetBytes = budget
             o.rowsPerChunk = 1500
             o.rowGroupRows = 400
@@ -83,12 +84,14 @@ import Testing
         let memory = try run("memory", budget: 1 << 30)
         let again = try run("again", budget: 1 << 30)
         let spilled = try run("spilled", budget: 4096)
+        let passes = try run("passes", budget: 4096, fanIn: 3)
         #expect(memory.spilledRuns == 0)
         #expect(spilled.spilledRuns > 5)
         #expect(memory.chunks.count == 4)  // 5000 rows, 1500 per chunk
         #expect(memory.chunks.map(\.rows) == [1500, 1500, 1500, 500])
         #expect(memory.chunks.map(\.sha256) == again.chunks.map(\.sha256))
         #expect(memory.chunks.map(\.sha256) == spilled.chunks.map(\.sha256))
+        #expect(memory.chunks.map(\.sha256) == passes.chunks.map(\.sha256))
         for c in spilled.chunks { #expect(try sha256(ofFile: c.path) == c.sha256) }
         #expect(try readRows(spilled.chunks.map(\.path)).map { "\($0)" }
                 == (try Self.reference(inputs, sortBy: [0, 3], dedupe: nil)).map { "\($0)" })
@@ -209,6 +212,7 @@ import Testing
         let b = try writeChunk(dir.file("b.parquet"), [input.slice(2500..<n)], rowGroupRows: 300)
         var o = ConsolidateOptions()
         o.memoryBudgetBytes = 8000
+        o.mergeFanIn = 4
         let r = try consolidate(inputChunks: [a.path, b.path], partitionBy: ["k"], sortBy: ["k"], dedupe: nil,
                                 outputDir: try dir.sub("out"), options: o)
         #expect(r.spilledRuns >= 10)

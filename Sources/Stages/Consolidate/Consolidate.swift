@@ -18,6 +18,9 @@ public struct ConsolidateOptions: Sendable {
     /// Where sorted runs are spilled (a fresh subdirectory is made and
     /// removed); nil means beside the output, in `outputDir/.spill`.
     public var tempDir: String?
+    /// Sorted runs merged at once (each holds an open file and one 8 Ki-row
+    /// row group); more runs are first merged in passes of this many.
+    public var mergeFanIn: Int = 64
 
     public init() {}
 }
@@ -50,8 +53,9 @@ public func consolidate(
     inputChunks: [String], partitionBy: [String], sortBy: [String], dedupe: DedupeSpec?,
     outputDir: String, metadata: [KeyValue] = [], options: ConsolidateOptions = ConsolidateOptions()
 ) throws -> ConsolidateResult {
-    guard options.rowsPerChunk > 0, options.rowGroupRows > 0, options.memoryBudgetBytes > 0 else {
-        throw OperatorError.invalidSetting("consolidate: rowsPerChunk, rowGroupRows and memoryBudgetBytes must be positive")
+    guard options.rowsPerChunk > 0, options.rowGroupRows > 0, options.memoryBudgetBytes > 0, options.mergeFanIn >= 2 else {
+        throw OperatorError.invalidSetting(
+            "consolidate: rowsPerChunk, rowGroupRows and memoryBudgetBytes must be positive and mergeFanIn at least 2")
     }
     if let dedupe {
         guard !dedupe.key.isEmpty else { throw OperatorError.invalidSetting("dedupe: the key needs at least one column") }
@@ -64,8 +68,9 @@ public func consolidate(
     guard !inputChunks.isEmpty else {
         return ConsolidateResult(chunks: [], rowsIn: 0, rowsOut: 0, duplicatesRemoved: 0, spilledRuns: 0, schema: nil)
     }
-    let readers = try inputChunks.map { try ParquetReader(path: $0) }
-    let schema = try unifiedSchema(readers)
+    // Readers are opened one at a time in each pass, so a partition with
+    // thousands of shard chunks never holds thousands of open files.
+    let schema = try unifiedSchema(inputChunks)
     for name in sortBy { _ = try schema.requireColumn(name, "consolidate sort_by") }
     for name in partitionBy { _ = try schema.requireColumn(name, "consolidate partition_by") }
 
@@ -75,8 +80,8 @@ public func consolidate(
         for name in dedupe.key { _ = try schema.requireColumn(name, "dedupe key") }
         if case .latest(let by) = dedupe.keep { _ = try schema.requireColumn(by, "dedupe by") }
         var index = DedupeIndex(dedupe)
-        for reader in readers {
-            try reader.forEachRowGroup(columns: index.columnsRead) { index.add($0) }
+        for path in inputChunks {
+            try ParquetReader(path: path).forEachRowGroup(columns: index.columnsRead) { index.add($0) }
         }
         kept = index.keptOrdinals()
     }
@@ -86,15 +91,15 @@ public func consolidate(
     defer { removeTree(spillDir) }
     let keyIndices = sortBy.map { schema.index(of: $0)! }
     let sorter = ExternalSorter(schema: schema, keyIndices: keyIndices,
-                                budgetBytes: options.memoryBudgetBytes, tempDir: spillDir)
+                                budgetBytes: options.memoryBudgetBytes, tempDir: spillDir, fanIn: options.mergeFanIn)
     let sink = ChunkSink(directory: outputDir, prefix: "consolidated", schema: schema,
                          rowsPerChunk: options.rowsPerChunk, rowGroupRows: options.rowGroupRows,
                          compression: options.compression, metadata: metadata)
     var rowsIn: Int64 = 0, rowsOut: Int64 = 0
     var ordinal = 0, next = 0
     do {
-        for reader in readers {
-            try reader.forEachRowGroup { raw in
+        for path in inputChunks {
+            try ParquetReader(path: path).forEachRowGroup { raw in
                 var batch = try ColumnBatch(schema: schema, columns: raw.columns)
                 rowsIn += Int64(batch.rowCount)
                 if let kept {
@@ -114,7 +119,7 @@ public func consolidate(
         try sorter.finish(into: sink)
         let chunks = try sink.finish()
         return ConsolidateResult(chunks: chunks, rowsIn: rowsIn, rowsOut: rowsOut,
-                                 duplicatesRemoved: rowsIn - rowsOut, spilledRuns: sorter.runs.count, schema: schema)
+                                 duplicatesRemoved: rowsIn - rowsOut, spilledRuns: sorter.spilledRuns, schema: schema)
     } catch {
         sink.abandon()
         throw error
@@ -123,13 +128,15 @@ public func consolidate(
 
 /// The inputs' common schema: same names and types in the same order; a
 /// column is nullable when it is nullable in any input.
-func unifiedSchema(_ readers: [ParquetReader]) throws -> Schema {
-    var schema = readers[0].schema
-    for r in readers.dropFirst() {
+func unifiedSchema(_ paths: [String]) throws -> Schema {
+    let first = try ParquetReader(path: paths[0]).schema
+    var schema = first
+    for path in paths.dropFirst() {
+        let r = try ParquetReader(path: path)
         let names = r.schema.fields.map { "\($0.name) \($0.type)" }
         guard names == schema.fields.map({ "\($0.name) \($0.type)" }) else {
             throw OperatorError.schemaMismatch(
-                "consolidate: \(r.path) has columns \(describe(r.schema)) but \(readers[0].path) has \(describe(readers[0].schema))")
+                "consolidate: \(path) has columns \(describe(r.schema)) but \(paths[0]) has \(describe(first))")
         }
         for i in schema.fields.indices where r.schema.fields[i].nullable { schema.fields[i].nullable = true }
     }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Columnar
 
 /// Sorts a stream of batches by key columns within a memory budget: rows are
@@ -16,12 +21,17 @@ final class ExternalSorter {
     let tempDir: String
     let runRowGroupRows: Int
     let mergeBatchRows: Int
+    let fanIn: Int
     private var builders: [ColumnBuilder]
     private var bufferedRows = 0
-    private(set) var runs: [String] = []
+    private var runs: [String] = []
+    /// Sorted runs spilled from memory (merge passes not counted).
+    private(set) var spilledRuns = 0
 
     init(schema: Schema, keyIndices: [Int], budgetBytes: Int, tempDir: String,
-         runRowGroupRows: Int = 8192, mergeBatchRows: Int = 8192) {
+         runRowGroupRows: Int = 8192, mergeBatchRows: Int = 8192, fanIn: Int = 64) {
+        precondition(fanIn >= 2, "a merge needs at least two runs at a time")
+        self.fanIn = fanIn
         self.schema = schema
         self.keyIndices = keyIndices
         self.budgetBytes = budgetBytes
@@ -52,15 +62,20 @@ final class ExternalSorter {
     private func spill() throws {
         guard bufferedRows > 0 else { return }
         let sorted = try takeSorted()
+        let path = tempDir + "/" + ChunkSink.name("run", spilledRuns)
+        let w = try ParquetWriter(path: path, schema: schema, options: runOptions)
+        try w.append(sorted)
+        _ = try w.finish()
+        runs.append(path)
+        spilledRuns += 1
+    }
+
+    private var runOptions: WriterOptions {
         var o = WriterOptions()
         o.rowGroupRows = runRowGroupRows
         o.compression = .zstd(level: 1)
         o.dictionary = false
-        let path = tempDir + "/" + ChunkSink.name("run", runs.count)
-        let w = try ParquetWriter(path: path, schema: schema, options: o)
-        try w.append(sorted)
-        _ = try w.finish()
-        runs.append(path)
+        return o
     }
 
     /// Writes every row in key order to `sink`.
@@ -76,7 +91,29 @@ final class ExternalSorter {
             return
         }
         try spill()
-        try merge(into: sink)
+        // At most `fanIn` runs are open at once: merge consecutive groups of
+        // runs into longer runs until few enough remain. Merging neighbours
+        // in order keeps ties in input order.
+        var pass = 0
+        while runs.count > fanIn {
+            var next = [String]()
+            for start in stride(from: 0, to: runs.count, by: fanIn) {
+                let group = Array(runs[start..<min(runs.count, start + fanIn)])
+                guard group.count > 1 else {
+                    next.append(group[0])
+                    continue
+                }
+                let path = tempDir + "/" + ChunkSink.name("pass\(pass)", next.count)
+                let w = try ParquetWriter(path: path, schema: schema, options: runOptions)
+                try merge(group) { try w.append($0) }
+                _ = try w.finish()
+                for p in group { unlink(p) }
+                next.append(path)
+            }
+            runs = next
+            pass += 1
+        }
+        try merge(runs) { try sink.append($0) }
     }
 
     /// One run being read row group by row group.
@@ -108,9 +145,9 @@ final class ExternalSorter {
         }
     }
 
-    /// K-way merge with a binary heap ordered by (key, run number). Memory:
-    /// one row group per run plus one output batch.
-    private func merge(into sink: ChunkSink) throws {
+    /// K-way merge of `runs` with a binary heap ordered by (key, run
+    /// number). Memory: one row group per run plus one output batch.
+    private func merge(_ runs: [String], into emit: (ColumnBatch) throws -> Void) throws {
         var cursors = [Cursor]()
         for (i, path) in runs.enumerated() {
             cursors.append(try Cursor(path: path, run: i, keyIndices: keyIndices))
@@ -138,7 +175,7 @@ final class ExternalSorter {
         var outRows = 0
         func flush() throws {
             guard outRows > 0 else { return }
-            try sink.append(try ColumnBatch(schema: schema, columns: out.map { $0.build() }))
+            try emit(try ColumnBatch(schema: schema, columns: out.map { $0.build() }))
             for i in out.indices { out[i].removeAll() }
             outRows = 0
         }
