@@ -85,12 +85,55 @@ struct SortKeys {
 
     /// The permutation that sorts rows 0..<count by the keys, ties kept in
     /// row order (a stable sort: the index breaks ties).
+    ///
+    /// Rows are first compared by a 64-bit prefix of the first key column
+    /// that orders like the full comparison (a smaller prefix means a
+    /// smaller row); only equal prefixes fall back to comparing the columns.
     func sortedPermutation(count: Int) -> [Int] {
-        var perm = Array(0..<count)
-        perm.sort { a, b in
-            let c = compare(a, self, b)
-            return c != 0 ? c < 0 : a < b
+        guard let first = keys.first else { return Array(0..<count) }
+        let prefixes = SortKeys.prefixes(first, count: count)
+        var order = (0..<count).map { (prefix: prefixes[$0], row: $0) }
+        order.sort { a, b in
+            if a.prefix != b.prefix { return a.prefix < b.prefix }
+            let c = compare(a.row, self, b.row)
+            return c != 0 ? c < 0 : a.row < b.row
         }
-        return perm
+        return order.map(\.row)
+    }
+
+    /// Order-preserving 64-bit prefixes: null is 0 (ties with the smallest
+    /// values, which the full comparison then separates); integers with the
+    /// sign bit flipped; doubles by the IEEE total-order trick (-0.0 as +0.0,
+    /// NaN above +inf); booleans 1 and 2; strings by their first 8 bytes,
+    /// big-endian, zero-padded.
+    static func prefixes(_ key: Key, count: Int) -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: count)
+        let signBit: UInt64 = 1 << 63
+        switch key.values {
+        case .i64(let v):
+            for i in 0..<count { out[i] = UInt64(bitPattern: v[i]) ^ signBit }
+        case .i32(let v):
+            for i in 0..<count { out[i] = UInt64(bitPattern: Int64(v[i])) ^ signBit }
+        case .f64(let v):
+            for i in 0..<count {
+                let bits = KeyEncoding.canonicalDoubleBits(v[i])
+                out[i] = bits & signBit != 0 ? ~bits : bits | signBit
+            }
+        case .bool(let v):
+            for i in 0..<count { out[i] = v[i] ? 2 : 1 }
+        case .bytes(let s):
+            s.bytes.withUnsafeBufferPointer { bytes in
+                for i in 0..<count {
+                    let a = s.offsets[i], n = min(8, s.offsets[i + 1] - a)
+                    var p: UInt64 = 0
+                    for k in 0..<n { p |= UInt64(bytes[a + k]) << (56 - 8 * UInt64(k)) }
+                    out[i] = p
+                }
+            }
+        }
+        if let validity = key.validity {
+            for i in 0..<count where !validity[i] { out[i] = 0 }
+        }
+        return out
     }
 }
