@@ -95,8 +95,27 @@ import Testing
         #expect(back == p)
         #expect(try back.jsonBytes() == bytes)
         #expect(try back.result().isIdentical(to: try p.result()))
-        // Merging after a round trip still works (the index is rebuilt).
+        // Merging and adding after a round trip still find the groups (the indexes are rebuilt).
         #expect(try back.merging(p).groupCount == p.groupCount)
+        let more = try Self.table(rows: 300, seed: 6)
+        var p2 = p, back2 = back
+        try p2.add(more)
+        try back2.add(more)
+        #expect(p2 == back2 && p2.groupCount == p.groupCount)
+    }
+
+    @Test func noGroupByGivesOneRow() throws {
+        let t = try Self.table(rows: 500, seed: 8)
+        var p = try PartialAggregate(groupBy: [], aggregates: Self.specs, schema: t.schema)
+        try p.add(t.slice(0..<100))
+        try p.add(t.slice(100..<500))
+        let r = try p.result()
+        #expect(r.rowCount == 1)
+        #expect(ints(r["rows"]) == [500])
+        let qty = t["qty"]!
+        #expect(ints(r["qty_n"]) == [Int64(500 - qty.nullCount)])
+        let total: Int64 = ints(qty).compactMap { $0 }.reduce(0, +)
+        #expect(ints(r["sum_qty"]) == [total])
     }
 
     @Test func emptyInputGivesNoGroups() throws {

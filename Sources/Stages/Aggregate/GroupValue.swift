@@ -26,6 +26,23 @@ public enum GroupValue: Sendable, Hashable, Codable, Comparable {
         }
     }
 
+    /// Whether row `row` of `column` holds this value (no allocation).
+    @inline(__always)
+    func matches(_ column: Column, _ row: Int) -> Bool {
+        let isNull = column.validity.map { !$0[row] } ?? false
+        switch (self, column.values) {
+        case (.null, _): return isNull
+        case (_, _) where isNull: return false
+        case (.int(let x), .int64(let v)): return v[row] == x
+        case (.int(let x), .int32(let v)): return Int64(v[row]) == x
+        case (.double(let b), .double(let v)): return KeyEncoding.canonicalDoubleBits(v[row]) == b
+        case (.bool(let b), .bool(let v)): return v[row] == b
+        case (.bytes(let b), .bytes(let s)):
+            return s.length(at: row) == b.count && s.bytes(at: row).elementsEqual(b)
+        default: return false
+        }
+    }
+
     var scalar: Scalar? {
         switch self {
         case .null: return nil

@@ -121,6 +121,9 @@ public struct PartialAggregate: Sendable, Codable {
     private var keys: [[GroupValue]] = []
     private var states: [[AggregateState]] = []
     private var index: [[GroupValue]: Int] = [:]
+    /// Groups by the stable hash of their key (the hash `StableHash` gives
+    /// the rows), so `add` finds a row's group without building its key.
+    private var byHash: [UInt64: [Int]] = [:]
 
     private enum CodingKeys: String, CodingKey { case groupBy, aggregates, groupTypes, argumentTypes, keys, states }
 
@@ -163,7 +166,10 @@ public struct PartialAggregate: Sendable, Codable {
               keys.allSatisfy({ $0.count == groupBy.count }) else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "partial aggregate: keys and states disagree"))
         }
-        for (i, k) in keys.enumerated() { index[k] = i }
+        for (i, k) in keys.enumerated() {
+            index[k] = i
+            byHash[keyHash(k), default: []].append(i)
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -210,27 +216,80 @@ public struct PartialAggregate: Sendable, Codable {
         }
     }
 
-    private mutating func group(_ key: [GroupValue]) -> Int {
+    private mutating func group(_ key: [GroupValue], hash: UInt64? = nil) -> Int {
         if let g = index[key] { return g }
         let g = keys.count
         keys.append(key)
         states.append(aggregates.indices.map(initialState))
         index[key] = g
+        byHash[hash ?? keyHash(key), default: []].append(g)
         return g
+    }
+
+    /// The stable hash of a group key, equal to `StableHash.rowHashes` of a
+    /// row holding it. (0 only for keys that do not fit their types, which
+    /// only a damaged JSON partial could hold.)
+    private func keyHash(_ key: [GroupValue]) -> UInt64 {
+        (try? StableHash.hash(zip(groupTypes, key).map { ($0.type, $1.scalar) })) ?? 0
+    }
+
+    @inline(__always)
+    private mutating func bump(_ g: Int, _ a: Int) {
+        if case .count(let n) = states[g][a] { states[g][a] = .count(n + 1) }
+    }
+
+    @inline(__always)
+    private mutating func addExact(_ g: Int, _ a: Int, _ x: Int64) throws {
+        switch states[g][a] {
+        case .sumExact(let s): states[g][a] = .sumExact(try s.map { try exactAdd($0, x, a) } ?? x)
+        case .avgExact(let s, let n): states[g][a] = .avgExact(sum: try exactAdd(s, x, a), count: n + 1)
+        default: break
+        }
+    }
+
+    @inline(__always)
+    private mutating func addDouble(_ g: Int, _ a: Int, _ x: Double) {
+        switch states[g][a] {
+        case .sumDouble(let s): states[g][a] = .sumDouble((s ?? 0) + x)
+        case .avgDouble(let s, let n): states[g][a] = .avgDouble(sum: s + x, count: n + 1)
+        default: break
+        }
+    }
+
+    @inline(__always)
+    private mutating func insertDistinct(_ g: Int, _ a: Int, _ v: GroupValue) {
+        guard case .distinct(var set) = states[g][a] else { return }
+        states[g][a] = .count(0)  // drop the array's reference so the set is unique
+        set.insert(v)
+        states[g][a] = .distinct(set)
     }
 
     /// Adds the rows of `batch` (which must hold the group-by and argument columns).
     public mutating func add(_ batch: ColumnBatch) throws {
         guard batch.rowCount > 0 else { return }
         let groupColumns = try groupBy.map { batch.columns[try batch.requireColumn($0, "group_by")] }
+        for (name, (column, type)) in zip(groupBy, zip(groupColumns, groupTypes)) where column.type != type.type {
+            throw OperatorError.wrongType(column: name, type: column.type, expected: "\(type.type) as when the partial was made",
+                                          context: "group_by")
+        }
+        // A row's group: look its hash up and compare values in place; a
+        // key is built only for a new group.
+        let hashes = try StableHash.rowHashes(batch, columns: groupBy)
         var rowGroup = [Int](repeating: 0, count: batch.rowCount)
         for r in 0..<batch.rowCount {
-            rowGroup[r] = group(groupColumns.map { GroupValue($0, r) })
+            var found = -1
+            if let candidates = byHash[hashes[r]] {
+                for g in candidates where zip(keys[g], groupColumns).allSatisfy({ $0.matches($1, r) }) {
+                    found = g
+                    break
+                }
+            }
+            rowGroup[r] = found >= 0 ? found : group(groupColumns.map { GroupValue($0, r) }, hash: hashes[r])
         }
         for a in aggregates.indices {
             let spec = aggregates[a]
             guard let name = spec.function.column else {
-                for g in rowGroup { states[g][a] = try combine(states[g][a], .count(1), a) }
+                for g in rowGroup { bump(g, a) }
                 continue
             }
             let column = batch.columns[try batch.requireColumn(name, "aggregate '\(spec.name)'")]
@@ -238,9 +297,23 @@ public struct PartialAggregate: Sendable, Codable {
                 throw OperatorError.wrongType(column: name, type: column.type, expected: "\(argumentTypes[a]!.type) as when the partial was made",
                                               context: "aggregate '\(spec.name)'")
             }
-            for r in 0..<batch.rowCount where !column.isNull(r) {
-                let g = rowGroup[r]
-                states[g][a] = try combine(states[g][a], single(spec.function, column, r), a)
+            let valid = column.validity
+            switch (spec.function, column.values) {
+            case (.countNonNull, _):
+                for r in 0..<batch.rowCount where valid?[r] ?? true { bump(rowGroup[r], a) }
+            case (.countDistinct, _):
+                for r in 0..<batch.rowCount where valid?[r] ?? true { insertDistinct(rowGroup[r], a, GroupValue(column, r)) }
+            case (.sum, .int64(let v)), (.avg, .int64(let v)):
+                for r in 0..<batch.rowCount where valid?[r] ?? true { try addExact(rowGroup[r], a, v[r]) }
+            case (.sum, .int32(let v)), (.avg, .int32(let v)):
+                for r in 0..<batch.rowCount where valid?[r] ?? true { try addExact(rowGroup[r], a, Int64(v[r])) }
+            case (.sum, .double(let v)), (.avg, .double(let v)):
+                for r in 0..<batch.rowCount where valid?[r] ?? true { addDouble(rowGroup[r], a, v[r]) }
+            default:
+                for r in 0..<batch.rowCount where valid?[r] ?? true {
+                    let g = rowGroup[r]
+                    states[g][a] = try combine(states[g][a], single(spec.function, column, r), a)
+                }
             }
         }
     }
