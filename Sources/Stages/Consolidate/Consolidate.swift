@@ -81,7 +81,7 @@ public func consolidate(
         if case .latest(let by) = dedupe.keep { _ = try schema.requireColumn(by, "dedupe by") }
         var index = DedupeIndex(dedupe)
         for path in inputChunks {
-            try ParquetReader(path: path).forEachRowGroup(columns: index.columnsRead) { index.add($0) }
+            try ParquetReader(path: path).forEachRowGroup(columns: index.columnsRead) { try index.add($0) }
         }
         kept = index.keptOrdinals()
     }
