@@ -47,7 +47,7 @@ struct ConsolidateCrossCheckTests {
     static func shard(_ s: Int, rows: Int, seed: UInt64) throws -> ColumnBatch {
         var rng = OpRandom(seed: seed &* 31 &+ UInt64(s))
         let names = ["alpha", "Beta", "gamma", "ä", "日本", "", "zeta"]
-        return try batch([
+        return try opBatch([
             ("k", .int64, (0..<rows).map { _ in rng.chance(0.02) ? nil : .int(Int64(rng.int(-40...400))) }),
             ("line", .int32, (0..<rows).map { _ in rng.chance(0.02) ? nil : .int(Int64(rng.int(1...4))) }),
             ("updated", .date, (0..<rows).map { _ in rng.chance(0.15) ? nil : .int(Int64(rng.int(19_000...19_004))) }),
@@ -66,7 +66,7 @@ struct ConsolidateCrossCheckTests {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let inputs = try (0..<4).map { s in
-            try writeChunk(dir.file("shard-\(s).parquet"), [try Self.shard(s, rows: 2500, seed: seed)], rowGroupRows: 600).path
+            try opWriteChunk(dir.file("shard-\(s).parquet"), [try Self.shard(s, rows: 2500, seed: seed)], rowGroupRows: 600).path
         }
         var options = ConsolidateOptions()
         options.memoryBudgetBytes = budget
@@ -91,7 +91,7 @@ struct ConsolidateCrossCheckTests {
             merged = try merged.map { try $0.merging(p) } ?? p
         }
         let table = try #require(merged).result()
-        let agg = try writeChunk(dir.file("agg.parquet"), [table])
+        let agg = try opWriteChunk(dir.file("agg.parquet"), [table])
 
         let r = try StagesPython.script("check_consolidate.py",
                                         [inputs.joined(separator: ","), result.chunks.map(\.path).joined(separator: ","), agg.path])

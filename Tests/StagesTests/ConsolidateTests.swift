@@ -7,7 +7,7 @@ import Testing
     /// a `by` column with ties and nulls, strings, nulls in the sort key.
     static func shard(_ s: Int, rows: Int, seed: UInt64) throws -> ColumnBatch {
         var rng = OpRandom(seed: seed &+ UInt64(s))
-        return try batch([
+        return try opBatch([
             ("k", .int64, (0..<rows).map { _ in .int(Int64(rng.int(0...60))) }),
             ("line", .int32, (0..<rows).map { _ in .int(Int64(rng.int(1...3))) }),
             ("name", .string, (0..<rows).map { _ in rng.chance(0.1) ? nil : .string(["b", "a", "ä", "", "zz"][rng.int(0...4)]) }),
@@ -19,13 +19,13 @@ import Testing
 
     static func writeShards(_ dir: OpTempDir, count: Int, rows: Int, seed: UInt64) throws -> [String] {
         try (0..<count).map { s in
-            try writeChunk(dir.file("shard-\(s).parquet"), [try shard(s, rows: rows, seed: seed)], rowGroupRows: 97).path
+            try opWriteChunk(dir.file("shard-\(s).parquet"), [try shard(s, rows: rows, seed: seed)], rowGroupRows: 97).path
         }
     }
 
     /// The expected result computed naively from the input rows.
     static func reference(_ paths: [String], sortBy: [Int], dedupe: (key: [Int], latestBy: Int?)?) throws -> [[Scalar?]] {
-        var rows = try readRows(paths)
+        var rows = try opReadRows(paths)
         if let dedupe {
             var best = [String: Int]()
             for (i, row) in rows.enumerated() {
@@ -61,7 +61,7 @@ import Testing
                                 outputDir: try dir.sub("out"))
         #expect(r.rowsIn == 3200 && r.rowsOut == 3200 && r.duplicatesRemoved == 0 && r.spilledRuns == 0)
         #expect(r.chunks.count == 1)
-        let got = try readRows(r.chunks.map(\.path))
+        let got = try opReadRows(r.chunks.map(\.path))
         #expect(got.count == 3200)
         #expect(got.map { "\($0)" } == (try Self.reference(inputs, sortBy: [2, 0], dedupe: nil)).map { "\($0)" })
         #expect(got.first?[2] == nil)  // null names first
@@ -93,7 +93,7 @@ import Testing
         #expect(memory.chunks.map(\.sha256) == spilled.chunks.map(\.sha256))
         #expect(memory.chunks.map(\.sha256) == passes.chunks.map(\.sha256))
         for c in spilled.chunks { #expect(try sha256(ofFile: c.path) == c.sha256) }
-        #expect(try readRows(spilled.chunks.map(\.path)).map { "\($0)" }
+        #expect(try opReadRows(spilled.chunks.map(\.path)).map { "\($0)" }
                 == (try Self.reference(inputs, sortBy: [0, 3], dedupe: nil)).map { "\($0)" })
         #expect(dir.entries("spilled") == ["consolidated-00000.parquet", "consolidated-00001.parquet",
                                            "consolidated-00002.parquet", "consolidated-00003.parquet"])
@@ -105,7 +105,7 @@ import Testing
         let inputs = try Self.writeShards(dir, count: 3, rows: 400, seed: 30)
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
                                 dedupe: DedupeSpec(key: ["k", "line"], keep: .first), outputDir: try dir.sub("out"))
-        let got = try readRows(r.chunks.map(\.path))
+        let got = try opReadRows(r.chunks.map(\.path))
         let want = try Self.reference(inputs, sortBy: [0, 1], dedupe: (key: [0, 1], latestBy: nil))
         #expect(got.map { "\($0)" } == want.map { "\($0)" })
         #expect(Int64(got.count) == r.rowsOut && r.rowsIn - r.rowsOut == r.duplicatesRemoved && r.duplicatesRemoved > 0)
@@ -119,20 +119,20 @@ import Testing
         defer { dir.cleanup() }
         // Hand-made ties: key 1 has two rows with the same greatest date, the later wins;
         // key 2 has only a null and a value: the value wins; key 3 only nulls: the last wins.
-        let s0 = try batch([("k", .int64, [.int(1), .int(2), .int(1), .int(3)]),
+        let s0 = try opBatch([("k", .int64, [.int(1), .int(2), .int(1), .int(3)]),
                             ("at", .date, [.int(5), nil, .int(9), nil]),
                             ("tag", .string, [.string("a"), .string("b"), .string("c"), .string("d")])])
-        let s1 = try batch([("k", .int64, [.int(1), .int(2), .int(3), .int(1)]),
+        let s1 = try opBatch([("k", .int64, [.int(1), .int(2), .int(3), .int(1)]),
                             ("at", .date, [.int(9), .int(1), nil, .int(2)]),
                             ("tag", .string, [.string("e"), .string("f"), .string("g"), .string("h")])])
-        let inputs = [try writeChunk(dir.file("s0.parquet"), [s0]).path, try writeChunk(dir.file("s1.parquet"), [s1]).path]
+        let inputs = [try opWriteChunk(dir.file("s0.parquet"), [s0]).path, try opWriteChunk(dir.file("s1.parquet"), [s1]).path]
         var o = ConsolidateOptions()
         o.memoryBudgetBytes = budget
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
                                 dedupe: DedupeSpec(key: ["k"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
         let got = try ParquetReader(path: r.chunks[0].path).read()
-        #expect(ints(got["k"]) == [1, 2, 3])
-        #expect(strings(got["tag"]) == ["e", "f", "g"])
+        #expect(opInts(got["k"]) == [1, 2, 3])
+        #expect(opStrings(got["tag"]) == ["e", "f", "g"])
         #expect(r.duplicatesRemoved == 5)
     }
 
@@ -146,7 +146,7 @@ import Testing
                                 dedupe: DedupeSpec(key: ["k", "line"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
         #expect(r.spilledRuns > 1)
         let want = try Self.reference(inputs, sortBy: [0, 1], dedupe: (key: [0, 1], latestBy: 3))
-        #expect(try readRows(r.chunks.map(\.path)).map { "\($0)" } == want.map { "\($0)" })
+        #expect(try opReadRows(r.chunks.map(\.path)).map { "\($0)" } == want.map { "\($0)" })
     }
 
     @Test func emptyInputsWriteNothing() throws {
@@ -154,7 +154,7 @@ import Testing
         defer { dir.cleanup() }
         let none = try consolidate(inputChunks: [], partitionBy: ["k"], sortBy: ["k"], dedupe: nil, outputDir: try dir.sub("a"))
         #expect(none.chunks.isEmpty && none.rowsOut == 0)
-        let empty = try writeChunk(dir.file("e.parquet"), [ColumnBatch.empty(try Self.shard(0, rows: 1, seed: 1).schema)])
+        let empty = try opWriteChunk(dir.file("e.parquet"), [ColumnBatch.empty(try Self.shard(0, rows: 1, seed: 1).schema)])
         let r = try consolidate(inputChunks: [empty.path, empty.path], partitionBy: ["k"], sortBy: ["k"],
                                 dedupe: DedupeSpec(key: ["k"], keep: .first), outputDir: try dir.sub("b"))
         #expect(r.chunks.isEmpty && r.rowsIn == 0)
@@ -166,20 +166,20 @@ import Testing
         defer { dir.cleanup() }
         let inputs = try Self.writeShards(dir, count: 1, rows: 10, seed: 50)
         let out = try dir.sub("out")
-        let noPartitionKey = errorText {
+        let noPartitionKey = opErrorText {
             _ = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
                                 dedupe: DedupeSpec(key: ["line"], keep: .first), outputDir: out)
         }
         #expect(noPartitionKey.contains("'k'") && noPartitionKey.contains("partition"))
-        #expect(errorText {
+        #expect(opErrorText {
             _ = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["nme"], dedupe: nil, outputDir: out)
         }.contains("'nme'"))
-        #expect(errorText {
+        #expect(opErrorText {
             _ = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
                                 dedupe: DedupeSpec(key: ["k"], keep: .latest(by: "when")), outputDir: out)
         }.contains("'when'"))
-        let other = try writeChunk(dir.file("other.parquet"), [try batch([("k", .string, [.string("x")])])])
-        let mismatch = errorText {
+        let other = try opWriteChunk(dir.file("other.parquet"), [try opBatch([("k", .string, [.string("x")])])])
+        let mismatch = opErrorText {
             _ = try consolidate(inputChunks: inputs + [other.path], partitionBy: ["k"], sortBy: ["k"], dedupe: nil, outputDir: out)
         }
         #expect(mismatch.contains("other.parquet"))
@@ -190,11 +190,11 @@ import Testing
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let required = try ColumnBatch(schema: Schema([Field("k", .int64, nullable: false)]), columns: [try Column(.int64, scalars: [.int(2)])])
-        let optional = try batch([("k", .int64, [nil, .int(1)])])
-        let inputs = [try writeChunk(dir.file("a.parquet"), [required]).path, try writeChunk(dir.file("b.parquet"), [optional]).path]
+        let optional = try opBatch([("k", .int64, [nil, .int(1)])])
+        let inputs = [try opWriteChunk(dir.file("a.parquet"), [required]).path, try opWriteChunk(dir.file("b.parquet"), [optional]).path]
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"], dedupe: nil, outputDir: try dir.sub("o"))
         #expect(r.schema?.fields[0].nullable == true)
-        #expect(ints(try ParquetReader(path: r.chunks[0].path).read()["k"]) == [nil, 1, 2])
+        #expect(opInts(try ParquetReader(path: r.chunks[0].path).read()["k"]) == [nil, 1, 2])
     }
 
     /// All keys equal, or already sorted: the spilled merge must still give
@@ -204,12 +204,12 @@ import Testing
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let n = 6000
-        let input = try batch([
+        let input = try opBatch([
             ("k", .int64, (0..<n).map { sorted ? .int(Int64($0 / 3)) : .int(7) }),
             ("seq", .int64, (0..<n).map { .int(Int64($0)) }),
         ])
-        let a = try writeChunk(dir.file("a.parquet"), [input.slice(0..<2500)], rowGroupRows: 300)
-        let b = try writeChunk(dir.file("b.parquet"), [input.slice(2500..<n)], rowGroupRows: 300)
+        let a = try opWriteChunk(dir.file("a.parquet"), [input.slice(0..<2500)], rowGroupRows: 300)
+        let b = try opWriteChunk(dir.file("b.parquet"), [input.slice(2500..<n)], rowGroupRows: 300)
         var o = ConsolidateOptions()
         o.memoryBudgetBytes = 8000
         o.mergeFanIn = 4
@@ -217,6 +217,6 @@ import Testing
                                 outputDir: try dir.sub("out"), options: o)
         #expect(r.spilledRuns >= 10)
         let out = try ParquetReader(path: r.chunks[0].path).read()
-        #expect(ints(out["seq"]) == (0..<Int64(n)).map { $0 })
+        #expect(opInts(out["seq"]) == (0..<Int64(n)).map { $0 })
     }
 }

@@ -41,12 +41,12 @@ struct OpRandom: RandomNumberGenerator {
     mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
 }
 
-func batch(_ fields: [(String, ColumnType, [Scalar?])]) throws -> ColumnBatch {
+func opBatch(_ fields: [(String, ColumnType, [Scalar?])]) throws -> ColumnBatch {
     try ColumnBatch(schema: Schema(fields.map { Field($0.0, $0.1) }),
                     columns: fields.map { try Column($0.1, scalars: $0.2) })
 }
 
-func writeChunk(_ path: String, _ batches: [ColumnBatch], rowGroupRows: Int = 1 << 20) throws -> WriteResult {
+func opWriteChunk(_ path: String, _ batches: [ColumnBatch], rowGroupRows: Int = 1 << 20) throws -> WriteResult {
     var o = WriterOptions()
     o.rowGroupRows = rowGroupRows
     let w = try ParquetWriter(path: path, schema: batches[0].schema, options: o)
@@ -55,7 +55,7 @@ func writeChunk(_ path: String, _ batches: [ColumnBatch], rowGroupRows: Int = 1 
 }
 
 /// Every row of the chunks, read back through ParquetReader, as scalars.
-func readRows(_ paths: [String]) throws -> [[Scalar?]] {
+func opReadRows(_ paths: [String]) throws -> [[Scalar?]] {
     var rows = [[Scalar?]]()
     for p in paths {
         let b = try ParquetReader(path: p).read()
@@ -64,14 +64,14 @@ func readRows(_ paths: [String]) throws -> [[Scalar?]] {
     return rows
 }
 
-func strings(_ column: Column?) -> [String?] {
+func opStrings(_ column: Column?) -> [String?] {
     guard let column else { return [] }
     return (0..<column.count).map { r in
         column.scalar(at: r).map { s in if case .bytes(let b) = s { return String(decoding: b, as: UTF8.self) }; return s.description }
     }
 }
 
-func ints(_ column: Column?) -> [Int64?] {
+func opInts(_ column: Column?) -> [Int64?] {
     guard let column else { return [] }
     return (0..<column.count).map { r in
         if case .int(let v)? = column.scalar(at: r) { return v }
@@ -80,7 +80,7 @@ func ints(_ column: Column?) -> [Int64?] {
 }
 
 /// The message of the error `body` throws, or "" when it does not throw.
-func errorText(_ body: () throws -> Void) -> String {
+func opErrorText(_ body: () throws -> Void) -> String {
     do { try body() } catch { return String(describing: error) }
     return ""
 }

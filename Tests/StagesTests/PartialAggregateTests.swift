@@ -19,7 +19,7 @@ import Testing
 
     static func table(rows: Int, seed: UInt64) throws -> ColumnBatch {
         var rng = OpRandom(seed: seed)
-        return try batch([
+        return try opBatch([
             ("flag", .string, (0..<rows).map { _ in rng.chance(0.1) ? nil : .string(["A", "N", "R"][rng.int(0...2)]) }),
             ("status", .bool, (0..<rows).map { _ in rng.chance(0.05) ? nil : .bool(rng.chance(0.5)) }),
             ("qty", .decimal(precision: 15, scale: 2), (0..<rows).map { _ in rng.chance(0.1) ? nil : .int(Int64(rng.int(-100_000...100_000))) }),
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func exactValuesWithNullGroups() throws {
-        let b = try batch([
+        let b = try opBatch([
             ("g", .string, [.string("x"), nil, .string("x"), nil, .string("y")]),
             ("v", .decimal(precision: 5, scale: 2), [.int(150), .int(-25), nil, .int(1), nil]),
             ("s", .string, [.string("b"), .string("a"), .string("b"), nil, nil]),
@@ -51,14 +51,14 @@ import Testing
         #expect(r.schema.fields.map(\.name) == ["g", "rows", "vs", "total", "lo", "hi", "mean", "d"])
         #expect(r.schema.fields[3].type == .decimal(precision: 18, scale: 2))
         #expect(r.schema.fields[6].type == .double)
-        #expect(strings(r["g"]) == [nil, "x", "y"])  // null group first
-        #expect(ints(r["rows"]) == [2, 2, 1])
-        #expect(ints(r["vs"]) == [2, 1, 0])
-        #expect(ints(r["total"]) == [-24, 150, nil])
-        #expect(ints(r["lo"]) == [-25, 150, nil])
-        #expect(strings(r["hi"]) == ["a", "b", nil])
+        #expect(opStrings(r["g"]) == [nil, "x", "y"])  // null group first
+        #expect(opInts(r["rows"]) == [2, 2, 1])
+        #expect(opInts(r["vs"]) == [2, 1, 0])
+        #expect(opInts(r["total"]) == [-24, 150, nil])
+        #expect(opInts(r["lo"]) == [-25, 150, nil])
+        #expect(opStrings(r["hi"]) == ["a", "b", nil])
         #expect(r["mean"]!.scalar(at: 0) == .double(-0.12) && r["mean"]!.scalar(at: 1) == .double(1.5) && r["mean"]!.isNull(2))
-        #expect(ints(r["d"]) == [1, 1, 0])
+        #expect(opInts(r["d"]) == [1, 1, 0])
     }
 
     @Test func mergingPartialsOfRandomSplitsEqualsTheWhole() throws {
@@ -111,11 +111,11 @@ import Testing
         try p.add(t.slice(100..<500))
         let r = try p.result()
         #expect(r.rowCount == 1)
-        #expect(ints(r["rows"]) == [500])
+        #expect(opInts(r["rows"]) == [500])
         let qty = t["qty"]!
-        #expect(ints(r["qty_n"]) == [Int64(500 - qty.nullCount)])
-        let total: Int64 = ints(qty).compactMap { $0 }.reduce(0, +)
-        #expect(ints(r["sum_qty"]) == [total])
+        #expect(opInts(r["qty_n"]) == [Int64(500 - qty.nullCount)])
+        let total: Int64 = opInts(qty).compactMap { $0 }.reduce(0, +)
+        #expect(opInts(r["sum_qty"]) == [total])
     }
 
     @Test func emptyInputGivesNoGroups() throws {
@@ -131,47 +131,47 @@ import Testing
 
     @Test func decimalSumOverflowIsAnErrorNamingTheColumn() throws {
         let big: Int64 = 600_000_000_000_000_000
-        let b = try batch([("g", .int64, [.int(1), .int(1)]), ("v", .decimal(precision: 18, scale: 2), [.int(big), .int(big)])])
+        let b = try opBatch([("g", .int64, [.int(1), .int(1)]), ("v", .decimal(precision: 18, scale: 2), [.int(big), .int(big)])])
         var p = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateSpec("total", .sum("v"))], schema: b.schema)
-        let text = errorText { try p.add(b) }
+        let text = opErrorText { try p.add(b) }
         #expect(text.contains("'v'") && text.contains("overflow"))
         // Int64 sums refuse to wrap too, also when the overflow happens in a merge.
-        let i = try batch([("g", .int64, [.int(1)]), ("v", .int64, [.int(Int64.max)])])
+        let i = try opBatch([("g", .int64, [.int(1)]), ("v", .int64, [.int(Int64.max)])])
         let q = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateSpec("total", .sum("v"))], schema: i.schema)
         var q1 = q, q2 = q
         try q1.add(i)
         try q2.add(i)
-        #expect(errorText { _ = try q1.merging(q2) }.contains("'v'"))
+        #expect(opErrorText { _ = try q1.merging(q2) }.contains("'v'"))
     }
 
     @Test func settingErrorsNameTheColumn() throws {
         let schema = try Self.table(rows: 1, seed: 1).schema
-        #expect(errorText { _ = try PartialAggregate(groupBy: ["flg"], aggregates: [], schema: schema) }.contains("'flg'"))
-        let sumText = errorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .sum("name"))], schema: schema) }
+        #expect(opErrorText { _ = try PartialAggregate(groupBy: ["flg"], aggregates: [], schema: schema) }.contains("'flg'"))
+        let sumText = opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .sum("name"))], schema: schema) }
         #expect(sumText.contains("'name'") && sumText.contains("string"))
-        #expect(errorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .max("nope"))], schema: schema) }.contains("'nope'"))
+        #expect(opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .max("nope"))], schema: schema) }.contains("'nope'"))
         let p = try PartialAggregate(groupBy: ["flag"], aggregates: [AggregateSpec("c", .count)], schema: schema)
         let other = try PartialAggregate(groupBy: ["status"], aggregates: [AggregateSpec("c", .count)], schema: schema)
-        #expect(errorText { _ = try p.merging(other) }.contains("cannot merge"))
+        #expect(opErrorText { _ = try p.merging(other) }.contains("cannot merge"))
     }
 
     @Test func partialFromChunks() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let t = try Self.table(rows: 1000, seed: 3)
-        let a = try writeChunk(dir.file("a.parquet"), [t.slice(0..<400)], rowGroupRows: 128)
-        let b = try writeChunk(dir.file("b.parquet"), [t.slice(400..<1000)], rowGroupRows: 128)
+        let a = try opWriteChunk(dir.file("a.parquet"), [t.slice(0..<400)], rowGroupRows: 128)
+        let b = try opWriteChunk(dir.file("b.parquet"), [t.slice(400..<1000)], rowGroupRows: 128)
         let p = try #require(try partialAggregate(chunks: [a.path, b.path], groupBy: ["flag", "status"], aggregates: Self.specs))
         #expect(p == (try Self.partial(t)))
         #expect(try partialAggregate(chunks: [], groupBy: ["flag"], aggregates: Self.specs) == nil)
     }
 
     @Test func doubleGroupsAndNaN() throws {
-        let b = try batch([("d", .double, [.double(0.0), .double(-0.0), .double(.nan), .double(.nan), nil, .double(1)])])
+        let b = try opBatch([("d", .double, [.double(0.0), .double(-0.0), .double(.nan), .double(.nan), nil, .double(1)])])
         var p = try PartialAggregate(groupBy: ["d"], aggregates: [AggregateSpec("c", .count), AggregateSpec("hi", .max("d"))], schema: b.schema)
         try p.add(b)
         let r = try p.result()
-        #expect(ints(r["c"]) == [1, 2, 1, 2])  // null, 0 (both zeros), 1, NaN last
+        #expect(opInts(r["c"]) == [1, 2, 1, 2])  // null, 0 (both zeros), 1, NaN last
         #expect(r["hi"]!.scalar(at: 3).map { if case .double(let x) = $0 { return x.isNaN } else { return false } } == true)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @Suite struct ShuffleTests {
     static func input(rows: Int, seed: UInt64) throws -> ColumnBatch {
         var rng = OpRandom(seed: seed)
-        return try batch([
+        return try opBatch([
             ("k", .int64, (0..<rows).map { _ in rng.chance(0.05) ? nil : .int(Int64(rng.int(0...200))) }),
             ("name", .string, (0..<rows).map { i in .string(" n\(i % 17) ") }),
             ("amount", .decimal(precision: 12, scale: 2), (0..<rows).map { _ in .int(Int64(rng.int(-10_000...10_000))) }),
@@ -15,7 +15,7 @@ import Testing
     @Test func normalizePartitionsEveryRowByItsKeyHash() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
-        let a = try writeChunk(dir.file("in-0.parquet"), [try Self.input(rows: 3000, seed: 1)], rowGroupRows: 700)
+        let a = try opWriteChunk(dir.file("in-0.parquet"), [try Self.input(rows: 3000, seed: 1)], rowGroupRows: 700)
         let out = try dir.sub("out")
         let result = try normalize(inputChunks: [a.path], steps: [.trim(["name"]), .upper(["name"])],
                                    partitionBy: ["k"], partitions: 5, outputDir: out,
@@ -32,12 +32,12 @@ import Testing
             let b = try reader.read()
             total += b.rowCount
             #expect(try StableHash.partitions(b, columns: ["k"], count: 5).allSatisfy { $0 == pc.partition })
-            #expect(strings(b["name"]).allSatisfy { $0!.hasPrefix("N") && !$0!.hasSuffix(" ") })
-            seen += try readRows([pc.chunk.path])
+            #expect(opStrings(b["name"]).allSatisfy { $0!.hasPrefix("N") && !$0!.hasSuffix(" ") })
+            seen += try opReadRows([pc.chunk.path])
         }
         #expect(total == 3000)
         // The same multiset of rows, after the steps.
-        let expected = try readRows([a.path]).map { row -> [Scalar?] in
+        let expected = try opReadRows([a.path]).map { row -> [Scalar?] in
             var r = row
             if case .bytes(let b)? = r[1] { r[1] = .string(String(decoding: b, as: UTF8.self).trimmingASCII().uppercased()) }
             return r
@@ -48,13 +48,13 @@ import Testing
     @Test func rowsKeepInputOrderWithinAPartitionAndOutputIsDeterministic() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
-        let input = try batch([("k", .int64, (0..<500).map { .int(Int64($0 % 7)) }), ("seq", .int64, (0..<500).map { .int(Int64($0)) })])
-        let a = try writeChunk(dir.file("in.parquet"), [input], rowGroupRows: 64)
+        let input = try opBatch([("k", .int64, (0..<500).map { .int(Int64($0 % 7)) }), ("seq", .int64, (0..<500).map { .int(Int64($0)) })])
+        let a = try opWriteChunk(dir.file("in.parquet"), [input], rowGroupRows: 64)
         let r1 = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 3, outputDir: try dir.sub("o1"))
         let r2 = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 3, outputDir: try dir.sub("o2"))
         #expect(r1.partitions.map(\.chunk.sha256) == r2.partitions.map(\.chunk.sha256))
         for pc in r1.partitions {
-            let seq = ints(try ParquetReader(path: pc.chunk.path).read()["seq"]).map { $0! }
+            let seq = opInts(try ParquetReader(path: pc.chunk.path).read()["seq"]).map { $0! }
             #expect(seq == seq.sorted())
         }
     }
@@ -62,7 +62,7 @@ import Testing
     @Test func emptyInputWritesNoChunk() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
-        let a = try writeChunk(dir.file("in.parquet"), [ColumnBatch.empty(try Self.input(rows: 1, seed: 1).schema)])
+        let a = try opWriteChunk(dir.file("in.parquet"), [ColumnBatch.empty(try Self.input(rows: 1, seed: 1).schema)])
         let r = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["k"], partitions: 4, outputDir: try dir.sub("o"))
         #expect(r.partitions.isEmpty && r.rowsIn == 0)
         #expect(dir.entries("o").isEmpty)
@@ -73,13 +73,13 @@ import Testing
     @Test func unknownPartitionColumnFailsAndLeavesNoFiles() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
-        let a = try writeChunk(dir.file("in.parquet"), [try Self.input(rows: 10, seed: 2)])
-        let text = errorText {
+        let a = try opWriteChunk(dir.file("in.parquet"), [try Self.input(rows: 10, seed: 2)])
+        let text = opErrorText {
             _ = try normalize(inputChunks: [a.path], steps: [], partitionBy: ["key"], partitions: 2, outputDir: try dir.sub("o"))
         }
         #expect(text.contains("'key'"))
         #expect(dir.entries("o").isEmpty)
-        #expect(errorText { _ = try ShuffleWriter(partitionBy: ["k"], partitions: 0, outputDir: dir.path) }.contains("at least 1"))
+        #expect(opErrorText { _ = try ShuffleWriter(partitionBy: ["k"], partitions: 0, outputDir: dir.path) }.contains("at least 1"))
     }
 }
 

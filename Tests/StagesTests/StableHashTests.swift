@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func rowHashesMatchTheScalarDefinition() throws {
-        let b = try batch([
+        let b = try opBatch([
             ("k", .int64, [.int(42), nil, .int(-1)]),
             ("s", .string, [.string("hello"), .string(""), nil]),
             ("t", .timestamp, [nil, .int(1_700_000_000_000_000), .int(0)]),
@@ -58,7 +58,7 @@ import Testing
             for r in 0..<3 { #expect(one[r] == (try StableHash.hash([(b.columns[i].type, b.columns[i].scalar(at: r))]))) }
         }
         #expect(try StableHash.partitions(b, columns: ["k"], count: 4)[0] == Int(0x0640_467e_21fb_54bb as UInt64 % 4))
-        #expect(errorText { _ = try StableHash.rowHashes(b, columns: ["nope"]) }.contains("'nope'"))
+        #expect(opErrorText { _ = try StableHash.rowHashes(b, columns: ["nope"]) }.contains("'nope'"))
     }
 
     @Test func partitionsSpreadEvenly() throws {
