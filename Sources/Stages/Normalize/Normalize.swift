@@ -28,12 +28,16 @@ public func normalize(
     do {
         for path in inputChunks {
             let reader = try ParquetReader(path: path)
-            try reader.forEachRowGroup { batch in
-                rowsIn += Int64(batch.rowCount)
-                let out = try normalizer.apply(batch)
-                if schema == nil { schema = out.schema }
-                rowsOut += Int64(out.rowCount)
-                try shuffle.append(out)
+            do {
+                try reader.forEachRowGroup { batch in
+                    rowsIn += Int64(batch.rowCount)
+                    let out = try normalizer.apply(batch)
+                    if schema == nil { schema = out.schema }
+                    rowsOut += Int64(out.rowCount)
+                    try shuffle.append(out)
+                }
+            } catch let error as OperatorError {
+                throw OperatorError.input(path: path, error)
             }
         }
         return NormalizeResult(partitions: try shuffle.finish(), rowsIn: rowsIn, rowsOut: rowsOut, schema: schema)

@@ -17,6 +17,8 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
     case schemaMismatch(String)
     /// An exact sum left the Int64 range of its result type.
     case overflow(column: String, context: String)
+    /// Another operator error, while processing this input chunk.
+    indirect case input(path: String, OperatorError)
 
     public var description: String {
         switch self {
@@ -31,7 +33,9 @@ public enum OperatorError: Error, Sendable, Equatable, CustomStringConvertible {
         case .schemaMismatch(let m):
             return m
         case .overflow(let c, let ctx):
-            return "\(ctx): sum of column '\(c)' overflows 18 digits (Int64)"
+            return "\(ctx): sum of column '\(c)' overflows its result type (decimal(18,s) or int64)"
+        case .input(let path, let inner):
+            return "\(path): \(inner)"
         }
     }
 }
