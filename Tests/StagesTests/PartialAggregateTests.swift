@@ -174,4 +174,25 @@ import Testing
         #expect(opInts(r["c"]) == [1, 2, 1, 2])  // null, 0 (both zeros), 1, NaN last
         #expect(r["hi"]!.scalar(at: 3).map { if case .double(let x) = $0 { return x.isNaN } else { return false } } == true)
     }
+
+    /// Doubles (NaN, ±inf, -0.0 keys) and 64-bit extremes survive the JSON exactly.
+    @Test func jsonKeepsDoublesAndExtremesExactly() throws {
+        let b = try opBatch([
+            ("d", .double, [.double(.nan), .double(-0.0), .double(.infinity), .double(0.1), nil, .double(-.infinity)]),
+            ("i", .int64, [.int(Int64.max), .int(Int64.min), .int(-1), .int(1 << 60), nil, .int(3)]),
+            ("s", .string, [.string("日本"), .string("\u{0}\""), nil, .string(""), .string("x"), .string("y")]),
+        ])
+        var p = try PartialAggregate(groupBy: ["d"], aggregates: [
+            AggregateSpec("sd", .sum("d")), AggregateSpec("ad", .avg("d")), AggregateSpec("mi", .min("i")),
+            AggregateSpec("ma", .max("s")), AggregateSpec("cd", .countDistinct("i")),
+        ], schema: b.schema)
+        try p.add(b)
+        var q = try PartialAggregate(groupBy: ["i"], aggregates: [AggregateSpec("c", .count), AggregateSpec("x", .max("d"))], schema: b.schema)
+        try q.add(b)
+        for partial in [p, q] {
+            let back = try PartialAggregate(json: try partial.jsonBytes())
+            #expect(back == partial)
+            #expect(try back.result().isIdentical(to: try partial.result()))
+        }
+    }
 }

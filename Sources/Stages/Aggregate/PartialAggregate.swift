@@ -57,7 +57,7 @@ public struct AggregateSpec: Sendable, Hashable, Codable {
 
 /// The running state of one aggregate in one group. Each merges
 /// associatively and commutatively (double sums up to rounding).
-public enum AggregateState: Sendable, Hashable, Codable {
+public enum AggregateState: Sendable, Equatable, Codable {
     case count(Int64)
     /// Exact sum of integers or unscaled decimals; nil before the first value.
     case sumExact(Int64?)
@@ -71,6 +71,22 @@ public enum AggregateState: Sendable, Hashable, Codable {
     case distinct(Set<GroupValue>)
 
     private enum CodingKeys: String, CodingKey { case kind, value, sum, count, values }
+
+    /// Doubles compare by bits, so a NaN sum equals itself (a partial must
+    /// equal its own JSON round trip).
+    public static func == (a: AggregateState, b: AggregateState) -> Bool {
+        func same(_ x: Double?, _ y: Double?) -> Bool { x?.bitPattern == y?.bitPattern }
+        switch (a, b) {
+        case (.count(let x), .count(let y)): return x == y
+        case (.sumExact(let x), .sumExact(let y)): return x == y
+        case (.sumDouble(let x), .sumDouble(let y)): return same(x, y)
+        case (.extreme(let x), .extreme(let y)): return x == y
+        case (.avgExact(let s1, let n1), .avgExact(let s2, let n2)): return s1 == s2 && n1 == n2
+        case (.avgDouble(let s1, let n1), .avgDouble(let s2, let n2)): return same(s1, s2) && n1 == n2
+        case (.distinct(let x), .distinct(let y)): return x == y
+        default: return false
+        }
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -187,11 +203,14 @@ public struct PartialAggregate: Sendable, Codable {
     public func jsonBytes() throws -> [UInt8] {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return Array(try e.encode(self))
     }
 
     public init(json: [UInt8]) throws {
-        self = try JSONDecoder().decode(PartialAggregate.self, from: Data(json))
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        self = try d.decode(PartialAggregate.self, from: Data(json))
     }
 
     public var groupCount: Int { keys.count }
