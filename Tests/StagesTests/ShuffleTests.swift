@@ -83,6 +83,40 @@ import Testing
     }
 }
 
+/// Normalize three shards, then consolidate each partition across shards:
+/// duplicates from different shards meet in one partition and are removed
+/// once, and the partitions together hold exactly the de-duplicated rows.
+@Suite struct ShuffleThenConsolidateTests {
+    @Test func duplicatesAcrossShardsMeetInOnePartition() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let p = 3
+        var shardOutputs = [[PartitionChunk]]()
+        for s in 0..<3 {
+            // Every shard holds keys 0..<200, so each key has three copies.
+            let b = try opBatch([
+                ("k", .int64, (0..<200).map { .int(Int64($0)) }),
+                ("v", .int64, (0..<200).map { _ in .int(Int64(s)) }),
+            ])
+            let input = try opWriteChunk(dir.file("in-\(s).parquet"), [b], rowGroupRows: 50)
+            let r = try normalize(inputChunks: [input.path], steps: [], partitionBy: ["k"], partitions: p,
+                                  outputDir: try dir.sub("n\(s)"))
+            shardOutputs.append(r.partitions)
+        }
+        var keys = [Int64]()
+        for partition in 0..<p {
+            let inputs = shardOutputs.compactMap { $0.first { $0.partition == partition }?.chunk.path }
+            let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
+                                    dedupe: DedupeSpec(key: ["k"], keep: .first), outputDir: try dir.sub("c\(partition)"))
+            #expect(r.duplicatesRemoved == 2 * r.rowsOut)
+            let out = try ParquetReader(path: r.chunks[0].path).read()
+            #expect(opInts(out["v"]).allSatisfy { $0 == 0 })  // keep first: shard 0's copy
+            keys += opInts(out["k"]).map { $0! }
+        }
+        #expect(keys.sorted() == (0..<200).map { Int64($0) })
+    }
+}
+
 extension String {
     func trimmingASCII() -> String {
         var s = Substring(self)
