@@ -61,8 +61,8 @@ struct ConsolidateCrossCheckTests {
         ])
     }
 
-    @Test(arguments: [(UInt64(1), 1 << 30), (2, 20_000)])
-    func consolidateAndAggregatesMatchDuckDB(seed: UInt64, budget: Int) throws {
+    @Test(arguments: [(UInt64(1), 1 << 30, "latest"), (2, 20_000, "latest"), (3, 20_000, "first")])
+    func consolidateAndAggregatesMatchDuckDB(seed: UInt64, budget: Int, keep: String) throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         let inputs = try (0..<4).map { s in
@@ -72,7 +72,7 @@ struct ConsolidateCrossCheckTests {
         options.memoryBudgetBytes = budget
         options.rowsPerChunk = 700
         let result = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
-                                     dedupe: DedupeSpec(key: ["k", "line"], keep: .latest(by: "updated")),
+                                     dedupe: DedupeSpec(key: ["k", "line"], keep: keep == "first" ? .first : .latest(by: "updated")),
                                      outputDir: try dir.sub("out"), options: options)
         #expect(budget > 1 << 20 || result.spilledRuns > 1)
 
@@ -94,7 +94,7 @@ struct ConsolidateCrossCheckTests {
         let agg = try opWriteChunk(dir.file("agg.parquet"), [table])
 
         let r = try StagesPython.script("check_consolidate.py",
-                                        [inputs.joined(separator: ","), result.chunks.map(\.path).joined(separator: ","), agg.path])
+                                        [keep, inputs.joined(separator: ","), result.chunks.map(\.path).joined(separator: ","), agg.path])
         #expect(r.status == 0, "\(r.output)")
         let report = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]
         #expect(report?["ok"] as? Bool == true, "\(r.output)")

@@ -77,6 +77,7 @@ public final class ShuffleWriter {
                 "shuffle: batch schema \(describe(batch.schema)) differs from the first batch's \(describe(schema))")
         }
         schema = batch.schema
+        for name in partitionBy { _ = try batch.requireColumn(name, "partition key") }
         guard batch.rowCount > 0 else { return }
         let assigned = try StableHash.partitions(batch, columns: partitionBy, count: partitions)
         // Counting sort of row indices by partition, stable within each.

@@ -1,6 +1,7 @@
 """Cross-checks consolidate (dedupe latest) and the aggregates against DuckDB.
 
-Usage: check_consolidate.py INPUTS OURS AGG
+Usage: check_consolidate.py KEEP INPUTS OURS AGG
+  KEEP    "latest" (by `updated`) or "first"
   INPUTS  comma-separated shard chunks, in shard order (names sort in that order)
   OURS    comma-separated consolidated chunks, in order
   AGG     the aggregate result written by the Swift test
@@ -13,7 +14,8 @@ import sys
 
 import duckdb
 
-inputs, ours, agg = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
+keep = sys.argv[1]
+inputs, ours, agg = sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
 con = duckdb.connect()
 mismatches = []
 
@@ -24,11 +26,15 @@ def lst(paths):
 
 COLS = "k, line, updated, amount, price, flag, status, name, shard, seq"
 
-# Keep latest by `updated` (null lowest); ties go to the later shard, then the later row.
+# latest: greatest `updated` (null lowest); ties go to the later shard, then the later row.
+# first: the earliest shard, then the earliest row.
+order = {
+    "latest": "updated DESC NULLS LAST, filename DESC, file_row_number DESC",
+    "first": "filename, file_row_number",
+}[keep]
 ref = con.execute(f"""
     SELECT {COLS} FROM read_parquet({lst(inputs)}, filename = true, file_row_number = true)
-    QUALIFY row_number() OVER (PARTITION BY k, line
-        ORDER BY updated DESC NULLS LAST, filename DESC, file_row_number DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY k, line ORDER BY {order}) = 1
     ORDER BY k NULLS FIRST, line NULLS FIRST
 """).fetchall()
 got = con.execute(f"""
