@@ -1,0 +1,142 @@
+import Columnar
+
+/// De-duplication by a record key.
+public struct DedupeSpec: Sendable, Hashable {
+    public enum Keep: Sendable, Hashable {
+        /// The first row of each key in input order: inputs in the order
+        /// given (shard index order), rows in file order.
+        case first
+        /// The row with the greatest `by` value (in the sort order of
+        /// `SortKeys`: null below every value, NaN above every number). Among
+        /// rows with equal `by` values the last in input order wins, the
+        /// one written most recently, as with a later load replacing an
+        /// earlier one.
+        case latest(by: String)
+    }
+
+    public var key: [String]
+    public var keep: Keep
+
+    public init(key: [String], keep: Keep) {
+        self.key = key
+        self.keep = keep
+    }
+}
+
+/// The winning row of each record key, found in one pass over the key (and
+/// `by`) columns only. Memory: per distinct key its canonical bytes (in one
+/// flat arena), an ordinal, a hash-chain link and for `latest` the `by`
+/// value. Rows are matched by the stable hash of their key and compared
+/// byte for byte in a reused scratch buffer, so a row whose key was seen
+/// before allocates nothing.
+struct DedupeIndex {
+    enum ByValue {
+        case null, int(Int64), double(Double), bool(Bool), bytes([UInt8])
+
+        init(_ column: Column, _ row: Int) {
+            if column.isNull(row) {
+                self = .null
+                return
+            }
+            switch column.values {
+            case .int64(let v): self = .int(v[row])
+            case .int32(let v): self = .int(Int64(v[row]))
+            case .double(let v): self = .double(v[row])
+            case .bool(let v): self = .bool(v[row])
+            case .bytes(let s): self = .bytes(Array(s.bytes(at: row)))
+            }
+        }
+
+        /// Row `row` of `column` against this value (same column type), in
+        /// `SortKeys` order: null lowest, NaN above every number.
+        func compare(row: Int, of column: Column) -> Int {
+            let rowNull = column.isNull(row)
+            switch self {
+            case .null: return rowNull ? 0 : 1
+            case _ where rowNull: return -1
+            default: break
+            }
+            switch (self, column.values) {
+            case (.int(let x), .int64(let v)): return SortKeys.three(v[row], x)
+            case (.int(let x), .int32(let v)): return SortKeys.three(Int64(v[row]), x)
+            case (.double(let x), .double(let v)):
+                let y = v[row]
+                if x.isNaN || y.isNaN { return x.isNaN == y.isNaN ? 0 : (y.isNaN ? 1 : -1) }
+                return SortKeys.three(y, x)
+            case (.bool(let x), .bool(let v)): return v[row] == x ? 0 : (v[row] ? 1 : -1)
+            case (.bytes(let x), .bytes(let s)):
+                let y = s.bytes(at: row)
+                for (p, q) in zip(y, x) where p != q { return p < q ? -1 : 1 }
+                return SortKeys.three(y.count, x.count)
+            default: preconditionFailure("by values of different kinds")
+            }
+        }
+    }
+
+    let spec: DedupeSpec
+    private var arena: [UInt8] = []
+    private var starts: [Int] = [0]
+    private var ordinals: [Int] = []
+    private var byValues: [ByValue] = []
+    /// Hash → first key with that hash; `chain[k]` the next one, or -1.
+    private var heads: [UInt64: Int] = [:]
+    private var chain: [Int] = []
+    private var scratch: [UInt8] = []
+    private var nextOrdinal = 0
+
+    init(_ spec: DedupeSpec) {
+        self.spec = spec
+    }
+
+    var columnsRead: [String] {
+        if case .latest(let by) = spec.keep, !spec.key.contains(by) { return spec.key + [by] }
+        return spec.key
+    }
+
+    /// Adds the next rows in input order; `batch` holds `columnsRead`.
+    mutating func add(_ batch: ColumnBatch) throws {
+        let keyColumns = spec.key.map { batch[$0]! }
+        let hashes = try StableHash.rowHashes(batch, columns: spec.key)
+        var byColumn: Column?
+        if case .latest(let by) = spec.keep { byColumn = batch[by]! }
+        for r in 0..<batch.rowCount {
+            scratch.removeAll(keepingCapacity: true)
+            for c in keyColumns { KeyEncoding.encode(c, row: r) { scratch.append($0) } }
+            let ordinal = nextOrdinal + r
+            var k = heads[hashes[r]] ?? -1
+            while k >= 0, !sameKey(k) { k = chain[k] }
+            if k < 0 {
+                k = ordinals.count
+                arena.append(contentsOf: scratch)
+                starts.append(arena.count)
+                ordinals.append(ordinal)
+                byValues.append(byColumn.map { ByValue($0, r) } ?? .null)
+                chain.append(heads[hashes[r]] ?? -1)
+                heads[hashes[r]] = k
+            } else if let byColumn, byValues[k].compare(row: r, of: byColumn) >= 0 {
+                // latest: a greater or equal `by` replaces (ties go to the later row).
+                ordinals[k] = ordinal
+                byValues[k] = ByValue(byColumn, r)
+            }
+        }
+        nextOrdinal += batch.rowCount
+    }
+
+    private func sameKey(_ k: Int) -> Bool {
+        let a = starts[k], b = starts[k + 1]
+        guard b - a == scratch.count else { return false }
+        return arena.withUnsafeBufferPointer { p in
+            scratch.withUnsafeBufferPointer { q in
+                for i in 0..<q.count where p[a + i] != q[i] { return false }
+                return true
+            }
+        }
+    }
+
+    var distinctKeys: Int { ordinals.count }
+
+    /// The ordinals of the rows to keep, ascending.
+    func keptOrdinals() -> [Int] {
+        ordinals.sorted()
+    }
+}

@@ -1,0 +1,105 @@
+import Columnar
+import Foundation
+import Testing
+@testable import Stages
+
+/// Finds a Python with duckdb: $BIS_PYTHON, else <package root>/.venv, else
+/// the main checkout's /work/main/.venv. Required when BIS_REQUIRE_PYTHON=1.
+enum StagesPython {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let scripts = packageRoot + "/Tests/StagesTests/python"
+
+    static let interpreter: String? = {
+        var candidates = [String]()
+        if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
+        candidates += [packageRoot + "/.venv/bin/python", "/work/main/.venv/bin/python"]
+        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
+            if let r = try? run(c, ["-c", "import duckdb"]), r.status == 0 { return c }
+        }
+        return nil
+    }()
+
+    static var required: Bool { ProcessInfo.processInfo.environment["BIS_REQUIRE_PYTHON"] == "1" }
+    static var enabled: Bool { interpreter != nil || required }
+
+    static func run(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func script(_ name: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let python = try #require(interpreter, "BIS_REQUIRE_PYTHON=1 but no Python with duckdb was found: set BIS_PYTHON")
+        return try run(python, [scripts + "/" + name] + args)
+    }
+}
+
+@Suite(.enabled(if: StagesPython.enabled, "no Python with duckdb (set BIS_PYTHON or create .venv)"))
+struct ConsolidateCrossCheckTests {
+    static func shard(_ s: Int, rows: Int, seed: UInt64) throws -> ColumnBatch {
+        var rng = OpRandom(seed: seed &* 31 &+ UInt64(s))
+        let names = ["alpha", "Beta", "gamma", "ä", "日本", "", "zeta"]
+        return try opBatch([
+            ("k", .int64, (0..<rows).map { _ in rng.chance(0.02) ? nil : .int(Int64(rng.int(-40...400))) }),
+            ("line", .int32, (0..<rows).map { _ in rng.chance(0.02) ? nil : .int(Int64(rng.int(1...4))) }),
+            ("updated", .date, (0..<rows).map { _ in rng.chance(0.15) ? nil : .int(Int64(rng.int(19_000...19_004))) }),
+            ("amount", .decimal(precision: 15, scale: 2), (0..<rows).map { _ in rng.chance(0.1) ? nil : .int(Int64(rng.int(-5_000_000...90_000_000))) }),
+            ("price", .double, (0..<rows).map { _ in rng.chance(0.1) ? nil : .double(Double(rng.int(-1_000_000...1_000_000)) / 64) }),
+            ("flag", .string, (0..<rows).map { _ in rng.chance(0.05) ? nil : .string(["A", "N", "R"][rng.int(0...2)]) }),
+            ("status", .bool, (0..<rows).map { _ in rng.chance(0.05) ? nil : .bool(rng.chance(0.5)) }),
+            ("name", .string, (0..<rows).map { _ in rng.chance(0.1) ? nil : .string(names[rng.int(0...names.count - 1)]) }),
+            ("shard", .int64, (0..<rows).map { _ in .int(Int64(s)) }),
+            ("seq", .int64, (0..<rows).map { .int(Int64($0)) }),
+        ])
+    }
+
+    @Test(arguments: [(UInt64(1), 1 << 30, "latest"), (2, 20_000, "latest"), (3, 20_000, "first")])
+    func consolidateAndAggregatesMatchDuckDB(seed: UInt64, budget: Int, keep: String) throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let inputs = try (0..<4).map { s in
+            try opWriteChunk(dir.file("shard-\(s).parquet"), [try Self.shard(s, rows: 2500, seed: seed)], rowGroupRows: 600).path
+        }
+        var options = ConsolidateOptions()
+        options.memoryBudgetBytes = budget
+        options.rowsPerChunk = 700
+        let result = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
+                                     dedupe: DedupeSpec(key: ["k", "line"], keep: keep == "first" ? .first : .latest(by: "updated")),
+                                     outputDir: try dir.sub("out"), options: options)
+        #expect(budget > 1 << 20 || result.spilledRuns > 1)
+
+        // Partials per output chunk, merged: what validate and publish do.
+        let specs: [AggregateSpec] = [
+            AggregateSpec("rows", .count), AggregateSpec("amounts", .countNonNull("amount")),
+            AggregateSpec("names", .countDistinct("name")), AggregateSpec("sum_amount", .sum("amount")),
+            AggregateSpec("sum_line", .sum("line")), AggregateSpec("min_name", .min("name")),
+            AggregateSpec("max_amount", .max("amount")), AggregateSpec("min_updated", .min("updated")),
+            AggregateSpec("max_status", .max("status")), AggregateSpec("avg_amount", .avg("amount")),
+            AggregateSpec("avg_price", .avg("price")), AggregateSpec("sum_price", .sum("price")),
+        ]
+        var merged: PartialAggregate?
+        for chunk in result.chunks {
+            let p = try #require(try partialAggregate(chunks: [chunk.path], groupBy: ["flag", "status"], aggregates: specs))
+            merged = try merged.map { try $0.merging(p) } ?? p
+        }
+        let table = try #require(merged).result()
+        let agg = try opWriteChunk(dir.file("agg.parquet"), [table])
+
+        let r = try StagesPython.script("check_consolidate.py",
+                                        [keep, inputs.joined(separator: ","), result.chunks.map(\.path).joined(separator: ","), agg.path])
+        #expect(r.status == 0, "\(r.output)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]
+        #expect(report?["ok"] as? Bool == true, "\(r.output)")
+        #expect(report?["rows"] as? Int == Int(result.rowsOut))
+        #expect((report?["groups"] as? Int ?? 0) >= 9)
+        #expect(result.duplicatesRemoved > 1000)
+    }
+}
