@@ -65,7 +65,7 @@ let package = Package(
 
         // The seven stage operators as plain functions over chunks: no queue,
         // no database. The fleet only moves them around.
-        .target(name: "Stages", dependencies: ["FleetCore", "Columnar"]),
+        .target(name: "Stages", dependencies: ["FleetCore", "Columnar"], exclude: ["Consolidate/README.md"]),
 
         .executableTarget(
             name: "bis",
