@@ -1,0 +1,296 @@
+/// Recursive-descent parser. Precedence, loosest first:
+/// `or`; `and`; `not`; comparisons, `is [not] null`, `[not] in`,
+/// `[not] between` (not chained); `+ - ||`; `* / // %`; unary `-`.
+/// Keywords are case-insensitive. `date` and `timestamp` are keywords only
+/// when a string literal follows, so a column may be called `date`.
+struct Parser {
+    private let tokens: [Token]
+    private var position = 0
+
+    static let reserved: Set<String> = [
+        "and", "or", "not", "is", "null", "in", "between", "case", "when", "then", "else", "end", "true", "false",
+    ]
+
+    init(_ text: String) throws(ExpressionError) {
+        tokens = try Lexer.tokenize(text)
+    }
+
+    static func parse(_ text: String) throws(ExpressionError) -> Syntax {
+        var parser = try Parser(text)
+        if parser.current.kind == .end {
+            throw ExpressionError("empty expression", Span(0, 0))
+        }
+        let tree = try parser.expression()
+        guard parser.current.kind == .end else {
+            throw ExpressionError("unexpected \(parser.current.display) after the expression", parser.current.span)
+        }
+        return tree
+    }
+
+    private var current: Token { tokens[position] }
+
+    private mutating func advance() -> Token {
+        let t = tokens[position]
+        if position < tokens.count - 1 { position += 1 }
+        return t
+    }
+
+    private func isKeyword(_ word: String, _ offset: Int = 0) -> Bool {
+        let index = Swift.min(position + offset, tokens.count - 1)
+        if case .word(let w) = tokens[index].kind { return w.lowercased() == word }
+        return false
+    }
+
+    private func isSymbol(_ symbol: String) -> Bool {
+        current.kind == .symbol(symbol)
+    }
+
+    private mutating func expectKeyword(_ word: String) throws(ExpressionError) -> Token {
+        guard isKeyword(word) else {
+            throw ExpressionError("expected '\(word)' but found \(current.display)", current.span)
+        }
+        return advance()
+    }
+
+    private mutating func expectSymbol(_ symbol: String) throws(ExpressionError) -> Token {
+        guard isSymbol(symbol) else {
+            let found = current.kind == .end ? "" : " but found \(current.display)"
+            throw ExpressionError("expected '\(symbol)'\(found)", current.span)
+        }
+        return advance()
+    }
+
+    mutating func expression() throws(ExpressionError) -> Syntax {
+        var left = try conjunction()
+        while isKeyword("or") {
+            _ = advance()
+            let right = try conjunction()
+            left = Syntax(kind: .binary(.or, left, right), span: left.span.to(right.span))
+        }
+        return left
+    }
+
+    private mutating func conjunction() throws(ExpressionError) -> Syntax {
+        var left = try negation()
+        while isKeyword("and") {
+            _ = advance()
+            let right = try negation()
+            left = Syntax(kind: .binary(.and, left, right), span: left.span.to(right.span))
+        }
+        return left
+    }
+
+    private mutating func negation() throws(ExpressionError) -> Syntax {
+        if isKeyword("not") {
+            let start = advance().span
+            let operand = try negation()
+            return Syntax(kind: .not(operand), span: start.to(operand.span))
+        }
+        return try comparison()
+    }
+
+    private static let comparisonSymbols: [String: BinaryOperator] = [
+        "=": .equal, "!=": .notEqual, "<>": .notEqual, "<": .less, "<=": .lessOrEqual,
+        ">": .greater, ">=": .greaterOrEqual,
+    ]
+
+    private mutating func comparison() throws(ExpressionError) -> Syntax {
+        let left = try additive()
+        if case .symbol(let s) = current.kind, let op = Self.comparisonSymbols[s] {
+            _ = advance()
+            let right = try additive()
+            return Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+        }
+        if isKeyword("is") {
+            _ = advance()
+            let negated = isKeyword("not")
+            if negated { _ = advance() }
+            let null = try expectKeyword("null")
+            return Syntax(kind: .isNull(left, negated: negated), span: left.span.to(null.span))
+        }
+        let negated = isKeyword("not") && (isKeyword("in", 1) || isKeyword("between", 1))
+        if negated { _ = advance() }
+        if isKeyword("in") {
+            _ = advance()
+            _ = try expectSymbol("(")
+            var items = [try expression()]
+            while isSymbol(",") {
+                _ = advance()
+                items.append(try expression())
+            }
+            let close = try expectSymbol(")")
+            return Syntax(kind: .inList(left, items, negated: negated), span: left.span.to(close.span))
+        }
+        if isKeyword("between") {
+            _ = advance()
+            let low = try additive()
+            _ = try expectKeyword("and")
+            let high = try additive()
+            return Syntax(kind: .between(left, low, high, negated: negated), span: left.span.to(high.span))
+        }
+        return left
+    }
+
+    private mutating func additive() throws(ExpressionError) -> Syntax {
+        var left = try multiplicative()
+        while case .symbol(let s) = current.kind, s == "+" || s == "-" || s == "||" {
+            _ = advance()
+            let right = try multiplicative()
+            let op: BinaryOperator = s == "+" ? .add : s == "-" ? .subtract : .concat
+            left = Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+        }
+        return left
+    }
+
+    private mutating func multiplicative() throws(ExpressionError) -> Syntax {
+        var left = try unary()
+        while case .symbol(let s) = current.kind, let op = BinaryOperator(rawValue: s),
+              [.multiply, .divide, .integerDivide, .remainder].contains(op) {
+            _ = advance()
+            let right = try unary()
+            left = Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+        }
+        return left
+    }
+
+    private mutating func unary() throws(ExpressionError) -> Syntax {
+        if isSymbol("-") {
+            let start = advance().span
+            // -9223372036854775808 is a valid literal though its magnitude is not.
+            if case .integer("9223372036854775808") = current.kind {
+                let literal = advance()
+                return Syntax(kind: .integer(Int64.min), span: start.to(literal.span))
+            }
+            let operand = try unary()
+            // Fold `-literal` so that -9223372036854775808 is a valid literal.
+            switch operand.kind {
+            case .integer(let v) where v != Int64.min:
+                return Syntax(kind: .integer(-v), span: start.to(operand.span))
+            case .decimal(let v, let p, let s):
+                return Syntax(kind: .decimal(-v, precision: p, scale: s), span: start.to(operand.span))
+            case .double(let v):
+                return Syntax(kind: .double(-v), span: start.to(operand.span))
+            default:
+                return Syntax(kind: .negate(operand), span: start.to(operand.span))
+            }
+        }
+        if isSymbol("+") {
+            _ = advance()
+            return try unary()
+        }
+        return try primary()
+    }
+
+    private mutating func primary() throws(ExpressionError) -> Syntax {
+        let token = current
+        switch token.kind {
+        case .integer(let text):
+            _ = advance()
+            guard let value = Int64(text) else {
+                throw ExpressionError("integer \(text) is out of range for int64", token.span)
+            }
+            return Syntax(kind: .integer(value), span: token.span)
+        case .decimal(let text):
+            _ = advance()
+            guard let d = DecimalText.parseLiteral(text) else {
+                throw ExpressionError("decimal \(text) has more than 18 digits", token.span)
+            }
+            return Syntax(kind: .decimal(d.unscaled, precision: d.precision, scale: d.scale), span: token.span)
+        case .float(let text):
+            _ = advance()
+            guard let v = Double(text), v.isFinite else {
+                throw ExpressionError("number \(text) is out of range for double", token.span)
+            }
+            return Syntax(kind: .double(v), span: token.span)
+        case .string(let s):
+            _ = advance()
+            return Syntax(kind: .string(s), span: token.span)
+        case .quotedName(let name):
+            _ = advance()
+            return Syntax(kind: .column(name), span: token.span)
+        case .symbol("("):
+            _ = advance()
+            let inner = try expression()
+            _ = try expectSymbol(")")
+            return inner
+        case .word(let word):
+            return try wordPrimary(token, word)
+        case .end:
+            throw ExpressionError("expected a value but the expression ends", token.span)
+        case .symbol:
+            throw ExpressionError("expected a value but found \(token.display)", token.span)
+        }
+    }
+
+    private mutating func wordPrimary(_ token: Token, _ word: String) throws(ExpressionError) -> Syntax {
+        let lower = word.lowercased()
+        switch lower {
+        case "true", "false":
+            _ = advance()
+            return Syntax(kind: .bool(lower == "true"), span: token.span)
+        case "null":
+            _ = advance()
+            return Syntax(kind: .null, span: token.span)
+        case "case":
+            return try caseExpression()
+        case "date", "timestamp":
+            guard case .string(let text) = tokens[Swift.min(position + 1, tokens.count - 1)].kind else { break }
+            _ = advance()
+            let literal = advance()
+            let span = token.span.to(literal.span)
+            if lower == "date" {
+                guard let days = DateTime.parseDate(text) else {
+                    throw ExpressionError("invalid date '\(text)': expected YYYY-MM-DD", literal.span)
+                }
+                return Syntax(kind: .date(days), span: span)
+            }
+            guard let micros = DateTime.parseTimestamp(text) else {
+                throw ExpressionError(
+                    "invalid timestamp '\(text)': expected YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]", literal.span)
+            }
+            return Syntax(kind: .timestamp(micros), span: span)
+        default:
+            break
+        }
+        if Self.reserved.contains(lower) {
+            throw ExpressionError("expected a value but found keyword '\(word)'", token.span)
+        }
+        _ = advance()
+        guard isSymbol("(") else {
+            return Syntax(kind: .column(word), span: token.span)
+        }
+        _ = advance()
+        var args = [Syntax]()
+        if !isSymbol(")") {
+            args.append(try expression())
+            while isSymbol(",") {
+                _ = advance()
+                args.append(try expression())
+            }
+        }
+        let close = try expectSymbol(")")
+        return Syntax(kind: .call(lower, nameSpan: token.span, args), span: token.span.to(close.span))
+    }
+
+    private mutating func caseExpression() throws(ExpressionError) -> Syntax {
+        let start = advance().span
+        var clauses = [Syntax.WhenClause]()
+        guard isKeyword("when") else {
+            throw ExpressionError("expected 'when' after 'case' (only searched case is supported)", current.span)
+        }
+        while isKeyword("when") {
+            _ = advance()
+            let condition = try expression()
+            _ = try expectKeyword("then")
+            let result = try expression()
+            clauses.append(Syntax.WhenClause(condition: condition, result: result))
+        }
+        var otherwise: Syntax?
+        if isKeyword("else") {
+            _ = advance()
+            otherwise = try expression()
+        }
+        let end = try expectKeyword("end")
+        return Syntax(kind: .caseWhen(clauses, otherwise: otherwise), span: start.to(end.span))
+    }
+}

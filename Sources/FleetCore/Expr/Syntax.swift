@@ -1,0 +1,47 @@
+/// The parse tree of an expression, before names and types are resolved.
+struct Syntax: Sendable {
+    indirect enum Kind: Sendable {
+        case integer(Int64)
+        /// An exact decimal literal such as `0.10`: unscaled value, precision, scale.
+        case decimal(Int64, precision: Int, scale: Int)
+        case double(Double)
+        case string(String)
+        case bool(Bool)
+        case null
+        /// `date '1998-09-02'`: days since 1970-01-01.
+        case date(Int32)
+        /// `timestamp '2026-01-02T03:04:05Z'`: microseconds since the epoch, UTC.
+        case timestamp(Int64)
+        case column(String)
+        case negate(Syntax)
+        case not(Syntax)
+        case binary(BinaryOperator, Syntax, Syntax)
+        case isNull(Syntax, negated: Bool)
+        case inList(Syntax, [Syntax], negated: Bool)
+        case between(Syntax, Syntax, Syntax, negated: Bool)
+        case caseWhen([WhenClause], otherwise: Syntax?)
+        case call(String, nameSpan: Span, [Syntax])
+    }
+
+    struct WhenClause: Sendable {
+        var condition: Syntax
+        var result: Syntax
+    }
+
+    var kind: Kind
+    var span: Span
+}
+
+enum BinaryOperator: String, Sendable, Hashable {
+    case add = "+", subtract = "-", multiply = "*", divide = "/", integerDivide = "//", remainder = "%"
+    case concat = "||"
+    case equal = "=", notEqual = "<>", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
+    case and, or
+
+    var isComparison: Bool {
+        switch self {
+        case .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual: return true
+        default: return false
+        }
+    }
+}
