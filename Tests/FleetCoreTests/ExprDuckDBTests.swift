@@ -111,6 +111,9 @@ struct ExprDuckDBTests {
         ("i between -10 and 500", nil), ("i not in (1, 2, 3, null)", nil), ("i in (5, 7, 11)", nil),
         ("b and i > 0", nil), ("b or i > 0", nil), ("not b", nil), ("i is null", nil),
         ("s is not null and length(s) > 3", nil), ("i <> j", "i != j"),
+        ("cast(price as int64)", nil), ("cast(f as decimal(10,2))", nil), ("cast(i as string)", "cast(i as varchar)"),
+        ("cast(day as timestamp)", nil), ("cast(ts as date)", nil), ("cast(j as double) / 3", nil),
+        ("(f - f) / 0 = (f - f) / 0", nil), ("(f - f) / 0 > 1", nil), ("cast(price as string)", "cast(price as varchar)"),
     ]
 
     static func table(rows: Int) throws -> ColumnBatch {

@@ -303,6 +303,46 @@ struct ExprEvalTests {
         #expect(error.message.contains("9223372036854775807"))
     }
 
+    @Test func explicitCasts() throws {
+        #expect(try Self.v("cast(d as int64)") == ["2", "100", nil])
+        #expect(try Self.v("cast(i AS varchar) || '#'") == ["1#", "-7#", nil])
+        #expect(try Self.v("cast(d as decimal(15,1))") == ["1.5", "100.0", nil])
+        #expect(try Self.v("cast(day as timestamp)") == ["1998-09-02T00:00:00Z", "1998-09-03T00:00:00Z", nil])
+        #expect(try ExprFixture.constant("cast('2026-01-02' as date)") == "2026-01-02")
+        #expect(try ExprFixture.constant("cast(null as date)") == nil)
+        #expect(try ExprFixture.constant("cast(1.5 as decimal)") == "1.500")
+        let error = try #require(ExprFixture.runtimeError("cast(s as int64)", Self.base))
+        #expect(error.message == "cannot convert string value Hello to int64: is not a number in 'cast(s as int64)'")
+        #expect(error.row == 0)
+        #expect(ExprFixture.error("cast(day as int64)")?.message == "cannot cast date to int64")
+        #expect(ExprFixture.error("cast('x' as int64)")?.message == "cannot cast string 'x' to int64: is not a number")
+        #expect(ExprFixture.error("cast(i as bigint2)")?.message == "unknown type 'bigint2'")
+        #expect(ExprFixture.error("cast(i as strng)")?.message == "unknown type 'strng'; did you mean 'string'?")
+        #expect(ExprFixture.error("cast(i as decimal(20,2))")?.message == "decimal(20,2) needs precision 1...18 and scale 0...precision")
+    }
+
+    @Test func nanSortsAboveNumbersAndEqualsItself() throws {
+        #expect(try ExprFixture.constant("0 / 0 = 0 / 0") == "true")
+        #expect(try ExprFixture.constant("0 / 0 > 1e308") == "true")
+        #expect(try ExprFixture.constant("1 / 0 < 0 / 0") == "true")
+    }
+
+    @Test func deepNestingIsAnErrorNotACrash() throws {
+        let deep = String(repeating: "(", count: 500) + "1" + String(repeating: ")", count: 500)
+        #expect(ExprFixture.error(deep)?.message == "expression nested more than 200 levels deep")
+        #expect(ExprFixture.error(String(repeating: "not ", count: 500) + "true") != nil)
+        #expect(ExprFixture.error(String(repeating: "- ", count: 500) + "1") != nil)
+        #expect(try ExprFixture.constant(String(repeating: "(", count: 50) + "1" + String(repeating: ")", count: 50)) == "1")
+    }
+
+    @Test func nullsInAColumnCheckedAsRequiredAreRefused() throws {
+        let required = Schema([Field("x", .int64, nullable: false)])
+        let typed = try Expression.parse("x + 1").check(required)
+        #expect(!typed.nullable)
+        let batch = try ColumnBatch(schema: Schema([Field("x", .int64)]), columns: [Column(.int64, scalars: [nil])])
+        #expect(throws: ExpressionError.self) { try typed.evaluate(batch) }
+    }
+
     @Test func slotsUnderNullsHoldZero() throws {
         let column = try Expression.parse("j + i").check(ExprFixture.schema).evaluate(Self.base)
         guard case .int64(let v) = column.values else { Issue.record("not int64"); return }

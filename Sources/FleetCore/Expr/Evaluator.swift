@@ -130,24 +130,28 @@ struct Evaluator {
                 try decimalArithmetic(node, op, x, numericScale(a.type), y, numericScale(b.type), p, s, validity, &out)
                 return makeColumn(node.type, .int64(out), validity)
             }
-            func check(_ i: Int, _ overflow: Bool) throws(ExpressionError) {
-                guard overflow, validity?[i] ?? true else { return }
-                if (op == .integerDivide || op == .remainder) && y[i] == 0 {
-                    throw failure("division by zero", node, row: i)
+            // One loop per operator; the overflow branch (rare) checks
+            // whether the row is null before calling it an error.
+            func run(_ f: (Int64, Int64) -> (partialValue: Int64, overflow: Bool)) throws(ExpressionError) {
+                for i in 0..<n {
+                    let (r, overflow) = f(x[i], y[i])
+                    if _slowPath(overflow) {
+                        guard validity?[i] ?? true else { continue }
+                        if (op == .integerDivide || op == .remainder) && y[i] == 0 {
+                            throw failure("division by zero", node, row: i)
+                        }
+                        throw failure("overflow: \(x[i]) \(op.rawValue) \(y[i]) does not fit int64", node, row: i)
+                    }
+                    out[i] = r
                 }
-                throw failure("overflow: \(x[i]) \(op.rawValue) \(y[i]) does not fit int64", node, row: i)
             }
-            for i in 0..<n {
-                let (r, overflow): (Int64, Bool)
-                switch op {
-                case .add: (r, overflow) = x[i].addingReportingOverflow(y[i])
-                case .subtract: (r, overflow) = x[i].subtractingReportingOverflow(y[i])
-                case .multiply: (r, overflow) = x[i].multipliedReportingOverflow(by: y[i])
-                case .integerDivide: (r, overflow) = x[i].dividedReportingOverflow(by: y[i])
-                case .remainder: (r, overflow) = x[i].remainderReportingOverflow(dividingBy: y[i])
-                default: preconditionFailure("\(op) over int64")
-                }
-                if overflow { try check(i, true) } else { out[i] = r }
+            switch op {
+            case .add: try run { $0.addingReportingOverflow($1) }
+            case .subtract: try run { $0.subtractingReportingOverflow($1) }
+            case .multiply: try run { $0.multipliedReportingOverflow(by: $1) }
+            case .integerDivide: try run { $0.dividedReportingOverflow(by: $1) }
+            case .remainder: try run { $0.remainderReportingOverflow(dividingBy: $1) }
+            default: preconditionFailure("\(op) over int64")
             }
             return makeColumn(.int64, .int64(out), validity)
         default:
@@ -216,7 +220,19 @@ struct Evaluator {
                 out = compareArrays(op, x.map { Int128($0) * mx }, y.map { Int128($0) * my }, n)
             }
         case (.int32(let x), .int32(let y)): out = compareArrays(op, x, y, n)
-        case (.double(let x), .double(let y)): out = compareArrays(op, x, y, n)
+        case (.double(let x), .double(let y)):
+            if x.contains(where: \.isNaN) || y.contains(where: \.isNaN) {
+                // DuckDB orders NaN above every number and equal to itself.
+                var r = [Bool](repeating: false, count: n)
+                for i in 0..<n {
+                    let a = x[i], b = y[i]
+                    let c = a.isNaN ? (b.isNaN ? 0 : 1) : b.isNaN ? -1 : (a < b ? -1 : (a == b ? 0 : 1))
+                    r[i] = test(op, c)
+                }
+                out = r
+            } else {
+                out = compareArrays(op, x, y, n)
+            }
         case (.bool(let x), .bool(let y)): out = compareArrays(op, x.map { $0 ? 1 : 0 }, y.map { $0 ? 1 : 0 }, n)
         case (.bytes(let x), .bytes(let y)):
             var r = [Bool](repeating: false, count: n)

@@ -97,6 +97,11 @@ public struct TypedExpression: Sendable {
                     "column '\(field.name)' is \(batch.schema.fields[index].type) in the batch but was checked as \(field.type)",
                     offset: 0, length: text.utf8.count)
             }
+            guard field.nullable || batch.columns[index].nullCount == 0 else {
+                throw ExpressionError(
+                    "column '\(field.name)' was checked as not nullable but the batch has nulls in it",
+                    offset: 0, length: text.utf8.count)
+            }
             columns[field.name] = batch.columns[index]
         }
         return try Evaluator(columns: columns, rows: batch.rowCount, rowIDs: nil, text: text).eval(root)

@@ -1,3 +1,5 @@
+import Columnar
+
 /// Recursive-descent parser. Precedence, loosest first:
 /// `or`; `and`; `not`; comparisons, `is [not] null`, `[not] in`,
 /// `[not] between` (not chained); `+ - ||`; `* / // %`; unary `-`.
@@ -6,6 +8,10 @@
 struct Parser {
     private let tokens: [Token]
     private var position = 0
+    /// Nesting of parentheses, `not` and unary minus, bounded so that a
+    /// hostile expression cannot exhaust the stack.
+    private var depth = 0
+    static let maxDepth = 200
 
     static let reserved: Set<String> = [
         "and", "or", "not", "is", "null", "in", "between", "case", "when", "then", "else", "end", "true", "false",
@@ -60,7 +66,16 @@ struct Parser {
         return advance()
     }
 
+    private mutating func descend() throws(ExpressionError) {
+        depth += 1
+        guard depth <= Self.maxDepth else {
+            throw ExpressionError("expression nested more than \(Self.maxDepth) levels deep", current.span)
+        }
+    }
+
     mutating func expression() throws(ExpressionError) -> Syntax {
+        try descend()
+        defer { depth -= 1 }
         var left = try conjunction()
         while isKeyword("or") {
             _ = advance()
@@ -83,6 +98,8 @@ struct Parser {
     private mutating func negation() throws(ExpressionError) -> Syntax {
         if isKeyword("not") {
             let start = advance().span
+            try descend()
+            defer { depth -= 1 }
             let operand = try negation()
             return Syntax(kind: .not(operand), span: start.to(operand.span))
         }
@@ -156,6 +173,8 @@ struct Parser {
     private mutating func unary() throws(ExpressionError) -> Syntax {
         if isSymbol("-") {
             let start = advance().span
+            try descend()
+            defer { depth -= 1 }
             // -9223372036854775808 is a valid literal though its magnitude is not.
             if case .integer("9223372036854775808") = current.kind {
                 let literal = advance()
@@ -233,6 +252,8 @@ struct Parser {
             return Syntax(kind: .null, span: token.span)
         case "case":
             return try caseExpression()
+        case "cast" where tokens[Swift.min(position + 1, tokens.count - 1)].kind == .symbol("("):
+            return try castExpression()
         case "date", "timestamp":
             guard case .string(let text) = tokens[Swift.min(position + 1, tokens.count - 1)].kind else { break }
             _ = advance()
@@ -270,6 +291,60 @@ struct Parser {
         }
         let close = try expectSymbol(")")
         return Syntax(kind: .call(lower, nameSpan: token.span, args), span: token.span.to(close.span))
+    }
+
+    /// `cast(x as type)` with DuckDB's type names and ours.
+    private mutating func castExpression() throws(ExpressionError) -> Syntax {
+        let start = advance().span
+        _ = try expectSymbol("(")
+        let operand = try expression()
+        _ = try expectKeyword("as")
+        let typeToken = current
+        guard case .word(let word) = typeToken.kind else {
+            throw ExpressionError("expected a type name but found \(typeToken.display)", typeToken.span)
+        }
+        _ = advance()
+        let type: ColumnType
+        var typeSpan = typeToken.span
+        switch word.lowercased() {
+        case "int64", "bigint", "long": type = .int64
+        case "int32", "int", "integer": type = .int32
+        case "double", "float8", "float": type = .double
+        case "bool", "boolean": type = .bool
+        case "string", "varchar", "text": type = .string
+        case "date": type = .date
+        case "timestamp": type = .timestamp
+        case "decimal", "numeric":
+            var precision = 18, scale = 3  // DuckDB's default DECIMAL
+            if isSymbol("(") {
+                _ = advance()
+                precision = try smallInteger()
+                scale = 0
+                if isSymbol(",") {
+                    _ = advance()
+                    scale = try smallInteger()
+                }
+                typeSpan = typeSpan.to(try expectSymbol(")").span)
+            }
+            guard (1...18).contains(precision), (0...precision).contains(scale) else {
+                throw ExpressionError("decimal(\(precision),\(scale)) needs precision 1...18 and scale 0...precision", typeSpan)
+            }
+            type = .decimal(precision: precision, scale: scale)
+        default:
+            let names = ["int64", "int32", "double", "bool", "string", "date", "timestamp", "decimal"]
+            let hint = closestName(to: word, among: names).map { "; did you mean '\($0)'?" } ?? ""
+            throw ExpressionError("unknown type '\(word)'\(hint)", typeToken.span)
+        }
+        let close = try expectSymbol(")")
+        return Syntax(kind: .cast(operand, type, typeSpan: typeSpan), span: start.to(close.span))
+    }
+
+    private mutating func smallInteger() throws(ExpressionError) -> Int {
+        guard case .integer(let text) = current.kind, let v = Int(text), v < 100 else {
+            throw ExpressionError("expected a small integer but found \(current.display)", current.span)
+        }
+        _ = advance()
+        return v
     }
 
     private mutating func caseExpression() throws(ExpressionError) -> Syntax {

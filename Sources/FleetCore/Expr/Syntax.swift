@@ -1,3 +1,5 @@
+import Columnar
+
 /// The parse tree of an expression, before names and types are resolved.
 struct Syntax: Sendable {
     indirect enum Kind: Sendable {
@@ -21,6 +23,8 @@ struct Syntax: Sendable {
         case between(Syntax, Syntax, Syntax, negated: Bool)
         case caseWhen([WhenClause], otherwise: Syntax?)
         case call(String, nameSpan: Span, [Syntax])
+        /// `cast(x as type)`.
+        case cast(Syntax, ColumnType, typeSpan: Span)
     }
 
     struct WhenClause: Sendable {

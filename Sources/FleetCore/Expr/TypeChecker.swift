@@ -86,7 +86,29 @@ struct TypeChecker {
             return try caseWhen(clauses, otherwise, span)
         case .call(let name, let nameSpan, let args):
             return try call(name, nameSpan, args, span)
+        case .cast(let operand, let type, let typeSpan):
+            return try explicitCast(try bind(operand), type, typeSpan, span)
         }
+    }
+
+    /// `cast(x as type)`: any pair `Cast` supports. A literal that cannot
+    /// convert is an error now rather than on every row later.
+    private func explicitCast(_ b: Bound, _ type: ColumnType, _ typeSpan: Span, _ span: Span) throws(ExpressionError) -> Bound {
+        if b.untypedNull { return coerce(b, to: type) }
+        guard Cast.isSupported(from: b.type, to: type) else {
+            throw ExpressionError("cannot cast \(b.type) to \(type)", span)
+        }
+        if b.type == type { return b }
+        if case .literal(let value?) = b.kind, let column = try? Column(b.type, scalars: [value]) {
+            var failures = [CastFailure]()
+            _ = Cast.convert(column, to: type, failures: &failures, limit: 1)
+            if let f = failures.first {
+                throw ExpressionError("cannot cast \(b.type) '\(f.value)' to \(type): \(f.reason)", span)
+            }
+        }
+        var cast = coerce(b, to: type)
+        cast.span = span
+        return cast
     }
 
     private func literal(_ value: Scalar, _ type: ColumnType, _ span: Span) -> Bound {
