@@ -12,8 +12,8 @@ enum ExprFixture {
         Field("l_shipdate", .date), Field("odd name", .string),
     ])
 
-    static func day(_ text: String) -> Scalar { .int(Int64(DateTime.parseDate(text)!)) }
-    static func ts(_ text: String) -> Scalar { .int(DateTime.parseTimestamp(text)!) }
+    static func day(_ text: String) -> Scalar { .int(Int64(CalendarMath.parseDate(text)!)) }
+    static func ts(_ text: String) -> Scalar { .int(CalendarMath.parseTimestamp(text)!) }
 
     /// Row 0 ordinary, row 1 negatives, row 2 nulls, row 3 extremes.
     static let batch: ColumnBatch = {

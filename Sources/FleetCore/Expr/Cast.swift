@@ -199,7 +199,7 @@ public enum Cast {
                 for i in 0..<n where validity[i] { out[i] = v[i] ? 1 : 0 }
             case .bytes(let s):
                 for i in 0..<n where validity[i] {
-                    let t = String(decoding: s.bytes(at: i), as: UTF8.self).trimmingSpaces
+                    let t = String(decoding: s.bytes(at: i), as: UTF8.self).exprTrimmingSpaces
                     guard let d = Double(t) else {
                         fail(i, "is not a number")
                         continue
@@ -217,7 +217,7 @@ public enum Cast {
             case .bool(let v): out = v
             case .bytes(let s):
                 for i in 0..<n where validity[i] {
-                    switch String(decoding: s.bytes(at: i), as: UTF8.self).trimmingSpaces.lowercased() {
+                    switch String(decoding: s.bytes(at: i), as: UTF8.self).exprTrimmingSpaces.lowercased() {
                     case "true", "t", "yes", "y", "1": out[i] = true
                     case "false", "f", "no", "n", "0": out[i] = false
                     default: fail(i, "is not a boolean")
@@ -230,7 +230,7 @@ public enum Cast {
             switch column.values {
             case .int64(let v):  // timestamp
                 for i in 0..<n where validity[i] {
-                    guard let d = Int32(exactly: DateTime.day(ofMicros: v[i])) else {
+                    guard let d = Int32(exactly: CalendarMath.day(ofMicros: v[i])) else {
                         fail(i, "out of range for date")
                         continue
                     }
@@ -239,10 +239,10 @@ public enum Cast {
             case .bytes(let s):
                 for i in 0..<n where validity[i] {
                     let t = String(decoding: s.bytes(at: i), as: UTF8.self)
-                    if let d = DateTime.parseDate(t) {
+                    if let d = CalendarMath.parseDate(t) {
                         out[i] = d
-                    } else if let micros = DateTime.parseTimestamp(t),
-                              let d = Int32(exactly: DateTime.day(ofMicros: micros)) {
+                    } else if let micros = CalendarMath.parseTimestamp(t),
+                              let d = Int32(exactly: CalendarMath.day(ofMicros: micros)) {
                         out[i] = d
                     } else {
                         fail(i, "is not a date (YYYY-MM-DD)")
@@ -257,12 +257,12 @@ public enum Cast {
             switch column.values {
             case .int32(let v):  // date
                 for i in 0..<n where validity[i] {
-                    let (r, overflow) = Int64(v[i]).multipliedReportingOverflow(by: DateTime.microsPerDay)
+                    let (r, overflow) = Int64(v[i]).multipliedReportingOverflow(by: CalendarMath.microsPerDay)
                     if overflow { fail(i, "out of range for timestamp") } else { out[i] = r }
                 }
             case .bytes(let s):
                 for i in 0..<n where validity[i] {
-                    guard let micros = DateTime.parseTimestamp(String(decoding: s.bytes(at: i), as: UTF8.self)) else {
+                    guard let micros = CalendarMath.parseTimestamp(String(decoding: s.bytes(at: i), as: UTF8.self)) else {
                         fail(i, "is not an ISO 8601 timestamp")
                         continue
                     }
@@ -274,7 +274,7 @@ public enum Cast {
             values = .int64(out)
         }
         let mask: [Bool]? = (column.validity != nil || failed) ? validity : nil
-        return makeColumn(type, values, mask)
+        return Kernel.column(type, values, mask)
     }
 
     /// Value `row` of `column` as exact text (the form `string` casts give).
@@ -305,42 +305,10 @@ public enum Cast {
 }
 
 extension String {
-    var trimmingSpaces: String {
+    var exprTrimmingSpaces: String {
         var s = Substring(self)
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
         return String(s)
     }
-}
-
-/// Builds a column, zeroing the slots under nulls as Columnar expects.
-func makeColumn(_ type: ColumnType, _ values: ColumnValues, _ validity: [Bool]?) -> Column {
-    var values = values
-    if let validity, validity.contains(false) {
-        switch values {
-        case .int64(var v):
-            for i in v.indices where !validity[i] { v[i] = 0 }
-            values = .int64(v)
-        case .int32(var v):
-            for i in v.indices where !validity[i] { v[i] = 0 }
-            values = .int32(v)
-        case .double(var v):
-            for i in v.indices where !validity[i] { v[i] = 0 }
-            values = .double(v)
-        case .bool(var v):
-            for i in v.indices where !validity[i] { v[i] = false }
-            values = .bool(v)
-        case .bytes(let s):
-            if (0..<s.count).contains(where: { !validity[$0] && s.length(at: $0) > 0 }) {
-                var out = StringColumn()
-                out.reserveCapacity(values: s.count, bytes: s.bytes.count)
-                for i in 0..<s.count {
-                    if validity[i] { out.append(bytes: s.bytes(at: i)) } else { out.append(bytes: EmptyCollection()) }
-                }
-                values = .bytes(out)
-            }
-        }
-    }
-    // Safe: every caller pairs a type with its own storage and a full-length mask.
-    return try! Column(type, values, validity: validity)
 }

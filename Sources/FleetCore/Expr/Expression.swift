@@ -36,16 +36,16 @@ import Columnar
 ///   error: write `date '…'` for date literals.
 public struct Expression: Sendable {
     public let text: String
-    let syntax: Syntax
+    let syntax: ExprSyntax
 
     /// Parses `text`; errors carry the byte offset and length of the problem.
     public static func parse(_ text: String) throws(ExpressionError) -> Expression {
-        Expression(text: text, syntax: try Parser.parse(text))
+        Expression(text: text, syntax: try ExprParser.parse(text))
     }
 
     /// Resolves column names against `schema` and types every node.
     public func check(_ schema: Schema) throws(ExpressionError) -> TypedExpression {
-        let bound = try TypeChecker(schema: schema, text: text).check(syntax)
+        let bound = try ExprTypeChecker(schema: schema, text: text).check(syntax)
         var names = [String]()
         collectColumns(bound, into: &names)
         var fields = [Field]()
@@ -67,7 +67,7 @@ public struct Expression: Sendable {
 /// A checked expression, ready to evaluate over batches of its schema.
 public struct TypedExpression: Sendable {
     public let text: String
-    let root: Bound
+    let root: BoundExpr
     /// The columns the expression reads, in first-use order.
     public let inputs: [Field]
 
@@ -104,7 +104,7 @@ public struct TypedExpression: Sendable {
             }
             columns[field.name] = batch.columns[index]
         }
-        return try Evaluator(columns: columns, rows: batch.rowCount, rowIDs: nil, text: text).eval(root)
+        return try ExprEvaluator(columns: columns, rows: batch.rowCount, rowIDs: nil, text: text).eval(root)
     }
 
     /// The value of an expression that reads no column; nil is null.
@@ -113,7 +113,7 @@ public struct TypedExpression: Sendable {
             throw ExpressionError("expected a constant but the expression reads column '\(inputs[0].name)'",
                                   offset: 0, length: text.utf8.count)
         }
-        return try Evaluator(columns: [:], rows: 1, rowIDs: nil, text: text).eval(root).scalar(at: 0)
+        return try ExprEvaluator(columns: [:], rows: 1, rowIDs: nil, text: text).eval(root).scalar(at: 0)
     }
 
     /// Indices of the rows where this bool predicate is true (null and
@@ -147,11 +147,11 @@ extension ColumnBatch {
     public func taking(_ indices: [Int]) -> ColumnBatch {
         if indices.count == rowCount, indices.last.map({ $0 == rowCount - 1 }) ?? true { return self }
         // Safe: taking rows keeps each column's type, and nulls only where they were.
-        return try! ColumnBatch(schema: schema, columns: columns.map { take($0, indices) })
+        return try! ColumnBatch(schema: schema, columns: columns.map { Kernel.take($0, indices) })
     }
 }
 
-private func collectColumns(_ b: Bound, into names: inout [String]) {
+private func collectColumns(_ b: BoundExpr, into names: inout [String]) {
     switch b.kind {
     case .literal: break
     case .column(let name): names.append(name)

@@ -23,7 +23,7 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
         self.row = row
     }
 
-    init(_ message: String, _ span: Span, row: Int? = nil) {
+    init(_ message: String, _ span: ExprSpan, row: Int? = nil) {
         self.init(message, offset: span.offset, length: span.length, row: row)
     }
 
@@ -36,7 +36,7 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 /// A byte range inside the expression text.
-struct Span: Sendable, Hashable {
+struct ExprSpan: Sendable, Hashable {
     var offset: Int
     var length: Int
 
@@ -48,24 +48,27 @@ struct Span: Sendable, Hashable {
     }
 
     /// The smallest span covering both.
-    func to(_ other: Span) -> Span {
+    func to(_ other: ExprSpan) -> ExprSpan {
         let start = Swift.min(offset, other.offset)
-        return Span(start, Swift.max(end, other.end) - start)
+        return ExprSpan(start, Swift.max(end, other.end) - start)
     }
 }
 
-/// Closest candidate by edit distance (case-insensitive), if close enough to
-/// be a likely typo: used for "did you mean" hints.
-func closestName(to name: String, among candidates: [String]) -> String? {
-    let target = Array(name.lowercased().unicodeScalars)
-    var best: (String, Int)?
-    for candidate in candidates {
-        let d = editDistance(target, Array(candidate.lowercased().unicodeScalars))
-        if d <= Swift.max(2, target.count / 3), best.map({ d < $0.1 }) ?? true {
-            best = (candidate, d)
+extension ExpressionError {
+    /// Closest candidate by edit distance (case-insensitive), if close enough to
+    /// be a likely typo: used for "did you mean" hints (here for columns,
+    /// functions and types; the spec checker may use it for keys).
+    public static func closest(to name: String, among candidates: [String]) -> String? {
+        let target = Array(name.lowercased().unicodeScalars)
+        var best: (String, Int)?
+        for candidate in candidates {
+            let d = editDistance(target, Array(candidate.lowercased().unicodeScalars))
+            if d <= Swift.max(2, target.count / 3), best.map({ d < $0.1 }) ?? true {
+                best = (candidate, d)
+            }
         }
+        return best?.0
     }
-    return best?.0
 }
 
 /// Optimal string alignment distance: insertions, deletions, substitutions

@@ -21,8 +21,8 @@ import Columnar
 /// - `year`, `month`, `day`: int64 parts of a date or timestamp (UTC).
 /// - `date_trunc('year'|'month'|'day', d)`: a timestamp (as DuckDB returns,
 ///   also for a date argument) at the start of the period, UTC.
-extension Evaluator {
-    func call(_ node: Bound, _ function: Function, _ args: [Column]) throws(ExpressionError) -> Column {
+extension ExprEvaluator {
+    func call(_ node: BoundExpr, _ function: ExprFunction, _ args: [Column]) throws(ExpressionError) -> Column {
         switch function {
         case .lower: return mapStrings(args[0]) { caseMapped($0, upper: false) }
         case .upper: return mapStrings(args[0]) { caseMapped($0, upper: true) }
@@ -43,7 +43,7 @@ extension Evaluator {
                     out[i] = count
                 }
             }
-            return makeColumn(.int64, .int64(out), args[0].validity)
+            return Kernel.column(.int64, .int64(out), args[0].validity)
         case .substr:
             return substr(args)
         case .coalesce:
@@ -54,17 +54,17 @@ extension Evaluator {
                     break
                 }
             }
-            return pick(node.type, args, choice, Array(0..<rows))
+            return Kernel.pick(node.type, args, choice, Array(0..<rows))
         case .abs:
             switch args[0].values {
-            case .double(let v): return makeColumn(node.type, .double(v.map { Swift.abs($0) }), args[0].validity)
+            case .double(let v): return Kernel.column(node.type, .double(v.map { Swift.abs($0) }), args[0].validity)
             case .int64(let v):
                 var out = [Int64](repeating: 0, count: rows)
                 for i in 0..<rows {
                     guard v[i] != Int64.min else { throw failure("overflow: abs(\(v[i])) does not fit int64", node, row: i) }
                     out[i] = Swift.abs(v[i])
                 }
-                return makeColumn(node.type, .int64(out), args[0].validity)
+                return Kernel.column(node.type, .int64(out), args[0].validity)
             default: preconditionFailure("abs over \(args[0].type)")
             }
         case .round:
@@ -73,10 +73,10 @@ extension Evaluator {
             var out = [Int64](repeating: 0, count: rows)
             let valid = args[0].validity
             forEachDay(args[0]) { i, days in
-                let c = DateTime.civil(days)
+                let c = CalendarMath.civil(days)
                 out[i] = function == .year ? c.year : function == .month ? c.month : c.day
             }
-            return makeColumn(.int64, .int64(out), valid)
+            return Kernel.column(.int64, .int64(out), valid)
         case .dateTrunc:
             guard case .bytes(let partColumn) = args[0].values else { preconditionFailure("date_trunc") }
             let part = rows > 0 ? partColumn.string(at: 0) : "day"
@@ -85,15 +85,15 @@ extension Evaluator {
             forEachDay(args[1]) { i, days in
                 var d = days
                 if part != "day" {
-                    let c = DateTime.civil(days)
-                    d = DateTime.days(year: c.year, month: part == "year" ? 1 : c.month, day: 1)
+                    let c = CalendarMath.civil(days)
+                    d = CalendarMath.days(year: c.year, month: part == "year" ? 1 : c.month, day: 1)
                 }
-                let (r, overflow) = d.multipliedReportingOverflow(by: DateTime.microsPerDay)
+                let (r, overflow) = d.multipliedReportingOverflow(by: CalendarMath.microsPerDay)
                 if overflow, bad == nil, !args[1].isNull(i) { bad = i }
                 out[i] = overflow ? 0 : r
             }
             if let bad { throw failure("date out of range for timestamp", node, row: bad) }
-            return makeColumn(.timestamp, .int64(out), args[1].validity)
+            return Kernel.column(.timestamp, .int64(out), args[1].validity)
         }
     }
 
@@ -101,7 +101,7 @@ extension Evaluator {
     private func forEachDay(_ c: Column, _ body: (Int, Int64) -> Void) {
         switch c.values {
         case .int32(let v): for i in 0..<rows { body(i, Int64(v[i])) }
-        case .int64(let v): for i in 0..<rows { body(i, DateTime.day(ofMicros: v[i])) }
+        case .int64(let v): for i in 0..<rows { body(i, CalendarMath.day(ofMicros: v[i])) }
         default: preconditionFailure("date part of \(c.type)")
         }
     }
@@ -111,7 +111,7 @@ extension Evaluator {
         var out = StringColumn()
         out.reserveCapacity(values: rows, bytes: s.bytes.count)
         for i in 0..<rows { out.append(bytes: f(s.bytes(at: i))) }
-        return makeColumn(.string, .bytes(out), c.validity)
+        return Kernel.column(.string, .bytes(out), c.validity)
     }
 
     private func substr(_ args: [Column]) -> Column {
@@ -120,8 +120,8 @@ extension Evaluator {
         }
         var lengths: [Int64]?
         if args.count == 3, case .int64(let l) = args[2].values { lengths = l }
-        var validity = combine(args[0].validity, args[1].validity)
-        if args.count == 3 { validity = combine(validity, args[2].validity) }
+        var validity = Kernel.combine(args[0].validity, args[1].validity)
+        if args.count == 3 { validity = Kernel.combine(validity, args[2].validity) }
         var out = StringColumn()
         out.reserveCapacity(values: rows, bytes: s.bytes.count)
         let bound: Int64 = 1 << 40
@@ -161,19 +161,19 @@ extension Evaluator {
                 out.append(bytes: bytes[from..<to])
             }
         }
-        return makeColumn(.string, .bytes(out), validity)
+        return Kernel.column(.string, .bytes(out), validity)
     }
 
-    private func round(_ node: Bound, _ args: [Column]) throws(ExpressionError) -> Column {
+    private func round(_ node: BoundExpr, _ args: [Column]) throws(ExpressionError) -> Column {
         let x = args[0]
         guard case .int64(let d) = args[1].values else { preconditionFailure("round digits") }
         let digits = rows > 0 ? Int(d[0]) : 0
         switch x.values {
         case .double(let v):
-            return makeColumn(.double, .double(v.map { DecimalMath.roundDouble($0, digits: digits) }), x.validity)
+            return Kernel.column(.double, .double(v.map { DecimalMath.roundDouble($0, digits: digits) }), x.validity)
         case .int64(let v):
-            let scale = numericScale(x.type)
-            guard digits < scale else { return makeColumn(node.type, .int64(v), x.validity) }
+            let scale = Kernel.numericScale(x.type)
+            guard digits < scale else { return Kernel.column(node.type, .int64(v), x.validity) }
             let newScale = Swift.max(0, digits)
             // Round to `scale - digits` fewer digits, then pad back to the new scale.
             let drop = scale - digits, pad = newScale - digits
@@ -192,7 +192,7 @@ extension Evaluator {
                 }
                 out[i] = Int64(r)
             }
-            return makeColumn(node.type, .int64(out), x.validity)
+            return Kernel.column(node.type, .int64(out), x.validity)
         default:
             preconditionFailure("round over \(x.type)")
         }

@@ -1,5 +1,5 @@
 /// One token of expression text, with its byte range.
-struct Token: Sendable, Hashable {
+struct ExprToken: Sendable, Hashable {
     enum Kind: Sendable, Hashable {
         /// A bare word: a column name, function name or keyword (compared
         /// case-insensitively by the parser).
@@ -17,7 +17,7 @@ struct Token: Sendable, Hashable {
     }
 
     let kind: Kind
-    let span: Span
+    let span: ExprSpan
 
     /// How the token reads in an error message.
     var display: String {
@@ -33,7 +33,7 @@ struct Token: Sendable, Hashable {
 }
 
 /// Splits expression text into tokens. Offsets are UTF-8 byte offsets.
-struct Lexer {
+struct ExprLexer {
     private let bytes: [UInt8]
     private var i = 0
 
@@ -41,9 +41,9 @@ struct Lexer {
         bytes = Array(text.utf8)
     }
 
-    static func tokenize(_ text: String) throws(ExpressionError) -> [Token] {
-        var lexer = Lexer(text)
-        var tokens = [Token]()
+    static func tokenize(_ text: String) throws(ExpressionError) -> [ExprToken] {
+        var lexer = ExprLexer(text)
+        var tokens = [ExprToken]()
         while true {
             let t = try lexer.next()
             tokens.append(t)
@@ -61,42 +61,42 @@ struct Lexer {
         String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
-    mutating func next() throws(ExpressionError) -> Token {
+    mutating func next() throws(ExpressionError) -> ExprToken {
         while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
-        guard i < bytes.count else { return Token(kind: .end, span: Span(bytes.count, 0)) }
+        guard i < bytes.count else { return ExprToken(kind: .end, span: ExprSpan(bytes.count, 0)) }
         let start = i
         let b = bytes[i]
         if Self.isWordStart(b) {
             while i < bytes.count, Self.isWordStart(bytes[i]) || Self.isDigit(bytes[i]) { i += 1 }
-            return Token(kind: .word(text(start, i)), span: Span(start, i - start))
+            return ExprToken(kind: .word(text(start, i)), span: ExprSpan(start, i - start))
         }
         if Self.isDigit(b) || (b == 0x2E && i + 1 < bytes.count && Self.isDigit(bytes[i + 1])) {
             return try number(start)
         }
         if b == 0x27 || b == 0x22 {
             let value = try quoted(start, quote: b)
-            let kind: Token.Kind = b == 0x27 ? .string(value) : .quotedName(value)
+            let kind: ExprToken.Kind = b == 0x27 ? .string(value) : .quotedName(value)
             if b == 0x22, value.isEmpty {
-                throw ExpressionError("empty quoted name", Span(start, i - start))
+                throw ExpressionError("empty quoted name", ExprSpan(start, i - start))
             }
-            return Token(kind: kind, span: Span(start, i - start))
+            return ExprToken(kind: kind, span: ExprSpan(start, i - start))
         }
         let two = i + 1 < bytes.count ? text(i, i + 2) : ""
         if ["<=", ">=", "<>", "!=", "//", "||"].contains(two) {
             i += 2
-            return Token(kind: .symbol(two), span: Span(start, 2))
+            return ExprToken(kind: .symbol(two), span: ExprSpan(start, 2))
         }
         if "+-*/%=<>(),".utf8.contains(b) {
             i += 1
-            return Token(kind: .symbol(text(start, i)), span: Span(start, 1))
+            return ExprToken(kind: .symbol(text(start, i)), span: ExprSpan(start, 1))
         }
         // One whole character, however many bytes it takes.
         var end = i + 1
         while end < bytes.count, bytes[end] & 0xC0 == 0x80 { end += 1 }
-        throw ExpressionError("unexpected character '\(text(start, end))'", Span(start, end - start))
+        throw ExpressionError("unexpected character '\(text(start, end))'", ExprSpan(start, end - start))
     }
 
-    private mutating func number(_ start: Int) throws(ExpressionError) -> Token {
+    private mutating func number(_ start: Int) throws(ExpressionError) -> ExprToken {
         var sawPoint = false, sawExponent = false
         while i < bytes.count {
             let c = bytes[i]
@@ -109,7 +109,7 @@ struct Lexer {
                 var j = i + 1
                 if j < bytes.count, bytes[j] == 0x2B || bytes[j] == 0x2D { j += 1 }
                 guard j < bytes.count, Self.isDigit(bytes[j]) else {
-                    throw ExpressionError("malformed number '\(text(start, j))'", Span(start, j - start))
+                    throw ExpressionError("malformed number '\(text(start, j))'", ExprSpan(start, j - start))
                 }
                 sawExponent = true
                 i = j
@@ -118,11 +118,11 @@ struct Lexer {
             }
         }
         if i < bytes.count, Self.isWordStart(bytes[i]) {
-            throw ExpressionError("malformed number '\(text(start, i + 1))'", Span(start, i + 1 - start))
+            throw ExpressionError("malformed number '\(text(start, i + 1))'", ExprSpan(start, i + 1 - start))
         }
         let t = text(start, i)
-        let kind: Token.Kind = sawExponent ? .float(t) : sawPoint ? .decimal(t) : .integer(t)
-        return Token(kind: kind, span: Span(start, i - start))
+        let kind: ExprToken.Kind = sawExponent ? .float(t) : sawPoint ? .decimal(t) : .integer(t)
+        return ExprToken(kind: kind, span: ExprSpan(start, i - start))
     }
 
     /// Reads a quoted string or name; a doubled quote stands for one.
@@ -144,6 +144,6 @@ struct Lexer {
         }
         let what = quote == 0x27 ? "string" : "quoted name"
         throw ExpressionError("unterminated \(what): missing closing \(quote == 0x27 ? "'" : "\"")",
-                              Span(start, bytes.count - start))
+                              ExprSpan(start, bytes.count - start))
     }
 }

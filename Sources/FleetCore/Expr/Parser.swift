@@ -5,8 +5,8 @@ import Columnar
 /// `[not] between` (not chained); `+ - ||`; `* / // %`; unary `-`.
 /// Keywords are case-insensitive. `date` and `timestamp` are keywords only
 /// when a string literal follows, so a column may be called `date`.
-struct Parser {
-    private let tokens: [Token]
+struct ExprParser {
+    private let tokens: [ExprToken]
     private var position = 0
     /// Nesting of parentheses, `not` and unary minus, bounded so that a
     /// hostile expression cannot exhaust the stack.
@@ -18,13 +18,13 @@ struct Parser {
     ]
 
     init(_ text: String) throws(ExpressionError) {
-        tokens = try Lexer.tokenize(text)
+        tokens = try ExprLexer.tokenize(text)
     }
 
-    static func parse(_ text: String) throws(ExpressionError) -> Syntax {
-        var parser = try Parser(text)
+    static func parse(_ text: String) throws(ExpressionError) -> ExprSyntax {
+        var parser = try ExprParser(text)
         if parser.current.kind == .end {
-            throw ExpressionError("empty expression", Span(0, 0))
+            throw ExpressionError("empty expression", ExprSpan(0, 0))
         }
         let tree = try parser.expression()
         guard parser.current.kind == .end else {
@@ -33,9 +33,9 @@ struct Parser {
         return tree
     }
 
-    private var current: Token { tokens[position] }
+    private var current: ExprToken { tokens[position] }
 
-    private mutating func advance() -> Token {
+    private mutating func advance() -> ExprToken {
         let t = tokens[position]
         if position < tokens.count - 1 { position += 1 }
         return t
@@ -51,14 +51,14 @@ struct Parser {
         current.kind == .symbol(symbol)
     }
 
-    private mutating func expectKeyword(_ word: String) throws(ExpressionError) -> Token {
+    private mutating func expectKeyword(_ word: String) throws(ExpressionError) -> ExprToken {
         guard isKeyword(word) else {
             throw ExpressionError("expected '\(word)' but found \(current.display)", current.span)
         }
         return advance()
     }
 
-    private mutating func expectSymbol(_ symbol: String) throws(ExpressionError) -> Token {
+    private mutating func expectSymbol(_ symbol: String) throws(ExpressionError) -> ExprToken {
         guard isSymbol(symbol) else {
             let found = current.kind == .end ? "" : " but found \(current.display)"
             throw ExpressionError("expected '\(symbol)'\(found)", current.span)
@@ -73,57 +73,57 @@ struct Parser {
         }
     }
 
-    mutating func expression() throws(ExpressionError) -> Syntax {
+    mutating func expression() throws(ExpressionError) -> ExprSyntax {
         try descend()
         defer { depth -= 1 }
         var left = try conjunction()
         while isKeyword("or") {
             _ = advance()
             let right = try conjunction()
-            left = Syntax(kind: .binary(.or, left, right), span: left.span.to(right.span))
+            left = ExprSyntax(kind: .binary(.or, left, right), span: left.span.to(right.span))
         }
         return left
     }
 
-    private mutating func conjunction() throws(ExpressionError) -> Syntax {
+    private mutating func conjunction() throws(ExpressionError) -> ExprSyntax {
         var left = try negation()
         while isKeyword("and") {
             _ = advance()
             let right = try negation()
-            left = Syntax(kind: .binary(.and, left, right), span: left.span.to(right.span))
+            left = ExprSyntax(kind: .binary(.and, left, right), span: left.span.to(right.span))
         }
         return left
     }
 
-    private mutating func negation() throws(ExpressionError) -> Syntax {
+    private mutating func negation() throws(ExpressionError) -> ExprSyntax {
         if isKeyword("not") {
             let start = advance().span
             try descend()
             defer { depth -= 1 }
             let operand = try negation()
-            return Syntax(kind: .not(operand), span: start.to(operand.span))
+            return ExprSyntax(kind: .not(operand), span: start.to(operand.span))
         }
         return try comparison()
     }
 
-    private static let comparisonSymbols: [String: BinaryOperator] = [
+    private static let comparisonSymbols: [String: ExprOperator] = [
         "=": .equal, "!=": .notEqual, "<>": .notEqual, "<": .less, "<=": .lessOrEqual,
         ">": .greater, ">=": .greaterOrEqual,
     ]
 
-    private mutating func comparison() throws(ExpressionError) -> Syntax {
+    private mutating func comparison() throws(ExpressionError) -> ExprSyntax {
         let left = try additive()
         if case .symbol(let s) = current.kind, let op = Self.comparisonSymbols[s] {
             _ = advance()
             let right = try additive()
-            return Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+            return ExprSyntax(kind: .binary(op, left, right), span: left.span.to(right.span))
         }
         if isKeyword("is") {
             _ = advance()
             let negated = isKeyword("not")
             if negated { _ = advance() }
             let null = try expectKeyword("null")
-            return Syntax(kind: .isNull(left, negated: negated), span: left.span.to(null.span))
+            return ExprSyntax(kind: .isNull(left, negated: negated), span: left.span.to(null.span))
         }
         let negated = isKeyword("not") && (isKeyword("in", 1) || isKeyword("between", 1))
         if negated { _ = advance() }
@@ -136,41 +136,41 @@ struct Parser {
                 items.append(try expression())
             }
             let close = try expectSymbol(")")
-            return Syntax(kind: .inList(left, items, negated: negated), span: left.span.to(close.span))
+            return ExprSyntax(kind: .inList(left, items, negated: negated), span: left.span.to(close.span))
         }
         if isKeyword("between") {
             _ = advance()
             let low = try additive()
             _ = try expectKeyword("and")
             let high = try additive()
-            return Syntax(kind: .between(left, low, high, negated: negated), span: left.span.to(high.span))
+            return ExprSyntax(kind: .between(left, low, high, negated: negated), span: left.span.to(high.span))
         }
         return left
     }
 
-    private mutating func additive() throws(ExpressionError) -> Syntax {
+    private mutating func additive() throws(ExpressionError) -> ExprSyntax {
         var left = try multiplicative()
         while case .symbol(let s) = current.kind, s == "+" || s == "-" || s == "||" {
             _ = advance()
             let right = try multiplicative()
-            let op: BinaryOperator = s == "+" ? .add : s == "-" ? .subtract : .concat
-            left = Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+            let op: ExprOperator = s == "+" ? .add : s == "-" ? .subtract : .concat
+            left = ExprSyntax(kind: .binary(op, left, right), span: left.span.to(right.span))
         }
         return left
     }
 
-    private mutating func multiplicative() throws(ExpressionError) -> Syntax {
+    private mutating func multiplicative() throws(ExpressionError) -> ExprSyntax {
         var left = try unary()
-        while case .symbol(let s) = current.kind, let op = BinaryOperator(rawValue: s),
+        while case .symbol(let s) = current.kind, let op = ExprOperator(rawValue: s),
               [.multiply, .divide, .integerDivide, .remainder].contains(op) {
             _ = advance()
             let right = try unary()
-            left = Syntax(kind: .binary(op, left, right), span: left.span.to(right.span))
+            left = ExprSyntax(kind: .binary(op, left, right), span: left.span.to(right.span))
         }
         return left
     }
 
-    private mutating func unary() throws(ExpressionError) -> Syntax {
+    private mutating func unary() throws(ExpressionError) -> ExprSyntax {
         if isSymbol("-") {
             let start = advance().span
             try descend()
@@ -178,19 +178,19 @@ struct Parser {
             // -9223372036854775808 is a valid literal though its magnitude is not.
             if case .integer("9223372036854775808") = current.kind {
                 let literal = advance()
-                return Syntax(kind: .integer(Int64.min), span: start.to(literal.span))
+                return ExprSyntax(kind: .integer(Int64.min), span: start.to(literal.span))
             }
             let operand = try unary()
             // Fold `-literal` so that -9223372036854775808 is a valid literal.
             switch operand.kind {
             case .integer(let v) where v != Int64.min:
-                return Syntax(kind: .integer(-v), span: start.to(operand.span))
+                return ExprSyntax(kind: .integer(-v), span: start.to(operand.span))
             case .decimal(let v, let p, let s):
-                return Syntax(kind: .decimal(-v, precision: p, scale: s), span: start.to(operand.span))
+                return ExprSyntax(kind: .decimal(-v, precision: p, scale: s), span: start.to(operand.span))
             case .double(let v):
-                return Syntax(kind: .double(-v), span: start.to(operand.span))
+                return ExprSyntax(kind: .double(-v), span: start.to(operand.span))
             default:
-                return Syntax(kind: .negate(operand), span: start.to(operand.span))
+                return ExprSyntax(kind: .negate(operand), span: start.to(operand.span))
             }
         }
         if isSymbol("+") {
@@ -200,7 +200,7 @@ struct Parser {
         return try primary()
     }
 
-    private mutating func primary() throws(ExpressionError) -> Syntax {
+    private mutating func primary() throws(ExpressionError) -> ExprSyntax {
         let token = current
         switch token.kind {
         case .integer(let text):
@@ -208,25 +208,25 @@ struct Parser {
             guard let value = Int64(text) else {
                 throw ExpressionError("integer \(text) is out of range for int64", token.span)
             }
-            return Syntax(kind: .integer(value), span: token.span)
+            return ExprSyntax(kind: .integer(value), span: token.span)
         case .decimal(let text):
             _ = advance()
             guard let d = DecimalText.parseLiteral(text) else {
                 throw ExpressionError("decimal \(text) has more than 18 digits", token.span)
             }
-            return Syntax(kind: .decimal(d.unscaled, precision: d.precision, scale: d.scale), span: token.span)
+            return ExprSyntax(kind: .decimal(d.unscaled, precision: d.precision, scale: d.scale), span: token.span)
         case .float(let text):
             _ = advance()
             guard let v = Double(text), v.isFinite else {
                 throw ExpressionError("number \(text) is out of range for double", token.span)
             }
-            return Syntax(kind: .double(v), span: token.span)
+            return ExprSyntax(kind: .double(v), span: token.span)
         case .string(let s):
             _ = advance()
-            return Syntax(kind: .string(s), span: token.span)
+            return ExprSyntax(kind: .string(s), span: token.span)
         case .quotedName(let name):
             _ = advance()
-            return Syntax(kind: .column(name), span: token.span)
+            return ExprSyntax(kind: .column(name), span: token.span)
         case .symbol("("):
             _ = advance()
             let inner = try expression()
@@ -241,15 +241,15 @@ struct Parser {
         }
     }
 
-    private mutating func wordPrimary(_ token: Token, _ word: String) throws(ExpressionError) -> Syntax {
+    private mutating func wordPrimary(_ token: ExprToken, _ word: String) throws(ExpressionError) -> ExprSyntax {
         let lower = word.lowercased()
         switch lower {
         case "true", "false":
             _ = advance()
-            return Syntax(kind: .bool(lower == "true"), span: token.span)
+            return ExprSyntax(kind: .bool(lower == "true"), span: token.span)
         case "null":
             _ = advance()
-            return Syntax(kind: .null, span: token.span)
+            return ExprSyntax(kind: .null, span: token.span)
         case "case":
             return try caseExpression()
         case "cast" where tokens[Swift.min(position + 1, tokens.count - 1)].kind == .symbol("("):
@@ -260,16 +260,16 @@ struct Parser {
             let literal = advance()
             let span = token.span.to(literal.span)
             if lower == "date" {
-                guard let days = DateTime.parseDate(text) else {
+                guard let days = CalendarMath.parseDate(text) else {
                     throw ExpressionError("invalid date '\(text)': expected YYYY-MM-DD", literal.span)
                 }
-                return Syntax(kind: .date(days), span: span)
+                return ExprSyntax(kind: .date(days), span: span)
             }
-            guard let micros = DateTime.parseTimestamp(text) else {
+            guard let micros = CalendarMath.parseTimestamp(text) else {
                 throw ExpressionError(
                     "invalid timestamp '\(text)': expected YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]", literal.span)
             }
-            return Syntax(kind: .timestamp(micros), span: span)
+            return ExprSyntax(kind: .timestamp(micros), span: span)
         default:
             break
         }
@@ -278,10 +278,10 @@ struct Parser {
         }
         _ = advance()
         guard isSymbol("(") else {
-            return Syntax(kind: .column(word), span: token.span)
+            return ExprSyntax(kind: .column(word), span: token.span)
         }
         _ = advance()
-        var args = [Syntax]()
+        var args = [ExprSyntax]()
         if !isSymbol(")") {
             args.append(try expression())
             while isSymbol(",") {
@@ -290,11 +290,11 @@ struct Parser {
             }
         }
         let close = try expectSymbol(")")
-        return Syntax(kind: .call(lower, nameSpan: token.span, args), span: token.span.to(close.span))
+        return ExprSyntax(kind: .call(lower, nameSpan: token.span, args), span: token.span.to(close.span))
     }
 
     /// `cast(x as type)` with DuckDB's type names and ours.
-    private mutating func castExpression() throws(ExpressionError) -> Syntax {
+    private mutating func castExpression() throws(ExpressionError) -> ExprSyntax {
         let start = advance().span
         _ = try expectSymbol("(")
         let operand = try expression()
@@ -332,11 +332,11 @@ struct Parser {
             type = .decimal(precision: precision, scale: scale)
         default:
             let names = ["int64", "int32", "double", "bool", "string", "date", "timestamp", "decimal"]
-            let hint = closestName(to: word, among: names).map { "; did you mean '\($0)'?" } ?? ""
+            let hint = ExpressionError.closest(to: word, among: names).map { "; did you mean '\($0)'?" } ?? ""
             throw ExpressionError("unknown type '\(word)'\(hint)", typeToken.span)
         }
         let close = try expectSymbol(")")
-        return Syntax(kind: .cast(operand, type, typeSpan: typeSpan), span: start.to(close.span))
+        return ExprSyntax(kind: .cast(operand, type, typeSpan: typeSpan), span: start.to(close.span))
     }
 
     private mutating func smallInteger() throws(ExpressionError) -> Int {
@@ -347,9 +347,9 @@ struct Parser {
         return v
     }
 
-    private mutating func caseExpression() throws(ExpressionError) -> Syntax {
+    private mutating func caseExpression() throws(ExpressionError) -> ExprSyntax {
         let start = advance().span
-        var clauses = [Syntax.WhenClause]()
+        var clauses = [ExprSyntax.WhenClause]()
         guard isKeyword("when") else {
             throw ExpressionError("expected 'when' after 'case' (only searched case is supported)", current.span)
         }
@@ -358,14 +358,14 @@ struct Parser {
             let condition = try expression()
             _ = try expectKeyword("then")
             let result = try expression()
-            clauses.append(Syntax.WhenClause(condition: condition, result: result))
+            clauses.append(ExprSyntax.WhenClause(condition: condition, result: result))
         }
-        var otherwise: Syntax?
+        var otherwise: ExprSyntax?
         if isKeyword("else") {
             _ = advance()
             otherwise = try expression()
         }
         let end = try expectKeyword("end")
-        return Syntax(kind: .caseWhen(clauses, otherwise: otherwise), span: start.to(end.span))
+        return ExprSyntax(kind: .caseWhen(clauses, otherwise: otherwise), span: start.to(end.span))
     }
 }

@@ -1,7 +1,7 @@
 import Columnar
 
 /// The parse tree of an expression, before names and types are resolved.
-struct Syntax: Sendable {
+struct ExprSyntax: Sendable {
     indirect enum Kind: Sendable {
         case integer(Int64)
         /// An exact decimal literal such as `0.10`: unscaled value, precision, scale.
@@ -15,28 +15,28 @@ struct Syntax: Sendable {
         /// `timestamp '2026-01-02T03:04:05Z'`: microseconds since the epoch, UTC.
         case timestamp(Int64)
         case column(String)
-        case negate(Syntax)
-        case not(Syntax)
-        case binary(BinaryOperator, Syntax, Syntax)
-        case isNull(Syntax, negated: Bool)
-        case inList(Syntax, [Syntax], negated: Bool)
-        case between(Syntax, Syntax, Syntax, negated: Bool)
-        case caseWhen([WhenClause], otherwise: Syntax?)
-        case call(String, nameSpan: Span, [Syntax])
+        case negate(ExprSyntax)
+        case not(ExprSyntax)
+        case binary(ExprOperator, ExprSyntax, ExprSyntax)
+        case isNull(ExprSyntax, negated: Bool)
+        case inList(ExprSyntax, [ExprSyntax], negated: Bool)
+        case between(ExprSyntax, ExprSyntax, ExprSyntax, negated: Bool)
+        case caseWhen([WhenClause], otherwise: ExprSyntax?)
+        case call(String, nameSpan: ExprSpan, [ExprSyntax])
         /// `cast(x as type)`.
-        case cast(Syntax, ColumnType, typeSpan: Span)
+        case cast(ExprSyntax, ColumnType, typeSpan: ExprSpan)
     }
 
     struct WhenClause: Sendable {
-        var condition: Syntax
-        var result: Syntax
+        var condition: ExprSyntax
+        var result: ExprSyntax
     }
 
     var kind: Kind
-    var span: Span
+    var span: ExprSpan
 }
 
-enum BinaryOperator: String, Sendable, Hashable {
+enum ExprOperator: String, Sendable, Hashable {
     case add = "+", subtract = "-", multiply = "*", divide = "/", integerDivide = "//", remainder = "%"
     case concat = "||"
     case equal = "=", notEqual = "<>", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="

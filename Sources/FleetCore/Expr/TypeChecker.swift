@@ -7,11 +7,11 @@ import Columnar
 /// decimal(10,0), an integer literal as just its digits); anything with a
 /// double is double; date with timestamp is timestamp. Nothing else mixes:
 /// comparing a date with a string is an error, not a silent cast.
-struct TypeChecker {
+struct ExprTypeChecker {
     let schema: Schema
     let text: String
 
-    func check(_ node: Syntax) throws(ExpressionError) -> Bound {
+    func check(_ node: ExprSyntax) throws(ExpressionError) -> BoundExpr {
         var bound = try bind(node)
         if bound.untypedNull { bound = coerce(bound, to: .int32) }
         return bound
@@ -19,7 +19,7 @@ struct TypeChecker {
 
     // MARK: - Nodes
 
-    private func bind(_ node: Syntax) throws(ExpressionError) -> Bound {
+    private func bind(_ node: ExprSyntax) throws(ExpressionError) -> BoundExpr {
         let span = node.span
         switch node.kind {
         case .integer(let v): return literal(.int(v), .int64, span)
@@ -30,7 +30,7 @@ struct TypeChecker {
         case .date(let d): return literal(.int(Int64(d)), .date, span)
         case .timestamp(let t): return literal(.int(t), .timestamp, span)
         case .null:
-            var b = Bound(.literal(nil), .int32, nullable: true, span: span, constant: true)
+            var b = BoundExpr(.literal(nil), .int32, nullable: true, span: span, constant: true)
             b.untypedNull = true
             return b
         case .column(let name):
@@ -39,18 +39,18 @@ struct TypeChecker {
             return try negate(try bind(operand), span)
         case .not(let operand):
             let b = try boolean(try bind(operand), "not")
-            return Bound(.not(b), .bool, nullable: b.nullable, span: span, constant: b.isConstant)
+            return BoundExpr(.not(b), .bool, nullable: b.nullable, span: span, constant: b.isConstant)
         case .binary(let op, let l, let r):
             let a = try bind(l), b = try bind(r)
             switch op {
             case .and, .or:
                 let x = try boolean(a, op.rawValue), y = try boolean(b, op.rawValue)
-                let kind: Bound.Kind = op == .and ? .and(x, y) : .or(x, y)
-                return Bound(kind, .bool, nullable: x.nullable || y.nullable, span: span,
+                let kind: BoundExpr.Kind = op == .and ? .and(x, y) : .or(x, y)
+                return BoundExpr(kind, .bool, nullable: x.nullable || y.nullable, span: span,
                              constant: x.isConstant && y.isConstant)
             case .concat:
                 let x = try string(a, "||"), y = try string(b, "||")
-                return Bound(.concat(x, y), .string, nullable: x.nullable || y.nullable, span: span,
+                return BoundExpr(.concat(x, y), .string, nullable: x.nullable || y.nullable, span: span,
                              constant: x.isConstant && y.isConstant)
             case _ where op.isComparison:
                 return try compare(op, a, b, span)
@@ -59,29 +59,29 @@ struct TypeChecker {
             }
         case .isNull(let operand, let negated):
             let b = try bind(operand)
-            return Bound(.isNull(b, negated: negated), .bool, nullable: false, span: span, constant: b.isConstant)
+            return BoundExpr(.isNull(b, negated: negated), .bool, nullable: false, span: span, constant: b.isConstant)
         case .inList(let operand, let items, let negated):
             let x = try bind(operand)
-            var result: Bound?
+            var result: BoundExpr?
             for item in items {
                 let y = try bind(item)
                 let eq = try compare(.equal, x, y, x.span.to(y.span))
                 result = result.map {
-                    Bound(.or($0, eq), .bool, nullable: $0.nullable || eq.nullable, span: span,
+                    BoundExpr(.or($0, eq), .bool, nullable: $0.nullable || eq.nullable, span: span,
                           constant: $0.isConstant && eq.isConstant)
                 } ?? eq
             }
             // Safe: the parser requires at least one item.
             var r = result!
             r.span = span
-            return negated ? Bound(.not(r), .bool, nullable: r.nullable, span: span, constant: r.isConstant) : r
+            return negated ? BoundExpr(.not(r), .bool, nullable: r.nullable, span: span, constant: r.isConstant) : r
         case .between(let operand, let low, let high, let negated):
             let x = try bind(operand), lo = try bind(low), hi = try bind(high)
             let ge = try compare(.greaterOrEqual, x, lo, x.span.to(lo.span))
             let le = try compare(.lessOrEqual, x, hi, x.span.to(hi.span))
-            let both = Bound(.and(ge, le), .bool, nullable: ge.nullable || le.nullable, span: span,
+            let both = BoundExpr(.and(ge, le), .bool, nullable: ge.nullable || le.nullable, span: span,
                              constant: ge.isConstant && le.isConstant)
-            return negated ? Bound(.not(both), .bool, nullable: both.nullable, span: span, constant: both.isConstant) : both
+            return negated ? BoundExpr(.not(both), .bool, nullable: both.nullable, span: span, constant: both.isConstant) : both
         case .caseWhen(let clauses, let otherwise):
             return try caseWhen(clauses, otherwise, span)
         case .call(let name, let nameSpan, let args):
@@ -93,7 +93,7 @@ struct TypeChecker {
 
     /// `cast(x as type)`: any pair `Cast` supports. A literal that cannot
     /// convert is an error now rather than on every row later.
-    private func explicitCast(_ b: Bound, _ type: ColumnType, _ typeSpan: Span, _ span: Span) throws(ExpressionError) -> Bound {
+    private func explicitCast(_ b: BoundExpr, _ type: ColumnType, _ typeSpan: ExprSpan, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         if b.untypedNull { return coerce(b, to: type) }
         guard Cast.isSupported(from: b.type, to: type) else {
             throw ExpressionError("cannot cast \(b.type) to \(type)", span)
@@ -111,40 +111,40 @@ struct TypeChecker {
         return cast
     }
 
-    private func literal(_ value: Scalar, _ type: ColumnType, _ span: Span) -> Bound {
-        Bound(.literal(value), type, nullable: false, span: span, constant: true)
+    private func literal(_ value: Scalar, _ type: ColumnType, _ span: ExprSpan) -> BoundExpr {
+        BoundExpr(.literal(value), type, nullable: false, span: span, constant: true)
     }
 
-    private func column(_ name: String, _ span: Span) throws(ExpressionError) -> Bound {
+    private func column(_ name: String, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         var field = schema.fields.first { $0.name == name }
         if field == nil {
             let folded = schema.fields.filter { $0.name.lowercased() == name.lowercased() }
             if folded.count == 1 { field = folded[0] }
         }
         guard let field else {
-            let hint = closestName(to: name, among: schema.fields.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+            let hint = ExpressionError.closest(to: name, among: schema.fields.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
             throw ExpressionError("unknown column '\(name)'\(hint)", span)
         }
-        return Bound(.column(field.name), field.type, nullable: field.nullable, span: span, constant: false)
+        return BoundExpr(.column(field.name), field.type, nullable: field.nullable, span: span, constant: false)
     }
 
     // MARK: - Conversions
 
     /// `b` converted to `type`: a null literal takes the type, a literal is
     /// converted now, anything else gets a cast node.
-    func coerce(_ b: Bound, to type: ColumnType) -> Bound {
+    func coerce(_ b: BoundExpr, to type: ColumnType) -> BoundExpr {
         if b.untypedNull {
-            return Bound(.literal(nil), type, nullable: true, span: b.span, constant: true)
+            return BoundExpr(.literal(nil), type, nullable: true, span: b.span, constant: true)
         }
         if b.type == type { return b }
         if case .literal(let value?) = b.kind, let column = try? Column(b.type, scalars: [value]) {
             var failures = [CastFailure]()
             if let converted = Cast.convert(column, to: type, failures: &failures, limit: 1), failures.isEmpty,
                let scalar = converted.scalar(at: 0) {
-                return Bound(.literal(scalar), type, nullable: false, span: b.span, constant: true)
+                return BoundExpr(.literal(scalar), type, nullable: false, span: b.span, constant: true)
             }
         }
-        return Bound(.cast(b), type, nullable: b.nullable, span: b.span, constant: b.isConstant)
+        return BoundExpr(.cast(b), type, nullable: b.nullable, span: b.span, constant: b.isConstant)
     }
 
     private static func isInteger(_ t: ColumnType) -> Bool { t == .int64 || t == .int32 }
@@ -157,7 +157,7 @@ struct TypeChecker {
     }
 
     /// (precision, scale) of a numeric operand taken as a decimal.
-    private static func decimalShape(_ b: Bound) -> (Int, Int) {
+    private static func decimalShape(_ b: BoundExpr) -> (Int, Int) {
         switch b.type {
         case .decimal(let p, let s): return (p, s)
         case .int32: return (10, 0)
@@ -168,7 +168,7 @@ struct TypeChecker {
     }
 
     /// The type two values of these types both convert to, if any.
-    private static func supertype(_ a: Bound, _ b: Bound) -> ColumnType? {
+    private static func supertype(_ a: BoundExpr, _ b: BoundExpr) -> ColumnType? {
         if a.untypedNull { return b.untypedNull ? nil : (b.type == .int32 ? .int64 : b.type) }
         if b.untypedNull { return a.type }
         let x = a.type, y = b.type
@@ -184,7 +184,7 @@ struct TypeChecker {
         return nil
     }
 
-    private func boolean(_ b: Bound, _ what: String) throws(ExpressionError) -> Bound {
+    private func boolean(_ b: BoundExpr, _ what: String) throws(ExpressionError) -> BoundExpr {
         if b.untypedNull { return coerce(b, to: .bool) }
         guard b.type == .bool else {
             throw ExpressionError("'\(what)' needs a bool operand, got \(b.type)", b.span)
@@ -192,7 +192,7 @@ struct TypeChecker {
         return b
     }
 
-    private func string(_ b: Bound, _ what: String) throws(ExpressionError) -> Bound {
+    private func string(_ b: BoundExpr, _ what: String) throws(ExpressionError) -> BoundExpr {
         if b.untypedNull { return coerce(b, to: .string) }
         guard b.type == .string else {
             throw ExpressionError("'\(what)' needs a string, got \(b.type)", b.span)
@@ -200,20 +200,20 @@ struct TypeChecker {
         return b
     }
 
-    private func typeName(_ b: Bound) -> String { b.untypedNull ? "null" : b.type.description }
+    private func typeName(_ b: BoundExpr) -> String { b.untypedNull ? "null" : b.type.description }
 
     // MARK: - Operators
 
-    private func compare(_ op: BinaryOperator, _ a: Bound, _ b: Bound, _ span: Span) throws(ExpressionError) -> Bound {
+    private func compare(_ op: ExprOperator, _ a: BoundExpr, _ b: BoundExpr, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         let nullable = a.nullable || b.nullable
         let constant = a.isConstant && b.isConstant
         if a.untypedNull && b.untypedNull {
-            return Bound(.literal(nil), .bool, nullable: true, span: span, constant: true)
+            return BoundExpr(.literal(nil), .bool, nullable: true, span: span, constant: true)
         }
         guard let common = Self.supertype(a, b) else {
             throw ExpressionError("cannot compare \(typeName(a)) with \(typeName(b))", span)
         }
-        var x: Bound, y: Bound
+        var x: BoundExpr, y: BoundExpr
         if case .decimal = common {
             // Compared exactly at the larger scale inside the kernel: no cast.
             x = Self.isInteger(a.type) && !a.untypedNull ? coerce(a, to: .int64) : coerce(a, to: a.untypedNull ? common : a.type)
@@ -224,19 +224,19 @@ struct TypeChecker {
         }
         if x.untypedNull { x = coerce(x, to: common) }
         if y.untypedNull { y = coerce(y, to: common) }
-        return Bound(.compare(op, x, y), .bool, nullable: nullable, span: span, constant: constant)
+        return BoundExpr(.compare(op, x, y), .bool, nullable: nullable, span: span, constant: constant)
     }
 
-    private func negate(_ b: Bound, _ span: Span) throws(ExpressionError) -> Bound {
+    private func negate(_ b: BoundExpr, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         if b.untypedNull { return coerce(b, to: .int64) }
         guard Self.isNumeric(b.type) else {
             throw ExpressionError("cannot negate \(b.type)", span)
         }
         let x = b.type == .int32 ? coerce(b, to: .int64) : b
-        return Bound(.negate(x), x.type, nullable: x.nullable, span: span, constant: x.isConstant)
+        return BoundExpr(.negate(x), x.type, nullable: x.nullable, span: span, constant: x.isConstant)
     }
 
-    private func arithmetic(_ op: BinaryOperator, _ a0: Bound, _ b0: Bound, _ span: Span) throws(ExpressionError) -> Bound {
+    private func arithmetic(_ op: ExprOperator, _ a0: BoundExpr, _ b0: BoundExpr, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         var a = a0, b = b0
         if a.untypedNull { a = coerce(a, to: b.untypedNull || b.type == .int32 ? .int64 : b.type) }
         if b.untypedNull { b = coerce(b, to: a.type == .int32 ? .int64 : a.type) }
@@ -245,8 +245,8 @@ struct TypeChecker {
         guard Self.isNumeric(a.type), Self.isNumeric(b.type) else {
             throw ExpressionError("cannot apply '\(op.rawValue)' to \(typeName(a0)) and \(typeName(b0))", span)
         }
-        func node(_ type: ColumnType, _ x: Bound, _ y: Bound) -> Bound {
-            Bound(.arithmetic(op, x, y), type, nullable: nullable, span: span, constant: constant)
+        func node(_ type: ColumnType, _ x: BoundExpr, _ y: BoundExpr) -> BoundExpr {
+            BoundExpr(.arithmetic(op, x, y), type, nullable: nullable, span: span, constant: constant)
         }
         switch op {
         case .divide:
@@ -282,8 +282,8 @@ struct TypeChecker {
         return node(.decimal(precision: Swift.min(18, Swift.max(pa - sa, pb - sb) + s + 1), scale: s), x, y)
     }
 
-    private func caseWhen(_ clauses: [Syntax.WhenClause], _ otherwise: Syntax?, _ span: Span) throws(ExpressionError) -> Bound {
-        var conditions = [Bound](), results = [Bound]()
+    private func caseWhen(_ clauses: [ExprSyntax.WhenClause], _ otherwise: ExprSyntax?, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
+        var conditions = [BoundExpr](), results = [BoundExpr]()
         for clause in clauses {
             conditions.append(try boolean(try bind(clause.condition), "when"))
             results.append(try bind(clause.result))
@@ -291,19 +291,19 @@ struct TypeChecker {
         if let otherwise { results.append(try bind(otherwise)) }
         let type = try unify(results, what: "case branches")
         let typed = results.map { coerce($0, to: type) }
-        var whens = [Bound.When]()
+        var whens = [BoundExpr.When]()
         for (i, condition) in conditions.enumerated() {
-            whens.append(Bound.When(condition: condition, result: typed[i]))
+            whens.append(BoundExpr.When(condition: condition, result: typed[i]))
         }
         let elseBranch = otherwise == nil ? nil : typed.last
         let nullable = elseBranch == nil || typed.contains { $0.nullable }
         let constant = conditions.allSatisfy(\.isConstant) && typed.allSatisfy(\.isConstant)
-        return Bound(.caseWhen(whens, otherwise: elseBranch), type, nullable: nullable, span: span, constant: constant)
+        return BoundExpr(.caseWhen(whens, otherwise: elseBranch), type, nullable: nullable, span: span, constant: constant)
     }
 
     /// The common type of several values (case branches, coalesce arguments).
-    private func unify(_ items: [Bound], what: String) throws(ExpressionError) -> ColumnType {
-        var acc: Bound?
+    private func unify(_ items: [BoundExpr], what: String) throws(ExpressionError) -> ColumnType {
+        var acc: BoundExpr?
         for item in items where !item.untypedNull {
             guard let current = acc else {
                 acc = item
@@ -313,7 +313,7 @@ struct TypeChecker {
                 throw ExpressionError("\(what) mix \(current.type) and \(item.type)", current.span.to(item.span))
             }
             // Carry the widened shape forward as a typed placeholder.
-            acc = Bound(.literal(nil), t, nullable: true, span: current.span.to(item.span), constant: false)
+            acc = BoundExpr(.literal(nil), t, nullable: true, span: current.span.to(item.span), constant: false)
         }
         guard let acc else { return .int32 }
         return acc.type
@@ -321,12 +321,12 @@ struct TypeChecker {
 
     // MARK: - Functions
 
-    private func call(_ name: String, _ nameSpan: Span, _ syntaxArgs: [Syntax], _ span: Span) throws(ExpressionError) -> Bound {
-        guard let function = Function(rawValue: name) else {
-            let hint = closestName(to: name, among: Function.allCases.map(\.rawValue)).map { "; did you mean '\($0)'?" } ?? ""
+    private func call(_ name: String, _ nameSpan: ExprSpan, _ syntaxArgs: [ExprSyntax], _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
+        guard let function = ExprFunction(rawValue: name) else {
+            let hint = ExpressionError.closest(to: name, among: ExprFunction.allCases.map(\.rawValue)).map { "; did you mean '\($0)'?" } ?? ""
             throw ExpressionError("unknown function '\(name)'\(hint)", nameSpan)
         }
-        var args = [Bound]()
+        var args = [BoundExpr]()
         for a in syntaxArgs { args.append(try bind(a)) }
         let arity: ClosedRange<Int>
         switch function {
@@ -343,10 +343,10 @@ struct TypeChecker {
         }
         let nullable = args.contains { $0.nullable }
         let constant = args.allSatisfy(\.isConstant)
-        func result(_ type: ColumnType, _ args: [Bound], nullable: Bool = nullable) -> Bound {
-            Bound(.call(function, args), type, nullable: nullable, span: span, constant: constant)
+        func result(_ type: ColumnType, _ args: [BoundExpr], nullable: Bool = nullable) -> BoundExpr {
+            BoundExpr(.call(function, args), type, nullable: nullable, span: span, constant: constant)
         }
-        func need(_ b: Bound, _ ok: (ColumnType) -> Bool, _ expected: String) throws(ExpressionError) -> Bound {
+        func need(_ b: BoundExpr, _ ok: (ColumnType) -> Bool, _ expected: String) throws(ExpressionError) -> BoundExpr {
             guard b.untypedNull || ok(b.type) else {
                 throw ExpressionError("\(name) needs \(expected), got \(b.type)", b.span)
             }

@@ -1,6 +1,6 @@
 /// Calendar arithmetic for dates (days since 1970-01-01) and timestamps
 /// (microseconds since 1970-01-01T00:00:00Z), proleptic Gregorian.
-enum DateTime {
+enum CalendarMath {
     static let microsPerDay: Int64 = 86_400_000_000
 
     /// Howard Hinnant's days_from_civil.
@@ -43,7 +43,7 @@ enum DateTime {
     /// `YYYY-MM-DD` (surrounding spaces allowed) as days since the epoch;
     /// nil when malformed or not a real day (1998-02-30).
     static func parseDate(_ text: String) -> Int32? {
-        var scanner = DigitScanner(text)
+        var scanner = DateScanner(text)
         scanner.skipSpaces()
         guard let days = scanner.date(), scanner.atEndAfterSpaces() else { return nil }
         return Int32(exactly: days)
@@ -54,7 +54,7 @@ enum DateTime {
     /// an offset the time is taken as UTC. Fractions beyond microseconds are
     /// refused rather than silently cut.
     static func parseTimestamp(_ text: String) -> Int64? {
-        var s = DigitScanner(text)
+        var s = DateScanner(text)
         s.skipSpaces()
         guard let days = s.date() else { return nil }
         var micros: Int64 = 0
@@ -102,7 +102,7 @@ enum DateTime {
 }
 
 /// A cursor over ASCII digits and punctuation for date parsing.
-struct DigitScanner {
+struct DateScanner {
     let bytes: [UInt8]
     var index = 0
 
@@ -151,7 +151,7 @@ struct DigitScanner {
         }
         guard n >= 4, take("-"), let month = digits(2), take("-"), let day = digits(2) else { return nil }
         if negative { year = -year }
-        guard (1...12).contains(month), day >= 1, day <= DateTime.daysInMonth(year, month) else { return nil }
-        return DateTime.days(year: year, month: month, day: day)
+        guard (1...12).contains(month), day >= 1, day <= CalendarMath.daysInMonth(year, month) else { return nil }
+        return CalendarMath.days(year: year, month: month, day: day)
     }
 }
