@@ -235,12 +235,7 @@ struct ExprEvaluator {
             }
         case (.bool(let x), .bool(let y)): out = Kernel.compareArrays(op, x.map { $0 ? 1 : 0 }, y.map { $0 ? 1 : 0 }, n)
         case (.bytes(let x), .bytes(let y)):
-            var r = [Bool](repeating: false, count: n)
-            for i in 0..<n {
-                let c = Kernel.compareBytes(x.bytes(at: i), y.bytes(at: i))
-                r[i] = Kernel.test(op, c)
-            }
-            out = r
+            out = Kernel.compareStrings(op, x, y, n)
         default:
             preconditionFailure("compare \(a.type) with \(b.type)")
         }

@@ -24,8 +24,8 @@ import Columnar
 extension ExprEvaluator {
     func call(_ node: BoundExpr, _ function: ExprFunction, _ args: [Column]) throws(ExpressionError) -> Column {
         switch function {
-        case .lower: return mapStrings(args[0]) { caseMapped($0, upper: false) }
-        case .upper: return mapStrings(args[0]) { caseMapped($0, upper: true) }
+        case .lower: return mapCase(args[0], upper: false)
+        case .upper: return mapCase(args[0], upper: true)
         case .trim:
             return mapStrings(args[0]) { b in
                 var s = b
@@ -112,6 +112,22 @@ extension ExprEvaluator {
         out.reserveCapacity(values: rows, bytes: s.bytes.count)
         for i in 0..<rows { out.append(bytes: f(s.bytes(at: i))) }
         return Kernel.column(.string, .bytes(out), c.validity)
+    }
+
+    /// upper/lower: ASCII bytes flipped in one copy of the buffer; values
+    /// holding other characters go through Swift's Unicode case mapping.
+    private func mapCase(_ c: Column, upper: Bool) -> Column {
+        guard case .bytes(let s) = c.values else { preconditionFailure("case mapping over \(c.type)") }
+        if !s.bytes.contains(where: { $0 >= 0x80 }) {
+            var bytes = s.bytes
+            let (lo, hi): (UInt8, UInt8) = upper ? (0x61, 0x7A) : (0x41, 0x5A)
+            bytes.withUnsafeMutableBufferPointer { b in
+                for k in b.indices where b[k] >= lo && b[k] <= hi { b[k] ^= 0x20 }
+            }
+            // Safe: same offsets, same byte count.
+            return Kernel.column(.string, .bytes(try! StringColumn(offsets: s.offsets, bytes: bytes)), c.validity)
+        }
+        return mapStrings(c) { caseMapped($0, upper: upper) }
     }
 
     private func substr(_ args: [Column]) -> Column {

@@ -45,6 +45,69 @@ enum Kernel {
 
     /// Unsigned lexicographic byte order (UTF-8 code point order), as DuckDB
     /// compares strings without a collation.
+    /// Rows `indices` of a string column: one pass to size, one to copy.
+    static func takeStrings(_ s: StringColumn, _ indices: [Int]) -> StringColumn {
+        var offsets = [Int](repeating: 0, count: indices.count + 1)
+        var total = 0
+        s.offsets.withUnsafeBufferPointer { o in
+            for (k, i) in indices.enumerated() {
+                total += o[i + 1] - o[i]
+                offsets[k + 1] = total
+            }
+        }
+        var bytes = [UInt8](repeating: 0, count: total)
+        s.offsets.withUnsafeBufferPointer { o in
+            s.bytes.withUnsafeBufferPointer { src in
+                bytes.withUnsafeMutableBufferPointer { dst in
+                    var at = 0
+                    for i in indices {
+                        let start = o[i], length = o[i + 1] - start
+                        if length > 0 {
+                            dst.baseAddress!.advanced(by: at).update(from: src.baseAddress!.advanced(by: start), count: length)
+                        }
+                        at += length
+                    }
+                }
+            }
+        }
+        // Safe: offsets start at 0, ascend and end at the byte count by construction.
+        return try! StringColumn(offsets: offsets, bytes: bytes)
+    }
+
+    /// Row-wise comparison of two string columns by unsigned bytes.
+    static func compareStrings(_ op: ExprOperator, _ x: StringColumn, _ y: StringColumn, _ n: Int) -> [Bool] {
+        var out = [Bool](repeating: false, count: n)
+        x.offsets.withUnsafeBufferPointer { xo in
+            y.offsets.withUnsafeBufferPointer { yo in
+                x.bytes.withUnsafeBufferPointer { xb in
+                    y.bytes.withUnsafeBufferPointer { yb in
+                        for i in 0..<n {
+                            let xs = xo[i], xl = xo[i + 1] - xs, ys = yo[i], yl = yo[i + 1] - ys
+                            if (op == .equal || op == .notEqual) && xl != yl {
+                                out[i] = op == .notEqual
+                                continue
+                            }
+                            var c = 0
+                            let m = Swift.min(xl, yl)
+                            var k = 0
+                            while k < m {
+                                let a = xb[xs + k], b = yb[ys + k]
+                                if a != b {
+                                    c = a < b ? -1 : 1
+                                    break
+                                }
+                                k += 1
+                            }
+                            if c == 0 { c = xl < yl ? -1 : (xl == yl ? 0 : 1) }
+                            out[i] = test(op, c)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     static func compareBytes(_ x: ArraySlice<UInt8>, _ y: ArraySlice<UInt8>) -> Int {
         let n = Swift.min(x.count, y.count)
         var i = x.startIndex, j = y.startIndex
@@ -92,10 +155,7 @@ enum Kernel {
         case .double(let v): values = .double(indices.map { v[$0] })
         case .bool(let v): values = .bool(indices.map { v[$0] })
         case .bytes(let s):
-            var out = StringColumn()
-            out.reserveCapacity(values: indices.count, bytes: 0)
-            for i in indices { out.append(bytes: s.bytes(at: i)) }
-            values = .bytes(out)
+            values = .bytes(takeStrings(s, indices))
         }
         return Kernel.column(column.type, values, validity)
     }
