@@ -280,6 +280,24 @@ struct ExprEvalTests {
         }
     }
 
+    @Test func constantsConvertExactlyToAColumnType() throws {
+        let money = ColumnType.decimal(precision: 15, scale: 2)
+        #expect(try Expression.constant("0", as: money) == .int(0))
+        #expect(try Expression.constant("0.1", as: money) == .int(10))
+        #expect(try Expression.constant("7", as: .double) == .double(7))
+        #expect(try Expression.constant("'2026-01-01'", as: .date) == .int(20454))
+        #expect(try Expression.constant("date '2026-01-01'", as: .timestamp) == .int(20454 * 86_400_000_000))
+        #expect(try Expression.constant("null", as: .string) == nil)
+        #expect(throws: ExpressionError("'0.125' does not fit decimal(15,2) exactly", offset: 0, length: 5)) {
+            try Expression.constant("0.125", as: money)
+        }
+        #expect(throws: ExpressionError.self) { try Expression.constant("1.5", as: .int64) }
+        #expect(throws: ExpressionError.self) { try Expression.constant("'abc'", as: .int64) }
+        #expect(throws: ExpressionError("cannot use date '2026-01-01' (date) as int64", offset: 0, length: 17)) {
+            try Expression.constant("date '2026-01-01'", as: .int64)
+        }
+    }
+
     @Test func emptyBatches() throws {
         let empty = ColumnBatch.empty(ExprFixture.schema)
         #expect(try ExprFixture.values("i + 1", empty).isEmpty)

@@ -62,6 +62,33 @@ public struct Expression: Sendable {
         let typed = try parse(text).check(Schema([]))
         return (try typed.evaluateConstant(), typed.type)
     }
+
+    /// A constant converted to a column's type, for `fill_null` and rule
+    /// bounds: `constant("0", as: .decimal(precision: 15, scale: 2))` is
+    /// `.int(0)`. The conversion must be exact: `0.125` for a decimal(15,2)
+    /// or `1.5` for an int64 is an error rather than a silent rounding.
+    public static func constant(_ text: String, as type: ColumnType) throws(ExpressionError) -> Scalar? {
+        let (value, valueType) = try constant(text)
+        guard let value else { return nil }
+        let length = text.utf8.count
+        guard Cast.isSupported(from: valueType, to: type) else {
+            throw ExpressionError("cannot use \(text) (\(valueType)) as \(type)", offset: 0, length: length)
+        }
+        // Safe: a scalar of the literal's own type always builds a column.
+        let column = try! Column(valueType, scalars: [value])
+        var failures = [CastFailure]()
+        guard let converted = Cast.convert(column, to: type, failures: &failures, limit: 1), failures.isEmpty,
+              let result = converted.scalar(at: 0) else {
+            let reason = failures.first.map { ": \($0.reason)" } ?? ""
+            throw ExpressionError("cannot use '\(text)' as \(type)\(reason)", offset: 0, length: length)
+        }
+        var back = [CastFailure]()
+        let roundTrip = Cast.convert(converted, to: valueType, failures: &back, limit: 1)?.scalar(at: 0)
+        guard roundTrip == value else {
+            throw ExpressionError("'\(text)' does not fit \(type) exactly", offset: 0, length: length)
+        }
+        return result
+    }
 }
 
 /// A checked expression, ready to evaluate over batches of its schema.

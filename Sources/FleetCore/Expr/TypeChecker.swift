@@ -213,17 +213,14 @@ struct ExprTypeChecker {
         guard let common = Self.supertype(a, b) else {
             throw ExpressionError("cannot compare \(typeName(a)) with \(typeName(b))", span)
         }
-        var x: BoundExpr, y: BoundExpr
-        if case .decimal = common {
-            // Compared exactly at the larger scale inside the kernel: no cast.
-            x = Self.isInteger(a.type) && !a.untypedNull ? coerce(a, to: .int64) : coerce(a, to: a.untypedNull ? common : a.type)
-            y = Self.isInteger(b.type) && !b.untypedNull ? coerce(b, to: .int64) : coerce(b, to: b.untypedNull ? common : b.type)
-        } else {
-            x = coerce(a, to: common)
-            y = coerce(b, to: common)
+        func operand(_ b: BoundExpr) -> BoundExpr {
+            if b.untypedNull { return coerce(b, to: common) }
+            // Decimals (and ints beside them) are compared exactly at the
+            // larger scale inside the kernel, so no cast can overflow.
+            if case .decimal = common { return Self.isInteger(b.type) ? coerce(b, to: .int64) : b }
+            return coerce(b, to: common)
         }
-        if x.untypedNull { x = coerce(x, to: common) }
-        if y.untypedNull { y = coerce(y, to: common) }
+        let x = operand(a), y = operand(b)
         return BoundExpr(.compare(op, x, y), .bool, nullable: nullable, span: span, constant: constant)
     }
 
