@@ -15,8 +15,12 @@ import Columnar
 /// no offset means UTC); `true`, `false`, `null`; columns by name or
 /// `"double quoted"`; `+ - * / // %`, unary `-`, `||` (string concat);
 /// `= != <> < <= > >=`; `and or not`; `is [not] null`; `[not] in (…)`;
-/// `[not] between a and b`; `case when … then … [else …] end`; and the
-/// functions in `Functions.swift`. Keywords are case-insensitive.
+/// `[not] between a and b`; `case when … then … [else …] end`;
+/// `cast(x as type)` (int64/bigint, int32/int/integer, double, bool,
+/// string/varchar, date, timestamp, decimal(p,s); rules in `Cast`); and the
+/// functions in `Functions.swift`. Keywords are case-insensitive; a bare
+/// column name matches case-insensitively when only one column fits, a
+/// quoted one exactly. Nesting is limited to 200 levels.
 ///
 /// Semantics, chosen to match DuckDB (which the tests compare against):
 /// - `/` is always double division, as DuckDB's `/`: `7 / 2` is 3.5, and
@@ -33,7 +37,14 @@ import Columnar
 /// - Nulls propagate through operators and functions; `and`/`or`/`not` use
 ///   SQL three-valued logic; a filter keeps rows whose predicate is true.
 /// - Comparing values of different kinds (date with string) is a type
-///   error: write `date '…'` for date literals.
+///   error: write `date '…'` for date literals. Strings compare by bytes
+///   (code point order); NaN sorts above every number and equals itself.
+/// - `case` evaluates each branch only over the rows that take it, so
+///   `case when j = 0 then null else 100 // j end` never divides by zero;
+///   `coalesce` evaluates all of its arguments.
+/// - Where DuckDB differs on purpose: integer literals are int64 (DuckDB:
+///   INTEGER), int32 sums do not overflow at 2^31, and a timestamp literal's
+///   offset is applied (DuckDB's TIMESTAMP ignores it).
 public struct Expression: Sendable {
     public let text: String
     let syntax: ExprSyntax
