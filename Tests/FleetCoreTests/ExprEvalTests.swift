@@ -246,6 +246,18 @@ struct ExprEvalTests {
         #expect(try ExprFixture.values("month(day) * 100 + day(day)", Self.extremes) == ["229"])
     }
 
+    @Test func dateArithmeticCountsDays() throws {
+        #expect(try Self.v("day + 30") == ["1998-10-02", "1998-10-03", nil])
+        #expect(try Self.v("day - j") == ["1998-08-23", "1998-09-01", nil])
+        #expect(try Self.v("1 + day") == ["1998-09-03", "1998-09-04", nil])
+        #expect(try Self.v("day - l_shipdate") == ["1", "1", nil])
+        #expect(try ExprFixture.constant("date '2000-03-01' - 1") == "2000-02-29")
+        #expect(try Self.v("l_shipdate <= date '1998-12-01' - 90") == ["true", "true", "false"])
+        let error = try #require(ExprFixture.runtimeError("day + 9223372036854775807", Self.base))
+        #expect(error.message.hasPrefix("date out of range: 1998-09-02 + 9223372036854775807"))
+        #expect(error.row == 0)
+    }
+
     @Test func dateTrunc() throws {
         #expect(try Self.v("date_trunc('month', day)") == ["1998-09-01T00:00:00Z", "1998-09-01T00:00:00Z", nil])
         #expect(try Self.v("date_trunc('YEAR', ts)") == ["2026-01-01T00:00:00Z", "1998-01-01T00:00:00Z", nil])

@@ -46,6 +46,10 @@ struct ExprTypeTests {
         #expect(try Self.type("round(d, 5)") == .decimal(precision: 15, scale: 2))
         #expect(try Self.type("abs(j)") == .int64)
         #expect(try Self.type("null") == .int32)
+        #expect(try Self.type("day + 1") == .date)
+        #expect(try Self.type("j + day") == .date)
+        #expect(try Self.type("day - l_shipdate") == .int64)
+        #expect(try Self.type("day + null") == .date)
     }
 
     @Test func nullability() throws {
@@ -69,7 +73,9 @@ struct ExprTypeTests {
         ("nosuchthing + 1", "unknown column 'nosuchthing'", 0, 11),
         ("frobnicate(s)", "unknown function 'frobnicate'", 0, 10),
         ("s + 1", "cannot apply '+' to string and int64", 0, 5),
-        ("day - 1", "cannot apply '-' to date and int64", 0, 7),
+        ("day * 2", "cannot apply '*' to date and int64", 0, 7),
+        ("1 - day", "cannot apply '-' to int64 and date", 0, 7),
+        ("day + ts", "cannot apply '+' to date and timestamp", 0, 8),
         ("not i", "'not' needs a bool operand, got int64", 4, 1),
         ("b and 1", "'and' needs a bool operand, got int64", 6, 1),
         ("upper(i)", "'upper' needs a string, got int64", 6, 1),

@@ -124,6 +124,8 @@ struct ExprEvaluator {
             default: preconditionFailure("\(op) over doubles")
             }
             return Kernel.column(.double, .double(out), validity)
+        case (.int32, _), (_, .int32):
+            return try dateArithmetic(node, op, a, b, validity)
         case (.int64(let x), .int64(let y)):
             var out = [Int64](repeating: 0, count: n)
             if case .decimal(let p, let s) = node.type {
@@ -157,6 +159,34 @@ struct ExprEvaluator {
         default:
             preconditionFailure("\(op) over \(a.type) and \(b.type)")
         }
+    }
+
+    /// date ± days (a date, range-checked) and date - date (int64 days).
+    private func dateArithmetic(
+        _ node: BoundExpr, _ op: ExprOperator, _ a: Column, _ b: Column, _ validity: [Bool]?
+    ) throws(ExpressionError) -> Column {
+        func wide(_ c: Column) -> [Int64] {
+            switch c.values {
+            case .int32(let v): return v.map { Int64($0) }
+            case .int64(let v): return v
+            default: preconditionFailure("date arithmetic over \(c.type)")
+            }
+        }
+        let x = wide(a), y = wide(b)
+        var out = [Int64](repeating: 0, count: rows)
+        for i in 0..<rows {
+            // Days fit in Int32, so one of them plus an Int64 can only overflow near Int64's ends.
+            let (r, overflow) = op == .add ? x[i].addingReportingOverflow(y[i]) : x[i].subtractingReportingOverflow(y[i])
+            if overflow || (node.type == .date && Int32(exactly: r) == nil) {
+                guard validity?[i] ?? true else { continue }
+                throw failure("date out of range: \(Cast.text(a, i)) \(op.rawValue) \(Cast.text(b, i))", node, row: i)
+            }
+            out[i] = r
+        }
+        if node.type == .date {
+            return Kernel.column(.date, .int32(out.map { Int32(truncatingIfNeeded: $0) }), validity)
+        }
+        return Kernel.column(.int64, .int64(out), validity)
     }
 
     /// Exact decimal + - *: operands at their own scales, computed in Int128,

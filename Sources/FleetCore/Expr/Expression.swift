@@ -42,6 +42,8 @@ import Columnar
 /// - `case` evaluates each branch only over the rows that take it, so
 ///   `case when j = 0 then null else 100 // j end` never divides by zero;
 ///   `coalesce` evaluates all of its arguments.
+/// - `date ± integer` adds days (a date); `date - date` is the days between
+///   them (int64), as in DuckDB.
 /// - Where DuckDB differs on purpose: integer literals are int64 (DuckDB:
 ///   INTEGER), int32 sums do not overflow at 2^31, and a timestamp literal's
 ///   offset is applied (DuckDB's TIMESTAMP ignores it).

@@ -236,14 +236,25 @@ struct ExprTypeChecker {
     private func arithmetic(_ op: ExprOperator, _ a0: BoundExpr, _ b0: BoundExpr, _ span: ExprSpan) throws(ExpressionError) -> BoundExpr {
         var a = a0, b = b0
         if a.untypedNull { a = coerce(a, to: b.untypedNull || b.type == .int32 ? .int64 : b.type) }
-        if b.untypedNull { b = coerce(b, to: a.type == .int32 ? .int64 : a.type) }
+        if b.untypedNull { b = coerce(b, to: a.type == .int32 || a.type == .date ? .int64 : a.type) }
         let nullable = a.nullable || b.nullable
         let constant = a.isConstant && b.isConstant
-        guard Self.isNumeric(a.type), Self.isNumeric(b.type) else {
-            throw ExpressionError("cannot apply '\(op.rawValue)' to \(typeName(a0)) and \(typeName(b0))", span)
-        }
         func node(_ type: ColumnType, _ x: BoundExpr, _ y: BoundExpr) -> BoundExpr {
             BoundExpr(.arithmetic(op, x, y), type, nullable: nullable, span: span, constant: constant)
+        }
+        // Dates as DuckDB: date ± integer days is a date, date - date the
+        // days between them (int64).
+        if a.type == .date, Self.isInteger(b.type), op == .add || op == .subtract {
+            return node(.date, a, coerce(b, to: .int64))
+        }
+        if Self.isInteger(a.type), b.type == .date, op == .add {
+            return node(.date, coerce(a, to: .int64), b)
+        }
+        if a.type == .date, b.type == .date, op == .subtract {
+            return node(.int64, a, b)
+        }
+        guard Self.isNumeric(a.type), Self.isNumeric(b.type) else {
+            throw ExpressionError("cannot apply '\(op.rawValue)' to \(typeName(a0)) and \(typeName(b0))", span)
         }
         switch op {
         case .divide:
