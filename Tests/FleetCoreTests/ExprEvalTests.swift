@@ -281,6 +281,13 @@ struct ExprEvalTests {
         }
     }
 
+    @Test func takingReordersRows() throws {
+        let batch = ExprFixture.batch.taking([3, 0, 0])
+        #expect(batch.rowCount == 3)
+        #expect(batch["i"].map { (0..<3).map($0.scalar(at:)) } == [.int(Int64.max), .int(1), .int(1)])
+        #expect(ExprFixture.batch.taking([1, 0, 2, 3])["j"]?.scalar(at: 0) == .int(2))
+    }
+
     @Test func constantsEvaluateToScalars() throws {
         #expect(try Expression.constant("0.10") == (.int(10), .decimal(precision: 2, scale: 2)))
         #expect(try Expression.constant("date '2026-01-01'").value == .int(20454))

@@ -178,14 +178,14 @@ public struct TypedExpression: Sendable {
     /// The rows of `batch` where this predicate is true.
     public func filter(_ batch: ColumnBatch) throws(ExpressionError) -> ColumnBatch {
         let rows = try selection(batch)
-        return batch.taking(rows)
+        // The selection ascends without repeats, so keeping every row keeps the batch.
+        return rows.count == batch.rowCount ? batch : batch.taking(rows)
     }
 }
 
 extension ColumnBatch {
     /// Rows `indices` of every column, in that order.
     public func taking(_ indices: [Int]) -> ColumnBatch {
-        if indices.count == rowCount, indices.last.map({ $0 == rowCount - 1 }) ?? true { return self }
         // Safe: taking rows keeps each column's type, and nulls only where they were.
         return try! ColumnBatch(schema: schema, columns: columns.map { Kernel.take($0, indices) })
     }
