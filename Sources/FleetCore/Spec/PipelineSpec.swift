@@ -63,7 +63,7 @@ public struct PipelineSpec: Sendable, Hashable {
     public static func load(
         path: String,
         allowedRoots: [String] = [],
-        expressionChecker: (any ExpressionChecker)? = nil,
+        expressionChecker: (any ExpressionChecker)? = ExpressionLanguageChecker(),
         resolvingInputs: Bool = true
     ) throws(SpecErrors) -> PipelineSpec {
         let url = URL(fileURLWithPath: path)
@@ -87,7 +87,7 @@ public struct PipelineSpec: Sendable, Hashable {
         file: String = "spec.yml",
         directory: String,
         allowedRoots: [String] = [],
-        expressionChecker: (any ExpressionChecker)? = nil
+        expressionChecker: (any ExpressionChecker)? = ExpressionLanguageChecker()
     ) throws(SpecErrors) -> PipelineSpec {
         let root: Node?
         do {
