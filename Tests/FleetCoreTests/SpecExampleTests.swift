@@ -38,12 +38,13 @@ import Testing
             #expect(derived == [DerivedColumn(
                 name: "revenue",
                 expression: SpecExpression("l_extendedprice * (1 - l_discount)", location: SpecLocation(line: 18, column: 24)),
-                declaredType: nil, type: nil)])
+                declaredType: nil, type: .decimal(precision: 18, scale: 4))])
             #expect(spec.normalize[1].operation
                 == .filter(SpecExpression("l_shipdate <= date '1998-09-02'", location: SpecLocation(line: 19, column: 13))))
-            // Without an expression checker the derived column is known by name only.
-            #expect(spec.columns.last == SpecColumn(name: "revenue", type: nil))
-            #expect(spec.outputSchema == nil)
+            // The expression language types it: scale 2 × scale 2 gives scale 4,
+            // precision capped at 18 (as DuckDB does).
+            #expect(spec.columns.last == SpecColumn(name: "revenue", type: .decimal(precision: 18, scale: 4)))
+            #expect(spec.outputSchema?.fields.last?.type == .decimal(precision: 18, scale: 4))
 
             let consolidate = try #require(spec.consolidate)
             #expect(consolidate.partitionBy == ["l_orderkey"])
