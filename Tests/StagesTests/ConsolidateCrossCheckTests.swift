@@ -72,18 +72,18 @@ struct ConsolidateCrossCheckTests {
         options.memoryBudgetBytes = budget
         options.rowsPerChunk = 700
         let result = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
-                                     dedupe: DedupeSpec(key: ["k", "line"], keep: keep == "first" ? .first : .latest(by: "updated")),
+                                     dedupe: DedupeRule(key: ["k", "line"], keep: keep == "first" ? .first : .latest(by: "updated")),
                                      outputDir: try dir.sub("out"), options: options)
         #expect(budget > 1 << 20 || result.spilledRuns > 1)
 
         // Partials per output chunk, merged: what validate and publish do.
-        let specs: [AggregateSpec] = [
-            AggregateSpec("rows", .count), AggregateSpec("amounts", .countNonNull("amount")),
-            AggregateSpec("names", .countDistinct("name")), AggregateSpec("sum_amount", .sum("amount")),
-            AggregateSpec("sum_line", .sum("line")), AggregateSpec("min_name", .min("name")),
-            AggregateSpec("max_amount", .max("amount")), AggregateSpec("min_updated", .min("updated")),
-            AggregateSpec("max_status", .max("status")), AggregateSpec("avg_amount", .avg("amount")),
-            AggregateSpec("avg_price", .avg("price")), AggregateSpec("sum_price", .sum("price")),
+        let specs: [AggregateColumn] = [
+            AggregateColumn("rows", .count), AggregateColumn("amounts", .countNonNull("amount")),
+            AggregateColumn("names", .countDistinct("name")), AggregateColumn("sum_amount", .sum("amount")),
+            AggregateColumn("sum_line", .sum("line")), AggregateColumn("min_name", .min("name")),
+            AggregateColumn("max_amount", .max("amount")), AggregateColumn("min_updated", .min("updated")),
+            AggregateColumn("max_status", .max("status")), AggregateColumn("avg_amount", .avg("amount")),
+            AggregateColumn("avg_price", .avg("price")), AggregateColumn("sum_price", .sum("price")),
         ]
         var merged: PartialAggregate?
         for chunk in result.chunks {

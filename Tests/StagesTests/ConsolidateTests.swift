@@ -104,7 +104,7 @@ import Testing
         defer { dir.cleanup() }
         let inputs = try Self.writeShards(dir, count: 3, rows: 400, seed: 30)
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
-                                dedupe: DedupeSpec(key: ["k", "line"], keep: .first), outputDir: try dir.sub("out"))
+                                dedupe: DedupeRule(key: ["k", "line"], keep: .first), outputDir: try dir.sub("out"))
         let got = try opReadRows(r.chunks.map(\.path))
         let want = try Self.reference(inputs, sortBy: [0, 1], dedupe: (key: [0, 1], latestBy: nil))
         #expect(got.map { "\($0)" } == want.map { "\($0)" })
@@ -129,7 +129,7 @@ import Testing
         var o = ConsolidateOptions()
         o.memoryBudgetBytes = budget
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
-                                dedupe: DedupeSpec(key: ["k"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
+                                dedupe: DedupeRule(key: ["k"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
         let got = try ParquetReader(path: r.chunks[0].path).read()
         #expect(opInts(got["k"]) == [1, 2, 3])
         #expect(opStrings(got["tag"]) == ["e", "f", "g"])
@@ -143,7 +143,7 @@ import Testing
         var o = ConsolidateOptions()
         o.memoryBudgetBytes = 3000
         let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k", "line"],
-                                dedupe: DedupeSpec(key: ["k", "line"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
+                                dedupe: DedupeRule(key: ["k", "line"], keep: .latest(by: "at")), outputDir: try dir.sub("out"), options: o)
         #expect(r.spilledRuns > 1)
         let want = try Self.reference(inputs, sortBy: [0, 1], dedupe: (key: [0, 1], latestBy: 3))
         #expect(try opReadRows(r.chunks.map(\.path)).map { "\($0)" } == want.map { "\($0)" })
@@ -156,7 +156,7 @@ import Testing
         #expect(none.chunks.isEmpty && none.rowsOut == 0)
         let empty = try opWriteChunk(dir.file("e.parquet"), [ColumnBatch.empty(try Self.shard(0, rows: 1, seed: 1).schema)])
         let r = try consolidate(inputChunks: [empty.path, empty.path], partitionBy: ["k"], sortBy: ["k"],
-                                dedupe: DedupeSpec(key: ["k"], keep: .first), outputDir: try dir.sub("b"))
+                                dedupe: DedupeRule(key: ["k"], keep: .first), outputDir: try dir.sub("b"))
         #expect(r.chunks.isEmpty && r.rowsIn == 0)
         #expect(dir.entries("b").isEmpty)
     }
@@ -168,7 +168,7 @@ import Testing
         let out = try dir.sub("out")
         let noPartitionKey = opErrorText {
             _ = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
-                                dedupe: DedupeSpec(key: ["line"], keep: .first), outputDir: out)
+                                dedupe: DedupeRule(key: ["line"], keep: .first), outputDir: out)
         }
         #expect(noPartitionKey.contains("'k'") && noPartitionKey.contains("partition"))
         #expect(opErrorText {
@@ -176,7 +176,7 @@ import Testing
         }.contains("'nme'"))
         #expect(opErrorText {
             _ = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
-                                dedupe: DedupeSpec(key: ["k"], keep: .latest(by: "when")), outputDir: out)
+                                dedupe: DedupeRule(key: ["k"], keep: .latest(by: "when")), outputDir: out)
         }.contains("'when'"))
         let other = try opWriteChunk(dir.file("other.parquet"), [try opBatch([("k", .string, [.string("x")])])])
         let mismatch = opErrorText {

@@ -4,17 +4,17 @@ import Testing
 @testable import Stages
 
 @Suite struct PartialAggregateTests {
-    static let specs: [AggregateSpec] = [
-        AggregateSpec("rows", .count),
-        AggregateSpec("qty_n", .countNonNull("qty")),
-        AggregateSpec("names", .countDistinct("name")),
-        AggregateSpec("sum_qty", .sum("qty")),
-        AggregateSpec("sum_n", .sum("n")),
-        AggregateSpec("min_name", .min("name")),
-        AggregateSpec("max_qty", .max("qty")),
-        AggregateSpec("min_day", .min("day")),
-        AggregateSpec("avg_qty", .avg("qty")),
-        AggregateSpec("avg_n", .avg("n")),
+    static let specs: [AggregateColumn] = [
+        AggregateColumn("rows", .count),
+        AggregateColumn("qty_n", .countNonNull("qty")),
+        AggregateColumn("names", .countDistinct("name")),
+        AggregateColumn("sum_qty", .sum("qty")),
+        AggregateColumn("sum_n", .sum("n")),
+        AggregateColumn("min_name", .min("name")),
+        AggregateColumn("max_qty", .max("qty")),
+        AggregateColumn("min_day", .min("day")),
+        AggregateColumn("avg_qty", .avg("qty")),
+        AggregateColumn("avg_n", .avg("n")),
     ]
 
     static func table(rows: Int, seed: UInt64) throws -> ColumnBatch {
@@ -42,9 +42,9 @@ import Testing
             ("s", .string, [.string("b"), .string("a"), .string("b"), nil, nil]),
         ])
         var p = try PartialAggregate(groupBy: ["g"], aggregates: [
-            AggregateSpec("rows", .count), AggregateSpec("vs", .countNonNull("v")), AggregateSpec("total", .sum("v")),
-            AggregateSpec("lo", .min("v")), AggregateSpec("hi", .max("s")), AggregateSpec("mean", .avg("v")),
-            AggregateSpec("d", .countDistinct("s")),
+            AggregateColumn("rows", .count), AggregateColumn("vs", .countNonNull("v")), AggregateColumn("total", .sum("v")),
+            AggregateColumn("lo", .min("v")), AggregateColumn("hi", .max("s")), AggregateColumn("mean", .avg("v")),
+            AggregateColumn("d", .countDistinct("s")),
         ], schema: b.schema)
         try p.add(b)
         let r = try p.result()
@@ -132,12 +132,12 @@ import Testing
     @Test func decimalSumOverflowIsAnErrorNamingTheColumn() throws {
         let big: Int64 = 600_000_000_000_000_000
         let b = try opBatch([("g", .int64, [.int(1), .int(1)]), ("v", .decimal(precision: 18, scale: 2), [.int(big), .int(big)])])
-        var p = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateSpec("total", .sum("v"))], schema: b.schema)
+        var p = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateColumn("total", .sum("v"))], schema: b.schema)
         let text = opErrorText { try p.add(b) }
         #expect(text.contains("'v'") && text.contains("overflow"))
         // Int64 sums refuse to wrap too, also when the overflow happens in a merge.
         let i = try opBatch([("g", .int64, [.int(1)]), ("v", .int64, [.int(Int64.max)])])
-        let q = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateSpec("total", .sum("v"))], schema: i.schema)
+        let q = try PartialAggregate(groupBy: ["g"], aggregates: [AggregateColumn("total", .sum("v"))], schema: i.schema)
         var q1 = q, q2 = q
         try q1.add(i)
         try q2.add(i)
@@ -147,11 +147,11 @@ import Testing
     @Test func settingErrorsNameTheColumn() throws {
         let schema = try Self.table(rows: 1, seed: 1).schema
         #expect(opErrorText { _ = try PartialAggregate(groupBy: ["flg"], aggregates: [], schema: schema) }.contains("'flg'"))
-        let sumText = opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .sum("name"))], schema: schema) }
+        let sumText = opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateColumn("x", .sum("name"))], schema: schema) }
         #expect(sumText.contains("'name'") && sumText.contains("string"))
-        #expect(opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateSpec("x", .max("nope"))], schema: schema) }.contains("'nope'"))
-        let p = try PartialAggregate(groupBy: ["flag"], aggregates: [AggregateSpec("c", .count)], schema: schema)
-        let other = try PartialAggregate(groupBy: ["status"], aggregates: [AggregateSpec("c", .count)], schema: schema)
+        #expect(opErrorText { _ = try PartialAggregate(groupBy: [], aggregates: [AggregateColumn("x", .max("nope"))], schema: schema) }.contains("'nope'"))
+        let p = try PartialAggregate(groupBy: ["flag"], aggregates: [AggregateColumn("c", .count)], schema: schema)
+        let other = try PartialAggregate(groupBy: ["status"], aggregates: [AggregateColumn("c", .count)], schema: schema)
         #expect(opErrorText { _ = try p.merging(other) }.contains("cannot merge"))
     }
 
@@ -168,7 +168,7 @@ import Testing
 
     @Test func doubleGroupsAndNaN() throws {
         let b = try opBatch([("d", .double, [.double(0.0), .double(-0.0), .double(.nan), .double(.nan), nil, .double(1)])])
-        var p = try PartialAggregate(groupBy: ["d"], aggregates: [AggregateSpec("c", .count), AggregateSpec("hi", .max("d"))], schema: b.schema)
+        var p = try PartialAggregate(groupBy: ["d"], aggregates: [AggregateColumn("c", .count), AggregateColumn("hi", .max("d"))], schema: b.schema)
         try p.add(b)
         let r = try p.result()
         #expect(opInts(r["c"]) == [1, 2, 1, 2])  // null, 0 (both zeros), 1, NaN last
@@ -183,11 +183,11 @@ import Testing
             ("s", .string, [.string("日本"), .string("\u{0}\""), nil, .string(""), .string("x"), .string("y")]),
         ])
         var p = try PartialAggregate(groupBy: ["d"], aggregates: [
-            AggregateSpec("sd", .sum("d")), AggregateSpec("ad", .avg("d")), AggregateSpec("mi", .min("i")),
-            AggregateSpec("ma", .max("s")), AggregateSpec("cd", .countDistinct("i")),
+            AggregateColumn("sd", .sum("d")), AggregateColumn("ad", .avg("d")), AggregateColumn("mi", .min("i")),
+            AggregateColumn("ma", .max("s")), AggregateColumn("cd", .countDistinct("i")),
         ], schema: b.schema)
         try p.add(b)
-        var q = try PartialAggregate(groupBy: ["i"], aggregates: [AggregateSpec("c", .count), AggregateSpec("x", .max("d"))], schema: b.schema)
+        var q = try PartialAggregate(groupBy: ["i"], aggregates: [AggregateColumn("c", .count), AggregateColumn("x", .max("d"))], schema: b.schema)
         try q.add(b)
         for partial in [p, q] {
             let back = try PartialAggregate(json: try partial.jsonBytes())

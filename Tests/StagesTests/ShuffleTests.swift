@@ -107,7 +107,7 @@ import Testing
         for partition in 0..<p {
             let inputs = shardOutputs.compactMap { $0.first { $0.partition == partition }?.chunk.path }
             let r = try consolidate(inputChunks: inputs, partitionBy: ["k"], sortBy: ["k"],
-                                    dedupe: DedupeSpec(key: ["k"], keep: .first), outputDir: try dir.sub("c\(partition)"))
+                                    dedupe: DedupeRule(key: ["k"], keep: .first), outputDir: try dir.sub("c\(partition)"))
             #expect(r.duplicatesRemoved == 2 * r.rowsOut)
             let out = try ParquetReader(path: r.chunks[0].path).read()
             #expect(opInts(out["v"]).allSatisfy { $0 == 0 })  // keep first: shard 0's copy

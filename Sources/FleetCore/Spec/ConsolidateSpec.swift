@@ -43,7 +43,8 @@ public struct DedupeSpec: Sendable, Hashable {
 public enum DedupeKeep: Sendable, Hashable {
     /// The first in input order (by source file, then line).
     case first
-    /// The one with the greatest value of the column (`by:`); ties keep the
-    /// first in input order.
+    /// The one with the greatest value of the column (`by:`, null lowest);
+    /// among equal values the last in input order wins (the consolidate
+    /// operator's rule: a later load replaces an earlier one).
     case latest(by: String)
 }

@@ -7,7 +7,7 @@ import Columnar
 import Foundation
 
 /// An aggregate function of a summary.
-public enum AggregateFunction: Sendable, Hashable, Codable {
+public enum AggregateOp: Sendable, Hashable, Codable {
     /// count(): rows.
     case count
     /// count(col): non-null values.
@@ -45,11 +45,11 @@ public enum AggregateFunction: Sendable, Hashable, Codable {
 }
 
 /// A named output column of a summary: `revenue: sum(revenue)`.
-public struct AggregateSpec: Sendable, Hashable, Codable {
+public struct AggregateColumn: Sendable, Hashable, Codable {
     public var name: String
-    public var function: AggregateFunction
+    public var function: AggregateOp
 
-    public init(_ name: String, _ function: AggregateFunction) {
+    public init(_ name: String, _ function: AggregateOp) {
         self.name = name
         self.function = function
     }
@@ -129,7 +129,7 @@ public enum AggregateState: Sendable, Equatable, Codable {
 /// `jsonBytes()` / `init(json:)` (Codable; groups sorted by key).
 public struct PartialAggregate: Sendable, Codable {
     public let groupBy: [String]
-    public let aggregates: [AggregateSpec]
+    public let aggregates: [AggregateColumn]
     /// Types of the group-by columns.
     private let groupTypes: [CodableColumnType]
     /// Type of each aggregate's argument column (nil for count()).
@@ -145,7 +145,7 @@ public struct PartialAggregate: Sendable, Codable {
 
     /// An empty partial for rows of `schema`. Checks that every column
     /// exists and fits its function (sum and avg need numbers).
-    public init(groupBy: [String], aggregates: [AggregateSpec], schema: Schema) throws {
+    public init(groupBy: [String], aggregates: [AggregateColumn], schema: Schema) throws {
         self.groupBy = groupBy
         self.aggregates = aggregates
         groupTypes = try groupBy.map { CodableColumnType(schema.fields[try schema.requireColumn($0, "group_by")].type) }
@@ -173,7 +173,7 @@ public struct PartialAggregate: Sendable, Codable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         groupBy = try c.decode([String].self, forKey: .groupBy)
-        aggregates = try c.decode([AggregateSpec].self, forKey: .aggregates)
+        aggregates = try c.decode([AggregateColumn].self, forKey: .aggregates)
         groupTypes = try c.decode([CodableColumnType].self, forKey: .groupTypes)
         argumentTypes = try c.decode([CodableColumnType?].self, forKey: .argumentTypes)
         keys = try c.decode([[GroupValue]].self, forKey: .keys)
@@ -338,7 +338,7 @@ public struct PartialAggregate: Sendable, Codable {
     }
 
     /// The state of one non-null value.
-    private func single(_ f: AggregateFunction, _ column: Column, _ r: Int) -> AggregateState {
+    private func single(_ f: AggregateOp, _ column: Column, _ r: Int) -> AggregateState {
         switch f {
         case .count, .countNonNull: return .count(1)
         case .countDistinct: return .distinct([GroupValue(column, r)])
@@ -485,7 +485,7 @@ extension PartialAggregate: Equatable {
 
 /// Aggregates one partition's chunks (read one row group at a time, only the
 /// columns needed) into a partial. No chunks give an empty partial.
-public func partialAggregate(chunks: [String], groupBy: [String], aggregates: [AggregateSpec]) throws -> PartialAggregate? {
+public func partialAggregate(chunks: [String], groupBy: [String], aggregates: [AggregateColumn]) throws -> PartialAggregate? {
     guard let first = chunks.first else { return nil }
     let schema = try ParquetReader(path: first).schema
     var partial = try PartialAggregate(groupBy: groupBy, aggregates: aggregates, schema: schema)

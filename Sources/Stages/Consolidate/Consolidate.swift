@@ -50,7 +50,7 @@ public struct ConsolidateResult: Sendable {
 /// chunk. Every input must have the same column names and types; a column
 /// nullable in any input is nullable in the output.
 public func consolidate(
-    inputChunks: [String], partitionBy: [String], sortBy: [String], dedupe: DedupeSpec?,
+    inputChunks: [String], partitionBy: [String], sortBy: [String], dedupe: DedupeRule?,
     outputDir: String, metadata: [KeyValue] = [], options: ConsolidateOptions = ConsolidateOptions()
 ) throws -> ConsolidateResult {
     guard options.rowsPerChunk > 0, options.rowGroupRows > 0, options.memoryBudgetBytes > 0, options.mergeFanIn >= 2 else {

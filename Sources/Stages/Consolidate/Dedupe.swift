@@ -1,7 +1,7 @@
 import Columnar
 
 /// De-duplication by a record key.
-public struct DedupeSpec: Sendable, Hashable {
+public struct DedupeRule: Sendable, Hashable {
     public enum Keep: Sendable, Hashable {
         /// The first row of each key in input order: inputs in the order
         /// given (shard index order), rows in file order.
@@ -73,7 +73,7 @@ struct DedupeIndex {
         }
     }
 
-    let spec: DedupeSpec
+    let spec: DedupeRule
     private var arena: [UInt8] = []
     private var starts: [Int] = [0]
     private var ordinals: [Int] = []
@@ -84,7 +84,7 @@ struct DedupeIndex {
     private var scratch: [UInt8] = []
     private var nextOrdinal = 0
 
-    init(_ spec: DedupeSpec) {
+    init(_ spec: DedupeRule) {
         self.spec = spec
     }
 

@@ -16,7 +16,7 @@ public struct NormalizeResult: Sendable {
 /// row group plus the P partition writers' buffers. Every batch must come out
 /// of the steps with the same schema (inputs of one source do).
 public func normalize(
-    inputChunks: [String], steps: [NormalizeStep], caster: (any ColumnCaster)? = nil,
+    inputChunks: [String], steps: [NormalizeOp], caster: (any ColumnCaster)? = nil,
     partitionBy: [String], partitions: Int, outputDir: String,
     metadata: [KeyValue] = [], options: ShuffleOptions = ShuffleOptions()
 ) throws -> NormalizeResult {

@@ -29,7 +29,7 @@ public struct ClosureCaster: ColumnCaster {
 }
 
 /// One step of the normalize stage, applied in spec order.
-public enum NormalizeStep: Sendable {
+public enum NormalizeOp: Sendable {
     /// Renames columns in place (`from`, `to`).
     case rename([(from: String, to: String)])
     /// Keeps only these columns, in this order.
@@ -54,10 +54,10 @@ public enum NormalizeStep: Sendable {
 
 /// Applies normalize steps to each batch in order.
 public struct Normalizer: Sendable {
-    public let steps: [NormalizeStep]
+    public let steps: [NormalizeOp]
     public let caster: (any ColumnCaster)?
 
-    public init(steps: [NormalizeStep], caster: (any ColumnCaster)? = nil) {
+    public init(steps: [NormalizeOp], caster: (any ColumnCaster)? = nil) {
         self.steps = steps
         self.caster = caster
     }
@@ -70,7 +70,7 @@ public struct Normalizer: Sendable {
         return batch
     }
 
-    private func apply(_ step: NormalizeStep, number: Int, to batch: ColumnBatch) throws -> ColumnBatch {
+    private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch) throws -> ColumnBatch {
         switch step {
         case .rename(let pairs): return try ColumnOperations.rename(batch, pairs)
         case .select(let c): return try ColumnOperations.select(batch, c)
