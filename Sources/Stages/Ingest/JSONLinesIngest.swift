@@ -130,8 +130,7 @@ struct JSONObjectParser {
                         throw Reject(column: nil, message: "field \(keyText) is not a declared column (declare it, or set extra columns to ignore)")
                     }
                     try skipValue(b, &i, e, s)
-                    try endOfMember(b, &i, e, s)
-                    if i < e && b[i] == UInt8(ascii: "}") { i += 1; break }
+                    if try endOfMember(b, &i, e, s) { break }
                     continue
                 }
                 guard !seen[c] else { throw Reject(column: keyText, message: "the field appears twice in the object") }
@@ -171,8 +170,7 @@ struct JSONObjectParser {
                     throw Reject(column: keyText, message: text.withUnsafeBufferPointer { Self.message(sink.field, failure, $0.baseAddress!, $0.count) })
                 }
                 seen[c] = true
-                try endOfMember(b, &i, e, s)
-                if b[i] == UInt8(ascii: "}") { i += 1; break }
+                if try endOfMember(b, &i, e, s) { break }
             }
         }
         skipSpace(b, &i, e)
@@ -192,12 +190,14 @@ struct JSONObjectParser {
         return String(full.dropFirst(head.count))
     }
 
-    /// After a value: skips to ',' (consumed) or '}' (left for the caller).
-    private func endOfMember(_ b: UnsafePointer<UInt8>, _ i: inout Int, _ e: Int, _ s: Int) throws {
+    /// After a value: consumes ',' (false: another member follows) or '}' (true).
+    private func endOfMember(_ b: UnsafePointer<UInt8>, _ i: inout Int, _ e: Int, _ s: Int) throws -> Bool {
         skipSpace(b, &i, e)
         guard i < e else { throw Self.invalid("the object is not closed", at: i, s) }
-        if b[i] == UInt8(ascii: ",") { i += 1; return }
+        if b[i] == UInt8(ascii: ",") { i += 1; return false }
         guard b[i] == UInt8(ascii: "}") else { throw Self.invalid("expected ',' or '}'", at: i, s) }
+        i += 1
+        return true
     }
 
     private func literal(_ word: StaticString, _ b: UnsafePointer<UInt8>, _ i: inout Int, _ e: Int, _ s: Int) throws {

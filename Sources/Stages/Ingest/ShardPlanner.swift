@@ -61,7 +61,7 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
         while i < n {
             if !seeking {
                 // Count up to the next target (or the block end) without branches.
-                let stop = Int(min(Int64(n), nextTarget - offset))
+                let stop = Int(min(Int64(n), Int64(i) + nextTarget - offset))
                 var quotes = 0
                 var feeds = 0
                 let b = buffer
