@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Columnar
+
+/// The CSV side of `ingest`: header mapping, then records straight into the sinks.
+struct CSVIngest {
+    let run: IngestRun
+    let source: IngestSource
+    let shard: Shard
+    let options: IngestOptions
+
+    /// Null markers by byte length: bit n set when a marker has n bytes (63: any longer).
+    private let markerLengths: UInt64
+    private let markers: [[UInt8]]
+
+    init(run: IngestRun, source: IngestSource, shard: Shard, options: IngestOptions) {
+        self.run = run
+        self.source = source
+        self.shard = shard
+        self.options = options
+        markers = source.nullMarkers.map { Array($0.utf8) }
+        markerLengths = markers.reduce(0) { $0 | (1 << UInt64(min($1.count, 63))) }
+    }
+
+    static func bomLength(_ b: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        n >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF ? 3 : 0
+    }
+
+    struct Header {
+        var names: [String]
+        /// File offset just past the header record.
+        var end: Int64
+        /// Line feeds in the header record (its terminator included).
+        var newlines: Int64
+    }
+
+    /// Reads the header record from the start of the file (every shard does).
+    /// Nil for an empty file.
+    func readHeader() throws -> Header? {
+        let reader = try BlockReader(path: shard.path, start: 0, limit: 64 << 10, blockBytes: 64 << 10)
+        let scanner = CSVScanner(delimiter: source.delimiter, quote: source.quote, capacity: 4096)
+        defer { scanner.deallocate() }
+        try reader.refill()
+        while !reader.eof && reader.count < 3 { try reader.refill() }
+        reader.pos = CSVIngest.bomLength(reader.buffer, reader.count)
+        while reader.pos == reader.count && !reader.eof { try reader.refill() }
+        if reader.pos == reader.count { return nil }
+        var r = scanner.scan(reader.buffer, from: reader.pos, end: reader.count, eof: reader.eof)
+        while r.incomplete {
+            try reader.refill()
+            r = scanner.scan(reader.buffer, from: reader.pos, end: reader.count, eof: reader.eof)
+        }
+        if let syntax = r.syntax {
+            throw IngestError.invalidSource(file: shard.path, message: "the header (line 1) is not valid CSV: "
+                + CSVIngest.describe(syntax))
+        }
+        guard r.fields <= scanner.capacity else {
+            throw IngestError.invalidSource(file: shard.path, message: "the header has more than \(scanner.capacity) columns")
+        }
+        var names = [String]()
+        for f in 0..<r.fields {
+            var bytes = Array(UnsafeBufferPointer(start: reader.buffer + scanner.starts[f], count: scanner.ends[f] - scanner.starts[f]))
+            if scanner.flags[f] & CSVScanner.escapedFlag != 0 {
+                bytes = CSVIngest.unescape(bytes, quote: source.quote)
+            }
+            names.append(String(decoding: bytes, as: UTF8.self))
+        }
+        return Header(names: names, end: reader.base + Int64(r.next), newlines: Int64(r.newlines))
+    }
+
+    static func unescape(_ bytes: [UInt8], quote: UInt8) -> [UInt8] {
+        var out = [UInt8]()
+        var i = 0
+        while i < bytes.count {
+            out.append(bytes[i])
+            i += bytes[i] == quote && i + 1 < bytes.count && bytes[i + 1] == quote ? 2 : 1
+        }
+        return out
+    }
+
+    static func describe(_ syntax: CSVScanner.Syntax) -> String {
+        switch syntax {
+        case .unterminatedQuote:
+            return "unterminated quoted field (the file ends inside quotes)"
+        case .afterClosingQuote(let field, let byte):
+            let shown = byte >= 0x20 && byte < 0x7F ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+            return "\(shown) after the closing quote of field \(field) (a quote inside a quoted field must be doubled)"
+        case .strayQuote(let field):
+            return "a quote inside unquoted field \(field) (quote the whole field and double the quote)"
+        }
+    }
+
+    func parse() throws {
+        let columns = source.columns
+        // fieldMap[i]: the column field i feeds, or -1 to skip it.
+        var fieldMap = [Int]()
+        var fillNull = [Int]()
+        var start = shard.byteRange?.lowerBound ?? 0
+        let end = shard.byteRange?.upperBound ?? Int64.max
+        var line = shard.firstLine
+        if source.header {
+            guard let header = try readHeader() else { return }
+            var seen = Set<String>()
+            for name in header.names where !seen.insert(name).inserted {
+                throw IngestError.invalidSource(file: shard.path, message: "the header names column \(name) twice")
+            }
+            let declared = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
+            let missing = columns.map(\.name).filter { !seen.contains($0) }
+            let extra = header.names.filter { declared[$0] == nil }
+            let missingFails = !missing.isEmpty && source.missingColumns == .error
+            let extraFails = !extra.isEmpty && source.extraColumns == .error
+            if missingFails || extraFails {
+                throw IngestError.schemaDrift(file: shard.path, missing: missingFails ? missing : [],
+                                              extra: extraFails ? extra : [])
+            }
+            for name in missing {
+                let i = declared[name]!
+                guard columns[i].nullable else {
+                    throw IngestError.invalidSource(
+                        file: shard.path,
+                        message: "the header lacks column \(name), which is not nullable and cannot be filled with nulls")
+                }
+                fillNull.append(i)
+            }
+            fieldMap = header.names.map { declared[$0] ?? -1 }
+            if start == 0 {
+                start = header.end
+                line = 1 + header.newlines
+            }
+        } else {
+            fieldMap = Array(columns.indices)
+        }
+        let expected = fieldMap.count
+        let reader = try BlockReader(path: shard.path, start: start, limit: end, blockBytes: options.readBlockBytes)
+        if start == 0 {
+            while !reader.eof && reader.count < 3 { try reader.refill() }
+            reader.pos = CSVIngest.bomLength(reader.buffer, reader.count)
+        }
+        let scanner = CSVScanner(delimiter: source.delimiter, quote: source.quote, capacity: expected + 1)
+        defer { scanner.deallocate() }
+        let map = UnsafeMutablePointer<Int>.allocate(capacity: expected)
+        defer { map.deallocate() }
+        for i in 0..<expected { map[i] = fieldMap[i] }
+        var scratch = [UInt8]()
+        let sinks = run.sinks
+        let quote = source.quote
+
+        while true {
+            if reader.pos >= reader.count {
+                if reader.eof { break }
+                try reader.refill()
+                continue
+            }
+            if reader.offset >= end { break }
+            let b = UnsafePointer(reader.buffer)
+            let recordStart = reader.pos
+            let r = scanner.scan(b, from: recordStart, end: reader.count, eof: reader.eof)
+            if r.incomplete {
+                try reader.refill()
+                continue
+            }
+            let recordLine = line
+            line += Int64(r.newlines)
+            reader.pos = r.next
+            // A blank line is not a record.
+            if r.contentEnd == recordStart && r.fields == 1 && r.syntax == nil { continue }
+            run.read()
+            let raw = UnsafeRawBufferPointer(start: b + recordStart, count: r.contentEnd - recordStart)
+            if let syntax = r.syntax {
+                try run.reject(line: recordLine, column: nil,
+                               reason: "line \(recordLine): " + CSVIngest.describe(syntax), raw: raw)
+                continue
+            }
+            if r.fields != expected {
+                try run.reject(line: recordLine, column: nil,
+                               reason: "line \(recordLine): \(r.fields) field\(r.fields == 1 ? "" : "s"), expected \(expected)",
+                               raw: raw)
+                continue
+            }
+            var failed = false
+            for f in 0..<expected {
+                let c = map[f]
+                if c < 0 { continue }
+                let sink = sinks[c]
+                let s = scanner.starts[f]
+                let n = scanner.ends[f] - s
+                let flag = scanner.flags[f]
+                var failure: FieldFailure?
+                var p = b + s
+                var len = n
+                if flag == 0 {
+                    if markerLengths & (1 << UInt64(min(n, 63))) != 0 && isNullMarker(p, n) {
+                        failure = sink.appendNull()
+                    } else {
+                        failure = sink.append(p, n)
+                    }
+                } else if flag & CSVScanner.escapedFlag != 0 {
+                    scratch.removeAll(keepingCapacity: true)
+                    var i = 0
+                    while i < n {
+                        scratch.append(p[i])
+                        i += p[i] == quote ? 2 : 1
+                    }
+                    len = scratch.count
+                    failure = scratch.withUnsafeBufferPointer { sink.append($0.baseAddress!, $0.count) }
+                    if failure != nil {
+                        // Report the unescaped text.
+                        let text = scratch
+                        try text.withUnsafeBufferPointer { t in
+                            p = t.baseAddress!
+                            try rejectField(sink: sink, failure: failure!, line: recordLine, p, len, raw: raw)
+                        }
+                        failed = true
+                        break
+                    }
+                } else if n == 0 && !sink.isString {
+                    failure = sink.appendNull()
+                } else {
+                    failure = sink.append(p, n)
+                }
+                if let failure {
+                    try rejectField(sink: sink, failure: failure, line: recordLine, p, len, raw: raw)
+                    failed = true
+                    break
+                }
+            }
+            if failed { continue }
+            for c in fillNull { _ = sinks[c].appendNull() }
+            try run.commitRow()
+        }
+    }
+
+    private func rejectField(sink: ColumnSink, failure: FieldFailure, line: Int64,
+                             _ p: UnsafePointer<UInt8>, _ n: Int, raw: UnsafeRawBufferPointer) throws {
+        try run.reject(line: line, column: sink.field.name,
+                       reason: Reasons.field(line: line, field: sink.field, failure: failure, p, n), raw: raw)
+    }
+
+    @inline(__always)
+    private func isNullMarker(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        for m in markers where m.count == n {
+            if n == 0 || m.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) { return true }
+        }
+        return false
+    }
+}

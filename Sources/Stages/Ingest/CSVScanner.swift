@@ -1,0 +1,215 @@
+/// Splits CSV records into fields, RFC 4180 style, over a byte buffer.
+///
+/// Record ends follow one rule, shared with `planShards`: every quote byte
+/// toggles "inside quotes", and a line feed outside quotes ends the record.
+/// Well-formed input reads exactly as RFC 4180 says (doubled quotes toggle
+/// twice); malformed input (a stray quote in an unquoted field, text after
+/// a closing quote) still ends where the rule says, so a shard boundary
+/// planned by counting quotes is always a record start the parser agrees on.
+struct CSVScanner {
+    enum Syntax: Equatable {
+        /// The file ends inside quotes.
+        case unterminatedQuote
+        /// A byte other than delimiter or line break after a closing quote.
+        case afterClosingQuote(field: Int, byte: UInt8)
+        /// A quote inside a field that did not start with one.
+        case strayQuote(field: Int)
+    }
+
+    struct Record {
+        /// Buffer index just past the record's line break (or the data end).
+        var next = 0
+        /// Buffer index where the record's text ends, before CR LF / LF.
+        var contentEnd = 0
+        /// Fields found (may exceed the stored capacity).
+        var fields = 0
+        /// Line feeds inside the record, its terminator included.
+        var newlines = 0
+        var syntax: Syntax?
+        /// More bytes are needed to finish the record.
+        var incomplete = false
+    }
+
+    static let quotedFlag: UInt8 = 1
+    static let escapedFlag: UInt8 = 2
+
+    let delimiter: UInt8
+    let quote: UInt8
+    let capacity: Int
+    let starts: UnsafeMutablePointer<Int>
+    let ends: UnsafeMutablePointer<Int>
+    let flags: UnsafeMutablePointer<UInt8>
+    /// 1 for the delimiter, line feed and quote: the bytes that stop an unquoted field.
+    let special: UnsafeMutablePointer<UInt8>
+
+    init(delimiter: UInt8, quote: UInt8, capacity: Int) {
+        self.delimiter = delimiter
+        self.quote = quote
+        self.capacity = max(1, capacity)
+        starts = .allocate(capacity: self.capacity)
+        ends = .allocate(capacity: self.capacity)
+        flags = .allocate(capacity: self.capacity)
+        special = .allocate(capacity: 256)
+        special.initialize(repeating: 0, count: 256)
+        special[Int(delimiter)] = 1
+        special[Int(quote)] = 1
+        special[10] = 1
+    }
+
+    func deallocate() {
+        starts.deallocate()
+        ends.deallocate()
+        flags.deallocate()
+        special.deallocate()
+    }
+
+    @inline(__always)
+    private func store(_ k: Int, _ s: Int, _ e: Int, _ f: UInt8) {
+        if k < capacity {
+            starts[k] = s
+            ends[k] = e
+            flags[k] = f
+        }
+    }
+
+    /// Scans the record starting at `from`. `end` is the number of valid
+    /// bytes; `eof` says whether more can come.
+    @inline(__always)
+    func scan(_ b: UnsafePointer<UInt8>, from: Int, end: Int, eof: Bool) -> Record {
+        var r = Record()
+        var i = from
+        var k = 0
+        while true {
+            // At a field start.
+            if i < end && b[i] == quote {
+                let start = i + 1
+                var j = start
+                var f = CSVScanner.quotedFlag
+                while true {
+                    while j < end && b[j] != quote {
+                        if b[j] == 10 { r.newlines += 1 }
+                        j += 1
+                    }
+                    if j >= end {
+                        if !eof { r.incomplete = true; return r }
+                        store(k, start, end, f)
+                        r.fields = k + 1
+                        r.syntax = .unterminatedQuote
+                        r.contentEnd = end
+                        r.next = end
+                        return r
+                    }
+                    if j + 1 >= end && !eof { r.incomplete = true; return r }
+                    if j + 1 < end && b[j + 1] == quote {
+                        f |= CSVScanner.escapedFlag
+                        j += 2
+                        continue
+                    }
+                    break
+                }
+                store(k, start, j, f)
+                k += 1
+                i = j + 1
+                if i >= end {
+                    r.fields = k
+                    r.contentEnd = end
+                    r.next = end
+                    return r
+                }
+                let c = b[i]
+                if c == delimiter {
+                    i += 1
+                    continue
+                }
+                if c == 10 {
+                    r.fields = k
+                    r.contentEnd = i
+                    r.newlines += 1
+                    r.next = i + 1
+                    return r
+                }
+                if c == 13 {
+                    if i + 1 >= end && !eof { r.incomplete = true; return r }
+                    if i + 1 >= end {
+                        r.fields = k
+                        r.contentEnd = i
+                        r.next = end
+                        return r
+                    }
+                    if b[i + 1] == 10 {
+                        r.fields = k
+                        r.contentEnd = i
+                        r.newlines += 1
+                        r.next = i + 2
+                        return r
+                    }
+                }
+                r.syntax = .afterClosingQuote(field: k, byte: c)
+                return recover(b, &r, at: i, end: end, eof: eof, fields: k)
+            }
+            // Unquoted field.
+            let start = i
+            while i < end && special[Int(b[i])] == 0 { i += 1 }
+            if i >= end {
+                if !eof { r.incomplete = true; return r }
+                var e = end
+                if e > start && b[e - 1] == 13 { e -= 1 }
+                store(k, start, e, 0)
+                r.fields = k + 1
+                r.contentEnd = e
+                r.next = end
+                return r
+            }
+            let c = b[i]
+            if c == delimiter {
+                store(k, start, i, 0)
+                k += 1
+                i += 1
+                continue
+            }
+            if c == 10 {
+                var e = i
+                if e > start && b[e - 1] == 13 { e -= 1 }
+                store(k, start, e, 0)
+                r.fields = k + 1
+                r.contentEnd = e
+                r.newlines += 1
+                r.next = i + 1
+                return r
+            }
+            // A quote inside an unquoted field.
+            r.syntax = .strayQuote(field: k + 1)
+            return recover(b, &r, at: i, end: end, eof: eof, fields: k + 1)
+        }
+    }
+
+    /// After a syntax error: find the record's end by the toggle rule,
+    /// starting outside quotes at `at`.
+    private func recover(_ b: UnsafePointer<UInt8>, _ r: inout Record, at: Int, end: Int, eof: Bool, fields: Int) -> Record {
+        var inQuote = false
+        var i = at
+        while i < end {
+            let c = b[i]
+            if c == quote {
+                inQuote.toggle()
+            } else if c == 10 {
+                r.newlines += 1
+                if !inQuote {
+                    r.fields = fields
+                    r.contentEnd = i > at && b[i - 1] == 13 ? i - 1 : i
+                    r.next = i + 1
+                    return r
+                }
+            }
+            i += 1
+        }
+        if !eof {
+            r.incomplete = true
+            return r
+        }
+        r.fields = fields
+        r.contentEnd = end
+        r.next = end
+        return r
+    }
+}

@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Columnar
+
+/// Parses one shard of a CSV or JSON Lines file into a zstd Parquet chunk of
+/// the source's declared columns, streaming: memory is bounded by the row
+/// group, one batch and one read block, never by the shard.
+///
+/// Rows that do not fit (wrong field count, a value that does not parse as
+/// its column's type, an overflowing decimal, invalid UTF-8, an unterminated
+/// quote, a null in a non-nullable column, a nested JSON value) go to a
+/// quarantine chunk with file, line, column, reason and raw text, and parsing
+/// goes on. `rowsRead == rowsWritten + rowsQuarantined`; blank lines are not
+/// records. Writes `ingest.parquet` (always) and `quarantine.parquet` (only
+/// when a row was bad) into `outputDir`, creating it if needed.
+///
+/// Throws `IngestError` when the shard as a whole cannot be read: header
+/// drift (unless the source allows it), an unreadable file, an invalid source.
+public func ingest(
+    shard: Shard,
+    source: IngestSource,
+    outputDir: String,
+    options: IngestOptions = IngestOptions(),
+    metadata: [KeyValue] = []
+) throws -> IngestResult {
+    try IngestRun.validate(source, file: shard.path)
+    try makeDirectories(outputDir)
+    var writerOptions = WriterOptions()
+    writerOptions.rowGroupRows = max(1, options.rowGroupRows)
+    writerOptions.compression = .zstd(level: options.zstdLevel)
+    writerOptions.keyValueMetadata = metadata
+    let run = try IngestRun(
+        source: source, file: shard.path,
+        chunkPath: outputDir + "/ingest.parquet",
+        quarantinePath: outputDir + "/quarantine.parquet",
+        options: options, writerOptions: writerOptions)
+    do {
+        switch source.format {
+        case .csv: try CSVIngest(run: run, source: source, shard: shard, options: options).parse()
+        case .jsonl: try JSONLinesIngest(run: run, source: source, shard: shard, options: options).parse()
+        }
+        return try run.finish()
+    } catch {
+        run.abandon()
+        throw error
+    }
+}
+
+/// Creates `path` and its missing parents.
+func makeDirectories(_ path: String) throws {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw IngestError.io(file: current, message: "cannot create directory", errno: errno)
+        }
+    }
+}
+
+/// The state one shard's parse shares between formats: the column sinks of
+/// the batch in progress, the writers and the counts.
+final class IngestRun {
+    let source: IngestSource
+    let file: String
+    let schema: Schema
+    let sinks: [ColumnSink]
+    let batchRows: Int
+    private let writer: ParquetWriter
+    let quarantine: QuarantineSink
+    /// Rows in the batch in progress (every sink holds this many).
+    var rows = 0
+    private(set) var rowsRead: Int64 = 0
+    private(set) var rowsWritten: Int64 = 0
+
+    static func validate(_ source: IngestSource, file: String) throws {
+        guard !source.columns.isEmpty else {
+            throw IngestError.invalidSource(file: file, message: "the source declares no columns")
+        }
+        var seen = Set<String>()
+        for field in source.columns {
+            guard seen.insert(field.name).inserted else {
+                throw IngestError.invalidSource(file: file, message: "column \(field.name) is declared twice")
+            }
+            if case .decimal(let p, let s) = field.type, !((1...18).contains(p) && (0...p).contains(s)) {
+                throw IngestError.invalidSource(
+                    file: file, message: "column \(field.name): decimal(\(p),\(s)) needs precision 1...18 and scale 0...precision")
+            }
+        }
+        if source.format == .csv {
+            guard source.delimiter != source.quote, source.delimiter != 10, source.delimiter != 13,
+                  source.quote != 10, source.quote != 13
+            else {
+                throw IngestError.invalidSource(
+                    file: file, message: "delimiter and quote must differ from each other and from line breaks")
+            }
+        }
+    }
+
+    init(source: IngestSource, file: String, chunkPath: String, quarantinePath: String,
+         options: IngestOptions, writerOptions: WriterOptions) throws {
+        self.source = source
+        self.file = file
+        schema = Schema(source.columns)
+        batchRows = max(1, min(options.batchRows, options.rowGroupRows))
+        sinks = source.columns.map { ColumnSink($0, capacity: max(1, min(options.batchRows, options.rowGroupRows))) }
+        writer = try ParquetWriter(path: chunkPath, schema: schema, options: writerOptions)
+        quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
+                                    writerOptions: writerOptions)
+    }
+
+    /// Counts a record as read (call once per record, good or bad).
+    @inline(__always) func read() { rowsRead += 1 }
+
+    /// Every sink holds the row: count it, and flush a full batch.
+    @inline(__always) func commitRow() throws {
+        rows += 1
+        if rows >= batchRows { try flush() }
+    }
+
+    /// Undoes the partial row and records it in the quarantine.
+    func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer) throws {
+        for sink in sinks { sink.truncate(to: rows) }
+        try quarantine.add(line: line, column: column, reason: reason, raw: raw)
+    }
+
+    func flush() throws {
+        guard rows > 0 else { return }
+        try appendBatch()
+        for sink in sinks { sink.reset() }
+        rowsWritten += Int64(rows)
+        rows = 0
+    }
+
+    /// The batch's columns exist only in this call, so the sinks' buffers are
+    /// unshared again when it returns.
+    private func appendBatch() throws {
+        let batch = try ColumnBatch(schema: schema, columns: sinks.map { try $0.column() })
+        try writer.append(batch)
+    }
+
+    func finish() throws -> IngestResult {
+        try flush()
+        let q = try quarantine.finish()
+        let chunk = try writer.finish()
+        return IngestResult(chunk: chunk, quarantine: q, rowsRead: rowsRead, rowsWritten: rowsWritten,
+                            rowsQuarantined: quarantine.rows)
+    }
+
+    func abandon() {
+        writer.abandon()
+        quarantine.abandon()
+    }
+}
