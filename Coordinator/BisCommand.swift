@@ -7,10 +7,11 @@ struct BisCommand: AsyncParsableCommand {
         commandName: "bis",
         abstract: "Submit, watch, approve, retry and trace BIS Fleet pipeline runs.",
         discussion: """
-            The coordinator and the operator commands arrive in later releases; \
-            this build carries the foundation (package, broker scripts, AMQP layer).
+            This build has the data plane's first stages, runnable by hand \
+            (`bis stage run`), spec checking (`bis spec check`) and chunk tools \
+            (`bis chunk`); the coordinator and workers arrive in later releases.
             """,
         version: FleetVersion.string,
-        subcommands: [ChunkCommand.self]
+        subcommands: [ChunkCommand.self, StageCommand.self, SpecCommand.self]
     )
 }

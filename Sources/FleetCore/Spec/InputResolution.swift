@@ -46,6 +46,21 @@ extension PipelineSpec {
     }
 }
 
+extension PipelineSpec {
+    /// A file named outside the spec (on a command line) as an input: its
+    /// canonical path when it lies under the allowed input roots, else an
+    /// error naming the file and the roots.
+    public func confinedInput(_ path: String) throws(SpecErrors) -> String {
+        let resolved = PathResolver.canonical(path)
+        guard allowedRoots.contains(where: { PathResolver.isUnder(resolved, root: $0) }) else {
+            let shown = path == resolved ? path : "\(path) (which resolves to \(resolved))"
+            throw SpecErrors([SpecError(file: file, location: nil, message: "input file \(shown) is outside the allowed input "
+                + "\(allowedRoots.count == 1 ? "root" : "roots") \(allowedRoots.joined(separator: ", "))")])
+        }
+        return resolved
+    }
+}
+
 /// File system paths: absolute and canonical forms, and glob expansion.
 enum PathResolver {
     /// `path` made absolute against `base`, with `.` and `..` segments

@@ -109,3 +109,16 @@ struct ExpressionCaster: ColumnCaster {
         }
     }
 }
+
+extension SpecOperators {
+    /// How ingest reads one of the spec's sources.
+    public static func ingestSource(_ s: SourceSpec) -> IngestSource {
+        let csv = s.csv ?? CSVOptions()
+        return IngestSource(
+            format: s.format == .csv ? .csv : .jsonl,
+            columns: s.schema.fields,
+            header: csv.header, delimiter: csv.delimiter, quote: csv.quote, nullMarkers: csv.nulls,
+            missingColumns: s.missingColumns == .error ? .error : .fillNull,
+            extraColumns: s.extraColumns == .error ? .error : .ignore)
+    }
+}

@@ -1,0 +1,265 @@
+import ArgumentParser
+import Columnar
+import FleetCore
+import Foundation
+import Stages
+
+/// `bis stage run`: one stage operator, in this process, on the inputs given —
+/// how an operator debugs one shard without a fleet, and how tests drive the
+/// operators from outside.
+struct StageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stage",
+        abstract: "Run one stage operator by hand.",
+        subcommands: [Run.self]
+    )
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one stage operator in-process and print what it wrote.",
+            discussion: """
+                ingest       --input FILE… (default: every file the spec's sources match), one \
+                chunk per shard in OUT/<source>-NNNNN/ (ingest.parquet, quarantine.parquet)
+                normalize    --input CHUNK_OR_DIR… (ingest.parquet files), partition chunks \
+                OUT/part-NNNNN.parquet
+                consolidate  --input CHUNK_OR_DIR… --partition N (part-0000N.parquet files under \
+                a directory), sorted chunks OUT/consolidated-NNNNN.parquet
+
+                Example, by hand through the first three stages:
+                  bis stage run ingest --spec p.yml --out /tmp/i
+                  bis stage run normalize --spec p.yml --input /tmp/i --out /tmp/n
+                  bis stage run consolidate --spec p.yml --input /tmp/n --partition 0 --out /tmp/c0
+                Exit codes: 0 done, 1 the operator failed, 2 usage or spec error.
+                """
+        )
+
+        @Argument(help: "The stage: ingest, normalize or consolidate.")
+        var stage: String
+
+        @Option(help: "The pipeline spec (YAML).")
+        var spec: String
+
+        @Option(name: .customLong("input"), parsing: .upToNextOption,
+                help: "Input files, chunks or directories of chunks.")
+        var inputs: [String] = []
+
+        @Option(help: "consolidate: the partition whose chunks to merge.")
+        var partition: Int?
+
+        @Option(help: "ingest: only this source (default: every source).")
+        var source: String?
+
+        @Option(help: "ingest: split files into byte-range shards of this size (e.g. 64MiB); default: the source's shard_size.")
+        var shardSize: String?
+
+        @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
+        var allowRoot: [String] = []
+
+        @Option(help: "The output folder (created if needed).")
+        var out: String
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard ["ingest", "normalize", "consolidate"].contains(stage) else {
+                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize and consolidate")
+            }
+            if stage == "consolidate", partition == nil {
+                throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
+            }
+            if let shardSize, ByteSize(parsing: shardSize) == nil {
+                throw ValidationError("--shard-size '\(shardSize)' is not a size like 64MiB or 1GB")
+            }
+        }
+
+        func run() async throws {
+            let pipeline: PipelineSpec
+            do {
+                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot)
+            } catch {
+                printError(error.description)
+                throw ExitCode(2)
+            }
+            let report: StageReport
+            do {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                switch stage {
+                case "ingest": report = try runIngest(pipeline)
+                case "normalize": report = try runNormalize(pipeline)
+                default: report = try runConsolidate(pipeline)
+                }
+            } catch let error as SpecErrors {
+                printError(error.description)
+                throw ExitCode(2)
+            } catch let error as UsageError {
+                printError(error.message)
+                throw ExitCode(2)
+            } catch {
+                printError("\(stage) failed: \(error)")
+                throw ExitCode(1)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(report.text)
+            }
+        }
+
+        // MARK: ingest
+
+        private func runIngest(_ pipeline: PipelineSpec) throws -> StageReport {
+            let sources = try pipeline.sources.filter { s in
+                guard let source else { return true }
+                return s.name == source
+            }.nonEmpty(or: UsageError("no source named '\(source ?? "")' in the spec; it has \(pipeline.sources.map(\.name).joined(separator: ", "))"))
+            var report = StageReport(stage: "ingest")
+            for src in sources {
+                let files = try inputs.isEmpty ? src.resolvedFiles : inputs.map { try pipeline.confinedInput($0) }
+                let ingestSource = SpecOperators.ingestSource(src)
+                let size = shardSize.flatMap { ByteSize(parsing: $0) }?.bytes ?? src.shardSize.bytes
+                var n = 0
+                for file in files {
+                    let bytes = try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64 ?? 0
+                    for shard in try planShards(path: file, size: bytes, shardSize: Int64(size), source: ingestSource) {
+                        let dir = out + "/" + src.name + "-" + String(format: "%05d", n)
+                        n += 1
+                        let r = try ingest(shard: shard, source: ingestSource, outputDir: dir,
+                                           metadata: [KeyValue("bis.stage", "ingest"), KeyValue("bis.input", file)])
+                        report.rowsIn += r.rowsRead
+                        report.rowsOut += r.rowsWritten
+                        report.rowsQuarantined += r.rowsQuarantined
+                        report.outputs.append(.init(r.chunk, input: shardLabel(shard)))
+                        if let q = r.quarantine { report.quarantine.append(.init(q, input: shardLabel(shard))) }
+                    }
+                }
+            }
+            return report
+        }
+
+        private func shardLabel(_ shard: Shard) -> String {
+            guard let r = shard.byteRange else { return shard.path }
+            return "\(shard.path)[\(r.lowerBound)..<\(r.upperBound)]"
+        }
+
+        // MARK: normalize
+
+        private func runNormalize(_ pipeline: PipelineSpec) throws -> StageReport {
+            let chunks = try chunkInputs(named: { $0 == "ingest.parquet" }, what: "ingest.parquet")
+            let compiled = try SpecOperators.normalize(pipeline)
+            let c = SpecOperators.consolidate(pipeline)
+            let partitions = pipeline.consolidate?.partitions ?? 1
+            let r = try normalize(inputChunks: chunks, steps: compiled.ops, caster: compiled.caster,
+                                  partitionBy: c?.partitionBy ?? [], partitions: partitions, outputDir: out,
+                                  metadata: [KeyValue("bis.stage", "normalize")])
+            var report = StageReport(stage: "normalize")
+            report.rowsIn = r.rowsIn
+            report.rowsOut = r.rowsOut
+            report.outputs = r.partitions.map { .init($0.chunk, partition: $0.partition) }
+            return report
+        }
+
+        // MARK: consolidate
+
+        private func runConsolidate(_ pipeline: PipelineSpec) throws -> StageReport {
+            let p = partition ?? 0
+            let name = "part-" + String(format: "%05d", p) + ".parquet"
+            let chunks = try chunkInputs(named: { $0 == name }, what: name)
+            guard let c = SpecOperators.consolidate(pipeline) else {
+                throw UsageError("the spec has no consolidate section")
+            }
+            guard p >= 0, p < (pipeline.consolidate?.partitions ?? 1) else {
+                throw UsageError("--partition \(p) is outside 0..<\(pipeline.consolidate?.partitions ?? 1)")
+            }
+            let r = try consolidate(inputChunks: chunks, partitionBy: c.partitionBy, sortBy: c.sortBy, dedupe: c.dedupe,
+                                    outputDir: out, metadata: [KeyValue("bis.stage", "consolidate"),
+                                                               KeyValue("bis.partition", String(p))],
+                                    options: c.options)
+            var report = StageReport(stage: "consolidate")
+            report.rowsIn = r.rowsIn
+            report.rowsOut = r.rowsOut
+            report.duplicatesRemoved = r.duplicatesRemoved
+            report.outputs = r.chunks.map { .init($0, partition: p) }
+            return report
+        }
+
+        /// `--input` entries: files as given, directories searched (sorted,
+        /// recursively) for chunk files whose name matches.
+        private func chunkInputs(named matches: (String) -> Bool, what: String) throws -> [String] {
+            guard !inputs.isEmpty else { throw UsageError("\(stage) needs --input (chunk files or directories holding \(what))") }
+            var found: [String] = []
+            for input in inputs {
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+                    throw UsageError("--input \(input): no such file or directory")
+                }
+                if !isDir.boolValue { found.append(input); continue }
+                let all = (FileManager.default.subpaths(atPath: input) ?? []).sorted()
+                found += all.filter { matches(($0 as NSString).lastPathComponent) }.map { input + "/" + $0 }
+            }
+            return found
+        }
+    }
+}
+
+/// A usage problem found while running (exit code 2).
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+extension Array {
+    func nonEmpty(or error: @autoclosure () -> some Error) throws -> [Element] {
+        if isEmpty { throw error() }
+        return self
+    }
+}
+
+/// What one operator wrote, for people and for scripts (`--json`).
+struct StageReport: Encodable {
+    struct Output: Encodable {
+        var path: String
+        var sha256: String
+        var rows: Int64
+        var bytes: Int64
+        var partition: Int?
+        var input: String?
+
+        init(_ w: WriteResult, partition: Int? = nil, input: String? = nil) {
+            path = w.path
+            sha256 = w.sha256
+            rows = w.rows
+            bytes = w.bytes
+            self.partition = partition
+            self.input = input
+        }
+    }
+
+    var stage: String
+    var rowsIn: Int64 = 0
+    var rowsOut: Int64 = 0
+    var rowsQuarantined: Int64 = 0
+    var duplicatesRemoved: Int64?
+    var outputs: [Output] = []
+    var quarantine: [Output] = []
+
+    var text: String {
+        var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
+            + (stage == "ingest" ? ", \(rowsQuarantined) quarantined" : "")
+            + (duplicatesRemoved.map { ", \($0) duplicates removed" } ?? "")]
+        for o in outputs {
+            lines.append("  \(o.path)  \(o.rows) rows  \(o.bytes) B  sha256 \(o.sha256)")
+        }
+        for q in quarantine {
+            lines.append("  quarantine \(q.path)  \(q.rows) rows  (from \(q.input ?? "?"))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func printError(_ message: String) {
+    var err = StandardError()
+    print("error: \(message)", to: &err)
+}
