@@ -57,6 +57,7 @@ public func consolidate(
         throw OperatorError.invalidSetting(
             "consolidate: rowsPerChunk, rowGroupRows and memoryBudgetBytes must be positive and mergeFanIn at least 2")
     }
+    try makeDirectories(outputDir)
     if let dedupe {
         guard !dedupe.key.isEmpty else { throw OperatorError.invalidSetting("dedupe: the key needs at least one column") }
         let missing = partitionBy.filter { !dedupe.key.contains($0) }

@@ -41,9 +41,12 @@ public final class ShuffleWriter {
         guard partitions > 0 else {
             throw OperatorError.invalidSetting("partitions must be at least 1, got \(partitions)")
         }
-        guard !partitionBy.isEmpty else {
+        // Without a key there is nothing to hash: only one partition makes sense
+        // (a spec without `consolidate`).
+        guard !partitionBy.isEmpty || partitions == 1 else {
             throw OperatorError.invalidSetting("partition_by needs at least one column")
         }
+        try makeDirectories(outputDir)
         self.partitionBy = partitionBy
         self.partitions = partitions
         self.outputDir = outputDir
@@ -79,7 +82,9 @@ public final class ShuffleWriter {
         schema = batch.schema
         for name in partitionBy { _ = try batch.requireColumn(name, "partition key") }
         guard batch.rowCount > 0 else { return }
-        let assigned = try StableHash.partitions(batch, columns: partitionBy, count: partitions)
+        let assigned = partitions == 1
+            ? [Int](repeating: 0, count: batch.rowCount)
+            : try StableHash.partitions(batch, columns: partitionBy, count: partitions)
         // Counting sort of row indices by partition, stable within each.
         var counts = [Int](repeating: 0, count: partitions)
         for p in assigned { counts[p] += 1 }

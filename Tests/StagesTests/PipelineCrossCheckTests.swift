@@ -1,0 +1,135 @@
+import Columnar
+import FleetCore
+import Foundation
+import Testing
+@testable import Stages
+
+/// ingest → normalize → consolidate over generated CSV files with nulls,
+/// duplicates, quoted line breaks and dirty values, driven by a YAML spec as
+/// `bis stage run` drives it, and every output value compared with DuckDB
+/// running the equivalent SQL on the same files.
+@Suite(.enabled(if: StagesPython.enabled, "no Python with duckdb (set BIS_PYTHON or create .venv)"))
+struct PipelineCrossCheckTests {
+    static let spec = """
+    pipeline: cross-check
+    sources:
+      orders:
+        format: csv
+        files: data/*.csv
+        shard_size: 2KiB
+        columns:
+          id: int64
+          region: string
+          amount: decimal(12,2)
+          qty: int64
+          day: date
+          note: string
+    normalize:
+      - trim: [region]
+      - upper: [region]
+      - derive:
+          total: "amount * qty"
+          tier: "case when amount >= 500 then 'high' when amount is null then 'none' else 'low' end"
+      - filter: "qty is null or qty > 0"
+    consolidate:
+      partition_by: [id]
+      partitions: 4
+      sort_by: [id]
+      dedupe: {key: [id], keep: latest, by: day}
+      memory_budget: 2KiB
+
+    """
+
+    /// Three files, the second with CRLF record ends; returns how many rows
+    /// carry a value that cannot be typed (ingest must quarantine exactly those).
+    static func writeInputs(to dir: String) throws -> Int {
+        var rng = OpRandom(seed: 20261127)
+        let regions = ["  north ", "south", " east", "west  ", "café", "NA", ""]
+        var dirty = 0
+        var day = 0
+        for file in 0..<3 {
+            let eol = file == 1 ? "\r\n" : "\n"
+            var text = "id,region,amount,qty,day,note" + eol
+            for _ in 0..<400 {
+                day += 1   // unique per row: the dedupe has no ties to break
+                let id = String(rng.int(1...300))
+                let region = regions[rng.int(0...regions.count - 1)]
+                var amount = rng.chance(0.1) ? "" : "\(rng.int(0...999)).\(String(format: "%02d", rng.int(0...99)))"
+                var qty = rng.chance(0.1) ? "NULL" : String(rng.int(-3...20))
+                var date = ValueText.date(days: Int64(17_000 + day))
+                switch rng.int(0...40) {
+                case 0: amount = "1.2.3"; dirty += 1
+                case 1: qty = "7x"; dirty += 1
+                case 2: date = "2026-13-01"; dirty += 1
+                default: break
+                }
+                let note: String
+                switch rng.int(0...3) {
+                case 0: note = "\"line one\nline two\""
+                case 1: note = "\"says \"\"hi\"\", twice\""
+                case 2: note = "plain"
+                default: note = "\"\""
+                }
+                text += [id, region, amount, qty, date, note].joined(separator: ",") + eol
+            }
+            try text.write(toFile: dir + "/data/part\(file).csv", atomically: true, encoding: .utf8)
+        }
+        return dirty
+    }
+
+    @Test func ingestNormalizeConsolidateMatchDuckDB() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bis-pipeline-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dirty = try Self.writeInputs(to: root)
+        try Self.spec.write(toFile: root + "/p.yml", atomically: true, encoding: .utf8)
+        let spec = try PipelineSpec.load(path: root + "/p.yml")
+        let source = try #require(spec.sources.first)
+
+        // Ingest: every file in byte-range shards of 2 KiB.
+        var shardChunks: [String] = []
+        var quarantined: Int64 = 0
+        var read: Int64 = 0
+        let ingestSource = SpecOperators.ingestSource(source)
+        for file in source.resolvedFiles {
+            let size = try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int64
+            let shards = try planShards(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource)
+            #expect(shards.count > 3, "2 KiB shards should split \(file)")
+            for shard in shards {
+                let r = try ingest(shard: shard, source: ingestSource, outputDir: root + "/ingest/\(shardChunks.count)")
+                shardChunks.append(r.chunk.path)
+                quarantined += r.rowsQuarantined
+                read += r.rowsRead
+            }
+        }
+        #expect(read == 1200)
+        #expect(quarantined == Int64(dirty))
+
+        // Normalize each shard into partitions, then consolidate each partition.
+        let compiled = try SpecOperators.normalize(spec)
+        let settings = try #require(SpecOperators.consolidate(spec))
+        var byPartition: [Int: [String]] = [:]
+        for (n, chunk) in shardChunks.enumerated() {
+            let r = try normalize(inputChunks: [chunk], steps: compiled.ops, caster: compiled.caster,
+                                  partitionBy: settings.partitionBy, partitions: 4, outputDir: root + "/normalize/\(n)")
+            for p in r.partitions { byPartition[p.partition, default: []].append(p.chunk.path) }
+        }
+        var outputs: [String] = []
+        var spilled = 0
+        for p in byPartition.keys.sorted() {
+            let r = try consolidate(inputChunks: byPartition[p]!, partitionBy: settings.partitionBy, sortBy: settings.sortBy,
+                                    dedupe: settings.dedupe, outputDir: root + "/consolidate/\(p)", options: settings.options)
+            outputs += r.chunks.map(\.path)
+            spilled += r.spilledRuns
+        }
+        #expect(spilled > 0, "a 2 KiB memory budget should make consolidate spill sorted runs")
+
+        let csvs = source.resolvedFiles.joined(separator: ",")
+        let result = try StagesPython.script("check_pipeline.py", [csvs, outputs.joined(separator: ",")])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(json?["ok"] as? Bool == true, "\(result.output)")
+        #expect(json?["quarantined"] as? Int == dirty, "DuckDB and the generator disagree on the dirty rows: \(result.output)")
+        #expect((json?["rows"] as? Int ?? 0) > 200)
+    }
+}
