@@ -95,6 +95,8 @@ let package = Package(
             dependencies: ["Columnar", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["python"]
         ),
+        // Runs the built `bis` executable as a user would (exit codes, --json).
+        .testTarget(name: "CLITests", dependencies: ["bis"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore"]),
     ]

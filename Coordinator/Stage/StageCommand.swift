@@ -55,8 +55,13 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
         var allowRoot: [String] = []
 
-        @Option(help: "The output folder (created if needed).")
-        var out: String
+        @Option(name: .customLong("out"), help: "The output folder (created if needed).")
+        var outArgument: String
+
+        /// Absolute, so that the paths printed are usable from anywhere.
+        var out: String {
+            outArgument.hasPrefix("/") ? outArgument : FileManager.default.currentDirectoryPath + "/" + outArgument
+        }
 
         @Flag(help: "Print the result as JSON.")
         var json = false

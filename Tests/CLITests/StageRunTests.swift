@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+/// The `bis` executable built beside the tests (the test target depends on it).
+enum Bis {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static var executable: String {
+        // The test bundle sits in the same build folder as the executables.
+        let bundleDir = Bundle.main.bundleURL.deletingLastPathComponent().path
+        for candidate in [bundleDir + "/bis", Bundle.main.bundlePath + "/../bis", packageRoot + "/.build/debug/bis"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return packageRoot + "/.build/debug/bis"
+    }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func run(_ args: [String], in dir: String) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+/// A temp folder with a spec and a CSV file, removed afterwards.
+struct Workspace {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("bis-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path + "/data", withIntermediateDirectories: true)
+    }
+
+    func write(_ relative: String, _ text: String) throws {
+        try text.write(toFile: path + "/" + relative, atomically: true, encoding: .utf8)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+let ordersSpec = """
+pipeline: orders
+sources:
+  orders:
+    format: csv
+    files: data/*.csv
+    columns:
+      id: int64
+      amount: decimal(10,2)
+      day: date
+normalize:
+  - derive: {cents: "amount * 100"}
+consolidate:
+  partition_by: [id]
+  partitions: 2
+  sort_by: [id]
+
+"""
+
+let ordersCSV = """
+id,amount,day
+1,10.50,2026-01-01
+2,oops,2026-01-02
+3,7.25,2026-01-03
+
+"""
+
+@Suite struct StageRunTests {
+    @Test func ingestReportsItsChunkAndTheQuarantinedRowAsJSON() throws {
+        let ws = try Workspace()
+        defer { ws.remove() }
+        try ws.write("p.yml", ordersSpec)
+        try ws.write("data/a.csv", ordersCSV)
+        let r = try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--out", "out", "--json"], in: ws.path)
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        #expect(json["rowsIn"] as? Int == 3)
+        #expect(json["rowsOut"] as? Int == 2)
+        #expect(json["rowsQuarantined"] as? Int == 1)
+        let outputs = try #require(json["outputs"] as? [[String: Any]])
+        #expect(outputs.count == 1)
+        let path = try #require(outputs.first?["path"] as? String)
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect((outputs.first?["sha256"] as? String)?.count == 64)
+        #expect((json["quarantine"] as? [[String: Any]])?.first?["rows"] as? Int == 1)
+    }
+
+    @Test func theFirstThreeStagesChainByHand() throws {
+        let ws = try Workspace()
+        defer { ws.remove() }
+        try ws.write("p.yml", ordersSpec)
+        try ws.write("data/a.csv", ordersCSV)
+        #expect(try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--out", "i"], in: ws.path).status == 0)
+        let n = try Bis.run(["stage", "run", "normalize", "--spec", "p.yml", "--input", "i", "--out", "n", "--json"], in: ws.path)
+        #expect(n.status == 0, "\(n.stderr)")
+        var rows = 0
+        for p in 0..<2 {
+            let c = try Bis.run(["stage", "run", "consolidate", "--spec", "p.yml", "--input", "n", "--partition", "\(p)",
+                                 "--out", "c\(p)", "--json"], in: ws.path)
+            #expect(c.status == 0, "\(c.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any]
+            rows += json?["rowsOut"] as? Int ?? 0
+        }
+        #expect(rows == 2)
+    }
+
+    @Test func aSpecErrorExitsWith2AndNamesTheLineAndColumn() throws {
+        let ws = try Workspace()
+        defer { ws.remove() }
+        try ws.write("p.yml", ordersSpec.replacingOccurrences(of: "  sort_by: [id]", with: "  sort_bye: [id]"))
+        try ws.write("data/a.csv", ordersCSV)
+        let r = try Bis.run(["spec", "check", "p.yml"], in: ws.path)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("p.yml:15:3: unknown key 'sort_bye' in consolidate; did you mean 'sort_by'?"), "\(r.stderr)")
+        let s = try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--out", "o"], in: ws.path)
+        #expect(s.status == 2)
+    }
+
+    @Test func anInputOutsideTheSpecsFolderIsRefused() throws {
+        let ws = try Workspace()
+        let outside = try Workspace()
+        defer { ws.remove(); outside.remove() }
+        try ws.write("p.yml", ordersSpec)
+        try ws.write("data/a.csv", ordersCSV)
+        try outside.write("data/secret.csv", ordersCSV)
+        let escape = "../" + (outside.path as NSString).lastPathComponent + "/data/secret.csv"
+        let r = try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--input", escape, "--out", "o"], in: ws.path)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("is outside the allowed input root"), "\(r.stderr)")
+
+        // A symlink inside the folder that points out is refused the same way.
+        try FileManager.default.createSymbolicLink(atPath: ws.path + "/data/link.csv", withDestinationPath: outside.path + "/data/secret.csv")
+        let l = try Bis.run(["spec", "check", "p.yml"], in: ws.path)
+        #expect(l.status == 2)
+        #expect(l.stderr.contains("link.csv (which resolves to"), "\(l.stderr)")
+
+        // Allowing the other folder as an input root lets it in.
+        let ok = try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--input", escape, "--allow-root", outside.path,
+                              "--out", "o"], in: ws.path)
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+}
