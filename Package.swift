@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -65,7 +66,11 @@ let package = Package(
 
         // The seven stage operators as plain functions over chunks: no queue,
         // no database. The fleet only moves them around.
-        .target(name: "Stages", dependencies: ["FleetCore", "Columnar"], exclude: ["Consolidate/README.md"]),
+        .target(
+            name: "Stages",
+            dependencies: ["FleetCore", "Columnar", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            exclude: ["Consolidate/README.md"]
+        ),
 
         .executableTarget(
             name: "bis",

@@ -24,6 +24,8 @@ struct StageCommand: AsyncParsableCommand {
                 OUT/part-NNNNN.parquet
                 consolidate  --input CHUNK_OR_DIR… --partition N (part-0000N.parquet files under \
                 a directory), sorted chunks OUT/consolidated-NNNNN.parquet
+                report       --input SUMMARY.json (a run summary), OUT/report.html, \
+                OUT/<summary>.csv per summary, OUT/report.xlsx
 
                 Example, by hand through the first three stages:
                   bis stage run ingest --spec p.yml --out /tmp/i
@@ -33,7 +35,7 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-        @Argument(help: "The stage: ingest, normalize or consolidate.")
+        @Argument(help: "The stage: ingest, normalize, consolidate or report.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -67,8 +69,8 @@ struct StageCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard ["ingest", "normalize", "consolidate"].contains(stage) else {
-                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize and consolidate")
+            guard ["ingest", "normalize", "consolidate", "report"].contains(stage) else {
+                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize, consolidate and report")
             }
             if stage == "consolidate", partition == nil {
                 throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
@@ -92,6 +94,7 @@ struct StageCommand: AsyncParsableCommand {
                 switch stage {
                 case "ingest": report = try runIngest(pipeline)
                 case "normalize": report = try runNormalize(pipeline)
+                case "report": report = try runReport(pipeline)
                 default: report = try runConsolidate(pipeline)
                 }
             } catch let error as SpecErrors {

@@ -72,6 +72,11 @@ struct SpecLoader {
         if let entry = byKey["validate"], !entry.value.isEmptyPlainScalar { validate = loadValidate(entry.value) }
         let publish = byKey["publish"].flatMap { loadPublish($0.value, tracker: tracker) }
         let report = byKey["report"].map { $0.value.specValue }
+        if let report {
+            do throws(SpecErrors) { _ = try ReportSpec(report, file: sink.file, publish: publish) } catch {
+                for e in error.errors { sink.add(e.location, e.message) }
+            }
+        }
         let deliver = byKey["deliver"].map { $0.value.specValue }
 
         var roots = [PathResolver.canonical(directory)]
