@@ -83,7 +83,8 @@ struct StageCommand: AsyncParsableCommand {
         func run() async throws {
             let pipeline: PipelineSpec
             do {
-                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot)
+                // A report reads only its summary: the sources' files may be gone.
+                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot, resolvingInputs: stage != "report")
             } catch {
                 printError(error.description)
                 throw ExitCode(2)

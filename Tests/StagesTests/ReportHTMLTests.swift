@@ -114,5 +114,8 @@ struct ReportHTMLTests {
         let s = RunSummary(pipeline: "p", runID: "r", title: "t", startedAt: Date(timeIntervalSince1970: 0), status: "running")
         let html = try reportHTML(s)
         #expect(html.contains("not finished") && html.contains("publishes no summaries") && html.contains("no validate rules"))
+        var named = s
+        named.mainAggregate = "by_day.total"   // the run stopped before publish: no chart, no error
+        #expect(try reportHTML(named) == html)
     }
 }

@@ -73,7 +73,10 @@ struct SpecLoader {
         let publish = byKey["publish"].flatMap { loadPublish($0.value, tracker: tracker) }
         let report = byKey["report"].map { $0.value.specValue }
         if let report {
-            do throws(SpecErrors) { _ = try ReportSpec(report, file: sink.file, publish: publish) } catch {
+            // Without a publish section, main_aggregate names nothing; with a
+            // broken one, its errors are already reported.
+            let summaries = byKey["publish"] == nil ? PublishSpec(dataset: "", summaries: [], location: report.location) : publish
+            do throws(SpecErrors) { _ = try ReportSpec(report, file: sink.file, publish: summaries) } catch {
                 for e in error.errors { sink.add(e.location, e.message) }
             }
         }

@@ -82,10 +82,12 @@ public enum ReportFiles {
 }
 
 /// The bar chart's table and column: `summary.mainAggregate` when set
-/// (an error when it names nothing), else the first summary's first
-/// aggregate; nil when there are no summaries or no aggregate columns.
+/// (an error when it names no aggregate of the run's summaries), else the
+/// first summary's first aggregate; nil when there are no summaries (a run
+/// that failed before publish) or no aggregate columns.
 func chooseMainAggregate(_ summary: RunSummary) throws(ReportError) -> MainAggregateChoice? {
-    if let wanted = summary.mainAggregate {
+    // A run that stopped before publish has no summaries: no chart, no error.
+    if let wanted = summary.mainAggregate, !summary.summaries.isEmpty {
         guard let dot = wanted.lastIndex(of: "."), dot != wanted.startIndex, wanted.index(after: dot) != wanted.endIndex else {
             throw .malformedMainAggregate(wanted)
         }
