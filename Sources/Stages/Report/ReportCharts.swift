@@ -60,7 +60,9 @@ enum ReportCharts {
             let cls = bar.value >= 0 ? "bar" : "bar negative"
             s += "<rect class=\"\(cls)\" x=\"\(n(x))\" y=\"\(n(by))\" width=\"\(n(barW))\" height=\"\(n(h))\" data-value=\"\(HTML.escape(bar.text))\"><title>\(HTML.escape(bar.label)): \(HTML.escape(bar.text))</title></rect>\n"
             let ly = bar.value >= 0 ? by - 4 : by + h + 12
-            s += "<text class=\"value\" x=\"\(n(x + barW / 2))\" y=\"\(n(ly))\" text-anchor=\"middle\">\(HTML.escape(compact(bar.value)))</text>\n"
+            // The exact text when it fits over the bar's slot, else 1.23M.
+            let label = Double(bar.text.count) * 6.5 <= slot - 4 ? bar.text : compact(bar.value)
+            s += "<text class=\"value\" x=\"\(n(x + barW / 2))\" y=\"\(n(ly))\" text-anchor=\"middle\">\(HTML.escape(label))</text>\n"
             let lx = x + barW / 2, lyLabel = top + plotH + 14
             s += "<text class=\"label\" x=\"\(n(lx))\" y=\"\(n(lyLabel))\" text-anchor=\"end\" transform=\"rotate(-40 \(n(lx)) \(n(lyLabel)))\">\(HTML.escape(truncate(bar.label, 26)))</text>\n"
         }
