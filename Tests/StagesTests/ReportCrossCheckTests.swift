@@ -30,6 +30,7 @@ struct ReportCrossCheckTests {
             "sheets": ["Run", "by_country", "by_day__x_"],
             "run_id": summary.runID,
             "started_at": "2026-11-26T18:15:00",
+            "first_input_bytes": summary.lineage.inputs[0].bytes,
             "tables": zip(["by_country", "by_day__x_"], summary.summaries).map { sheet, table in
                 ["sheet": sheet, "rows": [table.columns.map { ["s": $0.name] }] + table.rows.map { $0.map(cell) }] as [String: Any]
             },

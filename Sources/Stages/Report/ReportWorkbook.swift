@@ -3,7 +3,7 @@ import Foundation
 import ZIPFoundation
 
 /// The report's `.xlsx` workbook (Office Open XML, SpreadsheetML): a "Run"
-/// sheet (the run, its stages and quality gates), then one sheet per summary
+/// sheet (the run, its stages, quality gates and lineage), then one sheet per summary
 /// table. Numbers are number cells (`t="n"`, the exact text as the value),
 /// dates are serial numbers with a date style, texts are inline strings.
 enum ReportWorkbook {
@@ -83,6 +83,13 @@ enum ReportWorkbook {
             rows.append(["dataset", "version", "rows", "manifest sha256"].map { .header($0) })
             for d in s.lineage.datasets {
                 rows.append([.text(d.name), .text(d.version), d.rows.map { .number(String($0)) } ?? .empty, .text(d.manifestSHA256)])
+            }
+        }
+        if !s.lineage.inputs.isEmpty {
+            rows.append([])
+            rows.append(["input file", "bytes", "sha256"].map { .header($0) })
+            for f in s.lineage.inputs {
+                rows.append([.text(f.path), .number(String(f.bytes)), .text(f.sha256)])
             }
         }
         return Sheet(name: "Run", rows: rows, widths: [22, 44, 14, 14, 18, 14])

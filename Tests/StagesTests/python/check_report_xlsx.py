@@ -59,4 +59,13 @@ started = labels.get("started (UTC)")
 if started is None or not started.is_date or started.value.isoformat() != expected.get("started_at"):
     mismatches.append(f"Run started: {started and started.value!r}, expected {expected.get('started_at')!r}")
 
+# The Run sheet's lineage: each input's size is a number.
+inputs = [r for r in range(1, run.max_row + 1) if run.cell(row=r, column=1).value == "input file"]
+if not inputs:
+    mismatches.append("Run: no 'input file' table")
+else:
+    size = run.cell(row=inputs[0] + 1, column=2)
+    if size.data_type != "n" or size.value != expected.get("first_input_bytes"):
+        mismatches.append(f"Run!{size.coordinate}: {size.value!r}, expected {expected.get('first_input_bytes')!r}")
+
 print(json.dumps({"ok": not mismatches, "sheets": wb.sheetnames, "mismatches": mismatches[:30]}))
