@@ -24,6 +24,9 @@ struct StageCommand: AsyncParsableCommand {
                 OUT/part-NNNNN.parquet
                 consolidate  --input CHUNK_OR_DIR… --partition N (part-0000N.parquet files under \
                 a directory), sorted chunks OUT/consolidated-NNNNN.parquet
+                publish      --input CHUNK_OR_DIR… (validated-*.parquet and *.partials.json under a \
+                directory) [--run RUN] [--retention N]: the dataset and its summaries under \
+                OUT/published/<dataset>/<run>/, CURRENT and view.sql (see docs/publish.md)
 
                 Example, by hand through the first three stages:
                   bis stage run ingest --spec p.yml --out /tmp/i
@@ -33,7 +36,7 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-        @Argument(help: "The stage: ingest, normalize or consolidate.")
+        @Argument(help: "The stage: ingest, normalize, consolidate or publish.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -52,10 +55,16 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "ingest: split files into byte-range shards of this size (e.g. 64MiB); default: the source's shard_size.")
         var shardSize: String?
 
+        @Option(name: .customLong("run"), help: "publish: the run id (default: <pipeline>-<UTC yyyyMMddTHHmmssZ>-<4 hex>).")
+        var runID: String?
+
+        @Option(help: "publish: how many versions of each dataset to keep (CURRENT's is never removed).")
+        var retention: Int = 5
+
         @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
         var allowRoot: [String] = []
 
-        @Option(name: .customLong("out"), help: "The output folder (created if needed).")
+        @Option(name: .customLong("out"), help: "The output folder (created if needed); for publish, the data root.")
         var outArgument: String
 
         /// Absolute, so that the paths printed are usable from anywhere.
@@ -67,8 +76,8 @@ struct StageCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard ["ingest", "normalize", "consolidate"].contains(stage) else {
-                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize and consolidate")
+            guard ["ingest", "normalize", "consolidate", "publish"].contains(stage) else {
+                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize, consolidate and publish")
             }
             if stage == "consolidate", partition == nil {
                 throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
@@ -92,6 +101,7 @@ struct StageCommand: AsyncParsableCommand {
                 switch stage {
                 case "ingest": report = try runIngest(pipeline)
                 case "normalize": report = try runNormalize(pipeline)
+                case "publish": report = try runPublish(pipeline)
                 default: report = try runConsolidate(pipeline)
                 }
             } catch let error as SpecErrors {
@@ -249,6 +259,7 @@ struct StageReport: Encodable {
     var duplicatesRemoved: Int64?
     var outputs: [Output] = []
     var quarantine: [Output] = []
+    var published: [PublishedReport]?
 
     var text: String {
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
@@ -259,6 +270,10 @@ struct StageReport: Encodable {
         }
         for q in quarantine {
             lines.append("  quarantine \(q.path)  \(q.rows) rows  (from \(q.input ?? "?"))")
+        }
+        for p in published ?? [] {
+            lines.append("  published \(p.dataset) run \(p.run): \(p.rows) rows in \(p.path)"
+                + (p.reused ? " (already published)" : "") + (p.current == p.run ? ", current" : ", current stays \(p.current)"))
         }
         return lines.joined(separator: "\n")
     }
