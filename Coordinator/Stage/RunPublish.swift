@@ -63,6 +63,11 @@ extension StageCommand.Run {
                     throw UsageError("\(file) holds partials of summary '\(name)', which the spec's publish section does not name "
                                      + "(it has: \(spec.summaries.map(\.name).joined(separator: ", ")))")
                 }
+                let expected = spec.summaries.first { $0.name == name }!
+                guard partial.groupBy == expected.groupBy, partial.aggregates.map(\.name) == expected.aggregates.map(\.name) else {
+                    throw UsageError("\(file): the partials of summary '\(name)' group by \(partial.groupBy) into "
+                                     + "\(partial.aggregates.map(\.name)), the spec by \(expected.groupBy) into \(expected.aggregates.map(\.name))")
+                }
                 partials[name, default: []].append(partial)
             }
         }
