@@ -252,3 +252,34 @@ import Testing
         #expect(throws: PublishError.self) { _ = try PartialsFile.read(path) }
     }
 }
+
+@Suite struct PublishLinkTests {
+    static func identity(_ path: String) throws -> (device: Int, inode: Int) {
+        let a = try FileManager.default.attributesOfItem(atPath: path)
+        return ((a[.systemNumber] as? NSNumber)?.intValue ?? -1, (a[.systemFileNumber] as? NSNumber)?.intValue ?? -1)
+    }
+
+    @Test func chunksAreHardLinkedOnOneFilesystemAndCopiedAcrossFilesystems() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let local = try f.chunks("a", count: 1, rows: 20)
+        let r = try f.publishRun("run-1", local)
+        let published = try Self.identity(r.dataset.files[0])
+        let source = try Self.identity(local[0])
+        #expect(published.device == source.device && published.inode == source.inode)
+
+        // /dev/shm is another filesystem (tmpfs) where there is one: link(2) fails with EXDEV, publish copies.
+        let shm = "/dev/shm/bis-publish-\(UUID().uuidString)"
+        guard (try? FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: false)) != nil else { return }
+        defer { try? FileManager.default.removeItem(atPath: shm) }
+        let remote = try opWriteChunk(shm + "/validated-00000.parquet", [try ParquetReader(path: local[0]).read()]).path
+        guard try Self.identity(remote).device != source.device else { return }
+        let c = try publish(dataset: "orders", run: "run-2", pipeline: "p", chunks: [remote], summaries: [:], root: f.root,
+                            retention: 5, now: Date(timeIntervalSince1970: 1_900_000_000))
+        let copied = try Self.identity(c.dataset.files[0])
+        #expect(copied.device == source.device)
+        #expect(c.dataset.manifest.files[0].sha256 == (try sha256(ofFile: remote)))
+        #expect(c.dataset.manifest.files[0].sha256 == (try sha256(ofFile: c.dataset.files[0])))
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+    }
+}
