@@ -133,6 +133,8 @@ enum DurableFiles {
                 throw PublishError.io("cannot create folder \(path)", errno: errno)
             }
             guard kind(path) == .directory else { throw PublishError.unsafePath(path, reason: "is not a folder") }
+            // The new entry is durable only once its parent folder is synced.
+            try sync(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         case .symlink: throw PublishError.unsafePath(path, reason: "is a symlink; publish writes only into real folders under the root")
         default: throw PublishError.unsafePath(path, reason: "is not a folder")
         }
