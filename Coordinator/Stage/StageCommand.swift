@@ -26,6 +26,9 @@ struct StageCommand: AsyncParsableCommand {
                 a directory), sorted chunks OUT/consolidated-NNNNN.parquet
                 report       --input SUMMARY.json (a run summary), OUT/report.html, \
                 OUT/<summary>.csv per summary, OUT/report.xlsx
+                publish      --input CHUNK_OR_DIR… (validated-*.parquet and *.partials.json under a \
+                directory) [--run RUN] [--retention N]: the dataset and its summaries under \
+                OUT/published/<dataset>/<run>/, CURRENT and view.sql (see docs/publish.md)
 
                 Example, by hand through the first three stages:
                   bis stage run ingest --spec p.yml --out /tmp/i
@@ -35,7 +38,10 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-        @Argument(help: "The stage: ingest, normalize, consolidate or report.")
+        /// The stages this build runs by hand, in run order.
+        static let stages = ["ingest", "normalize", "consolidate", "publish", "report"]
+
+        @Argument(help: "The stage: ingest, normalize, consolidate, publish or report.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -54,10 +60,16 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "ingest: split files into byte-range shards of this size (e.g. 64MiB); default: the source's shard_size.")
         var shardSize: String?
 
+        @Option(name: .customLong("run"), help: "publish: the run id (default: <pipeline>-<UTC yyyyMMddTHHmmssZ>-<4 hex>).")
+        var runID: String?
+
+        @Option(help: "publish: how many versions of each dataset to keep (CURRENT's is never removed).")
+        var retention: Int = 5
+
         @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
         var allowRoot: [String] = []
 
-        @Option(name: .customLong("out"), help: "The output folder (created if needed).")
+        @Option(name: .customLong("out"), help: "The output folder (created if needed); for publish, the data root.")
         var outArgument: String
 
         /// Absolute, so that the paths printed are usable from anywhere.
@@ -69,8 +81,8 @@ struct StageCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard ["ingest", "normalize", "consolidate", "report"].contains(stage) else {
-                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize, consolidate and report")
+            guard Self.stages.contains(stage) else {
+                throw ValidationError("unknown stage '\(stage)': this build runs \(Self.stages.joined(separator: ", "))")
             }
             if stage == "consolidate", partition == nil {
                 throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
@@ -84,7 +96,7 @@ struct StageCommand: AsyncParsableCommand {
             let pipeline: PipelineSpec
             do {
                 // A report reads only its summary: the sources' files may be gone.
-                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot, resolvingInputs: stage != "report")
+                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot, resolvingInputs: stage == "ingest")  // only ingest reads the source files
             } catch {
                 printError(error.description)
                 throw ExitCode(2)
@@ -95,6 +107,7 @@ struct StageCommand: AsyncParsableCommand {
                 switch stage {
                 case "ingest": report = try runIngest(pipeline)
                 case "normalize": report = try runNormalize(pipeline)
+                case "publish": report = try runPublish(pipeline)
                 case "report": report = try runReport(pipeline)
                 default: report = try runConsolidate(pipeline)
                 }
@@ -253,6 +266,7 @@ struct StageReport: Encodable {
     var duplicatesRemoved: Int64?
     var outputs: [Output] = []
     var quarantine: [Output] = []
+    var published: [PublishedReport]?
 
     var text: String {
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
@@ -263,6 +277,10 @@ struct StageReport: Encodable {
         }
         for q in quarantine {
             lines.append("  quarantine \(q.path)  \(q.rows) rows  (from \(q.input ?? "?"))")
+        }
+        for p in published ?? [] {
+            lines.append("  published \(p.dataset) run \(p.run): \(p.rows) rows in \(p.path)"
+                + (p.reused ? " (already published)" : "") + (p.current == p.run ? ", current" : ", current stays \(p.current)"))
         }
         return lines.joined(separator: "\n")
     }
