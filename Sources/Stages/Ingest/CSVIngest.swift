@@ -184,7 +184,6 @@ struct CSVIngest {
             for f in 0..<expected {
                 let c = map[f]
                 if c < 0 { continue }
-                let sink = sinks[c]
                 let s = scanner.starts[f]
                 let n = scanner.ends[f] - s
                 let flag = scanner.flags[f]
@@ -193,9 +192,9 @@ struct CSVIngest {
                 var len = n
                 if flag == 0 {
                     if markerLengths & (1 << UInt64(min(n, 63))) != 0 && isNullMarker(p, n) {
-                        failure = sink.appendNull()
+                        failure = sinks[c].appendNull()
                     } else {
-                        failure = sink.append(p, n)
+                        failure = sinks[c].append(p, n)
                     }
                 } else if flag & CSVScanner.escapedFlag != 0 {
                     scratch.removeAll(keepingCapacity: true)
@@ -205,24 +204,24 @@ struct CSVIngest {
                         i += p[i] == quote ? 2 : 1
                     }
                     len = scratch.count
-                    failure = scratch.withUnsafeBufferPointer { sink.append($0.baseAddress!, $0.count) }
+                    failure = scratch.withUnsafeBufferPointer { sinks[c].append($0.baseAddress!, $0.count) }
                     if failure != nil {
                         // Report the unescaped text.
                         let text = scratch
                         try text.withUnsafeBufferPointer { t in
                             p = t.baseAddress!
-                            try rejectField(sink: sink, failure: failure!, line: recordLine, p, len, raw: raw)
+                            try rejectField(field: run.fields[c], failure: failure!, line: recordLine, p, len, raw: raw)
                         }
                         failed = true
                         break
                     }
-                } else if n == 0 && !sink.isString {
-                    failure = sink.appendNull()
+                } else if n == 0 && !sinks[c].isString {
+                    failure = sinks[c].appendNull()
                 } else {
-                    failure = sink.append(p, n)
+                    failure = sinks[c].append(p, n)
                 }
                 if let failure {
-                    try rejectField(sink: sink, failure: failure, line: recordLine, p, len, raw: raw)
+                    try rejectField(field: run.fields[c], failure: failure, line: recordLine, p, len, raw: raw)
                     failed = true
                     break
                 }
@@ -233,10 +232,10 @@ struct CSVIngest {
         }
     }
 
-    private func rejectField(sink: ColumnSink, failure: FieldFailure, line: Int64,
+    private func rejectField(field: Field, failure: FieldFailure, line: Int64,
                              _ p: UnsafePointer<UInt8>, _ n: Int, raw: UnsafeRawBufferPointer) throws {
-        try run.reject(line: line, column: sink.field.name,
-                       reason: Reasons.field(line: line, field: sink.field, failure: failure, p, n), raw: raw)
+        try run.reject(line: line, column: field.name,
+                       reason: Reasons.field(line: line, field: field, failure: failure, p, n), raw: raw)
     }
 
     @inline(__always)
