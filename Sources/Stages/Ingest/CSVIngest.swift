@@ -15,6 +15,7 @@ struct CSVIngest {
     /// Null markers by byte length: bit n set when a marker has n bytes (63: any longer).
     private let markerLengths: UInt64
     private let markers: [[UInt8]]
+    private let packed: PackedMarkers
 
     init(run: IngestRun, source: IngestSource, shard: Shard, options: IngestOptions) {
         self.run = run
@@ -23,6 +24,19 @@ struct CSVIngest {
         self.options = options
         markers = source.nullMarkers.map { Array($0.utf8) }
         markerLengths = markers.reduce(0) { $0 | (1 << UInt64(min($1.count, 63))) }
+        var packed = PackedMarkers()
+        let short = markers.filter { $0.count <= 8 }.prefix(4).map { m in
+            (m.count, m.withUnsafeBufferPointer { PackedMarkers.pack($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, m.count) })
+        }
+        for (k, (n, w)) in short.enumerated() {
+            switch k {
+            case 0: packed.lengths.0 = n; packed.words.0 = w
+            case 1: packed.lengths.1 = n; packed.words.1 = w
+            case 2: packed.lengths.2 = n; packed.words.2 = w
+            default: packed.lengths.3 = n; packed.words.3 = w
+            }
+        }
+        self.packed = packed
     }
 
     static func bomLength(_ b: UnsafePointer<UInt8>, _ n: Int) -> Int {
@@ -238,8 +252,28 @@ struct CSVIngest {
                        reason: Reasons.field(line: line, field: field, failure: failure, p, n), raw: raw)
     }
 
+    /// Markers of at most 8 bytes packed into a word each: one compare per marker.
+    struct PackedMarkers {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var lengths: (Int, Int, Int, Int) = (-1, -1, -1, -1)
+
+        static func pack(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+            var w: UInt64 = 0
+            for i in 0..<n { w |= UInt64(p[i]) << (8 * UInt64(i)) }
+            return w
+        }
+
+        @inline(__always)
+        func matches(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+            let w = PackedMarkers.pack(p, n)
+            return (lengths.0 == n && words.0 == w) || (lengths.1 == n && words.1 == w)
+                || (lengths.2 == n && words.2 == w) || (lengths.3 == n && words.3 == w)
+        }
+    }
+
     @inline(__always)
     private func isNullMarker(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        if n <= 8 && markers.count <= 4 { return packed.matches(p, n) }
         for m in markers where m.count == n {
             if n == 0 || m.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) { return true }
         }
