@@ -271,4 +271,27 @@ import Columnar
         #expect(try sha256(ofFile: result.chunk.path) == result.chunk.sha256)
         #expect(result.chunk.path == dir.file("deep/er") + "/ingest.parquet")
     }
+
+    @Test func unreadableFilesAndBadSourcesAreShardErrors() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let missing = dir.file("missing.csv")
+        #expect(throws: IngestError.io(file: missing, message: "cannot open for reading", errno: ENOENT)) {
+            try ingest(shard: Shard(path: missing), source: csv([Field("a", .int64)], header: false), outputDir: dir.file("o"))
+        }
+        let path = try dir.write("x.csv", "a\n1\n")
+        var source = csv([Field("a", .int64), Field("a", .string)])
+        #expect(throws: IngestError.invalidSource(file: path, message: "column a is declared twice")) {
+            try ingest(shard: Shard(path: path), source: source, outputDir: dir.file("o"))
+        }
+        source = csv([Field("a", .int64)])
+        source.quote = UInt8(ascii: ",")
+        #expect(throws: IngestError.invalidSource(file: path, message: "delimiter and quote must differ from each other and from line breaks")) {
+            try ingest(shard: Shard(path: path), source: source, outputDir: dir.file("o"))
+        }
+        let dup = try dir.write("dup.csv", "a,a\n1,2\n")
+        #expect(throws: IngestError.invalidSource(file: dup, message: "the header names column a twice")) {
+            try ingest(shard: Shard(path: dup), source: csv([Field("a", .int64)]), outputDir: dir.file("o"))
+        }
+    }
 }
