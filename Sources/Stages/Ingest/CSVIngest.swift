@@ -173,7 +173,11 @@ struct CSVIngest {
             let recordStart = reader.pos
             let r = scanner.scan(b, from: recordStart, end: reader.count, eof: reader.eof)
             if r.incomplete {
-                try reader.refill()
+                if reader.count - recordStart >= options.maxRecordBytes {
+                    try skipLongRecord(reader, line: &line, quote: quote)
+                } else {
+                    try reader.refill()
+                }
                 continue
             }
             let recordLine = line
@@ -243,6 +247,20 @@ struct CSVIngest {
             if failed { continue }
             for c in fillNull { _ = sinks[c].appendNull() }
             try run.commitRow()
+        }
+    }
+
+    /// Quarantines a record longer than `maxRecordBytes` without holding it.
+    func skipLongRecord(_ reader: BlockReader, line: inout Int64, quote: UInt8?) throws {
+        let recordLine = line
+        let (prefix, newlines, length) = try reader.skipRecord(quote: quote, keep: options.quarantineRawLimit)
+        line += Int64(newlines)
+        run.read()
+        try prefix.withUnsafeBytes { raw in
+            try run.reject(line: recordLine, column: nil,
+                           reason: "line \(recordLine): the record is longer than \(options.maxRecordBytes) bytes "
+                               + "(\(length) bytes; an unterminated quote?)",
+                           raw: raw, fullLength: length)
         }
     }
 

@@ -133,9 +133,9 @@ final class IngestRun {
     }
 
     /// Undoes the partial row and records it in the quarantine.
-    func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer) throws {
+    func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer, fullLength: Int64? = nil) throws {
         for c in fields.indices { sinks[c].truncate(to: rows) }
-        try quarantine.add(line: line, column: column, reason: reason, raw: raw)
+        try quarantine.add(line: line, column: column, reason: reason, raw: raw, fullLength: fullLength)
     }
 
     func flush() throws {

@@ -47,7 +47,12 @@ struct JSONLinesIngest {
             let left = reader.count - s
             let nl = memchr(b + s, 10, left)
             if nl == nil && !reader.eof {
-                try reader.refill()
+                if left >= options.maxRecordBytes {
+                    try CSVIngest(run: run, source: source, shard: shard, options: options)
+                        .skipLongRecord(reader, line: &line, quote: nil)
+                } else {
+                    try reader.refill()
+                }
                 continue
             }
             let lineEnd = nl.map { s + (UnsafeRawPointer($0) - UnsafeRawPointer(b + s)) } ?? reader.count
