@@ -91,6 +91,8 @@ let package = Package(
 
         // Release-built load generator for ops/bench/amqp.
         .executableTarget(name: "bis-bench-amqp", dependencies: ["AMQP"], path: "Benchmarks/AMQPBench"),
+        // Release-built driver for ops/bench/ingest.
+        .executableTarget(name: "bis-bench-ingest", dependencies: ["Stages", "Columnar"], path: "Benchmarks/IngestBench"),
 
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "Columnar"]),

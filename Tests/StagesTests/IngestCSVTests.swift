@@ -271,4 +271,52 @@ import Columnar
         #expect(try sha256(ofFile: result.chunk.path) == result.chunk.sha256)
         #expect(result.chunk.path == dir.file("deep/er") + "/ingest.parquet")
     }
+
+    @Test func unreadableFilesAndBadSourcesAreShardErrors() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let missing = dir.file("missing.csv")
+        #expect(throws: IngestError.io(file: missing, message: "cannot open for reading", errno: ENOENT)) {
+            try ingest(shard: Shard(path: missing), source: csv([Field("a", .int64)], header: false), outputDir: dir.file("o"))
+        }
+        let path = try dir.write("x.csv", "a\n1\n")
+        var source = csv([Field("a", .int64), Field("a", .string)])
+        #expect(throws: IngestError.invalidSource(file: path, message: "column a is declared twice")) {
+            try ingest(shard: Shard(path: path), source: source, outputDir: dir.file("o"))
+        }
+        source = csv([Field("a", .int64)])
+        source.quote = UInt8(ascii: ",")
+        #expect(throws: IngestError.invalidSource(file: path, message: "delimiter and quote must differ from each other and from line breaks")) {
+            try ingest(shard: Shard(path: path), source: source, outputDir: dir.file("o"))
+        }
+        let dup = try dir.write("dup.csv", "a,a\n1,2\n")
+        #expect(throws: IngestError.invalidSource(file: dup, message: "the header names column a twice")) {
+            try ingest(shard: Shard(path: dup), source: csv([Field("a", .int64)]), outputDir: dir.file("o"))
+        }
+    }
+
+    @Test func recordsLongerThanTheLimitAreQuarantinedWithoutHoldingThem() throws {
+        var options = IngestOptions()
+        options.readBlockBytes = 4096
+        options.maxRecordBytes = 5000
+        options.quarantineRawLimit = 200
+        let long = "2,\"" + String(repeating: "ab\n", count: 4000) + "\""
+        let text = "a,b\n1,x\n" + long + "\n3,\"y\nz\"\n4,w\n"
+        let r = try ingestText(text, csv([Field("a", .int64), Field("b", .string)]), options: options)
+        #expect(r.values("a") == [.int(1), .int(3), .int(4)])
+        #expect(r.strings("b") == ["x", "y\nz", "w"])
+        #expect(r.reasons == ["line 3: the record is longer than 5000 bytes (12005 bytes; an unterminated quote?)"])
+        let raw = try #require(r.quarantine.first?.raw)
+        #expect(raw.hasPrefix("2,\"ab\nab"))
+        #expect(raw.hasSuffix("…[cut: 12005 bytes in all]"))
+        #expect(raw.utf8.count <= 200)
+
+        var json = IngestSource(format: .jsonl, columns: [Field("a", .int64)])
+        json.extraColumns = .ignore
+        let line = "{\"a\": 2, \"pad\": \"" + String(repeating: "x", count: 9000) + "\"}"
+        let j = try ingestText("{\"a\": 1}\n" + line + "\n{\"a\": 3}\n", json, options: options)
+        #expect(j.values("a") == [.int(1), .int(3)])
+        #expect(j.reasons == ["line 2: the record is longer than 5000 bytes (\(line.utf8.count + 1) bytes; an unterminated quote?)"])
+        #expect(j.quarantine.map(\.line) == [2])
+    }
 }

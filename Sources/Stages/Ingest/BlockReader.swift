@@ -43,6 +43,32 @@ final class BlockReader {
     /// File offset of `buffer[pos]`.
     var offset: Int64 { base + Int64(pos) }
 
+    /// Reads past a record too long to hold, from `pos` to its end by the
+    /// toggle rule (every quote toggles, a line feed outside quotes ends it;
+    /// `quote` nil: the next line feed). Keeps the first `keep` bytes for
+    /// the quarantine. Returns them, the line feeds crossed and the length.
+    func skipRecord(quote: UInt8?, keep: Int) throws -> (prefix: [UInt8], newlines: Int, bytes: Int64) {
+        let prefix = Array(UnsafeBufferPointer(start: buffer + pos, count: min(keep, count - pos)))
+        var inQuote = false
+        var newlines = 0
+        var length: Int64 = 0
+        while true {
+            while pos < count {
+                let c = buffer[pos]
+                pos += 1
+                length += 1
+                if c == quote {
+                    inQuote.toggle()
+                } else if c == 10 {
+                    newlines += 1
+                    if !inQuote { return (prefix, newlines, length) }
+                }
+            }
+            if eof { return (prefix, newlines, length) }
+            try refill()
+        }
+    }
+
     /// Reads more bytes after `count`, keeping `buffer[pos...]`. Sets `eof`
     /// when the file has no more.
     func refill() throws {

@@ -15,6 +15,7 @@ struct CSVIngest {
     /// Null markers by byte length: bit n set when a marker has n bytes (63: any longer).
     private let markerLengths: UInt64
     private let markers: [[UInt8]]
+    private let packed: PackedMarkers
 
     init(run: IngestRun, source: IngestSource, shard: Shard, options: IngestOptions) {
         self.run = run
@@ -23,6 +24,19 @@ struct CSVIngest {
         self.options = options
         markers = source.nullMarkers.map { Array($0.utf8) }
         markerLengths = markers.reduce(0) { $0 | (1 << UInt64(min($1.count, 63))) }
+        var packed = PackedMarkers()
+        let short = markers.filter { $0.count <= 8 }.prefix(4).map { m in
+            (m.count, m.withUnsafeBufferPointer { PackedMarkers.pack($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, m.count) })
+        }
+        for (k, (n, w)) in short.enumerated() {
+            switch k {
+            case 0: packed.lengths.0 = n; packed.words.0 = w
+            case 1: packed.lengths.1 = n; packed.words.1 = w
+            case 2: packed.lengths.2 = n; packed.words.2 = w
+            default: packed.lengths.3 = n; packed.words.3 = w
+            }
+        }
+        self.packed = packed
     }
 
     static func bomLength(_ b: UnsafePointer<UInt8>, _ n: Int) -> Int {
@@ -159,7 +173,11 @@ struct CSVIngest {
             let recordStart = reader.pos
             let r = scanner.scan(b, from: recordStart, end: reader.count, eof: reader.eof)
             if r.incomplete {
-                try reader.refill()
+                if reader.count - recordStart >= options.maxRecordBytes {
+                    try skipLongRecord(reader, line: &line, quote: quote)
+                } else {
+                    try reader.refill()
+                }
                 continue
             }
             let recordLine = line
@@ -184,7 +202,6 @@ struct CSVIngest {
             for f in 0..<expected {
                 let c = map[f]
                 if c < 0 { continue }
-                let sink = sinks[c]
                 let s = scanner.starts[f]
                 let n = scanner.ends[f] - s
                 let flag = scanner.flags[f]
@@ -193,9 +210,9 @@ struct CSVIngest {
                 var len = n
                 if flag == 0 {
                     if markerLengths & (1 << UInt64(min(n, 63))) != 0 && isNullMarker(p, n) {
-                        failure = sink.appendNull()
+                        failure = sinks[c].appendNull()
                     } else {
-                        failure = sink.append(p, n)
+                        failure = sinks[c].append(p, n)
                     }
                 } else if flag & CSVScanner.escapedFlag != 0 {
                     scratch.removeAll(keepingCapacity: true)
@@ -205,24 +222,24 @@ struct CSVIngest {
                         i += p[i] == quote ? 2 : 1
                     }
                     len = scratch.count
-                    failure = scratch.withUnsafeBufferPointer { sink.append($0.baseAddress!, $0.count) }
+                    failure = scratch.withUnsafeBufferPointer { sinks[c].append($0.baseAddress!, $0.count) }
                     if failure != nil {
                         // Report the unescaped text.
                         let text = scratch
                         try text.withUnsafeBufferPointer { t in
                             p = t.baseAddress!
-                            try rejectField(sink: sink, failure: failure!, line: recordLine, p, len, raw: raw)
+                            try rejectField(field: run.fields[c], failure: failure!, line: recordLine, p, len, raw: raw)
                         }
                         failed = true
                         break
                     }
-                } else if n == 0 && !sink.isString {
-                    failure = sink.appendNull()
+                } else if n == 0 && !sinks[c].isString {
+                    failure = sinks[c].appendNull()
                 } else {
-                    failure = sink.append(p, n)
+                    failure = sinks[c].append(p, n)
                 }
                 if let failure {
-                    try rejectField(sink: sink, failure: failure, line: recordLine, p, len, raw: raw)
+                    try rejectField(field: run.fields[c], failure: failure, line: recordLine, p, len, raw: raw)
                     failed = true
                     break
                 }
@@ -233,14 +250,48 @@ struct CSVIngest {
         }
     }
 
-    private func rejectField(sink: ColumnSink, failure: FieldFailure, line: Int64,
+    /// Quarantines a record longer than `maxRecordBytes` without holding it.
+    func skipLongRecord(_ reader: BlockReader, line: inout Int64, quote: UInt8?) throws {
+        let recordLine = line
+        let (prefix, newlines, length) = try reader.skipRecord(quote: quote, keep: options.quarantineRawLimit)
+        line += Int64(newlines)
+        run.read()
+        try prefix.withUnsafeBytes { raw in
+            try run.reject(line: recordLine, column: nil,
+                           reason: "line \(recordLine): the record is longer than \(options.maxRecordBytes) bytes "
+                               + "(\(length) bytes; an unterminated quote?)",
+                           raw: raw, fullLength: length)
+        }
+    }
+
+    private func rejectField(field: Field, failure: FieldFailure, line: Int64,
                              _ p: UnsafePointer<UInt8>, _ n: Int, raw: UnsafeRawBufferPointer) throws {
-        try run.reject(line: line, column: sink.field.name,
-                       reason: Reasons.field(line: line, field: sink.field, failure: failure, p, n), raw: raw)
+        try run.reject(line: line, column: field.name,
+                       reason: Reasons.field(line: line, field: field, failure: failure, p, n), raw: raw)
+    }
+
+    /// Markers of at most 8 bytes packed into a word each: one compare per marker.
+    struct PackedMarkers {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var lengths: (Int, Int, Int, Int) = (-1, -1, -1, -1)
+
+        static func pack(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
+            var w: UInt64 = 0
+            for i in 0..<n { w |= UInt64(p[i]) << (8 * UInt64(i)) }
+            return w
+        }
+
+        @inline(__always)
+        func matches(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+            let w = PackedMarkers.pack(p, n)
+            return (lengths.0 == n && words.0 == w) || (lengths.1 == n && words.1 == w)
+                || (lengths.2 == n && words.2 == w) || (lengths.3 == n && words.3 == w)
+        }
     }
 
     @inline(__always)
     private func isNullMarker(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        if n <= 8 && markers.count <= 4 { return packed.matches(p, n) }
         for m in markers where m.count == n {
             if n == 0 || m.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) { return true }
         }

@@ -36,6 +36,8 @@ struct CSVScanner {
     let delimiter: UInt8
     let quote: UInt8
     let capacity: Int
+    let quoteWord: UInt64
+    let delimiterWord: UInt64
     let starts: UnsafeMutablePointer<Int>
     let ends: UnsafeMutablePointer<Int>
     let flags: UnsafeMutablePointer<UInt8>
@@ -46,6 +48,8 @@ struct CSVScanner {
         self.delimiter = delimiter
         self.quote = quote
         self.capacity = max(1, capacity)
+        quoteWord = UInt64(quote) &* 0x0101_0101_0101_0101
+        delimiterWord = UInt64(delimiter) &* 0x0101_0101_0101_0101
         starts = .allocate(capacity: self.capacity)
         ends = .allocate(capacity: self.capacity)
         flags = .allocate(capacity: self.capacity)
@@ -86,6 +90,20 @@ struct CSVScanner {
                 var j = start
                 var f = CSVScanner.quotedFlag
                 while true {
+                    // Eight bytes at a time to the next quote, counting line feeds.
+                    while j + 8 <= end {
+                        let w = UnsafeRawPointer(b + j).loadUnaligned(as: UInt64.self)
+                        let mq = zeroBytes(w ^ quoteWord)
+                        let ml = zeroBytes(w ^ 0x0A0A_0A0A_0A0A_0A0A)
+                        if mq != 0 {
+                            let tz = mq.trailingZeroBitCount
+                            r.newlines += (ml & ((1 << UInt64(tz)) - 1)).nonzeroBitCount
+                            j += tz >> 3
+                            break
+                        }
+                        r.newlines += ml.nonzeroBitCount
+                        j += 8
+                    }
                     while j < end && b[j] != quote {
                         if b[j] == 10 { r.newlines += 1 }
                         j += 1
@@ -149,6 +167,16 @@ struct CSVScanner {
             }
             // Unquoted field.
             let start = i
+            // Eight bytes at a time to the next delimiter, line feed or quote.
+            while i + 8 <= end {
+                let w = UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)
+                let m = zeroBytes(w ^ delimiterWord) | zeroBytes(w ^ 0x0A0A_0A0A_0A0A_0A0A) | zeroBytes(w ^ quoteWord)
+                if m != 0 {
+                    i += m.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
             while i < end && special[Int(b[i])] == 0 { i += 1 }
             if i >= end {
                 if !eof { r.incomplete = true; return r }

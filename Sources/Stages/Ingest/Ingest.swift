@@ -66,7 +66,9 @@ final class IngestRun {
     let source: IngestSource
     let file: String
     let schema: Schema
-    let sinks: [ColumnSink]
+    /// One sink per declared column, in declared order.
+    let sinks: UnsafeMutablePointer<ColumnSink>
+    let fields: [Field]
     let batchRows: Int
     private let writer: ParquetWriter
     let quarantine: QuarantineSink
@@ -105,10 +107,20 @@ final class IngestRun {
         self.file = file
         schema = Schema(source.columns)
         batchRows = max(1, min(options.batchRows, options.rowGroupRows))
-        sinks = source.columns.map { ColumnSink($0, capacity: max(1, min(options.batchRows, options.rowGroupRows))) }
+        fields = source.columns
+        sinks = .allocate(capacity: source.columns.count)
+        for (i, field) in source.columns.enumerated() {
+            (sinks + i).initialize(to: ColumnSink(field, capacity: batchRows))
+        }
         writer = try ParquetWriter(path: chunkPath, schema: schema, options: writerOptions)
         quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
                                     writerOptions: writerOptions)
+    }
+
+    deinit {
+        for c in fields.indices { sinks[c].deallocate() }
+        sinks.deinitialize(count: fields.count)
+        sinks.deallocate()
     }
 
     /// Counts a record as read (call once per record, good or bad).
@@ -121,15 +133,15 @@ final class IngestRun {
     }
 
     /// Undoes the partial row and records it in the quarantine.
-    func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer) throws {
-        for sink in sinks { sink.truncate(to: rows) }
-        try quarantine.add(line: line, column: column, reason: reason, raw: raw)
+    func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer, fullLength: Int64? = nil) throws {
+        for c in fields.indices { sinks[c].truncate(to: rows) }
+        try quarantine.add(line: line, column: column, reason: reason, raw: raw, fullLength: fullLength)
     }
 
     func flush() throws {
         guard rows > 0 else { return }
         try appendBatch()
-        for sink in sinks { sink.reset() }
+        for c in fields.indices { sinks[c].reset() }
         rowsWritten += Int64(rows)
         rows = 0
     }
@@ -137,7 +149,7 @@ final class IngestRun {
     /// The batch's columns exist only in this call, so the sinks' buffers are
     /// unshared again when it returns.
     private func appendBatch() throws {
-        let batch = try ColumnBatch(schema: schema, columns: sinks.map { try $0.column() })
+        let batch = try ColumnBatch(schema: schema, columns: fields.indices.map { try sinks[$0].column(fields[$0].type) })
         try writer.append(batch)
     }
 

@@ -81,6 +81,10 @@ public struct IngestOptions: Sendable, Hashable {
     public var quarantineRawLimit: Int = 4096
     /// Bytes per read from the input file.
     public var readBlockBytes: Int = 8 << 20
+    /// A record longer than this (an unterminated quote, a runaway line) is
+    /// quarantined without being held in memory, and parsing goes on after
+    /// its end.
+    public var maxRecordBytes: Int = 64 << 20
 
     public init() {}
 }

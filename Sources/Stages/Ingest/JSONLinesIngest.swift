@@ -47,7 +47,12 @@ struct JSONLinesIngest {
             let left = reader.count - s
             let nl = memchr(b + s, 10, left)
             if nl == nil && !reader.eof {
-                try reader.refill()
+                if left >= options.maxRecordBytes {
+                    try CSVIngest(run: run, source: source, shard: shard, options: options)
+                        .skipLongRecord(reader, line: &line, quote: nil)
+                } else {
+                    try reader.refill()
+                }
                 continue
             }
             let lineEnd = nl.map { s + (UnsafeRawPointer($0) - UnsafeRawPointer(b + s)) } ?? reader.count
@@ -76,6 +81,7 @@ struct JSONLinesIngest {
 /// Parses one JSON object into the sinks (one value, or a null, per column).
 struct JSONObjectParser {
     let names: [[UInt8]]
+    let fields: [Field]
     let ignoreExtra: Bool
     var seen: [Bool]
     var key: [UInt8] = []
@@ -83,6 +89,7 @@ struct JSONObjectParser {
 
     init(columns: [Field], ignoreExtra: Bool) {
         names = columns.map { Array($0.name.utf8) }
+        fields = columns
         self.ignoreExtra = ignoreExtra
         seen = Array(repeating: false, count: columns.count)
     }
@@ -98,13 +105,13 @@ struct JSONObjectParser {
         while i < e && (b[i] == 32 || b[i] == 9 || b[i] == 13 || b[i] == 10) { i += 1 }
     }
 
-    mutating func parse(_ b: UnsafePointer<UInt8>, from s: Int, to e: Int, line: Int64, sinks: [ColumnSink]) throws {
+    mutating func parse(_ b: UnsafePointer<UInt8>, from s: Int, to e: Int, line: Int64, sinks: UnsafeMutablePointer<ColumnSink>) throws {
         // A rejected row's values are undone by IngestRun.reject.
         for c in seen.indices { seen[c] = false }
         try parseObject(b, from: s, to: e, sinks: sinks)
     }
 
-    private mutating func parseObject(_ b: UnsafePointer<UInt8>, from s: Int, to e: Int, sinks: [ColumnSink]) throws {
+    private mutating func parseObject(_ b: UnsafePointer<UInt8>, from s: Int, to e: Int, sinks: UnsafeMutablePointer<ColumnSink>) throws {
         var i = s
         skipSpace(b, &i, e)
         guard i < e, b[i] == UInt8(ascii: "{") else {
@@ -134,40 +141,40 @@ struct JSONObjectParser {
                     continue
                 }
                 guard !seen[c] else { throw Reject(column: keyText, message: "the field appears twice in the object") }
-                let sink = sinks[c]
+                let field = fields[c]
                 guard i < e else { throw Self.invalid("expected a value", at: i, s) }
                 var failure: FieldFailure?
                 var shown: (Int, Int)? = nil
                 switch b[i] {
                 case UInt8(ascii: "\""):
                     try readString(b, &i, e, s, into: &value)
-                    if value.isEmpty && !sink.isString {
-                        failure = sink.appendNull()
+                    if value.isEmpty && !sinks[c].isString {
+                        failure = sinks[c].appendNull()
                     } else {
-                        failure = value.withUnsafeBufferPointer { sink.append($0.baseAddress!, $0.count) }
+                        failure = value.withUnsafeBufferPointer { sinks[c].append($0.baseAddress!, $0.count) }
                     }
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    throw Reject(column: keyText, message: "a nested \(b[i] == UInt8(ascii: "{") ? "object" : "array") is not a \(sink.field.type) value")
+                    throw Reject(column: keyText, message: "a nested \(b[i] == UInt8(ascii: "{") ? "object" : "array") is not a \(field.type) value")
                 case UInt8(ascii: "n"):
                     try literal("null", b, &i, e, s)
-                    failure = sink.appendNull()
+                    failure = sinks[c].appendNull()
                 case UInt8(ascii: "t"), UInt8(ascii: "f"):
                     let v0 = i
                     try literal(b[i] == UInt8(ascii: "t") ? "true" : "false", b, &i, e, s)
                     shown = (v0, i)
-                    failure = sink.append(b + v0, i - v0)
+                    failure = sinks[c].append(b + v0, i - v0)
                 default:
                     let v0 = i
                     try number(b, &i, e, s)
                     shown = (v0, i)
-                    failure = sink.append(b + v0, i - v0)
+                    failure = sinks[c].append(b + v0, i - v0)
                 }
                 if let failure {
                     if let (a, z) = shown {
-                        throw Reject(column: keyText, message: Self.message(sink.field, failure, b + a, z - a))
+                        throw Reject(column: keyText, message: Self.message(field, failure, b + a, z - a))
                     }
                     let text = value
-                    throw Reject(column: keyText, message: text.withUnsafeBufferPointer { Self.message(sink.field, failure, $0.baseAddress!, $0.count) })
+                    throw Reject(column: keyText, message: text.withUnsafeBufferPointer { Self.message(field, failure, $0.baseAddress!, $0.count) })
                 }
                 seen[c] = true
                 if try endOfMember(b, &i, e, s) { break }
@@ -177,7 +184,7 @@ struct JSONObjectParser {
         guard i == e else { throw Self.invalid("text after the object", at: i, s) }
         for c in seen.indices where !seen[c] {
             if sinks[c].appendNull() != nil {
-                throw Reject(column: sinks[c].field.name, message: "null in a non-nullable column (the field is missing)")
+                throw Reject(column: fields[c].name, message: "null in a non-nullable column (the field is missing)")
             }
             seen[c] = true
         }

@@ -36,22 +36,24 @@ final class QuarantineSink {
     /// Records one bad row. `raw` is the record as it appears in the file
     /// (without its line break), cut at `rawLimit` bytes on a UTF-8 character
     /// boundary with a marker; invalid UTF-8 in it becomes U+FFFD.
-    func add(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer) throws {
+    /// `fullLength`: the record's length when `raw` is only its start.
+    func add(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer, fullLength: Int64? = nil) throws {
         lines.append(line)
         columns.append(column)
         reasons.append(reason)
-        raws.append(QuarantineSink.bounded(raw, limit: rawLimit))
+        raws.append(QuarantineSink.bounded(raw, limit: rawLimit, fullLength: fullLength))
         rows += 1
         if lines.count >= QuarantineSink.batchRows { try flush() }
     }
 
-    static func bounded(_ raw: UnsafeRawBufferPointer, limit: Int) -> [UInt8] {
+    static func bounded(_ raw: UnsafeRawBufferPointer, limit: Int, fullLength: Int64? = nil) -> [UInt8] {
         let bytes = raw.bindMemory(to: UInt8.self)
-        if bytes.count <= limit {
+        let total = fullLength ?? Int64(bytes.count)
+        if bytes.count <= limit && total == Int64(bytes.count) {
             return Array(String(decoding: bytes, as: UTF8.self).utf8)
         }
-        let marker = "…[cut: \(bytes.count) bytes in all]"
-        var cut = max(0, limit - marker.utf8.count)
+        let marker = "…[cut: \(total) bytes in all]"
+        var cut = min(bytes.count, max(0, limit - marker.utf8.count))
         // Back off continuation bytes so no character is split.
         while cut > 0, cut < bytes.count, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
         return Array(String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<cut]), as: UTF8.self).utf8)
