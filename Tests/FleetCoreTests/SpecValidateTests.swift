@@ -189,4 +189,45 @@ import Testing
         ])
         #expect(specErrors(validate("  - range: {column: amount, min: 0}\n  - range: {column: amount, max: 5}\n    name: small\n")) == [])
     }
+
+    @Test func missingPartsOfRules() {
+        #expect(specErrors(validate("  - name: lonely\n")) == [
+            "spec.yml:12:5: a validate rule needs a rule besides 'name', such as 'not_null: [col]'",
+        ])
+        #expect(specErrors(validate("  - not_null: [id]\n    name: ''\n")) == [
+            "spec.yml:13:11: 'name' of a validate rule is empty",
+        ])
+        #expect(specErrors(validate("  - not_null: []\n")) == [
+            "spec.yml:12:15: 'not_null' needs at least one column",
+        ])
+        #expect(specErrors(validate("  - unique: []\n")) == [
+            "spec.yml:12:13: 'unique' needs at least one column",
+        ])
+        #expect(specErrors(validate("  - range: {column: amount, max: 1, exclusive_min: true}\n")) == [
+            "spec.yml:12:37: 'exclusive_min' in range needs 'min'",
+        ])
+        #expect(specErrors(validate("  - range: {min: 1}\n")) == [
+            "spec.yml:12:12: range needs 'column'",
+        ])
+        #expect(specErrors(validate("  - regex: {column: name}\n")) == [
+            "spec.yml:12:12: regex needs 'pattern' (the whole value must match it)",
+        ])
+        #expect(specErrors(validate("  - allowed: {column: name}\n")) == [
+            "spec.yml:12:14: allowed needs 'values' (a list)",
+        ])
+        #expect(specErrors(validate("  - allowed: {column: name, values: []}\n")) == [
+            "spec.yml:12:37: 'values' in allowed needs at least one value",
+        ])
+        #expect(specErrors(validate("  - expression: \"\"\n")) == [
+            "spec.yml:12:17: validate expression has an empty expression",
+        ])
+        #expect(specErrors("pipeline: x\nsources:\n  a: {format: csv, files: a.csv, columns: {id: int64}}\nvalidate: {not_null: id}\n") == [
+            "spec.yml:4:11: 'validate' must be a list, not a mapping",
+        ])
+    }
+
+    @Test func aNamedNotNullListNamesEachColumn() throws {
+        let spec = try parseSpec(validate("  - not_null: [id, day]\n    name: required\n"))
+        #expect(spec.validate.rules.map(\.name) == ["required id", "required day"])
+    }
 }

@@ -126,6 +126,21 @@ func quarantineRows(_ r: ValidateResult) throws -> [[String?]] {
         }
     }
 
+    @Test func rangeOverTimestampsAndAllowedBools() throws {
+        let midnight: Int64 = 20454 * 86_400_000_000
+        let batch = try opBatch([
+            ("ts", .timestamp, [.int(midnight - 1_000_000), .int(midnight), nil]),
+            ("ok", .bool, [.bool(true), .bool(false), .bool(false)]),
+        ])
+        let rules = [VRule.range("ts", max: "2026-01-01 00:00:00", exclusiveMax: true), VRule.allowed("ok", ["true"])]
+        try run([batch], rules) { (r: ValidateResult, _: OpTempDir) throws in
+            #expect(r.rules.map(\.failed) == [1, 2])
+            #expect(r.rules[0].examples.map(\.reason) == ["ts 2026-01-01T00:00:00Z is not below exclusive max 2026-01-01 00:00:00"])
+            #expect(r.rules[1].examples.map(\.reason) == ["ok false is not one of true", "ok false is not one of true"])
+            #expect(try quarantineRows(r).map { $0[2] } == [#"{"ts":"2026-01-01T00:00:00Z","ok":false}"#, #"{"ts":null,"ok":false}"#])
+        }
+    }
+
     @Test func allowedRegexAndExpressionLetNullsPass() throws {
         let batch = try ordersBatch([(1, 150, "A"), (2, 10, "X"), (3, nil, nil), (4, 1, "ab"), (5, 0, "B")])
         let rules = [
