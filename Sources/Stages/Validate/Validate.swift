@@ -38,7 +38,10 @@ public let validateQuarantineSchema = Schema([
 /// Rules see every row independently: a row quarantined by one rule still
 /// counts as seen for `unique`. Memory: one row group, plus for each unique
 /// rule the key bytes of every distinct key in the partition. The same
-/// inputs and rules give byte-identical chunks.
+/// inputs and rules give byte-identical chunks. No inputs write nothing and
+/// give no summary partials (there is no schema to aggregate over); a rule
+/// naming a column the chunks lack, or of another type than it needs, fails
+/// the task with an `OperatorError`.
 public func validate(
     inputChunks: [String], rules: [RowRule], partition: Int, outputDir: String,
     summaries: [SummarySpec] = [], metadata: [KeyValue] = [], options: ValidateOptions = ValidateOptions()
