@@ -264,4 +264,37 @@ struct ValidateDuckDBTests {
         #expect(json["validated"] as? [Int] == [1, 5])
         #expect((json["schema"] as? [[String]]) == [["rule", "VARCHAR"], ["reason", "VARCHAR"], ["row", "VARCHAR"]])
     }
+
+    /// Random rows with nulls and duplicates: every rule's count and the
+    /// passing rows agree with the same rules written in SQL.
+    @Test func randomRowsAgreeWithTheRulesInSQL() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        var rng = OpRandom(seed: 42)
+        let flags = ["A", "B", "C", "D", "a"]
+        let rows: [(Int64?, Int64?, String?)] = (0..<3000).map { _ in
+            (rng.chance(0.02) ? nil : Int64(rng.int(0...2500)),
+             rng.chance(0.05) ? nil : Int64(rng.int(-100...700)),
+             rng.chance(0.05) ? nil : flags[rng.int(0...4)])
+        }
+        let input = try opWriteChunk(dir.file("consolidated-00000.parquet"), [try ordersBatch(rows)], rowGroupRows: 700).path
+        let rules = [
+            VRule.notNull("id"), VRule.range("amount", min: "0", max: "5.00", exclusiveMax: true),
+            VRule.allowed("flag", ["A", "B"]), VRule.regex("flag", "[A-C]"),
+            VRule.expression("amount * 2 > 1", name: "positive"), VRule.unique(["id"]),
+        ]
+        let r = try validate(inputChunks: [input], rules: rules, partition: 0, outputDir: try dir.sub("out"),
+                             options: { var o = ValidateOptions(); o.rowsPerChunk = 1000; return o }())
+        let out = try StagesPython.script("check_validate_rules.py", [input, r.chunks.map(\.path).joined(separator: ",")])
+        #expect(out.status == 0, "\(out.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(out.output.utf8)) as? [String: Any], "\(out.output)")
+        let counts = try #require(json["counts"] as? [String: Int])
+        #expect(r.rules.map { Int($0.failed) } == ["not_null_id", "range_amount", "allowed_flag", "regex_flag", "positive", "unique_id"]
+            .map { counts[$0] ?? -1 })
+        #expect(Int(r.rowsPassed) == json["passed"] as? Int)
+        #expect(Int(r.rowsFailed) == json["failed"] as? Int)
+        #expect(json["same_rows"] as? Bool == true)
+        #expect(r.quarantine?.rows == r.rowsFailed)
+        #expect(r.rules.allSatisfy { $0.failed > 0 })
+    }
 }
