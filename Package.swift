@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Stages",
             dependencies: ["FleetCore", "Columnar", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
-            exclude: ["Consolidate/README.md"]
+            exclude: ["Consolidate/README.md", "Ingest/README.md"]
         ),
 
         .executableTarget(

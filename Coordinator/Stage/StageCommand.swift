@@ -24,6 +24,9 @@ struct StageCommand: AsyncParsableCommand {
                 OUT/part-NNNNN.parquet
                 consolidate  --input CHUNK_OR_DIR… --partition N (part-0000N.parquet files under \
                 a directory), sorted chunks OUT/consolidated-NNNNN.parquet
+                validate     --input CHUNK_OR_DIR… --partition N (consolidated-*.parquet files), \
+                OUT/validated-NNNNN.parquet, OUT/quarantine.parquet, OUT/validate-result.json, \
+                and the spec's gates decided for this partition alone
                 report       --input SUMMARY.json (a run summary), OUT/report.html, \
                 OUT/<summary>.csv per summary, OUT/report.xlsx
                 publish      --input CHUNK_OR_DIR… (validated-*.parquet and *.partials.json under a \
@@ -39,9 +42,9 @@ struct StageCommand: AsyncParsableCommand {
         )
 
         /// The stages this build runs by hand, in run order.
-        static let stages = ["ingest", "normalize", "consolidate", "publish", "report"]
+        static let stages = ["ingest", "normalize", "consolidate", "validate", "publish", "report"]
 
-        @Argument(help: "The stage: ingest, normalize, consolidate, publish or report.")
+        @Argument(help: "The stage: ingest, normalize, consolidate, validate, publish or report.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -51,7 +54,7 @@ struct StageCommand: AsyncParsableCommand {
                 help: "Input files, chunks or directories of chunks.")
         var inputs: [String] = []
 
-        @Option(help: "consolidate: the partition whose chunks to merge.")
+        @Option(help: "consolidate, validate: the partition whose chunks --input holds.")
         var partition: Int?
 
         @Option(help: "ingest: only this source (default: every source).")
@@ -84,8 +87,8 @@ struct StageCommand: AsyncParsableCommand {
             guard Self.stages.contains(stage) else {
                 throw ValidationError("unknown stage '\(stage)': this build runs \(Self.stages.joined(separator: ", "))")
             }
-            if stage == "consolidate", partition == nil {
-                throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
+            if stage == "consolidate" || stage == "validate", partition == nil {
+                throw ValidationError("\(stage) needs --partition N (the partition whose chunks --input holds)")
             }
             if let shardSize, ByteSize(parsing: shardSize) == nil {
                 throw ValidationError("--shard-size '\(shardSize)' is not a size like 64MiB or 1GB")
@@ -107,6 +110,7 @@ struct StageCommand: AsyncParsableCommand {
                 switch stage {
                 case "ingest": report = try runIngest(pipeline)
                 case "normalize": report = try runNormalize(pipeline)
+                case "validate": report = try runValidate(pipeline)
                 case "publish": report = try runPublish(pipeline)
                 case "report": report = try runReport(pipeline)
                 default: report = try runConsolidate(pipeline)
@@ -209,7 +213,7 @@ struct StageCommand: AsyncParsableCommand {
 
         /// `--input` entries: files as given, directories searched (sorted,
         /// recursively) for chunk files whose name matches.
-        private func chunkInputs(named matches: (String) -> Bool, what: String) throws -> [String] {
+        func chunkInputs(named matches: (String) -> Bool, what: String) throws -> [String] {
             guard !inputs.isEmpty else { throw UsageError("\(stage) needs --input (chunk files or directories holding \(what))") }
             var found: [String] = []
             for input in inputs {
@@ -267,17 +271,28 @@ struct StageReport: Encodable {
     var outputs: [Output] = []
     var quarantine: [Output] = []
     var published: [PublishedReport]?
+    /// validate: the ValidateResult JSON written beside the chunks.
+    var result: String?
+    /// validate: the spec's gates decided over this partition alone.
+    var gate: Gate?
+
+    struct Gate: Encodable {
+        var passed: Bool
+        var message: String
+    }
 
     var text: String {
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
-            + (stage == "ingest" ? ", \(rowsQuarantined) quarantined" : "")
+            + (stage == "ingest" || stage == "validate" ? ", \(rowsQuarantined) quarantined" : "")
             + (duplicatesRemoved.map { ", \($0) duplicates removed" } ?? "")]
         for o in outputs {
             lines.append("  \(o.path)  \(o.rows) rows  \(o.bytes) B  sha256 \(o.sha256)")
         }
         for q in quarantine {
-            lines.append("  quarantine \(q.path)  \(q.rows) rows  (from \(q.input ?? "?"))")
+            lines.append("  quarantine \(q.path)  \(q.rows) rows" + (q.input.map { "  (from \($0))" } ?? ""))
         }
+        if let result { lines.append("  result \(result)") }
+        if let gate { lines.append(gate.message) }
         for p in published ?? [] {
             lines.append("  published \(p.dataset) run \(p.run): \(p.rows) rows in \(p.path)"
                 + (p.reused ? " (already published)" : "") + (p.current == p.run ? ", current" : ", current stays \(p.current)"))

@@ -53,9 +53,12 @@ import Testing
             #expect(consolidate.dedupe == DedupeSpec(key: ["l_orderkey", "l_linenumber"], keep: .latest(by: "l_commitdate")))
             #expect(consolidate.memoryBudget == ByteSize(bytes: 512 << 20))
 
-            #expect(spec.validate.map(\.name) == ["not_null", "unique", "range", "max_failure_rate"])
-            #expect(spec.validate[3].argument.text == "5%")
-            #expect(spec.validate[2].argument["max"]?.text == "0.10")
+            #expect(spec.validate.rules.map(\.name) == ["not_null l_orderkey", "unique l_orderkey, l_linenumber", "range l_discount"])
+            #expect(spec.validate.gates.maxFailureRate == FailureRate(parts: 5, whole: 100))
+            #expect(spec.validate.rules[2].check == .range(RangeCheck(
+                column: "l_discount",
+                min: RangeBound(text: "0", exclusive: false, value: .decimal(unscaled: 0, scale: 0)),
+                max: RangeBound(text: "0.10", exclusive: false, value: .decimal(unscaled: 10, scale: 2)))))
 
             let publish = try #require(spec.publish)
             #expect(publish.dataset == "lineitem")

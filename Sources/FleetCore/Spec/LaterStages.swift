@@ -1,18 +1,3 @@
-/// One `validate:` entry, a one-key mapping such as `not_null: [col]` or
-/// `max_failure_rate: 5%`. The rule's own argument is typed by the validate
-/// stage; here it is kept as written.
-public struct ValidationRule: Sendable, Hashable {
-    public var name: String
-    public var argument: SpecValue
-    public var location: SpecLocation
-
-    public init(name: String, argument: SpecValue, location: SpecLocation) {
-        self.name = name
-        self.argument = argument
-        self.location = location
-    }
-}
-
 /// `publish:` the dataset the validated rows become, and summary datasets.
 public struct PublishSpec: Sendable, Hashable {
     /// Dataset name: lower-case letters, digits, `_` and `-`.

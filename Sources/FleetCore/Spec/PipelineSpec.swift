@@ -24,7 +24,8 @@ public struct PipelineSpec: Sendable, Hashable {
     public var sources: [SourceSpec]
     public var normalize: [NormalizeStep]
     public var consolidate: ConsolidateSpec?
-    public var validate: [ValidationRule]
+    /// `validate:` row rules and run gates, typed and checked against `columns`.
+    public var validate: ValidateSpec
     public var publish: PublishSpec?
     /// `report:` kept as written until the report stage types it.
     public var report: SpecValue?

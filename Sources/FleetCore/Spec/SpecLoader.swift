@@ -68,8 +68,10 @@ struct SpecLoader {
         }
         let consolidate = byKey["consolidate"].flatMap { loadConsolidate($0.value, tracker: tracker) }
 
-        var validate: [ValidationRule] = []
-        if let entry = byKey["validate"], !entry.value.isEmptyPlainScalar { validate = loadValidate(entry.value) }
+        var validate = ValidateSpec()
+        if let entry = byKey["validate"], !entry.value.isEmptyPlainScalar {
+            validate = loadValidate(entry.value, tracker: tracker, consolidate: consolidate)
+        }
         let publish = byKey["publish"].flatMap { loadPublish($0.value, tracker: tracker) }
         let report = byKey["report"].map { $0.value.specValue }
         if let report {
@@ -533,21 +535,7 @@ struct SpecLoader {
         return DedupeSpec(key: key, keep: keep)
     }
 
-    // MARK: validate, publish
-
-    mutating func loadValidate(_ node: Node) -> [ValidationRule] {
-        guard let items = sequence(node, "'validate'") else { return [] }
-        var rules: [ValidationRule] = []
-        for item in items {
-            guard let entries = mapping(item, "a validate rule") else { continue }
-            guard entries.count == 1, let entry = entries.first else {
-                sink.add(item.location, "a validate rule is a mapping with one key, such as 'not_null: [col]'")
-                continue
-            }
-            rules.append(ValidationRule(name: entry.key, argument: entry.value.specValue, location: item.location))
-        }
-        return rules
-    }
+    // MARK: publish (validate is in ValidateLoader.swift)
 
     mutating func loadPublish(_ node: Node, tracker: SchemaTracker) -> PublishSpec? {
         guard let entries = mapping(node, "'publish'") else { return nil }

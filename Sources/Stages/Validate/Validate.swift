@@ -1,0 +1,194 @@
+import Columnar
+import FleetCore
+
+/// Settings of one partition's validate.
+public struct ValidateOptions: Sendable {
+    /// Columns shown first in every example besides the rule's own (the
+    /// partition key, say), so an operator can find the row.
+    public var exampleColumns: [String] = []
+    /// Examples kept per rule.
+    public var examplesPerRule: Int = 20
+    /// Rows per validated chunk (the last one may hold fewer).
+    public var rowsPerChunk: Int = 1 << 20
+    public var rowGroupRows: Int = 128 * 1024
+    public var compression: WriterOptions.Compression = .zstd(level: 3)
+
+    public init(exampleColumns: [String] = []) {
+        self.exampleColumns = exampleColumns
+    }
+}
+
+/// The quarantine chunk's columns: the rule names a row failed (`; `
+/// between them, in spec order), the reasons (same order), and the row's
+/// values as one JSON object.
+public let validateQuarantineSchema = Schema([
+    Field("rule", .string, nullable: false),
+    Field("reason", .string, nullable: false),
+    Field("row", .string, nullable: false),
+])
+
+/// Validates one partition: reads its consolidated chunks one row group at a
+/// time, checks every row rule over each batch (one loop over the column
+/// buffers per rule), writes the rows that pass every rule to
+/// `validated-00000.parquet`, … and the others to `quarantine.parquet`
+/// (schema `validateQuarantineSchema`; a row that fails several rules is
+/// quarantined once, naming them all, and counted under each), and
+/// aggregates the passing rows into one partial per summary.
+///
+/// Rules see every row independently: a row quarantined by one rule still
+/// counts as seen for `unique`. Memory: one row group, plus for each unique
+/// rule the key bytes of every distinct key in the partition. The same
+/// inputs and rules give byte-identical chunks. No inputs write nothing and
+/// give no summary partials (there is no schema to aggregate over); a rule
+/// naming a column the chunks lack, or of another type than it needs, fails
+/// the task with an `OperatorError`.
+public func validate(
+    inputChunks: [String], rules: [RowRule], partition: Int, outputDir: String,
+    summaries: [SummarySpec] = [], metadata: [KeyValue] = [], options: ValidateOptions = ValidateOptions()
+) throws -> ValidateResult {
+    try makeDirectories(outputDir)
+    guard !inputChunks.isEmpty else {
+        return ValidateResult(partition: partition, rowsIn: 0, rowsPassed: 0, rowsFailed: 0,
+                              rules: rules.map { RuleResult(name: $0.name, failed: 0, examples: []) },
+                              chunks: [], quarantine: nil, summaries: [])
+    }
+    let schema = try unifiedSchema(inputChunks)
+    let compiled = try rules.map { try CompiledRule($0, schema: schema) }
+    for c in options.exampleColumns { _ = try schema.requireColumn(c, "validate example columns") }
+    var partials = try summaries.map { s in
+        (s.name, try PartialAggregate(groupBy: s.groupBy, aggregates: SpecOperators.aggregateColumns(s), schema: schema))
+    }
+    var counts = [Int64](repeating: 0, count: compiled.count)
+    var examples = [[FailureExample]](repeating: [], count: compiled.count)
+    let shown = compiled.map { rule in
+        var names = options.exampleColumns
+        for c in rule.columns where !names.contains(c) { names.append(c) }
+        return names.map { schema.index(of: $0)! }
+    }
+
+    let sink = ChunkSink(directory: outputDir, prefix: "validated", schema: schema, rowsPerChunk: options.rowsPerChunk,
+                         rowGroupRows: options.rowGroupRows, compression: options.compression, metadata: metadata)
+    var writerOptions = WriterOptions()
+    writerOptions.compression = options.compression
+    writerOptions.keyValueMetadata = metadata
+    let quarantine = ValidateQuarantine(path: outputDir + "/quarantine.parquet", options: writerOptions)
+    var rowsIn: Int64 = 0, passed: Int64 = 0, failed: Int64 = 0
+    do {
+        for path in inputChunks {
+            try ParquetReader(path: path).forEachRowGroup { raw in
+                let batch = try ColumnBatch(schema: schema, columns: raw.columns)
+                rowsIn += Int64(batch.rowCount)
+                var failedRules = [[Int]](repeating: [], count: batch.rowCount)
+                for (k, rule) in compiled.enumerated() {
+                    let rows: [Int]
+                    do {
+                        rows = try rule.failures(batch)
+                    } catch {
+                        throw OperatorError.input(path: path, .invalidSetting("validate rule '\(rule.name)': \(error)"))
+                    }
+                    counts[k] += Int64(rows.count)
+                    for r in rows {
+                        failedRules[r].append(k)
+                        if examples[k].count < options.examplesPerRule {
+                            examples[k].append(FailureExample(
+                                values: shown[k].map { i in
+                                    ExampleValue(column: schema.fields[i].name,
+                                                 value: batch.columns[i].isNull(r) ? nil : RowText.value(batch.columns[i], row: r))
+                                },
+                                reason: rule.reason(batch, row: r)))
+                        }
+                    }
+                }
+                var mask = [Bool](repeating: true, count: batch.rowCount)
+                for r in 0..<batch.rowCount where !failedRules[r].isEmpty {
+                    mask[r] = false
+                    failed += 1
+                    try quarantine.add(rule: failedRules[r].map { compiled[$0].name }.joined(separator: "; "),
+                                       reason: failedRules[r].map { compiled[$0].reason(batch, row: r) }.joined(separator: "; "),
+                                       row: RowText.json(batch, row: r))
+                }
+                let good = Gather.batch(batch, mask: mask)
+                passed += Int64(good.rowCount)
+                try sink.append(good)
+                for i in partials.indices { try partials[i].1.add(good) }
+            }
+        }
+        let chunks = try sink.finish()
+        let q = try quarantine.finish()
+        return ValidateResult(
+            partition: partition, rowsIn: rowsIn, rowsPassed: passed, rowsFailed: failed,
+            rules: compiled.indices.map { RuleResult(name: compiled[$0].name, failed: counts[$0], examples: examples[$0]) },
+            chunks: chunks.map(ChunkRecord.init), quarantine: q.map(ChunkRecord.init),
+            summaries: partials.map { SummaryPartial(name: $0.0, partial: $0.1) })
+    } catch {
+        sink.abandon()
+        quarantine.abandon()
+        throw error
+    }
+}
+
+/// Quarantined rows, written in batches; the file is created at the first row.
+final class ValidateQuarantine {
+    let path: String
+    let options: WriterOptions
+    private var writer: ParquetWriter?
+    private var rules = StringColumn(), reasons = StringColumn(), rows = StringColumn()
+    private var pending = 0
+
+    init(path: String, options: WriterOptions) {
+        self.path = path
+        self.options = options
+    }
+
+    func add(rule: String, reason: String, row: String) throws {
+        rules.append(rule)
+        reasons.append(reason)
+        rows.append(row)
+        pending += 1
+        if pending >= 4096 { try flush() }
+    }
+
+    private func flush() throws {
+        guard pending > 0 else { return }
+        if writer == nil { writer = try ParquetWriter(path: path, schema: validateQuarantineSchema, options: options) }
+        try writer!.append(try ColumnBatch(schema: validateQuarantineSchema, columns: [
+            try Column(.string, .bytes(rules)), try Column(.string, .bytes(reasons)), try Column(.string, .bytes(rows)),
+        ]))
+        rules.removeAll(keepingCapacity: true)
+        reasons.removeAll(keepingCapacity: true)
+        rows.removeAll(keepingCapacity: true)
+        pending = 0
+    }
+
+    func finish() throws -> WriteResult? {
+        try flush()
+        return try writer?.finish()
+    }
+
+    func abandon() { writer?.abandon() }
+}
+
+extension SpecOperators {
+    /// A summary's aggregates as the partial aggregate's columns.
+    public static func aggregateColumns(_ summary: SummarySpec) -> [AggregateColumn] {
+        summary.aggregates.map { a in
+            let op: AggregateOp
+            switch (a.function, a.column) {
+            case (.count, nil): op = .count
+            case (.count, let c?): op = .countNonNull(c)
+            case (.countDistinct, let c): op = .countDistinct(c ?? "")
+            case (.sum, let c): op = .sum(c ?? "")
+            case (.min, let c): op = .min(c ?? "")
+            case (.max, let c): op = .max(c ?? "")
+            case (.avg, let c): op = .avg(c ?? "")
+            }
+            return AggregateColumn(a.name, op)
+        }
+    }
+
+    /// Validate's settings from the spec: the row rules, the summaries, and
+    /// the consolidate partition key as the columns examples show first.
+    public static func validate(_ spec: PipelineSpec) -> (rules: [RowRule], summaries: [SummarySpec], options: ValidateOptions) {
+        (spec.validate.rules, spec.publish?.summaries ?? [], ValidateOptions(exampleColumns: spec.consolidate?.partitionBy ?? []))
+    }
+}
