@@ -26,6 +26,14 @@ extension StageCommand.Run {
                              options: settings.options)
         let resultPath = out + "/validate-result.json"
         try Data(try r.jsonBytes()).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
+        // The summaries' partial aggregates in the form publish reads, so the
+        // stages chain by hand: `bis stage run publish --input OUT…`.
+        var partialsPath: String?
+        if !r.summaries.isEmpty {
+            let path = out + "/partition-" + String(format: "%05d", p) + ".partials.json"
+            try PartialsFile.write(Dictionary(uniqueKeysWithValues: r.summaries.map { ($0.name, $0.partial) }), to: path)
+            partialsPath = path
+        }
 
         var report = StageReport(stage: "validate")
         report.rowsIn = r.rowsIn
@@ -34,6 +42,7 @@ extension StageCommand.Run {
         report.outputs = r.chunks.map { .init($0, partition: p) }
         if let q = r.quarantine { report.quarantine = [.init(q, partition: p)] }
         report.result = resultPath
+        report.partials = partialsPath
         switch GateDecision.decide(results: [r], gates: pipeline.validate.gates) {
         case .pass(let summary): report.gate = .init(passed: true, message: summary.description)
         case .fail(let message): report.gate = .init(passed: false, message: message)

@@ -11,7 +11,7 @@ struct StageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stage",
         abstract: "Run one stage operator by hand.",
-        subcommands: [Run.self]
+        subcommands: [Run.self, Gate.self]
     )
 
     struct Run: AsyncParsableCommand {
@@ -273,6 +273,8 @@ struct StageReport: Encodable {
     var published: [PublishedReport]?
     /// validate: the ValidateResult JSON written beside the chunks.
     var result: String?
+    /// validate: the summaries' partial aggregates, for publish.
+    var partials: String?
     /// validate: the spec's gates decided over this partition alone.
     var gate: Gate?
 
@@ -292,6 +294,7 @@ struct StageReport: Encodable {
             lines.append("  quarantine \(q.path)  \(q.rows) rows" + (q.input.map { "  (from \($0))" } ?? ""))
         }
         if let result { lines.append("  result \(result)") }
+        if let partials { lines.append("  partials \(partials)") }
         if let gate { lines.append(gate.message) }
         for p in published ?? [] {
             lines.append("  published \(p.dataset) run \(p.run): \(p.rows) rows in \(p.path)"
