@@ -94,12 +94,15 @@ let package = Package(
         // Release-built driver for ops/bench/ingest.
         .executableTarget(name: "bis-bench-ingest", dependencies: ["Stages", "Columnar"], path: "Benchmarks/IngestBench"),
 
+        // What the test targets share: finding and running the Python cross-check tools.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
-        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "Columnar"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages", "FleetCore", "Columnar"], exclude: ["python"]),
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore", "Columnar", "TestSupport"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "FleetCore", "Columnar", "TestSupport"], exclude: ["python"]),
         .testTarget(
             name: "ColumnarTests",
-            dependencies: ["Columnar", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Columnar", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["python"]
         ),
         // Runs the built `bis` executable as a user would (exit codes, --json).

@@ -1,25 +1,18 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Columnar
 
 /// Finds a Python with pyarrow and duckdb: $BIS_PYTHON, else
 /// <package root>/.venv/bin/python.
 enum PythonEnvironment {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = PythonTool.packageRoot
     static let scripts = packageRoot + "/Tests/ColumnarTests/python"
 
-    static let interpreter: String? = {
-        var candidates = [String]()
-        if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates.append(packageRoot + "/.venv/bin/python")
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            if let r = try? run(c, ["-c", "import pyarrow, duckdb"]), r.status == 0 { return c }
-        }
-        return nil
-    }()
+    static let tool = PythonTool(importing: "pyarrow, duckdb")
+    static var interpreter: String? { tool.interpreter }
 
-    static var required: Bool { ProcessInfo.processInfo.environment["BIS_REQUIRE_PYTHON"] == "1" }
+    static var required: Bool { PythonTool.required }
 
     /// Run when a Python is there, or when one is required (then the tests fail).
     static var enabled: Bool { interpreter != nil || required }
@@ -29,16 +22,7 @@ enum PythonEnvironment {
     }
 
     static func run(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try PythonTool.run(executable, args)
     }
 
     static func script(_ name: String, _ args: [String]) throws -> (status: Int32, output: String) {

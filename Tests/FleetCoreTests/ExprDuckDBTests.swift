@@ -1,26 +1,18 @@
 import Columnar
 import Foundation
 import Testing
+import TestSupport
 @testable import FleetCore
 
-/// Finds a Python with duckdb: $BIS_PYTHON, else the package's .venv, else
-/// /work/main/.venv. Same rules as ColumnarTests' cross-checks: skipped when
+/// A Python with duckdb (see TestSupport's `PythonTool`): skipped when
 /// absent unless BIS_REQUIRE_PYTHON=1, then failing.
 enum ExprPython {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = PythonTool.packageRoot
 
-    static let interpreter: String? = {
-        var candidates = [String]()
-        if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates += [packageRoot + "/.venv/bin/python", "/work/main/.venv/bin/python"]
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            if let r = try? run(c, ["-c", "import duckdb"]), r.status == 0 { return c }
-        }
-        return nil
-    }()
+    static let tool = PythonTool(importing: "duckdb")
+    static var interpreter: String? { tool.interpreter }
 
-    static var required: Bool { ProcessInfo.processInfo.environment["BIS_REQUIRE_PYTHON"] == "1" }
+    static var required: Bool { PythonTool.required }
     static var enabled: Bool { interpreter != nil || required }
 
     static func python() throws -> String {
@@ -28,16 +20,7 @@ enum ExprPython {
     }
 
     static func run(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try PythonTool.run(executable, args)
     }
 
     /// Evaluates each SQL expression over the Parquet file, ordered by `seq`,

@@ -1,38 +1,22 @@
 import Foundation
 import Testing
+import TestSupport
 import Columnar
 @testable import Stages
 
-/// A Python with pyarrow and duckdb: $BIS_PYTHON, else /work/main/.venv's,
-/// else <package root>/.venv's. Required when BIS_REQUIRE_PYTHON=1.
+/// A Python with pyarrow and duckdb (see TestSupport's `PythonTool`).
+/// Required when BIS_REQUIRE_PYTHON=1.
 enum IngestPython {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = PythonTool.packageRoot
     static let scripts = packageRoot + "/Tests/StagesTests/python"
 
-    static let interpreter: String? = {
-        var candidates = [String]()
-        if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates += ["/work/main/.venv/bin/python", packageRoot + "/.venv/bin/python"]
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            if let r = try? run(c, ["-c", "import pyarrow, duckdb"]), r.status == 0 { return c }
-        }
-        return nil
-    }()
+    static let tool = PythonTool(importing: "pyarrow, duckdb")
+    static var interpreter: String? { tool.interpreter }
 
-    static var enabled: Bool { interpreter != nil || ProcessInfo.processInfo.environment["BIS_REQUIRE_PYTHON"] == "1" }
+    static var enabled: Bool { tool.enabled }
 
     static func run(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try PythonTool.run(executable, args)
     }
 }
 

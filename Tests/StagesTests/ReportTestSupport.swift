@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Stages
 
 /// A run summary with a bit of everything: texts that need escaping, a
@@ -49,23 +50,15 @@ func sampleRunSummary() -> RunSummary {
 }
 
 enum ReportTools {
-    /// Python with openpyxl: $BIS_PYTHON, then the package's and main's .venv.
-    static let openpyxlPython: String? = {
-        var candidates = [String]()
-        if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates += [StagesPython.packageRoot + "/.venv/bin/python", "/work/main/.venv/bin/python"]
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c) {
-            if let r = try? StagesPython.run(c, ["-c", "import openpyxl"]), r.status == 0 { return c }
-        }
-        return nil
-    }()
+    /// Python with openpyxl (see TestSupport's `PythonTool`).
+    static let openpyxlPython: String? = PythonTool(importing: "openpyxl").interpreter
     static var openpyxlEnabled: Bool { openpyxlPython != nil || StagesPython.required }
 
     /// Any Python 3 (the PNG check needs only the standard library).
     static let anyPython: String? = {
         var candidates = [String]()
         if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates += [StagesPython.packageRoot + "/.venv/bin/python", "/work/main/.venv/bin/python", "/usr/bin/python3"]
+        candidates += [StagesPython.packageRoot + "/.venv/bin/python", "/usr/bin/python3"]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
