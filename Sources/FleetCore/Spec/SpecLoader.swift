@@ -73,6 +73,7 @@ struct SpecLoader {
         let publish = byKey["publish"].flatMap { loadPublish($0.value, tracker: tracker) }
         let report = byKey["report"].map { $0.value.specValue }
         let deliver = byKey["deliver"].map { $0.value.specValue }
+        if let deliver { _ = DeliverSpec.decode(deliver, into: &sink) }   // typed later by deliverSpec(); checked here
 
         var roots = [PathResolver.canonical(directory)]
         for root in allowedRoots where !roots.contains(PathResolver.canonical(root)) {
