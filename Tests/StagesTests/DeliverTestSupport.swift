@@ -97,7 +97,8 @@ final class DeliveryEndpoint {
     }
 
     func stop() {
-        process.terminate()
+        // SIGKILL: a child of the test process may inherit SIGTERM blocked.
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 }

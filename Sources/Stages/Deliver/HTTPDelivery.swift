@@ -35,7 +35,15 @@ struct HTTPDelivery {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            // A completion-handler task bridged by a continuation; the
+            // session delegate still decides about redirects.
+            (data, response) = try await withCheckedThrowingContinuation { continuation in
+                session.dataTask(with: request) { data, response, error in
+                    if let error { return continuation.resume(throwing: error) }
+                    guard let response else { return continuation.resume(throwing: URLError(.badServerResponse)) }
+                    continuation.resume(returning: (data ?? Data(), response))
+                }.resume()
+            }
         } catch {
             throw DeliveryError.transport(url: shown, message: scrub(error.localizedDescription))
         }

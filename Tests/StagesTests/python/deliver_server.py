@@ -11,6 +11,7 @@ status it answered. Answers:
   otherwise    201 for a new Idempotency-Key, 409 for one seen before
 """
 import json
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -57,6 +58,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+# A child of the test process may inherit SIGTERM blocked; let it stop us.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 server = HTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
