@@ -24,6 +24,8 @@ struct StageCommand: AsyncParsableCommand {
                 OUT/part-NNNNN.parquet
                 consolidate  --input CHUNK_OR_DIR… --partition N (part-0000N.parquet files under \
                 a directory), sorted chunks OUT/consolidated-NNNNN.parquet
+                deliver      --input FILE… --run RUN [--approved-by NAME], OUT is the data root: \
+                the files and a receipt.json go to the spec's deliver target
 
                 Example, by hand through the first three stages:
                   bis stage run ingest --spec p.yml --out /tmp/i
@@ -33,7 +35,7 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-        @Argument(help: "The stage: ingest, normalize or consolidate.")
+        @Argument(help: "The stage: ingest, normalize, consolidate or deliver.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -52,10 +54,16 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "ingest: split files into byte-range shards of this size (e.g. 64MiB); default: the source's shard_size.")
         var shardSize: String?
 
+        @Option(help: "deliver: the run whose files to deliver.")
+        var run: String?
+
+        @Option(help: "deliver: who approved the run (approval time: now); needed when the spec says approval: required.")
+        var approvedBy: String?
+
         @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
         var allowRoot: [String] = []
 
-        @Option(name: .customLong("out"), help: "The output folder (created if needed).")
+        @Option(name: .customLong("out"), help: "The output folder (created if needed); for deliver, the data root.")
         var outArgument: String
 
         /// Absolute, so that the paths printed are usable from anywhere.
@@ -67,8 +75,8 @@ struct StageCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard ["ingest", "normalize", "consolidate"].contains(stage) else {
-                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize and consolidate")
+            guard ["ingest", "normalize", "consolidate", "deliver"].contains(stage) else {
+                throw ValidationError("unknown stage '\(stage)': this build runs ingest, normalize, consolidate and deliver")
             }
             if stage == "consolidate", partition == nil {
                 throw ValidationError("consolidate needs --partition N (the partition whose chunks --input holds)")
@@ -92,6 +100,7 @@ struct StageCommand: AsyncParsableCommand {
                 switch stage {
                 case "ingest": report = try runIngest(pipeline)
                 case "normalize": report = try runNormalize(pipeline)
+                case "deliver": report = try await runDeliver(pipeline)
                 default: report = try runConsolidate(pipeline)
                 }
             } catch let error as SpecErrors {
@@ -100,6 +109,9 @@ struct StageCommand: AsyncParsableCommand {
             } catch let error as UsageError {
                 printError(error.message)
                 throw ExitCode(2)
+            } catch let error as DeliveryError {
+                printError("deliver failed: \(error)")
+                throw ExitCode(1)
             } catch {
                 printError("\(stage) failed: \(error)")
                 throw ExitCode(1)
@@ -249,8 +261,11 @@ struct StageReport: Encodable {
     var duplicatesRemoved: Int64?
     var outputs: [Output] = []
     var quarantine: [Output] = []
+    var delivery: DeliveryReceipt?
+    var alreadyDelivered: Bool?
 
     var text: String {
+        if let deliveryText { return deliveryText }
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
             + (stage == "ingest" ? ", \(rowsQuarantined) quarantined" : "")
             + (duplicatesRemoved.map { ", \($0) duplicates removed" } ?? "")]
