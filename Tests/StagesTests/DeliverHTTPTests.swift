@@ -64,6 +64,19 @@ struct DeliverHTTPTests {
         #expect(try endpoint.requests().count == 1)
     }
 
+    @Test func aRedirectIsNotFollowed() async throws {
+        let f = try DeliverFixture()
+        let endpoint = try DeliveryEndpoint(recordFile: f.dir.file("requests.jsonl"))
+        defer { endpoint.stop(); f.dir.cleanup() }
+        let error = await #expect(throws: DeliveryError.self) { try await deliverTo(endpoint.url("/redirect"), f) }
+        guard case .httpStatus(_, let status, _) = error else {
+            Issue.record("expected httpStatus, got \(String(describing: error))")
+            return
+        }
+        #expect(status == 307)
+        #expect(try endpoint.requests().map(\.path) == ["/redirect"])
+    }
+
     @Test func aMissingTokenIsRefusedBeforeAnythingIsSent() async throws {
         let f = try DeliverFixture()
         let endpoint = try DeliveryEndpoint(recordFile: f.dir.file("requests.jsonl"))

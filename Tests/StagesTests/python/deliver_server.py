@@ -6,6 +6,7 @@ Listens on 127.0.0.1 on a free port and prints the port on the first line of
 stdout. Every POST is appended to RECORD_FILE as one JSON line: path, the
 Idempotency-Key, Authorization and Content-Type headers, the body, and the
 status it answered. Answers:
+  /redirect    307 to /receipts (the client must not follow it with the token)
   /fail        500 with a long body that echoes the Authorization header
                (so the test can check the token is masked in errors)
   otherwise    201 for a new Idempotency-Key, 409 for one seen before
@@ -28,7 +29,10 @@ class Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key")
         auth = self.headers.get("Authorization")
         with lock:
-            if self.path == "/fail":
+            if self.path == "/redirect":
+                status = 307
+                answer = "moved"
+            elif self.path == "/fail":
                 status = 500
                 answer = "database is down; request carried " + str(auth) + " " + "x" * 4000
             elif key in seen:
@@ -50,6 +54,8 @@ class Handler(BaseHTTPRequestHandler):
         data = answer.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
+        if status == 307:
+            self.send_header("Location", "/receipts")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
