@@ -32,6 +32,8 @@ struct StageCommand: AsyncParsableCommand {
                 publish      --input CHUNK_OR_DIR… (validated-*.parquet and *.partials.json under a \
                 directory) [--run RUN] [--retention N]: the dataset and its summaries under \
                 OUT/published/<dataset>/<run>/, CURRENT and view.sql (see docs/publish.md)
+                deliver      --input FILE… --run RUN [--approved-by NAME], OUT is the data root: \
+                the files and a receipt.json go to the spec's deliver target
 
                 Example, by hand through the first three stages:
                   bis stage run ingest --spec p.yml --out /tmp/i
@@ -42,9 +44,9 @@ struct StageCommand: AsyncParsableCommand {
         )
 
         /// The stages this build runs by hand, in run order.
-        static let stages = ["ingest", "normalize", "consolidate", "validate", "publish", "report"]
+        static let stages = ["ingest", "normalize", "consolidate", "validate", "publish", "report", "deliver"]
 
-        @Argument(help: "The stage: ingest, normalize, consolidate, validate, publish or report.")
+        @Argument(help: "The stage: ingest, normalize, consolidate, validate, publish, report or deliver.")
         var stage: String
 
         @Option(help: "The pipeline spec (YAML).")
@@ -63,8 +65,11 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "ingest: split files into byte-range shards of this size (e.g. 64MiB); default: the source's shard_size.")
         var shardSize: String?
 
-        @Option(name: .customLong("run"), help: "publish: the run id (default: <pipeline>-<UTC yyyyMMddTHHmmssZ>-<4 hex>).")
+        @Option(name: .customLong("run"), help: "publish, deliver: the run id (default: <pipeline>-<UTC yyyyMMddTHHmmssZ>-<4 hex>).")
         var runID: String?
+
+        @Option(help: "deliver: who approved the run (approval time: now); needed when the spec says approval: required.")
+        var approvedBy: String?
 
         @Option(help: "publish: how many versions of each dataset to keep (CURRENT's is never removed).")
         var retention: Int = 5
@@ -72,7 +77,7 @@ struct StageCommand: AsyncParsableCommand {
         @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
         var allowRoot: [String] = []
 
-        @Option(name: .customLong("out"), help: "The output folder (created if needed); for publish, the data root.")
+        @Option(name: .customLong("out"), help: "The output folder (created if needed); for publish and deliver, the data root.")
         var outArgument: String
 
         /// Absolute, so that the paths printed are usable from anywhere.
@@ -113,6 +118,7 @@ struct StageCommand: AsyncParsableCommand {
                 case "validate": report = try runValidate(pipeline)
                 case "publish": report = try runPublish(pipeline)
                 case "report": report = try runReport(pipeline)
+                case "deliver": report = try await runDeliver(pipeline)
                 default: report = try runConsolidate(pipeline)
                 }
             } catch let error as SpecErrors {
@@ -121,6 +127,9 @@ struct StageCommand: AsyncParsableCommand {
             } catch let error as UsageError {
                 printError(error.message)
                 throw ExitCode(2)
+            } catch let error as DeliveryError {
+                printError("deliver failed: \(error)")
+                throw ExitCode(1)
             } catch {
                 printError("\(stage) failed: \(error)")
                 throw ExitCode(1)
@@ -282,8 +291,11 @@ struct StageReport: Encodable {
         var passed: Bool
         var message: String
     }
+    var delivery: DeliveryReceipt?
+    var alreadyDelivered: Bool?
 
     var text: String {
+        if let deliveryText { return deliveryText }
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
             + (stage == "ingest" || stage == "validate" ? ", \(rowsQuarantined) quarantined" : "")
             + (duplicatesRemoved.map { ", \($0) duplicates removed" } ?? "")]

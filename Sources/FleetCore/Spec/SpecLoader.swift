@@ -83,6 +83,7 @@ struct SpecLoader {
             }
         }
         let deliver = byKey["deliver"].map { $0.value.specValue }
+        if let deliver { _ = DeliverSpec.decode(deliver, into: &sink) }   // typed later by deliverSpec(); checked here
 
         var roots = [PathResolver.canonical(directory)]
         for root in allowedRoots where !roots.contains(PathResolver.canonical(root)) {
