@@ -68,7 +68,11 @@ let package = Package(
         // no database. The fleet only moves them around.
         .target(
             name: "Stages",
-            dependencies: ["FleetCore", "Columnar", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: [
+                "FleetCore", "Columnar",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),   // the .xlsx container
+                .product(name: "Crypto", package: "swift-crypto"),           // SHA-256 of idempotency keys
+            ],
             exclude: ["Consolidate/README.md", "Ingest/README.md"]
         ),
 
