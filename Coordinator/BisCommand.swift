@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FleetCore
 
 @main
@@ -14,4 +15,24 @@ struct BisCommand: AsyncParsableCommand {
         version: FleetVersion.string,
         subcommands: [ChunkCommand.self, StageCommand.self, SpecCommand.self]
     )
+
+    /// ArgumentParser's own entry, except that usage errors (a missing or bad
+    /// option, a failed `validate()`) exit with 2 as DESIGN.md's exit codes
+    /// say, instead of ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

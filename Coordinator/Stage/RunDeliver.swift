@@ -16,7 +16,12 @@ extension StageCommand.Run {
         // Inputs come from the data root (where report and publish wrote
         // them) or the folders inputs may come from.
         var confined = pipeline
-        if let root = realPath(out), !confined.allowedRoots.contains(root) { confined.allowedRoots.append(root) }
+        // The data root's published datasets and reports may be delivered; the
+        // data root itself must be a real folder, not the file system root.
+        guard let root = realPath(out), root != "/" else {
+            throw UsageError("--out \(outArgument) cannot be the data root of a delivery")
+        }
+        if !confined.allowedRoots.contains(root) { confined.allowedRoots.append(root) }
         let files = try inputs.map { DeliveryFile(path: try confined.confinedInput($0)) }
         let target: DeliveryTarget
         do { target = try DeliveryTarget(spec) } catch { throw UsageError(error.description) }

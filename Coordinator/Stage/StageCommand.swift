@@ -95,16 +95,17 @@ struct StageCommand: AsyncParsableCommand {
             if stage == "consolidate" || stage == "validate", partition == nil {
                 throw ValidationError("\(stage) needs --partition N (the partition whose chunks --input holds)")
             }
-            if let shardSize, ByteSize(parsing: shardSize) == nil {
-                throw ValidationError("--shard-size '\(shardSize)' is not a size like 64MiB or 1GB")
+            if let shardSize, (ByteSize(parsing: shardSize)?.bytes ?? 0) <= 0 {
+                throw ValidationError("--shard-size '\(shardSize)' is not a positive size like 64MiB or 1GB")
             }
         }
 
         func run() async throws {
             let pipeline: PipelineSpec
             do {
-                // A report reads only its summary: the sources' files may be gone.
-                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot, resolvingInputs: stage == "ingest")  // only ingest reads the source files
+                // Only ingest reads the sources' files; the other stages run on
+                // hosts that may not see them.
+                pipeline = try PipelineSpec.load(path: spec, allowedRoots: allowRoot, resolvingInputs: stage == "ingest")
             } catch {
                 printError(error.description)
                 throw ExitCode(2)
@@ -150,6 +151,10 @@ struct StageCommand: AsyncParsableCommand {
                 guard let source else { return true }
                 return s.name == source
             }.nonEmpty(or: UsageError("no source named '\(source ?? "")' in the spec; it has \(pipeline.sources.map(\.name).joined(separator: ", "))"))
+            if !inputs.isEmpty, sources.count > 1 {
+                throw UsageError("the spec has \(sources.count) sources (\(sources.map(\.name).joined(separator: ", "))): "
+                                 + "say with --source which one the --input files belong to")
+            }
             var report = StageReport(stage: "ingest")
             for src in sources {
                 let files = try inputs.isEmpty ? src.resolvedFiles : inputs.map { try pipeline.confinedInput($0) }

@@ -157,3 +157,22 @@ id,amount,day
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 }
+
+@Suite struct UsageErrorTests {
+    @Test func usageErrorsExitWith2() throws {
+        let ws = try Workspace()
+        defer { ws.remove() }
+        try ws.write("p.yml", ordersSpec)
+        try ws.write("data/a.csv", ordersCSV)
+        let unknownStage = try Bis.run(["stage", "run", "mangle", "--spec", "p.yml", "--out", "o"], in: ws.path)
+        #expect(unknownStage.status == 2)
+        #expect(unknownStage.stderr.contains("unknown stage 'mangle'"), "\(unknownStage.stderr)")
+        let zeroShards = try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--shard-size", "0", "--out", "o"], in: ws.path)
+        #expect(zeroShards.status == 2)
+        let missingOption = try Bis.run(["stage", "run", "ingest", "--out", "o"], in: ws.path)
+        #expect(missingOption.status == 2, "\(missingOption.stderr)")
+        let help = try Bis.run(["stage", "run", "--help"], in: ws.path)
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("USAGE"))
+    }
+}

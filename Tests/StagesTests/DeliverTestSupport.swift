@@ -45,7 +45,7 @@ enum DeliverPython {
     static let interpreter: String? = {
         var candidates = [String]()
         if let p = ProcessInfo.processInfo.environment["BIS_PYTHON"], !p.isEmpty { candidates.append(p) }
-        candidates += [StagesPython.packageRoot + "/.venv/bin/python", "/work/main/.venv/bin/python", "/usr/bin/python3"]
+        candidates += [StagesPython.packageRoot + "/.venv/bin/python", "/usr/bin/python3"]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
