@@ -213,3 +213,25 @@ import Testing
         #expect(DeliveryReceipt.idempotencyKey(run: "r", dataset: "d", version: "v2", files: [a, b]) != one.idempotencyKey)
     }
 }
+
+/// Two deliveries of the same run with different contents, racing (a
+/// duplicated task after a change): one wins, the other is refused, and the
+/// receipt on the target always describes the files beside it.
+@Test func racingDeliveriesOfOneRunNeverLeaveAMismatchedReceipt() async throws {
+    for round in 0..<20 {
+        let f = try DeliverFixture()
+        defer { f.dir.cleanup() }
+        let other = f.root + "/other-report.html"
+        try "<html><body><p>round \(round), other content</p></body></html>\n"
+            .write(toFile: other, atomically: true, encoding: .utf8)
+        let otherFiles = [DeliveryFile(path: other, name: "report.html"), f.files[1]]
+        async let a: DeliveryReceipt? = try? f.deliverToOutbox()
+        async let b: DeliveryReceipt? = try? f.deliverToOutbox(files: otherFiles)
+        let results = await [a, b].compactMap { $0 }
+        #expect(results.count == 1, "round \(round): exactly one of two conflicting deliveries succeeds")
+        let onDisk = try DeliveryReceipt.decode(Data(contentsOf: URL(fileURLWithPath: f.outbox + "/receipt.json")))
+        for file in onDisk.files {
+            #expect(try sha256(ofFile: f.outbox + "/" + file.name) == file.sha256, "round \(round): \(file.name)")
+        }
+    }
+}

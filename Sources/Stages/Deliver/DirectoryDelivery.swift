@@ -8,7 +8,9 @@ import Darwin
 
 /// Delivery into one run's folder on a directory target. Files appear only
 /// under their final names, complete and fsynced; nothing already there is
-/// overwritten.
+/// overwritten. Two deliveries of the same run (a duplicated task) take turns
+/// on a lock file beside the run's folder (`<target>/.<run>.lock`), so the
+/// checks below and the writes that follow them cannot interleave.
 struct DirectoryDelivery {
     /// `<target>/<run>`, absolute, existing.
     let directory: String
@@ -16,6 +18,13 @@ struct DirectoryDelivery {
     private var receiptPath: String { directory + "/" + receiptName }
 
     func deliver(_ files: [DeliveryFile], receipt: DeliveryReceipt) throws -> DeliveryReceipt {
+        let parent = (directory as NSString).deletingLastPathComponent
+        let lockPath = parent + "/." + (directory as NSString).lastPathComponent + ".lock"
+        let lock: DurableFiles.Lock
+        do { lock = try DurableFiles.Lock(lockPath) } catch {
+            throw DeliveryError.io("cannot lock \(lockPath): \(error)")
+        }
+        defer { lock.release() }
         var existing: DeliveryReceipt?
         if FileManager.default.fileExists(atPath: receiptPath) {
             do {
