@@ -89,22 +89,7 @@ enum SpecLiteral {
         return ((days * 24 + h) * 60 + mi) * 60_000_000 + se * 1_000_000 + micros
     }
 
-    static func daysInMonth(_ y: Int64, _ m: Int64) -> Int64 {
-        switch m {
-        case 2: return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
+    static func daysInMonth(_ y: Int64, _ m: Int64) -> Int64 { CivilDate.daysInMonth(year: y, month: m) }
 
-    /// Howard Hinnant's days_from_civil.
-    static func daysFromCivil(_ year: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (m + 9) % 12
-        let doy = (153 * mp + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    static func daysFromCivil(_ year: Int64, _ m: Int64, _ d: Int64) -> Int64 { CivilDate.days(year: year, month: m, day: d) }
 }

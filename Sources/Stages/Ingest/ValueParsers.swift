@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Columnar
 
 /// Exact parsers from field bytes to column values: no String, no allocation.
 /// Each takes a pointer and a length and returns nil (or a failure) when the
@@ -143,13 +144,7 @@ enum ValueParsers {
     /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm).
     @inline(__always)
     static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        CivilDate.days(year: year, month: month, day: day)
     }
 
     @inline(__always)

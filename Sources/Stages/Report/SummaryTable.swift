@@ -184,14 +184,7 @@ enum ReportDates {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
               (1...12).contains(m), (1...31).contains(d) else { return nil }
-        // Hinnant's days-from-civil.
-        let yy = m <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let mp = m > 2 ? m - 3 : m + 9
-        let doy = (153 * mp + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
+        let days = CivilDate.days(year: y, month: m, day: d)
         return ValueText.date(days: days) == text ? days : nil
     }
 }
