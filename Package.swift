@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -76,21 +78,62 @@ let package = Package(
             exclude: ["Consolidate/README.md", "Ingest/README.md"]
         ),
 
+        // The coordinator's engine: lineage store (SQLite through GRDB),
+        // planner, outbox dispatcher, event intake. Transport-agnostic.
+        .target(
+            name: "Coordination",
+            dependencies: [
+                "FleetCore", "Columnar", "Stages",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Coordinator/Engine"
+        ),
+        // The coordinator's HTTP API (JSON) and /metrics, over Hummingbird.
+        .target(
+            name: "CoordinatorHTTP",
+            dependencies: [
+                "Coordination", "FleetCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Coordinator/HTTP"
+        ),
+        // The worker's runtime: executes stage tasks from any transport. No SQLite.
+        .target(
+            name: "WorkerRuntime",
+            dependencies: [
+                "FleetCore", "Columnar", "Stages",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Worker/Runtime"
+        ),
+        // The fleet's transport over RabbitMQ (the AMQP module).
+        .target(
+            name: "FleetAMQP",
+            dependencies: ["AMQP", "FleetCore", .product(name: "Logging", package: "swift-log")]
+        ),
+
         .executableTarget(
             name: "bis",
             dependencies: [
-                "FleetCore", "Columnar", "Stages",
+                "FleetCore", "Columnar", "Stages", "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Coordinator"
+            path: "Coordinator",
+            exclude: ["Engine", "HTTP"]
         ),
         .executableTarget(
             name: "bis-worker",
             dependencies: [
-                "FleetCore", "AMQP",
+                "FleetCore", "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Worker"
+            path: "Worker",
+            exclude: ["Runtime"]
         ),
 
         // Release-built load generator for ops/bench/amqp.
@@ -112,6 +155,10 @@ let package = Package(
         // Runs the built `bis` executable as a user would (exit codes, --json).
         .testTarget(name: "CLITests", dependencies: ["bis"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
-        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "TestSupport"]),
+        // The fleet in one process: engine, store and workers over the in-memory transport.
+        .testTarget(name: "FleetTests", dependencies: ["Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport"]),
+        // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.
+        .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"]),
     ]
 )

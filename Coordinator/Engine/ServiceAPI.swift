@@ -1,0 +1,190 @@
+import FleetCore
+import Foundation
+
+// What the coordinator offers its clients — the HTTP API, the CLI through
+// it, and `bis run --local` directly. The engine implements
+// `CoordinatorService`; `CoordinatorHTTP` maps it to JSON over HTTP.
+
+/// A run's state. Who moves it:
+/// - `pending`: submit writes it; the engine moves it to `running` when it
+///   queues the first tasks (in the same transaction).
+/// - `running`: event intake moves it to `awaiting_approval` (report done,
+///   deliver needs approval), `succeeded` (last task done), `failed` (a task
+///   failed for good, or the quality gate failed); `cancel` to `cancelled`.
+/// - `awaiting_approval`: `approve` moves it back to `running` (deliver
+///   queued); `cancel` to `cancelled`.
+/// - `failed`: `retry` moves it back to `running`, re-queuing only the failed
+///   tasks; committed outputs are reused.
+/// - `succeeded`, `cancelled`: final.
+public enum RunState: String, Codable, Sendable, CaseIterable {
+    case pending, running
+    case awaitingApproval = "awaiting_approval"
+    case succeeded, failed, cancelled
+
+    public var isFinal: Bool { self == .succeeded || self == .cancelled }
+    /// The run will not move again unless an operator acts (approve, retry).
+    public var isSettled: Bool { self == .succeeded || self == .failed || self == .cancelled || self == .awaitingApproval }
+}
+
+/// A task's state. Who moves it:
+/// - `planned`: the planner writes it with its outbox row; the dispatcher
+///   moves it to `queued` once the broker confirmed the message.
+/// - `queued`: a worker's `started` event moves it to `running`.
+/// - `running`/`queued`: the first success moves it to `succeeded`; a
+///   permanent failure, or a transient one / lost execution past the maximum
+///   attempts, to `failed`; a transient failure with attempts left back to
+///   `planned` (a delayed retry in the outbox).
+/// - any non-final: `cancel` moves it to `cancelled`.
+/// - `failed`: `retry` moves it to `planned` with a fresh attempt budget.
+public enum TaskState: String, Codable, Sendable, CaseIterable {
+    case planned, queued, running, succeeded, failed, cancelled
+}
+
+/// An execution's state. Who moves it: a worker's `started` event writes it
+/// `running`; its result moves it to `succeeded` (the task's winner),
+/// `duplicate` (the task had a winner already, or the run was cancelled: its
+/// files are reclaimed) or `failed`; a dead letter records a `lost` one.
+public enum ExecutionState: String, Codable, Sendable, CaseIterable {
+    case running, succeeded, failed, duplicate, lost
+}
+
+public struct SubmitRequest: Codable, Sendable {
+    /// The spec's absolute path on the coordinator's file system (shared with the CLI's).
+    public var specPath: String
+    /// The spec text as the CLI read it; when absent the coordinator reads `specPath`.
+    public var specText: String?
+    /// Folders inputs may come from besides the spec's folder.
+    public var allowedRoots: [String]
+    /// Who submitted it (the audit log's actor): user@host.
+    public var submittedBy: String
+
+    public init(specPath: String, specText: String? = nil, allowedRoots: [String] = [], submittedBy: String) {
+        self.specPath = specPath
+        self.specText = specText
+        self.allowedRoots = allowedRoots
+        self.submittedBy = submittedBy
+    }
+}
+
+/// An operator's action on a run (approve, retry, cancel).
+public struct ActionRequest: Codable, Sendable {
+    public var by: String
+    public init(by: String) { self.by = by }
+}
+
+/// One stage of a run, as status shows it.
+public struct StageView: Codable, Sendable, Hashable {
+    public var stage: Stage
+    /// Tasks planned so far (ingest's and normalize's count is known at
+    /// submit; later stages' once their barrier is reached).
+    public var total: Int
+    public var queued: Int
+    public var running: Int
+    public var succeeded: Int
+    public var failed: Int
+    public var cancelled: Int
+    /// Executions that failed or were lost and were tried again.
+    public var retried: Int
+    /// Executions recorded as duplicates (a redelivered task's second result).
+    public var duplicates: Int
+    public var rowsIn: Int64
+    public var rowsOut: Int64
+    public var rowsQuarantined: Int64
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// The last error of a failed or retried task in this stage, with its task id.
+    public var lastError: String?
+
+    public init(stage: Stage) {
+        self.stage = stage
+        total = 0; queued = 0; running = 0; succeeded = 0; failed = 0; cancelled = 0; retried = 0; duplicates = 0
+        rowsIn = 0; rowsOut = 0; rowsQuarantined = 0
+    }
+}
+
+public struct RunView: Codable, Sendable, Hashable {
+    public var id: String
+    public var pipeline: String
+    public var state: RunState
+    public var specSHA256: String
+    public var submittedBy: String
+    public var submittedAt: Date
+    public var finishedAt: Date?
+    /// Why it failed (naming the task, its shard or partition and the last
+    /// error), or what it waits for.
+    public var message: String?
+    public var approvalRequired: Bool
+    public var approvedBy: String?
+    public var stages: [StageView]
+    /// Published dataset versions (dataset → version folder, relative to the data root).
+    public var published: [String: String]
+    /// The report's folder and the delivery receipt, relative to the data root.
+    public var reportDirectory: String?
+    public var receipt: String?
+
+    public init(id: String, pipeline: String, state: RunState, specSHA256: String, submittedBy: String, submittedAt: Date) {
+        self.id = id
+        self.pipeline = pipeline
+        self.state = state
+        self.specSHA256 = specSHA256
+        self.submittedBy = submittedBy
+        self.submittedAt = submittedAt
+        approvalRequired = false
+        stages = []
+        published = [:]
+    }
+}
+
+public struct WorkerView: Codable, Sendable, Hashable {
+    public var id: String
+    public var host: String
+    public var pid: Int32
+    public var version: String
+    public var state: WorkerHeartbeat.State
+    public var lastSeen: Date
+    public var running: [String]
+    /// No heartbeat for longer than three beat intervals.
+    public var quiet: Bool
+
+    public init(id: String, host: String, pid: Int32, version: String, state: WorkerHeartbeat.State,
+                lastSeen: Date, running: [String], quiet: Bool) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.version = version
+        self.state = state
+        self.lastSeen = lastSeen
+        self.running = running
+        self.quiet = quiet
+    }
+}
+
+/// Errors a client can act on; the HTTP layer maps them to status codes.
+public enum ServiceError: Error, Sendable, CustomStringConvertible {
+    /// 404
+    case notFound(String)
+    /// 409: the run is not in a state that allows this.
+    case conflict(String)
+    /// 400: e.g. the spec has errors (the message lists them with line:column).
+    case badRequest(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let m), .conflict(let m), .badRequest(let m): return m
+        }
+    }
+}
+
+public protocol CoordinatorService: Sendable {
+    func submit(_ request: SubmitRequest) async throws -> RunView
+    /// Most recent first.
+    func runs(limit: Int) async throws -> [RunView]
+    /// nil when no such run.
+    func run(_ id: String) async throws -> RunView?
+    func approve(_ id: String, by: String) async throws -> RunView
+    func retry(_ id: String, by: String) async throws -> RunView
+    func cancel(_ id: String, by: String) async throws -> RunView
+    func workers() async throws -> [WorkerView]
+    /// Prometheus text exposition format.
+    func metrics() async throws -> String
+}

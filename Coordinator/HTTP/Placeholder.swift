@@ -1,0 +1,1 @@
+// The coordinator HTTP API (see CoordinatorServer).

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The chunk store: one root folder every host mounts at the same path.
+/// Executions write under `runs/<run>/<stage>/<index>/<execution>/`; nothing
+/// there is ever overwritten. Messages name chunks relative to the root.
+public struct ChunkStore: Sendable, Hashable {
+    /// Absolute, without a trailing slash.
+    public let root: String
+
+    public init(root: String) {
+        let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        self.root = URL(fileURLWithPath: absolute).standardizedFileURL.path
+    }
+
+    /// `runs/<run>/<stage>/<index>/<execution>`, relative to the root.
+    public func executionDirectory(run: String, stage: Stage, index: Int, execution: String) -> String {
+        "runs/\(run)/\(stage.rawValue)/\(index)/\(execution)"
+    }
+
+    public func runDirectory(run: String) -> String { "runs/\(run)" }
+
+    /// The absolute path of a chunk path from a message. Relative paths must
+    /// stay inside the root (no `..` out of it); absolute ones (sources) are
+    /// returned as they are.
+    public func absolute(_ path: String) throws -> String {
+        if path.hasPrefix("/") { return path }
+        let joined = URL(fileURLWithPath: root + "/" + path).standardizedFileURL.path
+        guard joined == root || joined.hasPrefix(root + "/") else {
+            throw TaskFailure(.permanent, "chunk path '\(path)' leaves the chunk store \(root)")
+        }
+        return joined
+    }
+
+    /// `path` relative to the root, or nil when it is outside.
+    public func relative(_ path: String) -> String? {
+        let p = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard p.hasPrefix(root + "/") else { return nil }
+        return String(p.dropFirst(root.count + 1))
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// A task as the coordinator sends it to the stage queue: everything a
+/// stateless worker needs, inputs named by path and sha256.
+public struct TaskMessage: Codable, Sendable, Hashable {
+    public var run: String
+    public var stage: Stage
+    /// Shard index (ingest, normalize), partition (consolidate, validate), 0 otherwise.
+    public var index: Int
+    /// The coordinator's attempt number, from 1; a retry after a failure or a
+    /// lost execution is a new attempt.
+    public var attempt: Int
+    /// nil only for `noop` tasks.
+    public var spec: SpecRef?
+    public var inputs: [ChunkRef]
+    /// ingest: the shard to read.
+    public var shard: ShardRef?
+    /// Stage-specific settings as text: deliver's `approved_by` and
+    /// `approved_at`, report's `summary` (a `RunSummary` as JSON), publish's
+    /// `retention`.
+    public var parameters: [String: String]
+
+    public init(run: String, stage: Stage, index: Int, attempt: Int, spec: SpecRef?, inputs: [ChunkRef] = [],
+                shard: ShardRef? = nil, parameters: [String: String] = [:]) {
+        self.run = run
+        self.stage = stage
+        self.index = index
+        self.attempt = attempt
+        self.spec = spec
+        self.inputs = inputs
+        self.shard = shard
+        self.parameters = parameters
+    }
+
+    public var taskID: String { FleetIDs.taskID(run: run, stage: stage, index: index) }
+}
+
+/// Why an execution failed, and whether trying again can help.
+public struct TaskFailure: Codable, Sendable, Hashable, Error, CustomStringConvertible {
+    public enum Kind: String, Codable, Sendable {
+        /// Bad data or a bad spec: the same inputs fail the same way. The task
+        /// fails at once.
+        case permanent
+        /// Anything else (I/O, a missing file on a slow mount, a checksum that
+        /// did not match yet): retried with backoff up to the stage's maximum.
+        case transient
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// What a worker reports about one execution.
+public struct TaskEvent: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable {
+        /// The worker took the task (sent without waiting; status only).
+        case started
+        case succeeded
+        case failed
+    }
+    public var kind: Kind
+    public var run: String
+    public var stage: Stage
+    public var index: Int
+    /// The attempt of the task message this execution ran.
+    public var attempt: Int
+    public var execution: String
+    public var worker: WorkerIdentity
+    /// How often the broker had delivered this message before (0 the first time).
+    public var deliveryCount: Int
+    public var startedAt: Date
+    public var finishedAt: Date?
+    /// Chunks written, with their kinds; paths relative to the data root.
+    public var outputs: [ChunkRef]
+    public var rowsIn: Int64
+    public var rowsOut: Int64
+    public var rowsQuarantined: Int64
+    public var failure: TaskFailure?
+    /// Stage-specific result as JSON text: validate's `ValidateResult`,
+    /// publish's versions, deliver's receipt.
+    public var result: String?
+
+    public init(kind: Kind, task: TaskMessage, execution: String, worker: WorkerIdentity, deliveryCount: Int,
+                startedAt: Date, finishedAt: Date? = nil, outputs: [ChunkRef] = [], rowsIn: Int64 = 0, rowsOut: Int64 = 0,
+                rowsQuarantined: Int64 = 0, failure: TaskFailure? = nil, result: String? = nil) {
+        self.kind = kind
+        self.run = task.run
+        self.stage = task.stage
+        self.index = task.index
+        self.attempt = task.attempt
+        self.execution = execution
+        self.worker = worker
+        self.deliveryCount = deliveryCount
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outputs = outputs
+        self.rowsIn = rowsIn
+        self.rowsOut = rowsOut
+        self.rowsQuarantined = rowsQuarantined
+        self.failure = failure
+        self.result = result
+    }
+
+    public var taskID: String { FleetIDs.taskID(run: run, stage: stage, index: index) }
+}
+
+/// A worker's liveness report, every few seconds.
+public struct WorkerHeartbeat: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable {
+        case running
+        /// SIGTERM received: takes no new tasks, finishing the ones it has.
+        case draining
+        /// Its last beat: it has stopped.
+        case stopped
+    }
+    public var worker: WorkerIdentity
+    public var at: Date
+    public var state: State
+    public var stages: [Stage]
+    public var concurrency: Int
+    /// Task ids it is executing now.
+    public var running: [String]
+
+    public init(worker: WorkerIdentity, at: Date, state: State, stages: [Stage], concurrency: Int, running: [String]) {
+        self.worker = worker
+        self.at = at
+        self.state = state
+        self.stages = stages
+        self.concurrency = concurrency
+        self.running = running
+    }
+}
+
+/// The one JSON form of every wire message (ISO-8601 dates with fractions).
+public enum WireCoding {
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(date.timeIntervalSince1970)
+        }
+        return Array(try e.encode(value))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            Date(timeIntervalSince1970: try decoder.singleValueContainer().decode(Double.self))
+        }
+        return try d.decode(type, from: Data(bytes))
+    }
+}

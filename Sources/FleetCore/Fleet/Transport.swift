@@ -1,0 +1,91 @@
+import Foundation
+
+/// How the coordinator and workers exchange messages. Two implementations:
+/// AMQP over RabbitMQ (`FleetAMQP.AMQPTransport`, the fleet) and
+/// `InMemoryTransport` (`bis run --local` and unit tests).
+///
+/// Semantics both keep, because the commit protocol relies on them:
+/// - every `publish…` returns only once the message is safely queued (a broker
+///   confirm); a throw means it may or may not have been queued;
+/// - a delivery is settled once: `ack` removes it, `nack(requeue: true)`
+///   returns it (counting toward the stage queue's delivery limit),
+///   `nack(requeue: false)` dead-letters it;
+/// - a delivery left unsettled when its consumer goes away (a worker killed)
+///   is delivered again, with a higher `deliveryCount`;
+/// - past the delivery limit a task message is dead-lettered and reaches the
+///   coordinator as `InboundEvent.Body.deadLetter`.
+public protocol FleetTransport: Sendable {
+    /// Coordinator: queue a task on its stage's queue, after `delayMilliseconds`
+    /// (retries with backoff go through delay queues).
+    func publishTask(_ task: TaskMessage, delayMilliseconds: Int) async throws
+
+    /// Coordinator: results, heartbeats and dead letters, in arrival order.
+    /// Ack each once it is committed to the store.
+    func coordinatorInbox(prefetch: Int) async throws -> AsyncThrowingStream<InboundEvent, Error>
+
+    /// Worker: task deliveries from these stages' queues, at most `prefetch`
+    /// unsettled at once.
+    func taskDeliveries(stages: [Stage], prefetch: Int) async throws -> AsyncThrowingStream<InboundTask, Error>
+
+    /// Worker: report an execution (confirmed before it returns).
+    func publishEvent(_ event: TaskEvent) async throws
+
+    /// Worker: report liveness (may be dropped when nobody listens).
+    func publishHeartbeat(_ beat: WorkerHeartbeat) async throws
+
+    /// Ready messages per stage queue (for status and /metrics); missing
+    /// stages are unknown.
+    func queueDepths() async -> [Stage: Int]
+
+    func close() async
+}
+
+/// One task delivery to a worker. Settle exactly once.
+public struct InboundTask: Sendable {
+    /// nil when the body was not a task message (`decodeError` says why);
+    /// reject such a delivery without requeue.
+    public let task: TaskMessage?
+    public let decodeError: String?
+    /// Deliveries of this message before this one (0 the first time).
+    public let deliveryCount: Int
+    private let settle: @Sendable (Settlement) async throws -> Void
+
+    public enum Settlement: Sendable, Equatable {
+        case ack
+        case nack(requeue: Bool)
+    }
+
+    public init(task: TaskMessage?, decodeError: String? = nil, deliveryCount: Int,
+                settle: @escaping @Sendable (Settlement) async throws -> Void) {
+        self.task = task
+        self.decodeError = decodeError
+        self.deliveryCount = deliveryCount
+        self.settle = settle
+    }
+
+    public func ack() async throws { try await settle(.ack) }
+    public func nack(requeue: Bool) async throws { try await settle(.nack(requeue: requeue)) }
+}
+
+/// One message to the coordinator. Ack it after committing what it says.
+public struct InboundEvent: Sendable {
+    public enum Body: Sendable {
+        case event(TaskEvent)
+        case heartbeat(WorkerHeartbeat)
+        /// A task message the stage queue gave up on after its delivery
+        /// limit (a worker crashing on it each time), or that a worker
+        /// rejected as unreadable.
+        case deadLetter(TaskMessage, reason: String)
+        /// A body that could not be decoded; ack and log it.
+        case unreadable(String)
+    }
+    public let body: Body
+    private let settle: @Sendable () async throws -> Void
+
+    public init(body: Body, ack: @escaping @Sendable () async throws -> Void) {
+        self.body = body
+        self.settle = ack
+    }
+
+    public func ack() async throws { try await settle() }
+}
