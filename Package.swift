@@ -86,6 +86,7 @@ let package = Package(
                 "FleetCore", "Columnar", "Stages",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Coordinator/Engine"
         ),
@@ -157,7 +158,10 @@ let package = Package(
         // Talks to the private RabbitMQ node that ops/broker starts.
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "TestSupport"]),
         // The fleet in one process: engine, store and workers over the in-memory transport.
-        .testTarget(name: "FleetTests", dependencies: ["Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport"]),
+        .testTarget(name: "FleetTests", dependencies: [
+            "Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.
         .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"]),
     ]

@@ -1,0 +1,254 @@
+import Columnar
+import FleetCore
+import Foundation
+import GRDB
+import Logging
+import Stages
+import Synchronization
+
+/// Tunables of the coordinator.
+public struct CoordinatorOptions: Sendable {
+    public var policy: RetryPolicy
+    /// A worker without a heartbeat for this long is shown as quiet.
+    public var workerQuietAfterSeconds: Double
+    /// Most events committed in one transaction (group commit).
+    public var intakeBatch: Int
+    /// Most outbox messages read and published per round.
+    public var dispatchBatch: Int
+
+    public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
+                dispatchBatch: Int = 1000) {
+        self.policy = policy
+        self.workerQuietAfterSeconds = workerQuietAfterSeconds
+        self.intakeBatch = intakeBatch
+        self.dispatchBatch = dispatchBatch
+    }
+}
+
+/// The coordinator: plans runs into tasks, sends them through the outbox,
+/// commits what workers report, and answers operators. All state is in the
+/// lineage store; the engine itself can be killed at any moment and started
+/// again on the same store and broker.
+///
+/// Three loops run after `start()`:
+/// - the dispatcher publishes unsent outbox rows (with broker confirms) and
+///   marks them sent afterwards, so a crash in between re-sends them;
+/// - event intake commits batches of worker events in one transaction each
+///   (group commit) and acks them only after the commit;
+/// - nothing else: retries are delayed messages, not timers.
+public final class CoordinatorEngine: CoordinatorService, Sendable {
+    public let store: LineageStore
+    public let chunkStore: ChunkStore
+    let transport: any FleetTransport
+    let options: CoordinatorOptions
+    let logger: Logger
+    let wake: AsyncStream<Void>.Continuation
+    let wakeups: AsyncStream<Void>
+    let loops = Mutex<[Task<Void, Never>]>([])
+    let specs = Mutex<[String: PipelineSpec]>([:])
+    let metricsState = Mutex(EngineMetrics())
+    let batcher = Batcher()
+
+    public init(store: LineageStore, transport: any FleetTransport, chunkStore: ChunkStore,
+                options: CoordinatorOptions = CoordinatorOptions(), logger: Logger = Logger(label: "bis.coordinator")) {
+        self.store = store
+        self.transport = transport
+        self.chunkStore = chunkStore
+        self.options = options
+        self.logger = logger
+        (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Starts the dispatcher and event intake. Unsent outbox rows from a
+    /// previous life are sent first; unacknowledged events are redelivered by
+    /// the broker and committed idempotently.
+    public func start() async throws {
+        let inbox = try await transport.coordinatorInbox(prefetch: options.intakeBatch * 2)
+        let dispatcher = Task { [self] in await dispatchLoop() }
+        let intake = Task { [self] in await intakeLoop(inbox) }
+        let ticker = Task { [wake] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                wake.yield()
+            }
+        }
+        loops.withLock { $0 = [dispatcher, intake, ticker] }
+        wake.yield()
+    }
+
+    /// Stops the loops (not the transport: its owner closes it).
+    public func stop() async {
+        let tasks = loops.withLock { l in defer { l = [] }; return l }
+        for t in tasks { t.cancel() }
+        await batcher.finish()
+        wake.yield()
+        for t in tasks { await t.value }
+    }
+
+    // MARK: dispatcher
+
+    private func dispatchLoop() async {
+        var wakeups = self.wakeups.makeAsyncIterator()
+        while !Task.isCancelled {
+            let rows: [OutboxRow]
+            do {
+                rows = try await store.read { [limit = options.dispatchBatch] db in
+                    try Row.fetchAll(db, sql: """
+                        SELECT o.id, o.task, o.attempt, o.delay_ms, t.body FROM outbox o JOIN tasks t ON t.id = o.task
+                        WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?
+                        """, arguments: [limit]).map(OutboxRow.init)
+                }
+            } catch {
+                logger.error("reading the outbox failed: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            if rows.isEmpty {
+                _ = await wakeups.next()
+                continue
+            }
+            let transport = self.transport
+            let logger = self.logger
+            let sent: [OutboxRow] = await withTaskGroup(of: OutboxRow?.self) { group in
+                for row in rows {
+                    group.addTask {
+                        do {
+                            var message = try WireCoding.decode(TaskMessage.self, from: row.body)
+                            message.attempt = row.attempt
+                            try await transport.publishTask(message, delayMilliseconds: row.delayMilliseconds)
+                            return row
+                        } catch {
+                            logger.warning("sending task \(row.task) attempt \(row.attempt) failed, will retry: \(error)")
+                            return nil
+                        }
+                    }
+                }
+                var done: [OutboxRow] = []
+                for await r in group { if let r { done.append(r) } }
+                return done
+            }
+            if !sent.isEmpty {
+                do {
+                    let now = Date().timeIntervalSince1970
+                    try await store.write { db in
+                        for r in sent {
+                            try db.execute(sql: "UPDATE outbox SET sent_at = ? WHERE id = ?", arguments: [now, r.id])
+                            try db.execute(sql: "UPDATE tasks SET state = 'queued' WHERE id = ? AND state = 'planned' AND attempt = ?",
+                                           arguments: [r.task, r.attempt])
+                        }
+                    }
+                    metricsState.withLock { $0.sent += sent.count }
+                } catch {
+                    // The messages went out; marking them failed. They will
+                    // be sent again: intake is idempotent.
+                    logger.error("marking \(sent.count) outbox rows sent failed: \(error)")
+                }
+            }
+            if sent.count < rows.count { try? await Task.sleep(for: .milliseconds(500)) }
+        }
+    }
+
+    struct OutboxRow: Sendable {
+        let id: Int64
+        let task: Int64
+        let attempt: Int
+        let delayMilliseconds: Int
+        let body: [UInt8]
+        init(_ row: Row) {
+            id = row["id"]
+            task = row["task"]
+            attempt = row["attempt"]
+            delayMilliseconds = row["delay_ms"]
+            body = [UInt8](row["body"] as Data)
+        }
+    }
+
+    // MARK: event intake
+
+    private func intakeLoop(_ inbox: AsyncThrowingStream<InboundEvent, Error>) async {
+        let batcher = self.batcher
+        let reader = Task { [logger] in
+            do {
+                for try await event in inbox { await batcher.add(event) }
+            } catch {
+                logger.error("the coordinator's inbox ended: \(error)")
+            }
+            await batcher.finish()
+        }
+        defer { reader.cancel() }
+        while !Task.isCancelled, let batch = await batcher.take(max: options.intakeBatch) {
+            var committed = false
+            while !committed && !Task.isCancelled {
+                do {
+                    let bodies = batch.map(\.body)
+                    let started = ContinuousClock.now
+                    let effects = try await store.write { [self] db in try self.apply(bodies, db) }
+                    let elapsed = ContinuousClock.now - started
+                    committed = true
+                    await withTaskGroup(of: Void.self) { group in
+                        for e in batch { group.addTask { try? await e.ack() } }
+                    }
+                    metricsState.withLock { m in
+                        m.commits += 1
+                        m.commitSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                        for d in effects.taskDurations { m.taskDuration.observe(d) }
+                        for d in effects.handoffLatencies { m.handoffLatency.observe(d) }
+                    }
+                    if effects.planned { wake.yield() }
+                    reclaim(effects.reclaim)
+                } catch {
+                    logger.error("committing \(batch.count) events failed, retrying: \(error)")
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Deletes the execution folders of duplicates and discarded executions.
+    private func reclaim(_ dirs: [String]) {
+        for dir in dirs {
+            guard let path = try? chunkStore.absolute(dir), path.hasPrefix(chunkStore.root + "/runs/") else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    func spec(_ run: RunRecord) throws -> PipelineSpec? {
+        guard run.kind == "pipeline" else { return nil }
+        if let s = specs.withLock({ $0[run.specSHA256] }) { return s }
+        let s = try PipelineSpec.parse(yaml: run.specText, file: run.specFile, directory: run.specDirectory,
+                                       allowedRoots: run.allowedRoots)
+        specs.withLock { $0[run.specSHA256] = s }
+        return s
+    }
+}
+
+/// The inbox, buffered, handed out in batches (group commit).
+actor Batcher {
+    private var buffer: [InboundEvent] = []
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var finished = false
+
+    func add(_ e: InboundEvent) {
+        buffer.append(e)
+        waiter?.resume()
+        waiter = nil
+    }
+
+    func finish() {
+        finished = true
+        waiter?.resume()
+        waiter = nil
+    }
+
+    /// Everything buffered (at most `max`), waiting for at least one; nil at the end.
+    func take(max: Int) async -> [InboundEvent]? {
+        while buffer.isEmpty {
+            if finished || Task.isCancelled { return nil }
+            await withCheckedContinuation { waiter = $0 }
+        }
+        let n = min(max, buffer.count)
+        let batch = Array(buffer.prefix(n))
+        buffer.removeFirst(n)
+        return batch
+    }
+}

@@ -1,0 +1,193 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// The lineage store: the coordinator's SQLite database (one writer, WAL).
+/// Runs, tasks, executions, chunks, the edges between chunks and
+/// executions, the outbox of messages to send, the workers seen, and an
+/// append-only audit log. Every write is one transaction.
+///
+/// The schema changes only through new named migrations below; a migration
+/// that shipped is never edited.
+public final class LineageStore: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // WAL comes with DatabasePool; NORMAL is durable across a process
+            // crash (kill -9), which is the failure this store must survive.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("0001-lineage") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    spec_text TEXT NOT NULL,
+                    spec_sha256 TEXT NOT NULL,
+                    spec_file TEXT NOT NULL,
+                    spec_directory TEXT NOT NULL,
+                    allowed_roots TEXT NOT NULL,
+                    partitions INTEGER NOT NULL,
+                    approval_required INTEGER NOT NULL,
+                    submitted_by TEXT NOT NULL,
+                    submitted_at REAL NOT NULL,
+                    finished_at REAL,
+                    message TEXT,
+                    approved_by TEXT,
+                    approved_at REAL
+                );
+                CREATE INDEX runs_by_time ON runs(submitted_at);
+                CREATE TABLE tasks (
+                    id INTEGER PRIMARY KEY,
+                    run TEXT NOT NULL REFERENCES runs(id),
+                    stage TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    label TEXT NOT NULL,
+                    winner TEXT,
+                    result TEXT,
+                    last_error TEXT,
+                    retries INTEGER NOT NULL DEFAULT 0,
+                    planned_at REAL NOT NULL,
+                    finished_at REAL,
+                    UNIQUE(run, stage, idx)
+                );
+                CREATE INDEX tasks_by_state ON tasks(run, stage, state);
+                CREATE TABLE executions (
+                    id TEXT PRIMARY KEY,
+                    task INTEGER NOT NULL REFERENCES tasks(id),
+                    attempt INTEGER NOT NULL,
+                    worker TEXT,
+                    host TEXT,
+                    pid INTEGER,
+                    delivery_count INTEGER NOT NULL DEFAULT 0,
+                    state TEXT NOT NULL,
+                    started_at REAL,
+                    finished_at REAL,
+                    rows_in INTEGER NOT NULL DEFAULT 0,
+                    rows_out INTEGER NOT NULL DEFAULT 0,
+                    rows_quarantined INTEGER NOT NULL DEFAULT 0,
+                    error_kind TEXT,
+                    error TEXT
+                );
+                CREATE INDEX executions_by_task ON executions(task);
+                CREATE TABLE chunks (
+                    id INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    rows INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    partition INTEGER,
+                    name TEXT,
+                    run TEXT,
+                    UNIQUE(path, sha256)
+                );
+                CREATE INDEX chunks_by_sha ON chunks(sha256);
+                CREATE TABLE task_inputs (
+                    task INTEGER NOT NULL REFERENCES tasks(id),
+                    chunk INTEGER NOT NULL REFERENCES chunks(id),
+                    PRIMARY KEY(task, chunk)
+                );
+                CREATE TABLE edges (
+                    chunk INTEGER NOT NULL REFERENCES chunks(id),
+                    execution TEXT NOT NULL REFERENCES executions(id),
+                    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+                    PRIMARY KEY(chunk, execution, direction)
+                );
+                CREATE INDEX edges_by_execution ON edges(execution, direction);
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY,
+                    task INTEGER NOT NULL REFERENCES tasks(id),
+                    attempt INTEGER NOT NULL,
+                    delay_ms INTEGER NOT NULL,
+                    created_at REAL NOT NULL,
+                    sent_at REAL
+                );
+                CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
+                CREATE TABLE workers (
+                    id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    stages TEXT NOT NULL,
+                    concurrency INTEGER NOT NULL,
+                    running TEXT NOT NULL,
+                    first_seen REAL NOT NULL,
+                    last_seen REAL NOT NULL
+                );
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY,
+                    at REAL NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    run TEXT,
+                    detail TEXT
+                );
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
+        return m
+    }
+
+    /// The names of the migrations applied, in order.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.write(body)
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+}
+
+/// Small helpers over GRDB rows.
+extension Database {
+    func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double = Date().timeIntervalSince1970) throws {
+        try execute(sql: "INSERT INTO audit(at, actor, action, run, detail) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [at, actor, action, run, detail])
+    }
+
+    /// The chunk's id, inserting it when new (a chunk is its path and sha256).
+    func chunkID(_ c: ChunkRef, run: String?) throws -> Int64 {
+        try execute(sql: """
+            INSERT INTO chunks(path, sha256, rows, bytes, kind, partition, name, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(path, sha256) DO NOTHING
+            """, arguments: [c.path, c.sha256, c.rows, c.bytes, c.kind.rawValue, c.partition, c.name, run])
+        return try Int64.fetchOne(self, sql: "SELECT id FROM chunks WHERE path = ? AND sha256 = ?", arguments: [c.path, c.sha256])!
+    }
+}
+
+/// Chunk rows back as `ChunkRef`s.
+extension ChunkRef {
+    init(row: Row) {
+        self.init(path: row["path"], sha256: row["sha256"], rows: row["rows"], bytes: row["bytes"],
+                  kind: ChunkRef.Kind(rawValue: row["kind"]) ?? .data, partition: row["partition"], name: row["name"])
+    }
+}

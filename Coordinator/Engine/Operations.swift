@@ -1,0 +1,188 @@
+import Columnar
+import Crypto
+import FleetCore
+import Foundation
+import GRDB
+import Stages
+
+extension CoordinatorEngine {
+    // MARK: submit
+
+    /// Accepts a pipeline spec: checks it, resolves its inputs (confined to
+    /// the spec's folder and the allowed roots), records every input file as
+    /// a source chunk with its sha256, plans the ingest tasks (one per shard)
+    /// and queues them, all in one transaction.
+    public func submit(_ request: SubmitRequest) async throws -> RunView {
+        let path = request.specPath.hasPrefix("/") ? request.specPath
+            : FileManager.default.currentDirectoryPath + "/" + request.specPath
+        let text: String
+        if let given = request.specText {
+            text = given
+        } else {
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ServiceError.badRequest("cannot read the spec \(path): \(error.localizedDescription)")
+            }
+        }
+        var spec: PipelineSpec
+        do {
+            spec = try PipelineSpec.parse(yaml: text, file: path, directory: (path as NSString).deletingLastPathComponent,
+                                          allowedRoots: request.allowedRoots)
+            try spec.resolveInputs()
+        } catch {
+            throw ServiceError.badRequest(error.description)
+        }
+        // Shards and checksums, outside the transaction (this reads the files).
+        var shards: [(ShardRef, ChunkRef, String)] = []
+        do {
+            for source in spec.sources {
+                let ingestSource = SpecOperators.ingestSource(source)
+                for file in source.resolvedFiles {
+                    let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
+                    let chunk = ChunkRef(path: file, sha256: try sha256(ofFile: file), bytes: size, kind: .source, name: source.name)
+                    for s in try planShards(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource) {
+                        let ref = ShardRef(source: source.name, path: file, start: s.byteRange?.lowerBound, end: s.byteRange?.upperBound,
+                                           firstLine: s.firstLine)
+                        let range = s.byteRange.map { $0.lowerBound == 0 && $0.upperBound == size ? "" : " bytes \($0.lowerBound)..<\($0.upperBound)" } ?? ""
+                        shards.append((ref, chunk, "\(file)\(range)"))
+                    }
+                }
+            }
+        } catch {
+            throw ServiceError.badRequest("cannot plan the input shards: \(error)")
+        }
+        guard !shards.isEmpty else {
+            throw ServiceError.badRequest("the spec's sources match no input files; nothing to run")
+        }
+        let run = FleetIDs.newRunID(pipeline: spec.name)
+        let partitions = spec.consolidate?.partitions ?? 1
+        let approval = (try? spec.deliverSpec())??.approval == .required
+        let specSHA = SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let roots = String(decoding: try JSONEncoder().encode(spec.allowedRoots), as: UTF8.self)
+        let parsed = spec
+        let shardList = shards
+        let by = request.submittedBy
+        try await store.write { [self] db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
+                                 partitions, approval_required, submitted_by, submitted_at)
+                VALUES (?, 'pipeline', ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, parsed.name, text, specSHA, parsed.file, parsed.directory, roots, partitions, approval, by, now])
+            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)", at: now)
+            let record = try RunRecord.fetch(db, run)!
+            var effects = IntakeEffects()
+            for (i, (shard, source, label)) in shardList.enumerated() {
+                let chunk = try db.chunkID(source, run: nil)
+                try plan(record, parsed, .ingest, index: i, inputs: [(chunk, source)], shard: shard,
+                         label: "ingest of shard \(i) (\(label))", db, now: now, effects: &effects)
+            }
+        }
+        specs.withLock { $0[specSHA] = parsed }
+        wake.yield()
+        logger.info("run \(run) submitted by \(by): \(shards.count) ingest tasks, \(partitions) partitions")
+        return try await self.run(run)!
+    }
+
+    /// A run of `tasks` no-op tasks (the dispatch benchmark): each is sent,
+    /// executed by a worker and committed like any task.
+    public func submitNoop(tasks: Int, by: String) async throws -> String {
+        let run = FleetIDs.newRunID(pipeline: "noop")
+        try await store.write { [self] db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
+                                 partitions, approval_required, submitted_by, submitted_at)
+                VALUES (?, 'noop', 'noop', 'running', '', '', '', '', '[]', 0, 0, ?, ?)
+                """, arguments: [run, by, now])
+            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(tasks) no-op tasks", at: now)
+            let record = try RunRecord.fetch(db, run)!
+            var effects = IntakeEffects()
+            for i in 0..<tasks {
+                try plan(record, nil, .noop, index: i, inputs: [], label: "noop \(i)", db, now: now, effects: &effects)
+            }
+        }
+        wake.yield()
+        return run
+    }
+
+    // MARK: operator actions
+
+    /// Records the approval; a run waiting for it goes on to deliver. A run
+    /// still running may be approved ahead of time.
+    public func approve(_ id: String, by: String) async throws -> RunView {
+        try await store.write { [self] db in
+            guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
+            guard run.approvalRequired else { throw ServiceError.conflict("run \(id) does not need approval: its spec does not ask for it") }
+            guard run.approvedBy == nil else { throw ServiceError.conflict("run \(id) was already approved by \(run.approvedBy!)") }
+            guard run.state == .awaitingApproval || run.state == .running else {
+                throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a running run or one awaiting approval can be approved")
+            }
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: "UPDATE runs SET approved_by = ?, approved_at = ?, state = 'running', message = NULL WHERE id = ?",
+                           arguments: [by, now, id])
+            try db.audit(actor: by, action: "run.approved", run: id, at: now)
+            var effects = IntakeEffects()
+            try advance(run: id, db, now: now, effects: &effects)
+        }
+        wake.yield()
+        return try await run(id)!
+    }
+
+    /// A failed run again from its failed tasks: every committed output is
+    /// reused; failed and cancelled tasks get a fresh attempt budget.
+    public func retry(_ id: String, by: String) async throws -> RunView {
+        try await store.write { [self] db in
+            guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
+            guard run.state == .failed else {
+                throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a failed run can be retried")
+            }
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: "UPDATE runs SET state = 'running', message = NULL, finished_at = NULL WHERE id = ?", arguments: [id])
+            let again = try Row.fetchAll(db, sql: "SELECT id, attempt, stage FROM tasks WHERE run = ? AND state IN ('failed', 'cancelled')",
+                                         arguments: [id])
+            for row in again {
+                let task: Int64 = row["id"]
+                let next = (row["attempt"] as Int) + 1
+                let stage = Stage(rawValue: row["stage"]) ?? .noop
+                try db.execute(sql: "UPDATE tasks SET state = 'planned', attempt = ?, max_attempts = ?, finished_at = NULL WHERE id = ?",
+                               arguments: [next, next - 1 + options.policy.maxAttempts(for: stage), task])
+                try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, 0, ?)",
+                               arguments: [task, next, now])
+            }
+            try db.audit(actor: by, action: "run.retried", run: id, detail: "\(again.count) tasks again", at: now)
+            var effects = IntakeEffects()
+            try advance(run: id, db, now: now, effects: &effects)
+        }
+        wake.yield()
+        return try await run(id)!
+    }
+
+    /// Stops a run: queued tasks are dropped (their messages, when a worker
+    /// takes them, produce results that are recorded and discarded), results
+    /// of running ones are discarded.
+    public func cancel(_ id: String, by: String) async throws -> RunView {
+        try await store.write { db in
+            guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
+            guard !run.state.isFinal else {
+                throw ServiceError.conflict("run \(id) is \(run.state.rawValue) already")
+            }
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: "UPDATE runs SET state = 'cancelled', message = ?, finished_at = ? WHERE id = ?",
+                           arguments: ["cancelled by \(by)", now, id])
+            try db.execute(sql: "DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", arguments: [id])
+            try db.execute(sql: "UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE run = ? AND state IN ('planned', 'queued', 'running')",
+                           arguments: [now, id])
+            try db.audit(actor: by, action: "run.cancelled", run: id, at: now)
+        }
+        return try await run(id)!
+    }
+
+    /// Polls until the run is settled (succeeded, failed, cancelled or awaiting approval).
+    public func waitUntilSettled(_ id: String, poll: Duration = .milliseconds(50)) async throws -> RunView {
+        while true {
+            guard let view = try await run(id) else { throw ServiceError.notFound("no run \(id)") }
+            if view.state.isSettled { return view }
+            try await Task.sleep(for: poll)
+        }
+    }
+}

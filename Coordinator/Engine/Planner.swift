@@ -1,0 +1,257 @@
+import FleetCore
+import Foundation
+import GRDB
+import Stages
+
+/// Tasks per stage and how many have committed.
+struct StageCount: Sendable {
+    var total = 0
+    var succeeded = 0
+}
+
+extension CoordinatorEngine {
+    /// Plans whatever the run's committed tasks now allow, in the same
+    /// transaction as the commits that allowed it. Idempotent: it only adds
+    /// tasks that do not exist yet, so calling it again (after a restart, a
+    /// retry or a duplicate event) plans nothing twice.
+    ///
+    /// - a shard's normalize as soon as its ingest committed (no barrier);
+    /// - consolidate of every partition once every normalize committed (the shuffle's barrier);
+    /// - a partition's validate as soon as its consolidate committed;
+    /// - the quality gate over every partition's validate result, then publish;
+    /// - report after publish; deliver after report, once approved when the spec asks for approval;
+    /// - the run succeeds when its last task committed.
+    func advance(run id: String, _ db: Database, now: Double, effects: inout IntakeEffects) throws {
+        guard let run = try RunRecord.fetch(db, id), run.state == .running else { return }
+        if run.kind == "noop" {
+            let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND state != 'succeeded'", arguments: [id]) ?? 0
+            if open == 0 { try succeed(run, db, now: now) }
+            return
+        }
+        guard let spec = try spec(run) else { return }
+        var counts: [Stage: StageCount] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT stage, state, COUNT(*) AS n FROM tasks WHERE run = ? GROUP BY stage, state", arguments: [id]) {
+            guard let stage = Stage(rawValue: row["stage"]) else { continue }
+            let n: Int = row["n"]
+            counts[stage, default: StageCount()].total += n
+            if row["state"] == TaskState.succeeded.rawValue { counts[stage, default: StageCount()].succeeded += n }
+        }
+        func count(_ s: Stage) -> StageCount { counts[s] ?? StageCount() }
+        let partitions = run.partitions
+
+        // normalize, per committed ingest.
+        if count(.ingest).succeeded > count(.normalize).total {
+            for row in try Row.fetchAll(db, sql: """
+                SELECT i.idx, i.winner, i.label FROM tasks i WHERE i.run = ? AND i.stage = 'ingest' AND i.state = 'succeeded'
+                AND NOT EXISTS (SELECT 1 FROM tasks n WHERE n.run = i.run AND n.stage = 'normalize' AND n.idx = i.idx)
+                """, arguments: [id]) {
+                let index: Int = row["idx"]
+                let inputs = try outputs(of: row["winner"], kinds: [.data], db)
+                let label = (row["label"] as String).replacingOccurrences(of: "ingest of", with: "normalize of")
+                try plan(run, spec, .normalize, index: index, inputs: inputs, label: label, db, now: now, effects: &effects)
+            }
+        }
+        let shards = count(.ingest).total
+        let normalized = count(.ingest).succeeded == shards && count(.normalize).succeeded == shards
+        guard normalized else { return }
+
+        // consolidate: the barrier of the shuffle.
+        if spec.consolidate != nil {
+            if count(.consolidate).total == 0 {
+                let all = try winnersOutputs(run: id, stage: .normalize, kinds: [.data], db)
+                for p in 0..<partitions {
+                    try plan(run, spec, .consolidate, index: p, inputs: all.filter { $0.1.partition == p },
+                             label: "consolidate of partition \(p)", db, now: now, effects: &effects)
+                }
+                return
+            }
+            if count(.consolidate).succeeded > count(.validate).total {
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT c.idx, c.winner FROM tasks c WHERE c.run = ? AND c.stage = 'consolidate' AND c.state = 'succeeded'
+                    AND NOT EXISTS (SELECT 1 FROM tasks v WHERE v.run = c.run AND v.stage = 'validate' AND v.idx = c.idx)
+                    """, arguments: [id]) {
+                    let p: Int = row["idx"]
+                    try plan(run, spec, .validate, index: p, inputs: try outputs(of: row["winner"], kinds: [.data], db),
+                             label: "validate of partition \(p)", db, now: now, effects: &effects)
+                }
+            }
+        } else if count(.validate).total == 0 {
+            let all = try winnersOutputs(run: id, stage: .normalize, kinds: [.data], db)
+            for p in 0..<partitions {
+                try plan(run, spec, .validate, index: p, inputs: all.filter { ($0.1.partition ?? 0) == p },
+                         label: "validate of partition \(p)", db, now: now, effects: &effects)
+            }
+            return
+        }
+        guard count(.validate).total == partitions, count(.validate).succeeded == partitions else { return }
+
+        // The quality gate over the whole run, then publish.
+        if count(.publish).total == 0, count(.report).total == 0, count(.deliver).total == 0 {
+            let results = try validateResults(run: id, db)
+            if case .fail(let message) = GateDecision.decide(results: results, gates: spec.validate.gates) {
+                try failRun(id, message: "the quality gate failed, nothing was published: \(message)", db, now: now)
+                return
+            }
+            if spec.publish != nil {
+                let inputs = try winnersOutputs(run: id, stage: .validate, kinds: [.data, .result], db)
+                    .filter { $0.1.kind == .data || $0.1.name == "partials" }
+                try plan(run, spec, .publish, index: 0, inputs: inputs, label: "publish", db, now: now, effects: &effects)
+                return
+            }
+        }
+        if spec.publish != nil, count(.publish).succeeded != 1 { return }
+
+        if spec.report != nil {
+            if count(.report).total == 0 {
+                let summaryNames = Set(spec.publish?.summaries.map(\.name) ?? [])
+                let manifests = try winnersOutputs(run: id, stage: .publish, kinds: [.result], db)
+                    .filter { summaryNames.contains($0.1.name ?? "") }
+                let summary = try runSummary(run, spec, db)
+                let json = String(decoding: try summary.jsonData(), as: UTF8.self)
+                try plan(run, spec, .report, index: 0, inputs: manifests, parameters: ["summary": json],
+                         label: "report", db, now: now, effects: &effects)
+                return
+            }
+            if count(.report).succeeded != 1 { return }
+        }
+
+        if let deliver = try spec.deliverSpec() {
+            if count(.deliver).total == 0 {
+                if deliver.approval == .required, run.approvedBy == nil {
+                    try db.execute(sql: "UPDATE runs SET state = 'awaiting_approval', message = ? WHERE id = ?",
+                                   arguments: ["waiting for approval before deliver: bis approve \(id)", id])
+                    try db.audit(actor: "coordinator", action: "run.awaiting_approval", run: id, at: now)
+                    return
+                }
+                try planDeliver(run, spec, db, now: now, effects: &effects)
+                return
+            }
+            if count(.deliver).succeeded != 1 { return }
+        }
+        try succeed(run, db, now: now)
+    }
+
+    func planDeliver(_ run: RunRecord, _ spec: PipelineSpec, _ db: Database, now: Double, effects: inout IntakeEffects) throws {
+        var inputs = try winnersOutputs(run: run.id, stage: .report, kinds: [.report], db)
+            .filter { $0.1.path.hasSuffix(".html") || $0.1.path.hasSuffix(".xlsx") }
+        inputs += try winnersOutputs(run: run.id, stage: .publish, kinds: [.result], db)
+            .filter { $0.1.name == spec.publish?.dataset }
+        var parameters: [String: String] = [:]
+        if let by = run.approvedBy, let at = run.approvedAt {
+            parameters["approved_by"] = by
+            parameters["approved_at"] = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: at))
+        }
+        try plan(run, spec, .deliver, index: 0, inputs: inputs, parameters: parameters, label: "deliver", db, now: now, effects: &effects)
+    }
+
+    private func succeed(_ run: RunRecord, _ db: Database, now: Double) throws {
+        try db.execute(sql: "UPDATE runs SET state = 'succeeded', message = NULL, finished_at = ? WHERE id = ?", arguments: [now, run.id])
+        try db.audit(actor: "coordinator", action: "run.succeeded", run: run.id, at: now)
+        logger.info("run \(run.id) succeeded")
+    }
+
+    /// Adds a task in state `planned`, its inputs for the lineage, and its
+    /// message to the outbox.
+    func plan(_ run: RunRecord, _ spec: PipelineSpec?, _ stage: Stage, index: Int, inputs: [(Int64, ChunkRef)],
+              shard: ShardRef? = nil, parameters: [String: String] = [:], label: String,
+              _ db: Database, now: Double, effects: inout IntakeEffects) throws {
+        let specRef = spec == nil ? nil : SpecRef(text: run.specText, sha256: run.specSHA256, file: run.specFile,
+                                                  directory: run.specDirectory, allowedRoots: run.allowedRoots)
+        let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
+                                  inputs: inputs.map(\.1), shard: shard, parameters: parameters)
+        try db.execute(sql: """
+            INSERT INTO tasks(run, stage, idx, state, attempt, max_attempts, body, label, planned_at)
+            VALUES (?, ?, ?, 'planned', 1, ?, ?, ?, ?)
+            """, arguments: [run.id, stage.rawValue, index, options.policy.maxAttempts(for: stage),
+                             Data(try WireCoding.encode(message)), label, now])
+        let task = db.lastInsertedRowID
+        for (chunk, _) in inputs {
+            try db.execute(sql: "INSERT OR IGNORE INTO task_inputs(task, chunk) VALUES (?, ?)", arguments: [task, chunk])
+        }
+        try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, 1, 0, ?)", arguments: [task, now])
+        effects.planned = true
+    }
+
+    /// The chunks an execution wrote, of these kinds.
+    func outputs(of execution: String?, kinds: Set<ChunkRef.Kind>, _ db: Database) throws -> [(Int64, ChunkRef)] {
+        guard let execution else { return [] }
+        return try Row.fetchAll(db, sql: """
+            SELECT c.* FROM edges e JOIN chunks c ON c.id = e.chunk WHERE e.execution = ? AND e.direction = 'out' ORDER BY c.id
+            """, arguments: [execution])
+            .map { (row: Row) in (row["id"] as Int64, ChunkRef(row: row)) }
+            .filter { kinds.contains($0.1.kind) }
+    }
+
+    /// Every winner's outputs of one stage, by task index then chunk.
+    func winnersOutputs(run: String, stage: Stage, kinds: Set<ChunkRef.Kind>, _ db: Database) throws -> [(Int64, ChunkRef)] {
+        try Row.fetchAll(db, sql: """
+            SELECT c.* FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out' JOIN chunks c ON c.id = e.chunk
+            WHERE t.run = ? AND t.stage = ? AND t.state = 'succeeded' ORDER BY t.idx, c.id
+            """, arguments: [run, stage.rawValue])
+            .map { (row: Row) in (row["id"] as Int64, ChunkRef(row: row)) }
+            .filter { kinds.contains($0.1.kind) }
+    }
+
+    func validateResults(run: String, _ db: Database) throws -> [ValidateResult] {
+        try String.fetchAll(db, sql: "SELECT result FROM tasks WHERE run = ? AND stage = 'validate' AND state = 'succeeded' ORDER BY idx",
+                            arguments: [run])
+            .map { try ValidateResult(json: Array($0.utf8)) }
+    }
+
+    /// The run summary the report stage renders (its summary tables are
+    /// filled by the report task from the published summaries).
+    func runSummary(_ run: RunRecord, _ spec: PipelineSpec, _ db: Database) throws -> RunSummary {
+        var stages: [StageSummary] = []
+        for row in try Row.fetchAll(db, sql: """
+            SELECT t.stage, COUNT(*) AS tasks, SUM(x.rows_in) AS rin, SUM(x.rows_out) AS rout, SUM(x.rows_quarantined) AS rq,
+                   MIN(x.started_at) AS s, MAX(x.finished_at) AS f
+            FROM tasks t JOIN executions x ON x.id = t.winner WHERE t.run = ? AND t.state = 'succeeded' GROUP BY t.stage
+            """, arguments: [run.id]) {
+            guard let stage = Stage(rawValue: row["stage"]) else { continue }
+            let s: Double = row["s"] ?? 0, f: Double = row["f"] ?? 0
+            stages.append(StageSummary(name: stage.rawValue, rowsIn: row["rin"] ?? 0, rowsOut: row["rout"] ?? 0,
+                                       rowsQuarantined: row["rq"] ?? 0, durationSeconds: max(0, f - s), tasks: row["tasks"]))
+        }
+        stages.sort { (Stage(rawValue: $0.name) ?? .noop) < (Stage(rawValue: $1.name) ?? .noop) }
+
+        let results = try validateResults(run: run.id, db)
+        let rowsIn = results.reduce(Int64(0)) { $0 + $1.rowsIn }
+        var gates: [GateResult] = []
+        var order: [String] = []
+        var byRule: [String: (Int64, [[String: String]])] = [:]
+        for r in results {
+            for rule in r.rules {
+                if byRule[rule.name] == nil { order.append(rule.name) }
+                var entry = byRule[rule.name] ?? (0, [])
+                entry.0 += rule.failed
+                for example in rule.examples where entry.1.count < 20 {
+                    entry.1.append(Dictionary(example.values.map { ($0.column, $0.value ?? "") }, uniquingKeysWith: { a, _ in a }))
+                }
+                byRule[rule.name] = entry
+            }
+        }
+        for name in order {
+            let (failed, examples) = byRule[name]!
+            gates.append(GateResult(rule: name, passed: failed == 0, failingRows: failed,
+                                    rate: rowsIn > 0 ? Double(failed) / Double(rowsIn) : 0, examples: examples))
+        }
+        if let limit = spec.validate.gates.maxFailureRate {
+            let failed = results.reduce(Int64(0)) { $0 + $1.rowsFailed }
+            let rate = rowsIn > 0 ? Double(failed) / Double(rowsIn) : 0
+            gates.append(GateResult(rule: "max_failure_rate", passed: rate * Double(limit.whole) <= Double(limit.parts) || rowsIn == 0,
+                                    failingRows: failed, rate: rate, threshold: limit.description))
+        }
+
+        let inputs = try Row.fetchAll(db, sql: """
+            SELECT DISTINCT c.path, c.sha256, c.bytes FROM tasks t JOIN task_inputs i ON i.task = t.id JOIN chunks c ON c.id = i.chunk
+            WHERE t.run = ? AND t.stage = 'ingest' AND c.kind = 'source' ORDER BY c.path
+            """, arguments: [run.id]).map { InputFile(path: $0["path"], sha256: $0["sha256"], bytes: $0["bytes"]) }
+        let datasets = try winnersOutputs(run: run.id, stage: .publish, kinds: [.result], db).map { _, c in
+            PublishedDataset(name: c.name ?? c.path, version: run.id, manifestSHA256: c.sha256, rows: c.rows)
+        }
+        let title = (try? spec.reportSpec().title) ?? nil
+        return RunSummary(pipeline: run.pipeline, runID: run.id, title: title ?? run.pipeline,
+                          startedAt: Date(timeIntervalSince1970: run.submittedAt), finishedAt: Date(), status: "succeeded",
+                          stages: stages, gates: gates, lineage: LineageSummary(inputs: inputs, datasets: datasets))
+    }
+}
