@@ -139,6 +139,10 @@ let package = Package(
 
         // Release-built load generator for ops/bench/amqp.
         .executableTarget(name: "bis-bench-amqp", dependencies: ["AMQP"], path: "Benchmarks/AMQPBench"),
+        // Release-built driver for ops/bench/dispatch: the engine over AMQP with bis-worker processes.
+        .executableTarget(name: "bis-bench-dispatch", dependencies: ["Coordination", "FleetAMQP", "FleetCore",
+                                                                     .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/DispatchBench"),
         // Release-built driver for ops/bench/ingest.
         .executableTarget(name: "bis-bench-ingest", dependencies: ["Stages", "Columnar"], path: "Benchmarks/IngestBench"),
 

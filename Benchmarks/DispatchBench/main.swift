@@ -1,0 +1,81 @@
+// bis-bench-dispatch: handoffs per second through the real broker. Embeds the
+// coordinator engine (lineage store in a temp folder, AMQP transport), starts
+// `bis-worker` processes consuming only the `noop` stage, submits a run of N
+// no-op tasks and waits until every one is committed. Prints one JSON line
+// for ops/bench/dispatch.
+import Coordination
+import FleetAMQP
+import FleetCore
+import Foundation
+import Logging
+
+func argument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+func cpuSeconds(_ who: Int32) -> Double {
+    var usage = rusage()
+    getrusage(who, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+guard let url = argument("--amqp") else {
+    FileHandle.standardError.write(Data("usage: bis-bench-dispatch --amqp URL [--tasks N] [--workers N] [--concurrency N]\n".utf8))
+    exit(2)
+}
+let tasks = Int(argument("--tasks") ?? "") ?? 20_000
+let workers = Int(argument("--workers") ?? "") ?? 2
+let concurrency = Int(argument("--concurrency") ?? "") ?? 8
+let namespace = "bisbench\(UInt16.random(in: 0...UInt16.max))"
+let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-dispatch-\(UUID().uuidString)").path
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+
+var logger = Logger(label: "bis.bench")
+logger.logLevel = .warning
+let transport = try await AMQPTransport.connect(url: url, namespace: namespace, policy: .standard,
+                                                connectionName: "bis-bench-dispatch", logger: logger)
+let engine = CoordinatorEngine(store: try LineageStore(path: dir + "/bis.db"), transport: transport,
+                               chunkStore: ChunkStore(root: dir + "/data"), logger: logger)
+try await engine.start()
+
+var processes: [Process] = []
+for _ in 0..<workers {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: binDir + "/bis-worker")
+    p.arguments = ["--amqp", url, "--data-root", dir + "/data", "--stages", "noop", "--namespace", namespace,
+                   "--concurrency", String(concurrency)]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    processes.append(p)
+}
+// Let the workers connect before the clock starts (both sides get a warm start).
+try await Task.sleep(for: .seconds(2))
+
+let cpuBefore = cpuSeconds(RUSAGE_SELF)
+let started = ContinuousClock.now
+let run = try await engine.submitNoop(tasks: tasks, by: "bench")
+let view = try await engine.waitUntilSettled(run, poll: .milliseconds(20))
+let elapsed = ContinuousClock.now - started
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let coordinatorCPU = cpuSeconds(RUSAGE_SELF) - cpuBefore
+
+for p in processes { p.terminate() }
+for p in processes { p.waitUntilExit() }
+let workerCPU = cpuSeconds(RUSAGE_CHILDREN)
+await engine.stop()
+await transport.deleteTopology()
+await transport.close()
+try? FileManager.default.removeItem(atPath: dir)
+
+guard view.state == .succeeded else {
+    FileHandle.standardError.write(Data("the run did not succeed: \(view.state.rawValue) \(view.message ?? "")\n".utf8))
+    exit(1)
+}
+let share = coordinatorCPU / max(0.000001, coordinatorCPU + workerCPU)
+print(String(format: "{\"tasks\": %d, \"seconds\": %.3f, \"handoffs_per_second\": %.1f, \"coordinator_cpu_seconds\": %.3f, \"coordinator_cpu_share\": %.3f, \"worker_cpu_seconds\": %.3f}",
+             tasks, seconds, Double(tasks) / seconds, coordinatorCPU, share, workerCPU))

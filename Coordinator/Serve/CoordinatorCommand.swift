@@ -1,0 +1,149 @@
+import AMQP
+import ArgumentParser
+import Coordination
+import CoordinatorHTTP
+import FleetAMQP
+import FleetCore
+import Foundation
+import Logging
+
+/// `bis coordinator`: the fleet's one coordinator — lineage store, planner,
+/// outbox, event intake and the HTTP API the CLI talks to.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: plans runs, sends tasks to the workers over RabbitMQ, keeps the lineage store, serves the HTTP API.",
+        discussion: """
+            Exactly one coordinator per fleet. It can be killed at any moment (kill -9 included) and started \
+            again: it resumes every run from its store (--db) and the broker.
+            The store must be on local disk (SQLite over NFS is not safe); the data root is the chunk store every \
+            worker mounts at the same path.
+            Environment: BIS_AMQP_URL, BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need \
+            `Authorization: Bearer $BIS_TOKEN`).
+            Exit codes: 0 stopped by SIGTERM/SIGINT, 2 usage error, 3 cannot reach the broker.
+            """
+    )
+
+    @Option(help: "The broker (amqp:// or amqps://); default $BIS_AMQP_URL.")
+    var amqp: String?
+
+    @Option(help: "The chunk store's root, shared with every worker; default $BIS_DATA_ROOT or .bis/data.")
+    var dataRoot: String?
+
+    @Option(help: "The lineage store (SQLite, on local disk); default $BIS_DB or <data root>/bis.db.")
+    var db: String?
+
+    @Option(help: "Where the HTTP API listens (HOST:PORT).")
+    var http: String = "127.0.0.1:8470"
+
+    @Option(help: "Prefix of the broker's exchanges and queues (several fleets can share a broker).")
+    var namespace: String = "bis"
+
+    @Option(help: "CA certificate file for amqps:// (default: the system's trust store).")
+    var tlsCA: String?
+
+    @Option(help: "Attempts per task before it fails (the first included).")
+    var maxAttempts: Int = RetryPolicy.standard.defaultMaxAttempts
+
+    @Option(help: "Deliveries of one task message before the broker dead-letters it (a worker crashing on it each time).")
+    var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
+
+    func validate() throws {
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
+        guard HostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8470)") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let env = ProcessInfo.processInfo.environment
+        let logger = Logger(label: "bis.coordinator")
+        guard let url = amqp ?? env["BIS_AMQP_URL"] else {
+            printError("no broker: pass --amqp URL or set BIS_AMQP_URL (e.g. amqp://bis:bis@127.0.0.1:5682/%2F, see `ops/broker url`)")
+            throw ExitCode(2)
+        }
+        let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/data")
+        let dbPath = db ?? env["BIS_DB"] ?? root.root + "/bis.db"
+        let policy = RetryPolicy(defaultMaxAttempts: maxAttempts, deliveryLimit: deliveryLimit)
+        let transport: AMQPTransport
+        do {
+            transport = try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
+                                                        tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator", logger: logger)
+        } catch {
+            printError("cannot reach the broker at \(redacted(url)): \(error)")
+            throw ExitCode(3)
+        }
+        let store: LineageStore
+        do {
+            try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
+            store = try LineageStore(path: dbPath)
+        } catch {
+            printError("cannot open the lineage store \(dbPath): \(error)")
+            throw ExitCode(2)
+        }
+        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
+                                       options: CoordinatorOptions(policy: policy), logger: logger)
+        try await engine.start()
+        let hp = HostPort(http)!
+        let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token, logger: logger)
+        logger.info("coordinator up: broker \(redacted(url)), data root \(root.root), store \(dbPath), http://\(hp.host):\(hp.port)\(token == nil ? "" : " (token required for changes)")")
+
+        let serving = Task { try await server.run() }
+        await waitForTermination()
+        logger.info("stopping: the store is consistent at every commit; unsent messages go out at the next start")
+        serving.cancel()
+        _ = await serving.result
+        await engine.stop()
+        await transport.close()
+    }
+}
+
+/// `host:port`.
+struct HostPort {
+    let host: String
+    let port: Int
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        host = String(text[..<colon])
+        self.port = port
+        if host.isEmpty { return nil }
+    }
+}
+
+/// An AMQP URL without its password, for messages.
+func redacted(_ url: String) -> String {
+    (try? AMQPURL(url).description) ?? "<the broker URL>"
+}
+
+/// Returns at the first SIGTERM or SIGINT.
+func waitForTermination() async {
+    await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+        let once = OnceFlag()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                if once.claim() { cont.resume() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        // The sources must outlive this scope.
+        SignalSources.keep(sources)
+    }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func claim() -> Bool { lock.withLock { defer { done = true }; return !done } }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) static var kept: [DispatchSourceSignal] = []
+    static func keep(_ s: [DispatchSourceSignal]) { kept += s }
+}

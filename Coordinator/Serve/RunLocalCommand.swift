@@ -1,0 +1,122 @@
+import ArgumentParser
+import Coordination
+import FleetCore
+import Foundation
+import Logging
+import WorkerRuntime
+
+/// `bis run --local SPEC.yml`: the embedded fleet — the same planner, lineage
+/// store and operators, with the in-memory transport and worker threads in
+/// this process. No broker, no coordinator to start.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline in this process: same planner, lineage store and operators as the fleet, no broker.",
+        discussion: """
+            The lineage store is <data root>/bis.db; outputs go under the data root (runs/, published/, the \
+            delivery folder). A spec that asks for approval stops at awaiting_approval unless --approve-as NAME \
+            approves it (there is no coordinator left to approve it later).
+            Exit codes: 0 the run succeeded (or awaits approval), 1 it failed, 2 usage or spec error.
+            """
+    )
+
+    @Flag(help: "Run embedded in this process (the only mode of `bis run`; use `bis submit` for the fleet).")
+    var local = false
+
+    @Argument(help: "The pipeline spec (YAML).")
+    var spec: String
+
+    @Option(help: "The data root; default $BIS_DATA_ROOT or .bis/local.")
+    var dataRoot: String?
+
+    @Option(help: "Tasks run at once (worker threads).")
+    var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Approve the delivery as this person when the spec asks for approval.")
+    var approveAs: String?
+
+    @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
+    var allowRoot: [String] = []
+
+    @Flag(help: "Print the final run as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard local else {
+            throw ValidationError("`bis run` runs a pipeline embedded: say --local (for the fleet, `bis submit SPEC.yml`)")
+        }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .warning
+            return h
+        }
+        let env = ProcessInfo.processInfo.environment
+        let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/local")
+        try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
+        let store = try LineageStore(path: root.root + "/bis.db")
+        let transport = InMemoryTransport()
+        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root)
+        try await engine.start()
+        let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: concurrency,
+                                 logger: Logger(label: "bis.worker"))
+        let working = Task { try await worker.run() }
+
+        let path = spec.hasPrefix("/") ? spec : FileManager.default.currentDirectoryPath + "/" + spec
+        let submitted: RunView
+        do {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            submitted = try await engine.submit(SubmitRequest(specPath: path, specText: text, allowedRoots: allowRoot,
+                                                              submittedBy: currentUser()))
+        } catch let error as ServiceError {
+            printError(error.description)
+            throw ExitCode(2)
+        } catch {
+            printError("cannot read the spec \(path): \(error.localizedDescription)")
+            throw ExitCode(2)
+        }
+        FileHandle.standardError.write(Data("run \(submitted.id): \(root.root)\n".utf8))
+        var view = try await engine.waitUntilSettled(submitted.id, poll: .milliseconds(100))
+        if view.state == .awaitingApproval, let approver = approveAs {
+            _ = try await engine.approve(view.id, by: approver)
+            view = try await engine.waitUntilSettled(view.id, poll: .milliseconds(100))
+        }
+        await worker.drain()
+        _ = await working.result
+        await engine.stop()
+        await transport.close()
+
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(view), as: UTF8.self))
+        } else {
+            print(localSummary(view, root: root))
+        }
+        if view.state == .failed || view.state == .cancelled { throw ExitCode(1) }
+    }
+
+    private func localSummary(_ view: RunView, root: ChunkStore) -> String {
+        var lines = ["run \(view.id): \(view.state.rawValue)" + (view.message.map { " — \($0)" } ?? "")]
+        for s in view.stages {
+            lines.append("  \(s.stage.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))\(s.succeeded)/\(s.total) tasks"
+                         + "  rows in \(s.rowsIn) out \(s.rowsOut) quarantined \(s.rowsQuarantined)"
+                         + (s.retried > 0 ? "  retried \(s.retried)" : "")
+                         + (s.lastError.map { "\n      \($0)" } ?? ""))
+        }
+        for (dataset, dir) in view.published.sorted(by: { $0.key < $1.key }) { lines.append("  published \(dataset): \(root.root)/\(dir)") }
+        if let r = view.reportDirectory { lines.append("  report: \(root.root)/\(r)/report.html") }
+        if let r = view.receipt { lines.append("  receipt: \(r.hasPrefix("/") ? r : root.root + "/" + r)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `user@host`, the audit log's actor for commands run here.
+func currentUser() -> String {
+    let env = ProcessInfo.processInfo.environment
+    return "\(env["USER"] ?? env["LOGNAME"] ?? "unknown")@\(ProcessInfo.processInfo.hostName)"
+}
