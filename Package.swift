@@ -167,6 +167,6 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.
-        .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"]),
+        .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"], exclude: ["python"]),
     ]
 )
