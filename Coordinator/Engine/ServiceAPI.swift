@@ -195,6 +195,8 @@ public protocol CoordinatorService: Sendable {
     func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow]
     /// The run as OpenLineage RunEvents: START and COMPLETE/FAIL per execution.
     func openLineage(_ run: String) async throws -> [OpenLineageEvent]
+    /// The read-only dashboard's HTML page for a path (`/`, `/runs/<id>`), nil when there is none.
+    func dashboardPage(path: String) async throws -> String?
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -211,4 +213,5 @@ extension CoordinatorService {
     public func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
         throw ServiceError.notFound("this coordinator keeps no lineage")
     }
+    public func dashboardPage(path: String) async throws -> String? { nil }
 }
