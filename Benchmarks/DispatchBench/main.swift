@@ -68,7 +68,7 @@ for p in processes { p.terminate() }
 for p in processes { p.waitUntilExit() }
 let workerCPU = cpuSeconds(RUSAGE_CHILDREN)
 await engine.stop()
-await transport.deleteTopology()
+await transport.deleteQueues()
 await transport.close()
 try? FileManager.default.removeItem(atPath: dir)
 
