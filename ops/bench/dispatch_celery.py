@@ -172,9 +172,9 @@ def stop_worker(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            print("celery: worker did not stop within 15 s: killing it", file=sys.stderr)
+            print("celery: worker did not stop within 10 s: killing it", file=sys.stderr)
     try:
         os.killpg(proc.pid, signal.SIGKILL)   # its own group (start_new_session): pool children left over
     except ProcessLookupError:
