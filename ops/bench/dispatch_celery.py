@@ -42,6 +42,7 @@ How the run is timed, and why that is fair to Celery:
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,9 +168,12 @@ def queue_state(vhost, queue):
     raise RuntimeError(f"queue {queue} not found in vhost {vhost}")
 
 
-def stop_worker(proc):
-    """Warm shutdown (SIGTERM to the main process), then KILL its process group."""
-    if proc.poll() is None:
+def stop_worker(proc, graceful):
+    """Warm shutdown (SIGTERM to the main process) when graceful, then KILL its
+    process group. An aborted run skips the warm shutdown, which with a full
+    queue outlasts 10 s: its unacked tasks go back to a queue about to be
+    deleted with its vhost."""
+    if graceful and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)
@@ -218,6 +222,7 @@ def main():
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True)
+    finished = False
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(ready):
@@ -254,8 +259,9 @@ def main():
             time.sleep(0.5)
         else:
             raise RuntimeError(f"queue {queue}: {ready_n} ready, {unacked} unacked after every task was counted")
+        finished = True
     finally:
-        stop_worker(worker)
+        stop_worker(worker, graceful=finished)
 
     print(json.dumps({
         "client": "celery", "queue_type": args.queue_type, "tasks": args.tasks, "workers": args.workers,
@@ -264,6 +270,7 @@ def main():
         "send_seconds": round(send_s, 3),
         "worker_cpu_seconds": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
     }))
+    shutil.rmtree(state)            # kept after a failure: the worker's log is there
 
 
 if __name__ == "__main__":
