@@ -5,7 +5,7 @@ One file, two roles:
 * the driver (run as a script by ops/bench/dispatch):
 
       dispatch_celery.py --amqp URL --tasks N [--queue-type classic|quorum]
-                         [--workers 2] [--prefetch-multiplier 4] [--timeout S]
+                         [--workers 2] [--prefetch-multiplier 64] [--timeout S]
 
   starts `celery -A dispatch_celery worker --concurrency W --pool prefork` on
   the broker URL given (ops/bench/dispatch hands it a vhost of its own, made
@@ -63,7 +63,7 @@ app.conf.update(
     task_default_queue_type=_queue_type,   # quorum: what the fleet's stage queues are
     task_acks_late=True,                   # ack after the task ran, like our workers
     task_ignore_result=True,               # no result backend (see the docstring)
-    worker_prefetch_multiplier=int(os.environ.get("BIS_CELERY_PREFETCH", "4")),
+    worker_prefetch_multiplier=int(os.environ.get("BIS_CELERY_PREFETCH", "64")),
     worker_enable_remote_control=False,    # no pidbox queue per worker
     worker_send_task_events=False,
     broker_connection_retry_on_startup=True,
@@ -192,7 +192,8 @@ def main():
     ap.add_argument("--tasks", type=int, default=20000)
     ap.add_argument("--workers", type=int, default=2, help="prefork pool processes")
     ap.add_argument("--queue-type", choices=["classic", "quorum"], default="classic")
-    ap.add_argument("--prefetch-multiplier", type=int, default=4)
+    ap.add_argument("--prefetch-multiplier", type=int, default=64,
+                    help="Celery's worker_prefetch_multiplier (its docs: high for many short tasks)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds (default: 60 + tasks/50)")
     args = ap.parse_args()
     timeout = args.timeout or 60 + args.tasks / 50
