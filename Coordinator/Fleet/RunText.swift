@@ -52,8 +52,7 @@ enum RunText {
     static func list(_ runs: [RunView], now: Date = Date()) -> String {
         guard !runs.isEmpty else { return "no runs yet: start one with `bis submit SPEC.yml`" }
         let rows = runs.map { run in
-            [run.id, run.state.rawValue, humanDuration(now.timeIntervalSince(run.submittedAt)),
-             humanDuration((run.finishedAt ?? now).timeIntervalSince(run.submittedAt)) + (run.finishedAt == nil ? "…" : "")]
+            [run.id, run.state.rawValue, humanDuration(now.timeIntervalSince(run.submittedAt)), duration(run, now: now)]
         }
         return table(["run", "state", "age", "duration"], rows, rightAligned: [2, 3]).joined(separator: "\n")
     }
@@ -69,6 +68,16 @@ enum RunText {
              "\(humanDuration(now.timeIntervalSince(w.lastSeen))) ago" + (w.quiet ? " (quiet)" : "")]
         }
         return table(["host", "pid", "version", "state", "tasks", "last seen"], rows, rightAligned: [1]).joined(separator: "\n")
+    }
+
+    /// Submit to finish; so far, marked "…", for a run still going; "-" for a
+    /// settled run that does not say when it finished.
+    static func duration(_ run: RunView, now: Date) -> String {
+        if let finished = run.finishedAt { return humanDuration(finished.timeIntervalSince(run.submittedAt)) }
+        switch run.state {
+        case .succeeded, .failed, .cancelled: return "-"
+        case .pending, .running, .awaitingApproval: return humanDuration(now.timeIntervalSince(run.submittedAt)) + "…"
+        }
     }
 
     static func oneLine(_ text: String) -> String {

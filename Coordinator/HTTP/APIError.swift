@@ -18,7 +18,7 @@ struct APIError: Error, Sendable {
 
 /// Turns every error a route throws into a JSON error response with the status
 /// a client can act on: `ServiceError` → 404, 409, 400; `APIError` as it says;
-/// Hummingbird's own (no such route: 404) keep their status; anything else is
+/// Hummingbird's own (no such route: 404, a body too large: 413) keep their status; anything else is
 /// a 500 and is logged. Logs each request's method, path and status at debug,
 /// never its headers (they carry the token).
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -49,12 +49,13 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         case let error as APIError:
             return JSONResponse.error(error.status, error.message)
-        case let error as HTTPError:
+        case let error as any HTTPResponseError:
+            // Hummingbird's own: no such route, a body over the limit (NIO's too-many-bytes).
             let message: String
             switch error.status {
             case .notFound: message = "no route \(request.method.rawValue) \(request.uri.path): see `bis --help` for the API's clients"
             case .contentTooLarge: message = "the request body is too large"
-            default: message = error.body ?? error.status.reasonPhrase
+            default: message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
             }
             return JSONResponse.error(error.status, message)
         default:

@@ -118,6 +118,9 @@ import Testing
             let lines = runs.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
             #expect(lines.first == ["run", "state", "age", "duration"])
             #expect(lines.dropFirst().map { Array($0.prefix(2)) } == [["r2", "running"], ["r1", "succeeded"]])
+            // A run still going shows its duration so far; a settled one that does not say when it ended, none.
+            #expect(lines.dropFirst().first?.last?.hasSuffix("…") == true, "\(runs.stdout)")
+            #expect(lines.last?.last == "-", "\(runs.stdout)")
             #expect(await fake.lastLimit == 5)
 
             let status = try await Bis.run(["status", "--json"], in: ws.path, coordinator: http.base)

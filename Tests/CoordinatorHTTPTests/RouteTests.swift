@@ -172,6 +172,16 @@ import Testing
         }
     }
 
+    @Test func aBodyOverFourMebibytesIs413() async throws {
+        try await withServer { fake, http in
+            let huge = SubmitRequest(specPath: "/x.yml", specText: String(repeating: "#", count: 5 << 20), submittedBy: "a@b")
+            let a = try await http.post("/api/runs", json: huge)
+            #expect(a.status == 413)
+            #expect(a.error == "the request body is too large")
+            #expect(await fake.submitted.isEmpty)
+        }
+    }
+
     @Test func anUnknownRouteIsAJSON404() async throws {
         try await withServer { _, http in
             let a = try await http.get("/api/nothing")
