@@ -56,8 +56,17 @@ public struct CoordinatorServer: Service {
         logger.info("coordinator HTTP API starting", metadata: [
             "http.host": "\(host)", "http.port": "\(port)", "http.token": "\(token == nil ? "none" : "required for POST")",
         ])
+        // Cancelling the task stops the server as a graceful shutdown would:
+        // it stops accepting, answers the requests it has, then returns.
+        // (Hence a task of its own, which cancellation does not reach.)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let serving = Task { try await group.run() }
         do {
-            try await app.run()
+            try await withTaskCancellationHandler {
+                try await serving.value
+            } onCancel: {
+                Task { await group.triggerGracefulShutdown() }
+            }
         } catch {
             await listening.failed(error)
             throw error
