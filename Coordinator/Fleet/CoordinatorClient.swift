@@ -81,6 +81,10 @@ struct CoordinatorClient: Sendable {
         guard (200..<300).contains(http.statusCode) else {
             let message = (try? APICoding.decoder().decode(APICoding.ErrorBody.self, from: data))?.error
                 ?? String(decoding: data.prefix(500), as: UTF8.self)
+            if http.statusCode == 401, token != nil {
+                throw .status(401, "the coordinator at \(address) refused the token in BIS_TOKEN: "
+                              + "set it to the one the coordinator was started with")
+            }
             throw .status(http.statusCode, message)
         }
         do {

@@ -186,6 +186,7 @@ import Testing
             #expect(without.stderr == "error: this coordinator requires a token: set BIS_TOKEN\n")
             let submit = try await Bis.run(["submit", "orders.yml"], in: ws.path, coordinator: http.base, token: "wrong")
             #expect(submit.status == 2)
+            #expect(submit.stderr.contains("refused the token in BIS_TOKEN"), "\(submit.stderr)")
 
             // Reads need no token.
             let status = try await Bis.run(["status", "r1"], in: ws.path, coordinator: http.base)
