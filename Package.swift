@@ -156,7 +156,14 @@ let package = Package(
             exclude: ["python"]
         ),
         // The HTTP API over a fake service, and the `bis` client against it.
-        .testTarget(name: "CoordinatorHTTPTests", dependencies: ["CoordinatorHTTP", "Coordination", "FleetCore", "bis"]),
+        .testTarget(
+            name: "CoordinatorHTTPTests",
+            dependencies: [
+                "CoordinatorHTTP", "Coordination", "FleetCore", "bis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Runs the built `bis` executable as a user would (exit codes, --json).
         .testTarget(name: "CLITests", dependencies: ["bis"]),
         // Talks to the private RabbitMQ node that ops/broker starts.

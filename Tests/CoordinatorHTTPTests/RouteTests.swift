@@ -3,6 +3,7 @@ import CoordinatorHTTP
 import FleetCore
 import Foundation
 import Logging
+import ServiceLifecycle
 import Testing
 
 /// Every route over a fake service: status codes, JSON shapes, error mapping.
@@ -249,6 +250,19 @@ import Testing
         // Either a clean return or a CancellationError: both mean it stopped.
         _ = try? await serving.value
         let http = HTTPClient(base: "http://127.0.0.1:\(port)")
+        await #expect(throws: (any Error).self) { try await http.get("/healthz") }
+    }
+
+    @Test func aServiceGroupsGracefulShutdownStopsIt() async throws {
+        let server = CoordinatorServer(service: FakeCoordinatorService(), port: 0, logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        let port = try await server.boundPort()
+        let http = HTTPClient(base: "http://127.0.0.1:\(port)")
+        let before = try await http.get("/healthz")
+        #expect(before.status == 200)
+        await group.triggerGracefulShutdown()
+        try await running.value
         await #expect(throws: (any Error).self) { try await http.get("/healthz") }
     }
 
