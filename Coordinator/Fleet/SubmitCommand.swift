@@ -35,10 +35,14 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: .hidden)
     var pollSeconds: Double = 1
 
+    @Option(help: "With --wait: how long to keep trying a coordinator that stopped answering before exiting 3.")
+    var reconnectSeconds: Double = 60
+
     @OptionGroup var options: CoordinatorOptions
 
     func validate() throws {
         guard pollSeconds > 0 else { throw ValidationError("--poll-seconds must be more than 0") }
+        guard reconnectSeconds >= 0 else { throw ValidationError("--reconnect-seconds must be 0 or more") }
     }
 
     func run() async throws {
@@ -85,10 +89,13 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     /// Polls until the run succeeded, failed or was cancelled; says once when
-    /// it awaits approval.
+    /// it awaits approval. A coordinator that stops answering (restarted, say)
+    /// is tried again for `--reconnect-seconds` before giving up with exit 3:
+    /// the run goes on without bis.
     private func follow(_ submitted: RunView, client: CoordinatorClient) async throws -> RunView {
         var view = submitted
         var announced = false
+        var lostSince: ContinuousClock.Instant?
         while true {
             switch view.state {
             case .succeeded, .failed, .cancelled:
@@ -100,7 +107,23 @@ struct SubmitCommand: AsyncParsableCommand {
                 break
             }
             try await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
-            do { view = try await client.run(view.id) } catch { throw options.exit(for: error, run: view.id) }
+            do {
+                view = try await client.run(view.id)
+                if lostSince != nil { printNote("reached the coordinator at \(client.address) again") }
+                lostSince = nil
+            } catch {
+                if case .unreachable = error {
+                    let now = ContinuousClock.now
+                    if lostSince == nil {
+                        printNote("lost the coordinator at \(client.address); trying again for "
+                                  + "\(humanDuration(reconnectSeconds)) (the run goes on without bis)")
+                    }
+                    let since = lostSince ?? now
+                    lostSince = since
+                    if now - since < .milliseconds(Int(reconnectSeconds * 1000)) { continue }
+                }
+                throw options.exit(for: error, run: view.id)
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Coordination
 import CoordinatorHTTP
 import Foundation
+import Logging
 import Testing
 
 /// The built `bis` against the in-process server over a fake service: what
@@ -59,6 +60,59 @@ import Testing
             let gone = try await Bis.run(["submit", "orders.yml", "--wait", "--poll-seconds", "0.01"], in: ws.path, coordinator: http.base)
             #expect(gone.status == 1)
         }
+    }
+
+    @Test func submitWaitRidesOutACoordinatorRestart() async throws {
+        let ws = try Workspace.withOrders()
+        defer { ws.remove() }
+        var logger = Logger(label: "test.http")
+        logger.logLevel = .critical
+        let id = "orders-20261127T050000Z-0001"
+        let before = FakeCoordinatorService()
+        await before.script(id, Array(repeating: .running, count: 100_000))
+        let first = CoordinatorServer(service: before, port: 0, logger: logger)
+        let servingFirst = Task { try await first.run() }
+        let port = try await first.boundPort()
+        let base = "http://127.0.0.1:\(port)"
+
+        let bis = try RunningBis(["submit", "orders.yml", "--wait", "--poll-seconds", "0.02"], in: ws.path, coordinator: base)
+        // The coordinator goes away while bis waits...
+        await before.polled(id)
+        servingFirst.cancel()
+        _ = try? await servingFirst.value
+        await bis.stderr(contains: "lost the coordinator at \(base); trying again")
+        // ...and comes back on the same address, where the run has succeeded meanwhile.
+        let after = FakeCoordinatorService()
+        await after.add(sampleRun(id, .succeeded))
+        let second = CoordinatorServer(service: after, port: port, logger: logger)
+        let servingSecond = Task { try await second.run() }
+        defer { servingSecond.cancel() }
+        _ = try await second.boundPort()
+
+        let r = await bis.result()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == id + "\n")
+        #expect(r.stderr.contains("reached the coordinator at \(base) again"), "\(r.stderr)")
+        #expect(r.stderr.contains("run \(id) succeeded"), "\(r.stderr)")
+    }
+
+    @Test func submitWaitGivesUpWithExit3WhenTheCoordinatorStaysAway() async throws {
+        let ws = try Workspace.withOrders()
+        defer { ws.remove() }
+        var logger = Logger(label: "test.http")
+        logger.logLevel = .critical
+        let fake = FakeCoordinatorService()
+        await fake.script("orders-20261127T050000Z-0001", Array(repeating: .running, count: 100_000))
+        let server = CoordinatorServer(service: fake, port: 0, logger: logger)
+        let serving = Task { try await server.run() }
+        let base = "http://127.0.0.1:\(try await server.boundPort())"
+        let bis = try RunningBis(["submit", "orders.yml", "--wait", "--poll-seconds", "0.02", "--reconnect-seconds", "0"],
+                                 in: ws.path, coordinator: base)
+        await fake.polled("orders-20261127T050000Z-0001")
+        serving.cancel()
+        let r = await bis.result()
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stderr.contains("cannot reach the coordinator at \(base)"), "\(r.stderr)")
     }
 
     @Test func specErrorsTheCoordinatorFindsExit2() async throws {

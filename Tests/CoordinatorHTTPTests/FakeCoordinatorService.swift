@@ -48,7 +48,18 @@ actor FakeCoordinatorService: CoordinatorService {
         return order.prefix(limit).compactMap { runsByID[$0] }
     }
 
+    /// Returns once a client has asked for run `id` (as `bis submit --wait` polls it).
+    func polled(_ id: String) async {
+        if polledIDs.contains(id) { return }
+        await withCheckedContinuation { pollWaiters.append((id, $0)) }
+    }
+    private var polledIDs: Set<String> = []
+    private var pollWaiters: [(String, CheckedContinuation<Void, Never>)] = []
+
     func run(_ id: String) async throws -> RunView? {
+        polledIDs.insert(id)
+        for (waiting, c) in pollWaiters where waiting == id { c.resume() }
+        pollWaiters.removeAll { $0.0 == id }
         guard var run = runsByID[id] else { return nil }
         if var states = scripts[id], !states.isEmpty {
             run.state = states.removeFirst()
