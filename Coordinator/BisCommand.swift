@@ -18,6 +18,7 @@ struct BisCommand: AsyncParsableCommand {
             """,
         version: FleetVersion.string,
         subcommands: [
+            CoordinatorCommand.self, RunCommand.self,
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
