@@ -25,7 +25,7 @@ extension StageCommand.Run {
                              metadata: [KeyValue("bis.stage", "validate"), KeyValue("bis.partition", String(p))],
                              options: settings.options)
         let resultPath = out + "/validate-result.json"
-        try Data(try r.jsonBytes()).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
+        try r.write(to: resultPath)
         // The summaries' partial aggregates in the form publish reads, so the
         // stages chain by hand: `bis stage run publish --input OUT…`.
         var partialsPath: String?

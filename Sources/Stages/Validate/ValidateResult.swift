@@ -119,3 +119,11 @@ public struct SummaryPartial: Sendable, Codable, Equatable {
         self.partial = partial
     }
 }
+
+extension ValidateResult {
+    /// Writes `jsonBytes()` to `path` durably (temp name, fsync, rename,
+    /// fsync of the folder): `validate-result.json`.
+    public func write(to path: String) throws {
+        try DurableFiles.replace(path, with: try jsonBytes())
+    }
+}
