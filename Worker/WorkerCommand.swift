@@ -20,6 +20,19 @@ struct WorkerCommand: AsyncParsableCommand {
         version: FleetVersion.string
     )
 
+    /// Usage errors exit 2 (DESIGN.md's exit codes), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var worker = try parse(nil)
+            try await worker.run()
+        } catch let error where exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     @Option(help: "The broker URL, amqp:// or amqps:// (default: $BIS_AMQP_URL).")
     var amqp: String?
 

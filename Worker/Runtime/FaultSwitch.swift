@@ -37,6 +37,13 @@ public struct FaultSwitch: Sendable, Hashable {
         public var stage: Stage
         public var index: Int?
 
+        public init(action: Action, runPrefix: String? = nil, stage: Stage, index: Int? = nil) {
+            self.action = action
+            self.runPrefix = runPrefix
+            self.stage = stage
+            self.index = index
+        }
+
         public func matches(_ task: TaskMessage) -> Bool {
             task.stage == stage && (index == nil || index == task.index)
                 && (runPrefix.map { task.run.hasPrefix($0) } ?? true)

@@ -146,7 +146,13 @@ public final class FleetWorker: Sendable {
                     try? await delivery.nack(requeue: true)
                     continue
                 }
-                Task { await self.handle(delivery) }
+                // Registered before its task starts, so a drain right now
+                // already counts it as running.
+                let execution = FleetIDs.newExecutionID()
+                if let task = delivery.task {
+                    state.withLock { $0.running[execution] = Running(taskID: task.taskID, delivery: delivery) }
+                }
+                Task { await self.handle(delivery, execution: execution) }
             }
         } catch is CancellationError {
         } catch {
@@ -159,18 +165,16 @@ public final class FleetWorker: Sendable {
         drain()
     }
 
-    private func handle(_ delivery: InboundTask) async {
+    private func handle(_ delivery: InboundTask, execution: String) async {
         defer { slots.release() }
         guard let task = delivery.task else {
             logger.warning("rejecting an unreadable task message", metadata: ["error": .string(delivery.decodeError ?? "?")])
             try? await delivery.nack(requeue: false)
             return
         }
-        let execution = FleetIDs.newExecutionID()
         var log = logger
         log[metadataKey: "task.id"] = .string(task.taskID)
         log[metadataKey: "execution.id"] = .string(execution)
-        state.withLock { $0.running[execution] = Running(taskID: task.taskID, delivery: delivery) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
 
         let startedAt = Date()

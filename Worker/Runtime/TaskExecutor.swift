@@ -274,9 +274,7 @@ public final class TaskExecutor: Sendable {
         } catch {
             throw TaskFailure(.permanent, "parameters[\"summary\"] is not a run summary: \(error)")
         }
-        let settings = try spec.reportSpec()
-        if let title = settings.title, summary.title.isEmpty || summary.title == summary.pipeline { summary.title = title }
-        if summary.mainAggregate == nil { summary.mainAggregate = settings.mainAggregate?.description }
+        summary.apply(try spec.reportSpec())
         // The published summaries, in spec order.
         let manifests = task.inputs.filter { $0.kind == .result }
         var tables: [SummaryTable] = []
