@@ -63,7 +63,7 @@ extension StageCommand.Run {
         }
 
         let run = runID ?? Self.newRunID(pipeline: pipeline.name, now: Date())
-        let schema = chunks.isEmpty ? (pipeline.outputSchema ?? (try? SpecOperators.normalize(pipeline).outputSchema)) : nil
+        let schema = chunks.isEmpty ? SpecOperators.datasetSchema(pipeline) : nil
         let result = try publish(dataset: spec.dataset, run: run, pipeline: pipeline.name, chunks: chunks, summaries: partials,
                                  root: out, retention: retention, now: Date(), schema: schema)
 

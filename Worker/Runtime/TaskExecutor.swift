@@ -217,14 +217,9 @@ public final class TaskExecutor: Sendable {
                              summaries: settings.summaries, metadata: metadata(task), options: settings.options)
         var outputs = r.chunks.map { ref($0, kind: .data, partition: p) }
         if let q = r.quarantine { outputs.append(ref(q, kind: .quarantine, partition: p)) }
-        let resultPath = dir + "/validate-result.json"
-        try r.write(to: resultPath)
+        let (resultPath, partialsPath) = try r.writeFiles(to: dir)
         outputs.append(try ref(file: resultPath, kind: .result, partition: p, name: "validate-result"))
-        if !r.summaries.isEmpty {
-            let path = dir + "/partition-" + String(format: "%05d", p) + ".partials.json"
-            try PartialsFile.write(Dictionary(uniqueKeysWithValues: r.summaries.map { ($0.name, $0.partial) }), to: path)
-            outputs.append(try ref(file: path, kind: .result, partition: p, name: "partials"))
-        }
+        if let partialsPath { outputs.append(try ref(file: partialsPath, kind: .result, partition: p, name: "partials")) }
         return TaskOutcome(outputs: outputs, rowsIn: r.rowsIn, rowsOut: r.rowsPassed, rowsQuarantined: r.rowsFailed,
                            result: String(decoding: try r.jsonBytes(), as: UTF8.self))
     }
@@ -250,7 +245,7 @@ public final class TaskExecutor: Sendable {
         let chunks = try ordered.filter { $0.kind == .data }.map { try chunkStore.absolute($0.path) }
         let partialFiles = try ordered.filter { $0.kind == .result && $0.name == "partials" }.map { try chunkStore.absolute($0.path) }
         let partials = try PartialsFile.collect(partialFiles, summaries: publishSpec.summaries)
-        let schema = chunks.isEmpty ? (spec.outputSchema ?? (try? SpecOperators.normalize(spec).outputSchema)) : nil
+        let schema = chunks.isEmpty ? SpecOperators.datasetSchema(spec) : nil
         let result = try publish(dataset: publishSpec.dataset, run: task.run, pipeline: spec.name, chunks: chunks,
                                  summaries: partials, root: chunkStore.root, retention: retention, now: Date(), schema: schema)
         var outputs: [ChunkRef] = []
