@@ -62,4 +62,35 @@ struct WorkerCrashTests {
         await transport.deleteQueues()
         await transport.close()
     }
+
+    /// SIGTERM drains the worker: a `draining` then a `stopped` heartbeat,
+    /// and exit status 0.
+    @Test func sigtermDrainsTheWorkerWhichExitsZero() async throws {
+        guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }
+        let namespace = TestBroker.uniqueName("drain")
+        let transport = try await AMQPTransport.connect(url: url, namespace: namespace, connectionName: "bis-tests")
+        let inbox = try await transport.coordinatorInbox(prefetch: 10)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.workerExecutable)
+        p.arguments = ["--amqp", url, "--data-root", NSTemporaryDirectory(), "--namespace", namespace, "--stages", "noop"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let states = try await withTimeout(90, "the worker's heartbeats") { () -> [WorkerHeartbeat.State] in
+            var states: [WorkerHeartbeat.State] = []
+            for try await e in inbox {
+                try await e.ack()
+                guard case .heartbeat(let b) = e.body else { continue }
+                states.append(b.state)
+                if b.state == .running, states.count == 1 { p.terminate() }   // SIGTERM
+                if b.state == .stopped { break }
+            }
+            return states
+        }
+        #expect(states.contains(.draining) && states.last == .stopped)
+        for _ in 0..<3000 where p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+        await transport.deleteQueues()
+        await transport.close()
+    }
 }
