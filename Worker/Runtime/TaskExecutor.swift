@@ -62,8 +62,9 @@ public final class TaskExecutor: Sendable {
         do {
             if task.stage == .noop { return TaskOutcome() }
             if task.stage == .deliver {
-                let (spec, dir) = try await onOwnThread { try self.prepare(task, execution: execution) }
-                return try await runDeliver(task, spec: spec, dir: dir)
+                // Its folder stays empty: a delivery writes to the spec's target.
+                let (spec, _) = try await onOwnThread { try self.prepare(task, execution: execution) }
+                return try await runDeliver(task, spec: spec)
             }
             return try await onOwnThread {
                 let (spec, dir) = try self.prepare(task, execution: execution)
@@ -288,7 +289,7 @@ public final class TaskExecutor: Sendable {
             rowsOut: result.csv.reduce(0) { $0 + ($1.rows ?? 0) })
     }
 
-    private func runDeliver(_ task: TaskMessage, spec: PipelineSpec, dir: String) async throws -> TaskOutcome {
+    private func runDeliver(_ task: TaskMessage, spec: PipelineSpec) async throws -> TaskOutcome {
         var approval: Approval?
         if let by = task.parameters["approved_by"] {
             let at = task.parameters["approved_at"].flatMap { text in
@@ -317,8 +318,6 @@ public final class TaskExecutor: Sendable {
             }
             outputs.append(try ref(file: folder + "/receipt.json", kind: .delivery, name: "receipt"))
         }
-        // The execution folder stays empty: deliveries go to the target.
-        _ = dir
         return TaskOutcome(outputs: outputs, result: String(decoding: try delivery.receipt.json(), as: UTF8.self))
     }
 
