@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // `Service`, so the HTTP server runs in the coordinator's ServiceGroup (Hummingbird uses it already).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -96,6 +98,7 @@ let package = Package(
             dependencies: [
                 "Coordination", "FleetCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Coordinator/HTTP"
@@ -157,10 +160,20 @@ let package = Package(
             dependencies: ["Columnar", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["python"]
         ),
+        // The HTTP API over a fake service, and the `bis` client against it.
+        .testTarget(
+            name: "CoordinatorHTTPTests",
+            dependencies: [
+                "CoordinatorHTTP", "Coordination", "FleetCore", "bis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Runs the built `bis` executable as a user would (exit codes, --json).
         .testTarget(name: "CLITests", dependencies: ["bis"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
-        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "TestSupport"]),
+        // Runs `bis-worker` too (crashes on purpose through BIS_TEST_FAULT).
+        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),
         // The fleet in one process: engine, store and workers over the in-memory transport.
         .testTarget(name: "FleetTests", dependencies: [
             "Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",

@@ -8,12 +8,21 @@ struct BisCommand: AsyncParsableCommand {
         commandName: "bis",
         abstract: "Submit, watch, approve, retry and trace BIS Fleet pipeline runs.",
         discussion: """
-            This build has the data plane's first stages, runnable by hand \
-            (`bis stage run`), spec checking (`bis spec check`) and chunk tools \
-            (`bis chunk`); the coordinator and workers arrive in later releases.
+            Runs go to a coordinator over HTTP (`bis submit`, `status`, `runs`, \
+            `workers`, `approve`, `retry`, `cancel`): set BIS_COORDINATOR to its \
+            address (default http://127.0.0.1:8470) and BIS_TOKEN when it \
+            requires one. The stages also run by hand (`bis stage run`), with \
+            spec checking (`bis spec check`) and chunk tools (`bis chunk`).
+            Exit codes: 0 success, 1 run failed, 2 usage or spec error, \
+            3 cannot reach the coordinator.
             """,
         version: FleetVersion.string,
-        subcommands: [ChunkCommand.self, StageCommand.self, SpecCommand.self]
+        subcommands: [
+            CoordinatorCommand.self, RunCommand.self,
+            SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
+            ApproveCommand.self, RetryCommand.self, CancelCommand.self,
+            SpecCommand.self, StageCommand.self, ChunkCommand.self,
+        ]
     )
 
     /// ArgumentParser's own entry, except that usage errors (a missing or bad

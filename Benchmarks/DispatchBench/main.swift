@@ -15,9 +15,9 @@ func argument(_ name: String) -> String? {
     return args[i + 1]
 }
 
-func cpuSeconds(_ who: Int32) -> Double {
+func cpuSeconds(_ who: __rusage_who) -> Double {
     var usage = rusage()
-    getrusage(who, &usage)
+    getrusage(__rusage_who_t(who.rawValue), &usage)
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
@@ -53,6 +53,15 @@ for _ in 0..<workers {
     try p.run()
     processes.append(p)
 }
+// SIGTERM (the bench script's Ctrl-C): stop the workers this process started.
+signal(SIGTERM, SIG_IGN)
+let termination = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+let workerPIDs = processes.map(\.processIdentifier)
+termination.setEventHandler {
+    for pid in workerPIDs { kill(pid, SIGTERM) }
+    exit(143)
+}
+termination.resume()
 // Let the workers connect before the clock starts (both sides get a warm start).
 try await Task.sleep(for: .seconds(2))
 
@@ -68,7 +77,7 @@ for p in processes { p.terminate() }
 for p in processes { p.waitUntilExit() }
 let workerCPU = cpuSeconds(RUSAGE_CHILDREN)
 await engine.stop()
-await transport.deleteTopology()
+await transport.deleteQueues()
 await transport.close()
 try? FileManager.default.removeItem(atPath: dir)
 
@@ -76,6 +85,7 @@ guard view.state == .succeeded else {
     FileHandle.standardError.write(Data("the run did not succeed: \(view.state.rawValue) \(view.message ?? "")\n".utf8))
     exit(1)
 }
-let share = coordinatorCPU / max(0.000001, coordinatorCPU + workerCPU)
+// Share of one core the coordinator used while the run went on (1.0 = a whole core).
+let share = coordinatorCPU / seconds
 print(String(format: "{\"tasks\": %d, \"seconds\": %.3f, \"handoffs_per_second\": %.1f, \"coordinator_cpu_seconds\": %.3f, \"coordinator_cpu_share\": %.3f, \"worker_cpu_seconds\": %.3f}",
              tasks, seconds, Double(tasks) / seconds, coordinatorCPU, share, workerCPU))

@@ -187,4 +187,31 @@ public protocol CoordinatorService: Sendable {
     func workers() async throws -> [WorkerView]
     /// Prometheus text exposition format.
     func metrics() async throws -> String
+    /// The lineage tree of a run, dataset version, chunk or sha256, down to input files.
+    func lineageTrace(_ target: String) async throws -> LineageNode
+    /// Every run, dataset version and delivery that used an input file (path or sha256).
+    func lineageImpact(_ file: String) async throws -> ImpactReport
+    /// A run's quarantined rows (ingest's, then validate's), optionally of one rule.
+    func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow]
+    /// The run as OpenLineage RunEvents: START and COMPLETE/FAIL per execution.
+    func openLineage(_ run: String) async throws -> [OpenLineageEvent]
+    /// The read-only dashboard's HTML page for a path (`/`, `/runs/<id>`), nil when there is none.
+    func dashboardPage(path: String) async throws -> String?
+}
+
+/// Defaults for services that keep no lineage (test fakes).
+extension CoordinatorService {
+    public func lineageTrace(_ target: String) async throws -> LineageNode {
+        throw ServiceError.notFound("this coordinator keeps no lineage")
+    }
+    public func lineageImpact(_ file: String) async throws -> ImpactReport {
+        throw ServiceError.notFound("this coordinator keeps no lineage")
+    }
+    public func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow] {
+        throw ServiceError.notFound("this coordinator keeps no quarantine")
+    }
+    public func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
+        throw ServiceError.notFound("this coordinator keeps no lineage")
+    }
+    public func dashboardPage(path: String) async throws -> String? { nil }
 }

@@ -84,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
             _ = try await engine.approve(view.id, by: approver)
             view = try await engine.waitUntilSettled(view.id, poll: .milliseconds(100))
         }
-        await worker.drain()
+        worker.drain()
         _ = await working.result
         await engine.stop()
         await transport.close()

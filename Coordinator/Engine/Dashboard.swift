@@ -1,0 +1,179 @@
+import FleetCore
+import Foundation
+import GRDB
+
+/// The coordinator's read-only web dashboard: plain HTML and inline SVG, no
+/// scripts, no CDN; pages refresh themselves every few seconds.
+enum Dashboard {
+    static let style = """
+    body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d2430;background:#fafbfc}
+    h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}a{color:#1f5fbf;text-decoration:none}
+    table{border-collapse:collapse;background:#fff;border:1px solid #dde2e8}th,td{padding:6px 10px;text-align:left;border-bottom:1px solid #eef1f4;vertical-align:top}
+    th{background:#f2f4f7;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
+    .state{padding:1px 8px;border-radius:10px;font-size:12px;color:#fff;white-space:nowrap}
+    .succeeded{background:#2f8f4e}.failed{background:#c4352b}.running{background:#1f6fd1}.pending{background:#8a94a3}
+    .awaiting_approval{background:#c98a12}.cancelled{background:#6b7280}.quiet{background:#c4352b}.draining{background:#c98a12}.stopped{background:#6b7280}
+    .bar{width:180px;height:12px;background:#e6e9ee;border-radius:6px;overflow:hidden;display:inline-block;vertical-align:middle}
+    .bar>span{display:block;height:100%;background:#2f8f4e}.bar.failed>span{background:#c4352b}
+    .err{color:#b42318;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}.muted{color:#6b7280}
+    code{font-family:ui-monospace,monospace;font-size:12px}
+    """
+
+    static func page(title: String, body: String, refresh: Bool) -> String {
+        """
+        <!doctype html><html lang="en"><head><meta charset="utf-8">
+        \(refresh ? "<meta http-equiv=\"refresh\" content=\"3\">" : "")
+        <title>\(esc(title))</title><style>\(style)</style></head><body>
+        \(body)
+        <p class="muted">BIS Fleet \(FleetVersion.string) · read-only · \(refresh ? "refreshes every 3 s" : "final")</p>
+        </body></html>
+        """
+    }
+
+    static func esc(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+    }
+
+    static func bar(done: Int, total: Int, failed: Bool) -> String {
+        let pct = total == 0 ? 0 : Int((Double(done) / Double(total) * 100).rounded())
+        return "<span class=\"bar\(failed ? " failed" : "")\" title=\"\(done)/\(total)\"><span style=\"width:\(pct)%\"></span></span> \(done)/\(total)"
+    }
+
+    static func index(runs: [RunView], workers: [WorkerView], now: Date) -> String {
+        var b = "<h1>BIS Fleet</h1><p class=\"muted\">\(runs.count) recent runs · \(workers.filter { !$0.quiet && $0.state != .stopped }.count) live workers</p>"
+        b += "<h2>Runs</h2><table><tr><th>run</th><th>state</th><th>tasks</th><th>age</th><th>duration</th><th>message</th></tr>"
+        for r in runs {
+            let done = r.stages.reduce(0) { $0 + $1.succeeded }, total = r.stages.reduce(0) { $0 + $1.total }
+            let end = r.finishedAt ?? now
+            b += "<tr><td><a href=\"/runs/\(esc(r.id))\">\(esc(r.id))</a></td><td><span class=\"state \(r.state.rawValue)\">\(r.state.rawValue)</span></td>"
+            b += "<td>\(bar(done: done, total: total, failed: r.state == .failed))</td>"
+            b += "<td class=\"num\">\(duration(now.timeIntervalSince(r.submittedAt))) ago</td><td class=\"num\">\(duration(end.timeIntervalSince(r.submittedAt)))</td>"
+            b += "<td class=\"err\">\(esc(r.message ?? ""))</td></tr>"
+        }
+        b += "</table>" + workersTable(workers, now: now)
+        return page(title: "BIS Fleet", body: b, refresh: true)
+    }
+
+    static func workersTable(_ workers: [WorkerView], now: Date) -> String {
+        var b = "<h2>Workers</h2><table><tr><th>host</th><th>pid</th><th>version</th><th>state</th><th>running</th><th>last seen</th></tr>"
+        for w in workers {
+            let state = w.quiet ? "quiet" : w.state.rawValue
+            b += "<tr><td>\(esc(w.host))</td><td class=\"num\">\(w.pid)</td><td>\(esc(w.version))</td>"
+            b += "<td><span class=\"state \(state)\">\(state)</span></td><td><code>\(esc(w.running.joined(separator: "\n")))</code></td>"
+            b += "<td class=\"num\">\(duration(now.timeIntervalSince(w.lastSeen))) ago</td></tr>"
+        }
+        if workers.isEmpty { b += "<tr><td colspan=\"6\" class=\"muted\">no worker has reported yet</td></tr>" }
+        return b + "</table>"
+    }
+
+    static func run(_ r: RunView, quarantine: [QuarantinedRow], inputs: [String], workers: [WorkerView], now: Date) -> String {
+        var b = "<p><a href=\"/\">← all runs</a></p><h1>\(esc(r.id))</h1>"
+        b += "<p><span class=\"state \(r.state.rawValue)\">\(r.state.rawValue)</span> pipeline <b>\(esc(r.pipeline))</b>, submitted by \(esc(r.submittedBy))"
+        b += " \(duration(now.timeIntervalSince(r.submittedAt))) ago</p>"
+        if let m = r.message { b += "<p class=\"err\">\(esc(m))</p>" }
+        b += "<h2>Stages</h2><table><tr><th>stage</th><th>tasks</th><th class=\"num\">running</th><th class=\"num\">retried</th><th class=\"num\">failed</th>"
+        b += "<th class=\"num\">rows in</th><th class=\"num\">rows out</th><th class=\"num\">quarantined</th><th class=\"num\">time</th></tr>"
+        for s in r.stages {
+            let time = s.startedAt.map { duration((s.finishedAt ?? now).timeIntervalSince($0)) } ?? ""
+            b += "<tr><td>\(s.stage.rawValue)</td><td>\(bar(done: s.succeeded, total: s.total, failed: s.failed > 0))</td>"
+            b += "<td class=\"num\">\(s.running)</td><td class=\"num\">\(s.retried)</td><td class=\"num\">\(s.failed)</td>"
+            b += "<td class=\"num\">\(s.rowsIn)</td><td class=\"num\">\(s.rowsOut)</td><td class=\"num\">\(s.rowsQuarantined)</td><td class=\"num\">\(time)</td></tr>"
+            if let e = s.lastError { b += "<tr><td></td><td colspan=\"8\" class=\"err\">\(esc(e))</td></tr>" }
+        }
+        b += "</table>"
+        b += "<h2>Quarantine</h2>"
+        if quarantine.isEmpty {
+            b += "<p class=\"muted\">no quarantined rows</p>"
+        } else {
+            var byRule: [String: Int] = [:]
+            for q in quarantine { byRule["\(q.stage.rawValue): \(q.rule)", default: 0] += 1 }
+            b += "<table><tr><th>stage: rule</th><th class=\"num\">rows</th></tr>"
+            for (rule, n) in byRule.sorted(by: { $0.key < $1.key }) { b += "<tr><td>\(esc(rule))</td><td class=\"num\">\(n)</td></tr>" }
+            b += "</table><table style=\"margin-top:8px\"><tr><th>file:line</th><th>rule</th><th>reason</th><th>row</th></tr>"
+            for q in quarantine.prefix(20) {
+                let at = q.file.map { "\(($0 as NSString).lastPathComponent):\(q.line.map(String.init) ?? "")" } ?? ""
+                b += "<tr><td><code>\(esc(at))</code></td><td>\(esc(q.rule))</td><td>\(esc(q.reason))</td><td><code>\(esc(String(q.row.prefix(120))))</code></td></tr>"
+            }
+            b += "</table>"
+        }
+        b += "<h2>Lineage</h2>" + lineageGraph(r, inputs: inputs)
+        b += workersTable(workers.filter { w in w.running.contains { $0.hasPrefix(r.id + "/") } }, now: now)
+        return page(title: r.id, body: b, refresh: !r.state.isSettled)
+    }
+
+    /// Inputs → stages → datasets, as inline SVG.
+    static func lineageGraph(_ r: RunView, inputs: [String]) -> String {
+        let files = inputs.map { ($0 as NSString).lastPathComponent }
+        let datasets = r.published.keys.sorted()
+        let stageNames = r.stages.map(\.stage.rawValue)
+        let rowH = 26.0, top = 10.0
+        let height = top * 2 + rowH * Double(max(files.count, datasets.count, 1, stageNames.count > 0 ? 2 : 1))
+        let width = 260.0 + Double(stageNames.count) * 110 + 220
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"lineage\">"
+        svg += "<g font-family=\"system-ui,sans-serif\" font-size=\"11\">"
+        let midY = height / 2
+        let firstStageX = 250.0
+        for (i, f) in files.enumerated() {
+            let y = top + rowH * Double(i) + 4
+            svg += "<rect x=\"4\" y=\"\(y)\" width=\"210\" height=\"18\" rx=\"4\" fill=\"#eef3fb\" stroke=\"#9db4d9\"/>"
+            svg += "<text x=\"10\" y=\"\(y + 13)\">\(esc(String(f.prefix(32))))</text>"
+            svg += "<line x1=\"214\" y1=\"\(y + 9)\" x2=\"\(firstStageX)\" y2=\"\(midY)\" stroke=\"#9db4d9\"/>"
+        }
+        for (i, s) in stageNames.enumerated() {
+            let x = firstStageX + Double(i) * 110
+            let view = r.stages[i]
+            let fill = view.failed > 0 ? "#fbe4e2" : (view.succeeded == view.total && view.total > 0 ? "#e3f3e8" : "#eef1f4")
+            svg += "<rect x=\"\(x)\" y=\"\(midY - 14)\" width=\"92\" height=\"28\" rx=\"5\" fill=\"\(fill)\" stroke=\"#8a94a3\"/>"
+            svg += "<text x=\"\(x + 46)\" y=\"\(midY + 4)\" text-anchor=\"middle\">\(s)</text>"
+            if i > 0 { svg += "<line x1=\"\(x - 18)\" y1=\"\(midY)\" x2=\"\(x)\" y2=\"\(midY)\" stroke=\"#8a94a3\"/>" }
+        }
+        let lastX = firstStageX + Double(max(stageNames.count, 1)) * 110 - 18
+        for (i, d) in datasets.enumerated() {
+            let y = top + rowH * Double(i) + 4
+            svg += "<line x1=\"\(lastX)\" y1=\"\(midY)\" x2=\"\(lastX + 30)\" y2=\"\(y + 9)\" stroke=\"#7fb48f\"/>"
+            svg += "<rect x=\"\(lastX + 30)\" y=\"\(y)\" width=\"180\" height=\"18\" rx=\"4\" fill=\"#e3f3e8\" stroke=\"#7fb48f\"/>"
+            svg += "<text x=\"\(lastX + 36)\" y=\"\(y + 13)\">\(esc(d))</text>"
+        }
+        return svg + "</g></svg>"
+    }
+}
+
+extension CoordinatorEngine {
+    /// The dashboard's page for a path (`/`, `/runs/<id>`), nil when there is none.
+    public func dashboardPage(path: String) async throws -> String? {
+        let now = Date()
+        if path == "/" || path.isEmpty {
+            return Dashboard.index(runs: try await runs(limit: 50), workers: try await workers(), now: now)
+        }
+        guard path.hasPrefix("/runs/") else { return nil }
+        let id = String(path.dropFirst("/runs/".count))
+        guard let view = try await run(id) else { return nil }
+        let quarantined = (try? await quarantine(id, rule: nil, limit: 2000)) ?? []
+        let inputs = try await store.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT c.path FROM tasks t JOIN task_inputs i ON i.task = t.id JOIN chunks c ON c.id = i.chunk
+                WHERE t.run = ? AND c.kind = 'source' ORDER BY c.path
+                """, arguments: [id])
+        }
+        return Dashboard.run(view, quarantine: quarantined, inputs: inputs, workers: try await workers(), now: now)
+    }
+}

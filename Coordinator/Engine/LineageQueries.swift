@@ -1,0 +1,198 @@
+import Columnar
+import Crypto
+import FleetCore
+import Foundation
+import GRDB
+
+/// One node of a lineage tree: a chunk (or source file, or published
+/// manifest) and the execution that wrote it, with that execution's inputs
+/// as children — down to the input files.
+public struct LineageNode: Codable, Sendable, Hashable {
+    public var kind: ChunkRef.Kind
+    public var path: String
+    public var sha256: String
+    public var rows: Int64
+    public var bytes: Int64
+    public var name: String?
+    /// The execution that wrote it (nil for input files).
+    public var producedBy: ProducedBy?
+    public var inputs: [LineageNode]
+
+    public struct ProducedBy: Codable, Sendable, Hashable {
+        public var run: String
+        public var stage: Stage
+        public var task: String
+        public var execution: String
+        public var worker: String?
+        public var attempt: Int
+    }
+}
+
+/// Every run, dataset version and delivery that used one input file.
+public struct ImpactReport: Codable, Sendable, Hashable {
+    public struct RunUse: Codable, Sendable, Hashable {
+        public var run: String
+        public var pipeline: String
+        public var state: RunState
+        public var file: String
+        public var sha256: String
+        /// dataset → version folder (relative to the data root).
+        public var datasets: [String: String]
+        public var deliveries: [String]
+    }
+    public var query: String
+    public var runs: [RunUse]
+}
+
+/// One quarantined row, from ingest (a value that did not parse) or validate (a rule it failed).
+public struct QuarantinedRow: Codable, Sendable, Hashable {
+    public var stage: Stage
+    /// ingest: the input file and its physical line; validate: the chunk's input files are in its lineage.
+    public var file: String?
+    public var line: Int64?
+    public var column: String?
+    /// ingest: `parse`; validate: the rule's name(s).
+    public var rule: String
+    public var reason: String
+    /// The row as it was (ingest: the raw CSV/JSON text; validate: its values).
+    public var row: String
+    public var chunk: String
+}
+
+extension CoordinatorEngine {
+    /// The tree back to the input files from: a run id (its published
+    /// manifests, else its last stage's outputs), a dataset version
+    /// (`dataset/run`, or a path under `published/`), a chunk path (absolute
+    /// or relative to the data root) or a sha256.
+    public func lineageTrace(_ target: String) async throws -> LineageNode {
+        let root = chunkStore
+        return try await store.read { db in
+            let roots = try Self.resolveTarget(target, root: root, db)
+            guard !roots.isEmpty else {
+                throw ServiceError.notFound("nothing in the lineage store matches '\(target)': give a run id, DATASET/RUN, a chunk path or a sha256")
+            }
+            var memo: [Int64: LineageNode] = [:]
+            let nodes = try roots.map { try Self.trace(chunk: $0, db, memo: &memo, depth: 0) }
+            if nodes.count == 1 { return nodes[0] }
+            return LineageNode(kind: .result, path: target, sha256: "", rows: nodes.reduce(0) { $0 + $1.rows },
+                               bytes: nodes.reduce(0) { $0 + $1.bytes }, name: target, producedBy: nil, inputs: nodes)
+        }
+    }
+
+    static func resolveTarget(_ target: String, root: ChunkStore, _ db: Database) throws -> [Int64] {
+        if try RunRecord.fetch(db, target) != nil {
+            let published = try Int64.fetchAll(db, sql: """
+                SELECT e.chunk FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
+                JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND t.stage = 'publish' AND c.kind = 'result' ORDER BY c.id
+                """, arguments: [target])
+            if !published.isEmpty { return published }
+            return try Int64.fetchAll(db, sql: """
+                SELECT e.chunk FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
+                WHERE t.run = ? AND t.state = 'succeeded' AND t.id = (
+                    SELECT id FROM tasks WHERE run = ? AND state = 'succeeded' ORDER BY planned_at DESC, id DESC LIMIT 1)
+                """, arguments: [target, target])
+        }
+        var candidates = [target]
+        if let rel = root.relative(target) { candidates.append(rel) }
+        let parts = target.split(separator: "/")
+        if parts.count == 2 { candidates.append("published/\(parts[0])/\(parts[1])/_manifest.json") }
+        if !target.hasSuffix(".json"), !target.hasSuffix(".parquet") {
+            let t = target.hasSuffix("/") ? String(target.dropLast()) : target
+            candidates.append(t + "/_manifest.json")
+            if let rel = root.relative(t) { candidates.append(rel + "/_manifest.json") }
+        }
+        for c in candidates {
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [c])
+            if !ids.isEmpty { return ids }
+        }
+        return try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE sha256 = ? ORDER BY id LIMIT 1", arguments: [target.lowercased()])
+    }
+
+    static func trace(chunk: Int64, _ db: Database, memo: inout [Int64: LineageNode], depth: Int) throws -> LineageNode {
+        if let known = memo[chunk] { return known }
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM chunks WHERE id = ?", arguments: [chunk]) else {
+            throw ServiceError.notFound("chunk \(chunk) vanished from the store")
+        }
+        let c = ChunkRef(row: row)
+        var node = LineageNode(kind: c.kind, path: c.path, sha256: c.sha256, rows: c.rows, bytes: c.bytes, name: c.name,
+                               producedBy: nil, inputs: [])
+        // The winning execution that wrote it (a duplicate's chunks are never recorded).
+        if depth < 16, let producer = try Row.fetchOne(db, sql: """
+            SELECT x.id, x.worker, x.attempt, t.run, t.stage, t.idx FROM edges e JOIN executions x ON x.id = e.execution
+            JOIN tasks t ON t.id = x.task WHERE e.chunk = ? AND e.direction = 'out' AND x.state = 'succeeded' LIMIT 1
+            """, arguments: [chunk]) {
+            let stage = Stage(rawValue: producer["stage"]) ?? .noop
+            node.producedBy = .init(run: producer["run"], stage: stage,
+                                    task: FleetIDs.taskID(run: producer["run"], stage: stage, index: producer["idx"]),
+                                    execution: producer["id"], worker: producer["worker"], attempt: producer["attempt"])
+            let inputs = try Int64.fetchAll(db, sql: "SELECT chunk FROM edges WHERE execution = ? AND direction = 'in' ORDER BY chunk",
+                                            arguments: [producer["id"] as String])
+            node.inputs = try inputs.map { try trace(chunk: $0, db, memo: &memo, depth: depth + 1) }
+        }
+        memo[chunk] = node
+        return node
+    }
+
+    /// Every run that read the file (by absolute path or by sha256), with the
+    /// dataset versions it published and the deliveries it made.
+    public func lineageImpact(_ file: String) async throws -> ImpactReport {
+        let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        let standardized = URL(fileURLWithPath: absolute).standardizedFileURL.path
+        return try await store.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT DISTINCT r.id, r.pipeline, r.state, c.path, c.sha256, r.submitted_at FROM chunks c
+                JOIN task_inputs i ON i.chunk = c.id JOIN tasks t ON t.id = i.task JOIN runs r ON r.id = t.run
+                WHERE c.kind = 'source' AND (c.path = ? OR c.path = ? OR c.sha256 = ?) ORDER BY r.submitted_at, r.id
+                """, arguments: [file, standardized, file.lowercased()])
+            var uses: [ImpactReport.RunUse] = []
+            for r in rows {
+                let run: String = r["id"]
+                var use = ImpactReport.RunUse(run: run, pipeline: r["pipeline"], state: RunState(rawValue: r["state"]) ?? .failed,
+                                              file: r["path"], sha256: r["sha256"], datasets: [:], deliveries: [])
+                for c in try Row.fetchAll(db, sql: """
+                    SELECT t.stage, c.path, c.name FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
+                    JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND t.stage IN ('publish', 'deliver') ORDER BY c.id
+                    """, arguments: [run]) {
+                    let path: String = c["path"]
+                    if c["stage"] == "publish", let name: String = c["name"] {
+                        use.datasets[name] = (path as NSString).deletingLastPathComponent
+                    } else if c["stage"] == "deliver", path.hasSuffix("receipt.json") {
+                        use.deliveries.append(path)
+                    }
+                }
+                uses.append(use)
+            }
+            return ImpactReport(query: file, runs: uses)
+        }
+    }
+
+    /// The run's quarantined rows, ingest's then validate's, optionally of one rule.
+    public func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow] {
+        let chunks: [(Stage, String)] = try await store.read { db in
+            guard try RunRecord.fetch(db, run) != nil else { throw ServiceError.notFound("no run \(run)") }
+            return try Row.fetchAll(db, sql: """
+                SELECT t.stage, c.path FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
+                JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND c.kind = 'quarantine' ORDER BY t.stage = 'validate', t.idx, c.id
+                """, arguments: [run]).map { (Stage(rawValue: $0["stage"]) ?? .noop, $0["path"]) }
+        }
+        var out: [QuarantinedRow] = []
+        for (stage, path) in chunks where out.count < limit {
+            let reader = try ParquetReader(path: try chunkStore.absolute(path))
+            let batch = try reader.read()
+            func text(_ name: String, _ i: Int) -> String? {
+                guard let col = batch[name], !col.isNull(i), let s = col.scalar(at: i) else { return nil }
+                return ValueText.format(s, as: col.type)
+            }
+            for i in 0..<batch.rowCount where out.count < limit {
+                let ruleName = stage == .ingest ? "parse" : (text("rule", i) ?? "")
+                if let rule, !ruleName.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(rule), ruleName != rule {
+                    continue
+                }
+                out.append(QuarantinedRow(stage: stage, file: text("file", i), line: text("line", i).flatMap { Int64($0) },
+                                          column: text("column", i), rule: ruleName, reason: text("reason", i) ?? "",
+                                          row: text("raw", i) ?? text("row", i) ?? "", chunk: path))
+            }
+        }
+        return out
+    }
+}

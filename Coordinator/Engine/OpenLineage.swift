@@ -1,0 +1,137 @@
+import Crypto
+import FleetCore
+import Foundation
+import GRDB
+
+/// An OpenLineage RunEvent (spec 2-0-2): one per execution start and end.
+/// Each execution is an OpenLineage run whose parent is the BIS run, so
+/// retries and duplicates show as separate runs of the same job.
+public struct OpenLineageEvent: Codable, Sendable, Hashable {
+    public var eventType: String
+    public var eventTime: String
+    public var run: Run
+    public var job: Job
+    public var inputs: [Dataset]
+    public var outputs: [Dataset]
+    public var producer: String
+    public var schemaURL: String
+
+    public struct Run: Codable, Sendable, Hashable {
+        public var runId: String
+        public var facets: RunFacets
+    }
+    public struct RunFacets: Codable, Sendable, Hashable {
+        public var parent: ParentFacet?
+        public var errorMessage: ErrorFacet?
+        public var bis_execution: ExecutionFacet
+    }
+    public struct ParentFacet: Codable, Sendable, Hashable {
+        public var _producer: String
+        public var _schemaURL: String
+        public var run: ParentRun
+        public var job: JobRef
+    }
+    public struct ParentRun: Codable, Sendable, Hashable { public var runId: String }
+    public struct JobRef: Codable, Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+    }
+    public struct ErrorFacet: Codable, Sendable, Hashable {
+        public var _producer: String
+        public var _schemaURL: String
+        public var message: String
+        public var programmingLanguage: String
+    }
+    /// BIS's own facet: which task, attempt and worker, and how it ended.
+    public struct ExecutionFacet: Codable, Sendable, Hashable {
+        public var _producer: String
+        public var _schemaURL: String
+        public var task: String
+        public var execution: String
+        public var attempt: Int
+        public var state: String
+        public var worker: String?
+    }
+    public struct Job: Codable, Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+    }
+    public struct Dataset: Codable, Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+    }
+
+    static let producer = "https://github.com/bis-fleet/bis/tree/\(FleetVersion.string)"
+    static let schema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+    /// A stable UUID (v4 layout) from any id.
+    static func uuid(_ id: String) -> String {
+        var b = Array(SHA256.hash(data: Array(id.utf8)).prefix(16))
+        b[6] = (b[6] & 0x0f) | 0x40
+        b[8] = (b[8] & 0x3f) | 0x80
+        let hex = b.map { String(format: "%02x", $0) }.joined()
+        let c = Array(hex)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-\(String(c[12..<16]))-\(String(c[16..<20]))-\(String(c[20..<32]))"
+    }
+}
+
+extension CoordinatorEngine {
+    public func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
+        let root = chunkStore.root
+        return try await store.read { db in
+            guard let record = try RunRecord.fetch(db, run) else { throw ServiceError.notFound("no run \(run)") }
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            func time(_ t: Double?) -> String { formatter.string(from: Date(timeIntervalSince1970: t ?? record.submittedAt)) }
+            let namespace = "bis"
+            let parentJob = OpenLineageEvent.JobRef(namespace: namespace, name: record.pipeline)
+            let parent = OpenLineageEvent.ParentFacet(
+                _producer: OpenLineageEvent.producer,
+                _schemaURL: "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet",
+                run: .init(runId: OpenLineageEvent.uuid(run)), job: parentJob)
+            func dataset(_ path: String) -> OpenLineageEvent.Dataset {
+                .init(namespace: "file", name: path.hasPrefix("/") ? path : root + "/" + path)
+            }
+            var events: [OpenLineageEvent] = []
+            for x in try Row.fetchAll(db, sql: """
+                SELECT x.*, t.stage, t.idx, t.id AS task_id FROM executions x JOIN tasks t ON t.id = x.task
+                WHERE t.run = ? ORDER BY x.started_at, x.id
+                """, arguments: [run]) {
+                let execution: String = x["id"]
+                let stage: String = x["stage"]
+                let state: String = x["state"]
+                let taskID = FleetIDs.taskID(run: run, stage: Stage(rawValue: stage) ?? .noop, index: x["idx"])
+                let inputs = try String.fetchAll(db, sql: """
+                    SELECT c.path FROM task_inputs i JOIN chunks c ON c.id = i.chunk WHERE i.task = ? ORDER BY c.id
+                    """, arguments: [x["task_id"] as Int64]).map(dataset)
+                let outputs = try String.fetchAll(db, sql: """
+                    SELECT c.path FROM edges e JOIN chunks c ON c.id = e.chunk WHERE e.execution = ? AND e.direction = 'out' ORDER BY c.id
+                    """, arguments: [execution]).map(dataset)
+                let facet = OpenLineageEvent.ExecutionFacet(
+                    _producer: OpenLineageEvent.producer,
+                    _schemaURL: "https://github.com/bis-fleet/bis/blob/main/docs/openlineage.md#bis_execution",
+                    task: taskID, execution: execution, attempt: x["attempt"], state: state, worker: x["worker"])
+                let job = OpenLineageEvent.Job(namespace: namespace, name: "\(record.pipeline).\(stage)")
+                let olRun = OpenLineageEvent.uuid(execution)
+                events.append(OpenLineageEvent(eventType: "START", eventTime: time(x["started_at"]),
+                                               run: .init(runId: olRun, facets: .init(parent: parent, errorMessage: nil, bis_execution: facet)),
+                                               job: job, inputs: inputs, outputs: [], producer: OpenLineageEvent.producer,
+                                               schemaURL: OpenLineageEvent.schema))
+                guard state != "running" else { continue }
+                let ok = state == "succeeded"
+                let error: OpenLineageEvent.ErrorFacet? = (x["error"] as String?).map {
+                    .init(_producer: OpenLineageEvent.producer,
+                          _schemaURL: "https://openlineage.io/spec/facets/1-0-0/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+                          message: $0, programmingLanguage: "Swift")
+                }
+                // A duplicate did its work but was not used: COMPLETE with no outputs; a lost or failed one: FAIL.
+                events.append(OpenLineageEvent(eventType: ok || state == "duplicate" ? "COMPLETE" : "FAIL",
+                                               eventTime: time(x["finished_at"]),
+                                               run: .init(runId: olRun, facets: .init(parent: parent, errorMessage: error, bis_execution: facet)),
+                                               job: job, inputs: inputs, outputs: ok ? outputs : [], producer: OpenLineageEvent.producer,
+                                               schemaURL: OpenLineageEvent.schema))
+            }
+            return events
+        }
+    }
+}

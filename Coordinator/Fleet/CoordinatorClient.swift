@@ -1,0 +1,114 @@
+import Coordination
+import CoordinatorHTTP
+import FleetCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The `bis` side of the coordinator's HTTP API (see `CoordinatorHTTP.Routes`).
+struct CoordinatorClient: Sendable {
+    static let defaultAddress = "http://127.0.0.1:8470"
+
+    /// The address as the user gave it, without a trailing slash: error messages show it.
+    let address: String
+    let token: String?
+    private let base: URL
+
+    /// `address` may omit the scheme (`127.0.0.1:8470`, as `bis coordinator --http` takes it).
+    init(address: String, token: String?) throws(ClientError) {
+        var text = address.trimmingCharacters(in: .whitespaces)
+        while text.hasSuffix("/") { text.removeLast() }
+        if !text.contains("://") { text = "http://" + text }
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
+              url.host != nil
+        else {
+            throw .usage("'\(address)' is not a coordinator address; give one like \(Self.defaultAddress) "
+                         + "(BIS_COORDINATOR or --coordinator)")
+        }
+        self.address = text
+        self.base = url
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func submit(_ request: SubmitRequest) async throws(ClientError) -> RunView {
+        try await send("POST", "/api/runs", body: request)
+    }
+
+    func runs(limit: Int) async throws(ClientError) -> [RunView] {
+        try await send("GET", "/api/runs?limit=\(limit)")
+    }
+
+    func run(_ id: String) async throws(ClientError) -> RunView {
+        try await send("GET", "/api/runs/\(Self.escape(id))")
+    }
+
+    func act(_ action: RunAction, on id: String, by: String) async throws(ClientError) -> RunView {
+        try await send("POST", "/api/runs/\(Self.escape(id))/\(action.rawValue)", body: ActionRequest(by: by))
+    }
+
+    func workers() async throws(ClientError) -> [WorkerView] {
+        try await send("GET", "/api/workers")
+    }
+
+    private static func escape(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+    }
+
+    private func send<T: Decodable>(_ method: String, _ path: String) async throws(ClientError) -> T {
+        try await send(method, path, body: Optional<ActionRequest>.none)
+    }
+
+    private func send<B: Encodable, T: Decodable>(_ method: String, _ path: String, body: B?) async throws(ClientError) -> T {
+        guard let url = URL(string: address + path) else { throw .usage("cannot make a URL of \(address + path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let body {
+            do { request.httpBody = try APICoding.encoder().encode(body) } catch { throw .badResponse("cannot encode the request: \(error)") }
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+
+        let data: Data, response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw .unreachable(address)
+        }
+        guard let http = response as? HTTPURLResponse else { throw .badResponse("the answer is not HTTP") }
+        guard (200..<300).contains(http.statusCode) else {
+            let message = (try? APICoding.decoder().decode(APICoding.ErrorBody.self, from: data))?.error
+                ?? String(decoding: data.prefix(500), as: UTF8.self)
+            if http.statusCode == 401, token != nil {
+                throw .status(401, "the coordinator at \(address) refused the token in BIS_TOKEN: "
+                              + "set it to the one the coordinator was started with")
+            }
+            throw .status(http.statusCode, message)
+        }
+        do {
+            return try APICoding.decoder().decode(T.self, from: data)
+        } catch {
+            throw .badResponse("\(address)\(path) answered what bis cannot read (\(APICoding.explain(error, decoding: "\(T.self)"))); "
+                               + "is the coordinator the same version as bis \(FleetVersion.string)?")
+        }
+    }
+}
+
+enum RunAction: String, CaseIterable, Sendable {
+    case approve, retry, cancel
+}
+
+/// Why a call to the coordinator did not give an answer, and the exit code
+/// each deserves (DESIGN.md: 1 run failed or refused, 2 usage, 3 unreachable).
+enum ClientError: Error, Sendable {
+    /// Nothing answered at the address (refused, timed out, no such host).
+    case unreachable(String)
+    /// The coordinator answered with an error status and message.
+    case status(Int, String)
+    /// A bad address or option.
+    case usage(String)
+    /// It answered something bis cannot read.
+    case badResponse(String)
+}

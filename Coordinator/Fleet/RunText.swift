@@ -1,0 +1,86 @@
+import Coordination
+import FleetCore
+import Foundation
+
+/// The text `bis status` and `bis runs` print: pure functions of the views
+/// and the time now, so that `--watch` can redraw them.
+enum RunText {
+    /// One run: its state and message on top, then one line per stage, with
+    /// the stage's last error under it.
+    static func detail(_ run: RunView, now: Date = Date()) -> String {
+        var lines = ["run \(run.id)  pipeline \(run.pipeline)  \(run.state.rawValue)"]
+        var when = "submitted by \(run.submittedBy) \(humanDuration(now.timeIntervalSince(run.submittedAt))) ago"
+        if let finished = run.finishedAt {
+            when += ", finished after \(humanDuration(finished.timeIntervalSince(run.submittedAt)))"
+        }
+        lines.append("  " + when)
+        if let message = run.message, !message.isEmpty {
+            lines.append(contentsOf: message.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 })
+        }
+        if run.state == .awaitingApproval {
+            lines.append("  awaits approval: bis approve \(run.id)")
+        } else if let approver = run.approvedBy {
+            lines.append("  approved by \(approver)")
+        }
+        if !run.stages.isEmpty {
+            lines.append("")
+            let header = ["stage", "tasks", "running", "retried", "failed", "rows in", "rows out", "quarantined"]
+            var rows: [[String]] = []
+            var errors: [Int: String] = [:]
+            for stage in run.stages {
+                rows.append([stage.stage.rawValue, "\(stage.succeeded)/\(stage.total)", "\(stage.running)", "\(stage.retried)",
+                             "\(stage.failed)", "\(stage.rowsIn)", "\(stage.rowsOut)", "\(stage.rowsQuarantined)"])
+                if let error = stage.lastError, !error.isEmpty { errors[rows.count - 1] = error }
+            }
+            let rendered = table(header, rows, rightAligned: Set(1...7))
+            lines.append(rendered[0])
+            for (i, line) in rendered.dropFirst().enumerated() {
+                lines.append(line)
+                if let error = errors[i] { lines.append("    last error: " + oneLine(error)) }
+            }
+        }
+        for (dataset, version) in run.published.sorted(by: { $0.key < $1.key }) {
+            lines.append("published \(dataset): \(version)")
+        }
+        if let report = run.reportDirectory { lines.append("report: \(report)") }
+        if let receipt = run.receipt { lines.append("delivered: \(receipt)") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Recent runs, one a line: id, state, age, duration (so far, for one
+    /// still going).
+    static func list(_ runs: [RunView], now: Date = Date()) -> String {
+        guard !runs.isEmpty else { return "no runs yet: start one with `bis submit SPEC.yml`" }
+        let rows = runs.map { run in
+            [run.id, run.state.rawValue, humanDuration(now.timeIntervalSince(run.submittedAt)), duration(run, now: now)]
+        }
+        return table(["run", "state", "age", "duration"], rows, rightAligned: [2, 3]).joined(separator: "\n")
+    }
+
+    /// The fleet's workers: host, pid, version, state, current tasks, last
+    /// seen, marked quiet when their heartbeats stopped.
+    static func workers(_ workers: [WorkerView], now: Date = Date()) -> String {
+        guard !workers.isEmpty else {
+            return "no workers have reported: start some with `bis-worker --amqp URL` on hosts that reach the broker"
+        }
+        let rows = workers.map { w in
+            [w.host, "\(w.pid)", w.version, w.state.rawValue, w.running.isEmpty ? "-" : w.running.joined(separator: ","),
+             "\(humanDuration(now.timeIntervalSince(w.lastSeen))) ago" + (w.quiet ? " (quiet)" : "")]
+        }
+        return table(["host", "pid", "version", "state", "tasks", "last seen"], rows, rightAligned: [1]).joined(separator: "\n")
+    }
+
+    /// Submit to finish; so far, marked "…", for a run still going; "-" for a
+    /// settled run that does not say when it finished.
+    static func duration(_ run: RunView, now: Date) -> String {
+        if let finished = run.finishedAt { return humanDuration(finished.timeIntervalSince(run.submittedAt)) }
+        switch run.state {
+        case .succeeded, .failed, .cancelled: return "-"
+        case .pending, .running, .awaitingApproval: return humanDuration(now.timeIntervalSince(run.submittedAt)) + "…"
+        }
+    }
+
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " / ")
+    }
+}

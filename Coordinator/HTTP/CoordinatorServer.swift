@@ -1,0 +1,118 @@
+import Coordination
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The coordinator's HTTP API (see `Routes` for the table of routes) over
+/// Hummingbird: the address `bis` talks to (`BIS_COORDINATOR`).
+///
+/// ```swift
+/// let server = CoordinatorServer(service: engine, port: 0, token: env["BIS_TOKEN"], logger: logger)
+/// async let serving: Void = server.run()
+/// let port = try await server.boundPort()
+/// ```
+///
+/// A `Service`: put it in the coordinator's `ServiceGroup` beside the engine's
+/// loops; it stops when its task is cancelled or the group shuts down.
+public struct CoordinatorServer: Service {
+    public let host: String
+    /// The port asked for; 0 lets the system choose one (see `boundPort()`).
+    public let port: Int
+    private let service: any CoordinatorService
+    private let token: String?
+    private let logger: Logger
+    private let listening = ListeningPort()
+
+    /// - Parameters:
+    ///   - host: the address to listen on; the loopback interface unless the
+    ///     fleet's hosts must reach it (then set a `token`).
+    ///   - token: when set, every POST must carry `Authorization: Bearer <token>`
+    ///     (compared in constant time, never logged); GETs stay open.
+    public init(service: any CoordinatorService, host: String = "127.0.0.1", port: Int = 8470,
+                token: String? = nil, logger: Logger) {
+        self.service = service
+        self.host = host
+        self.port = port
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.logger = logger
+    }
+
+    /// Serves until the task running it is cancelled or a surrounding
+    /// `ServiceGroup` shuts down gracefully. Throws when it cannot listen (the
+    /// port is taken, the host is not an address of this machine).
+    public func run() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.add(middleware: TokenMiddleware(token: token))
+        Routes(service: service).register(on: router)
+        let listening = self.listening
+        let asked = port
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in await listening.bound(channel.localAddress?.port ?? asked) },
+            logger: logger
+        )
+        logger.info("coordinator HTTP API starting", metadata: [
+            "http.host": "\(host)", "http.port": "\(port)", "http.token": "\(token == nil ? "none" : "required for POST")",
+        ])
+        // Cancelling the task stops the server as a graceful shutdown would:
+        // it stops accepting, answers the requests it has, then returns.
+        // (Hence a task of its own, which cancellation does not reach.)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let serving = Task { try await group.run() }
+        do {
+            try await withTaskCancellationHandler {
+                try await serving.value
+            } onCancel: {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        } catch {
+            await listening.failed(error)
+            throw error
+        }
+        await listening.failed(CancellationError())
+    }
+
+    /// The port the server listens on, once it does: the one asked for, or the
+    /// system's choice when 0 was asked. Waits until `run()` has bound it;
+    /// throws `run()`'s error if it could not.
+    public func boundPort() async throws -> Int {
+        try await listening.port()
+    }
+}
+
+/// Where `run()` tells `boundPort()` callers the port, once.
+actor ListeningPort {
+    private enum State {
+        case waiting([CheckedContinuation<Int, any Error>])
+        case bound(Int)
+        case failed(any Error)
+    }
+    private var state = State.waiting([])
+
+    func bound(_ port: Int) {
+        if case .waiting(let waiters) = state {
+            state = .bound(port)
+            for w in waiters { w.resume(returning: port) }
+        }
+    }
+
+    func failed(_ error: any Error) {
+        if case .waiting(let waiters) = state {
+            state = .failed(error)
+            for w in waiters { w.resume(throwing: error) }
+        }
+    }
+
+    func port() async throws -> Int {
+        switch state {
+        case .bound(let port): return port
+        case .failed(let error): throw error
+        case .waiting(let waiters):
+            return try await withCheckedThrowingContinuation { c in
+                state = .waiting(waiters + [c])
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The coordinator HTTP API (see CoordinatorServer).

@@ -1,0 +1,104 @@
+import Coordination
+import FleetCore
+import Foundation
+
+/// A `CoordinatorService` in memory, enough to drive every route: runs move
+/// by the same rules as the engine's (`RunState`'s documentation), and a test
+/// can script the states a run goes through as `bis submit --wait` polls it.
+actor FakeCoordinatorService: CoordinatorService {
+    private(set) var runsByID: [String: RunView] = [:]
+    private var order: [String] = []
+    /// States handed out one per `run(id)` call, before the run's stored state.
+    private var scripts: [String: [RunState]] = [:]
+    private(set) var submitted: [SubmitRequest] = []
+    private(set) var actions: [String] = []
+    private(set) var lastLimit: Int?
+    var workerList: [WorkerView] = []
+    /// When set, `submit` refuses with this message, as the engine does for a spec with errors.
+    var specErrors: String?
+    /// The next run id's suffix.
+    private var counter = 0
+    /// Whole seconds, so that dates survive the API's millisecond form exactly.
+    static let epoch = Date(timeIntervalSince1970: 1_795_000_000)
+
+    func add(_ run: RunView) {
+        runsByID[run.id] = run
+        order.insert(run.id, at: 0)
+    }
+
+    func script(_ id: String, _ states: [RunState]) { scripts[id] = states }
+    func refuseSpecs(_ message: String?) { specErrors = message }
+    func setWorkers(_ workers: [WorkerView]) { workerList = workers }
+
+    func submit(_ request: SubmitRequest) async throws -> RunView {
+        if let specErrors { throw ServiceError.badRequest(specErrors) }
+        submitted.append(request)
+        counter += 1
+        let pipeline = URL(fileURLWithPath: request.specPath).deletingPathExtension().lastPathComponent
+        var run = RunView(id: "\(pipeline)-20261127T050000Z-\(String(format: "%04x", counter))", pipeline: pipeline,
+                          state: .pending, specSHA256: String(repeating: "a", count: 64),
+                          submittedBy: request.submittedBy, submittedAt: Self.epoch)
+        run.stages = [StageView(stage: .ingest)]
+        add(run)
+        return run
+    }
+
+    func runs(limit: Int) async throws -> [RunView] {
+        lastLimit = limit
+        return order.prefix(limit).compactMap { runsByID[$0] }
+    }
+
+    /// Returns once a client has asked for run `id` (as `bis submit --wait` polls it).
+    func polled(_ id: String) async {
+        if polledIDs.contains(id) { return }
+        await withCheckedContinuation { pollWaiters.append((id, $0)) }
+    }
+    private var polledIDs: Set<String> = []
+    private var pollWaiters: [(String, CheckedContinuation<Void, Never>)] = []
+
+    func run(_ id: String) async throws -> RunView? {
+        polledIDs.insert(id)
+        for (waiting, c) in pollWaiters where waiting == id { c.resume() }
+        pollWaiters.removeAll { $0.0 == id }
+        guard var run = runsByID[id] else { return nil }
+        if var states = scripts[id], !states.isEmpty {
+            run.state = states.removeFirst()
+            scripts[id] = states
+            if run.state == .failed { run.message = "validate partition 1 failed: not_null(id): 3 rows" }
+            if run.state == .awaitingApproval { run.approvalRequired = true }
+            runsByID[id] = run
+        }
+        return run
+    }
+
+    func approve(_ id: String, by: String) async throws -> RunView {
+        try move(id, by: by, action: "approve", from: [.awaitingApproval], to: .running) { $0.approvedBy = by }
+    }
+
+    func retry(_ id: String, by: String) async throws -> RunView {
+        try move(id, by: by, action: "retry", from: [.failed], to: .running)
+    }
+
+    func cancel(_ id: String, by: String) async throws -> RunView {
+        try move(id, by: by, action: "cancel", from: [.pending, .running, .awaitingApproval], to: .cancelled)
+    }
+
+    func workers() async throws -> [WorkerView] { workerList }
+
+    func metrics() async throws -> String {
+        "# HELP bis_runs Runs by state.\n# TYPE bis_runs gauge\nbis_runs{state=\"running\"} \(runsByID.values.filter { $0.state == .running }.count)\n"
+    }
+
+    private func move(_ id: String, by: String, action: String, from: Set<RunState>, to: RunState,
+                      _ change: (inout RunView) -> Void = { _ in }) throws -> RunView {
+        guard var run = runsByID[id] else { throw ServiceError.notFound("no run \(id)") }
+        guard from.contains(run.state) else {
+            throw ServiceError.conflict("run \(id) is \(run.state.rawValue): cannot \(action) it")
+        }
+        run.state = to
+        change(&run)
+        runsByID[id] = run
+        actions.append("\(action) \(id) by \(by)")
+        return run
+    }
+}

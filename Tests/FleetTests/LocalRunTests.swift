@@ -1,0 +1,101 @@
+import Columnar
+import Coordination
+import FleetCore
+import Foundation
+import Logging
+import Testing
+import WorkerRuntime
+
+/// The embedded fleet — engine, lineage store and worker over the in-memory
+/// transport — running examples/orders end to end: approval, publish,
+/// report, deliver, and the lineage, quarantine and OpenLineage views of it.
+@Suite struct LocalRunTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// examples/orders copied into a fresh folder (spec + data), and a data root beside it.
+    static func workspace() throws -> (spec: String, data: String, root: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-local-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/orders", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: packageRoot + "/examples/orders/data", toPath: dir + "/orders/data")
+        try FileManager.default.copyItem(atPath: packageRoot + "/examples/orders/pipeline.yml", toPath: dir + "/orders/pipeline.yml")
+        return (dir + "/orders/pipeline.yml", dir + "/orders/data", dir + "/root")
+    }
+
+    @Test func ordersRunEndToEndWithApprovalLineageAndQuarantine() async throws {
+        let (spec, data, rootPath) = try Self.workspace()
+        let root = ChunkStore(root: rootPath)
+        try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
+        let transport = InMemoryTransport()
+        let engine = CoordinatorEngine(store: try LineageStore(path: root.root + "/bis.db"), transport: transport, chunkStore: root)
+        try await engine.start()
+        let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: 2, logger: Logger(label: "test.worker"))
+        let working = Task { try await worker.run() }
+        defer { working.cancel() }
+
+        let submitted = try await engine.submit(SubmitRequest(specPath: spec, specText: try String(contentsOfFile: spec, encoding: .utf8),
+                                                              submittedBy: "test@host"))
+        #expect(submitted.state == .running)
+        let waiting = try await engine.waitUntilSettled(submitted.id)
+        #expect(waiting.state == .awaitingApproval, "\(waiting.message ?? "")")
+        #expect(waiting.receipt == nil)
+        #expect(waiting.stages.map(\.stage) == [.ingest, .normalize, .consolidate, .validate, .publish, .report])
+
+        let approved = try await engine.approve(submitted.id, by: "ops@host")
+        #expect(approved.approvedBy == "ops@host")
+        let done = try await engine.waitUntilSettled(submitted.id)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        #expect(done.stages.map(\.stage) == Stage.pipeline)
+        for s in done.stages { #expect(s.succeeded == s.total && s.failed == 0, "\(s.stage)") }
+        let ingest = try #require(done.stages.first)
+        #expect(ingest.total == 6, "one shard per input file")
+        #expect(ingest.rowsQuarantined > 0)
+        #expect(done.stages.first { $0.stage == .validate }!.rowsQuarantined > 0)
+        let datasetDir = try #require(done.published["orders"])
+        #expect(FileManager.default.fileExists(atPath: root.root + "/" + datasetDir + "/_manifest.json"))
+        let receipt = try #require(done.receipt)
+        #expect(FileManager.default.fileExists(atPath: receipt.hasPrefix("/") ? receipt : root.root + "/" + receipt))
+
+        // Lineage: from the run down to every input file, with its sha256.
+        let tree = try await engine.lineageTrace(submitted.id)
+        var leaves: [LineageNode] = []
+        func collect(_ n: LineageNode) { if n.inputs.isEmpty { leaves.append(n) } else { n.inputs.forEach(collect) } }
+        collect(tree)
+        let files = try FileManager.default.contentsOfDirectory(atPath: data).sorted().map { data + "/" + $0 }
+        #expect(Set(leaves.map(\.path)) == Set(files))
+        for leaf in leaves {
+            #expect(leaf.kind == .source)
+            #expect(leaf.sha256 == (try sha256(ofFile: leaf.path)))
+        }
+        // Impact: the file → this run, its dataset version and its delivery.
+        let impact = try await engine.lineageImpact(files[0])
+        #expect(impact.runs.map(\.run) == [submitted.id])
+        #expect(impact.runs.first?.datasets["orders"] == datasetDir)
+        #expect(impact.runs.first?.deliveries.count == 1)
+        let bySHA = try await engine.lineageImpact(try sha256(ofFile: files[1]))
+        #expect(bySHA.runs.map(\.run) == [submitted.id])
+
+        // Quarantine: ingest's rows name file and line; validate's name the rule.
+        let quarantined = try await engine.quarantine(submitted.id, rule: nil, limit: 1000)
+        #expect(Int64(quarantined.count) == ingest.rowsQuarantined + done.stages.first { $0.stage == .validate }!.rowsQuarantined)
+        let parse = quarantined.filter { $0.stage == .ingest }
+        #expect(!parse.isEmpty && parse.allSatisfy { $0.file != nil && ($0.line ?? 0) > 1 && !$0.reason.isEmpty })
+        #expect(quarantined.contains { $0.stage == .validate && $0.rule.contains("allowed") })
+        let onlyRange = try await engine.quarantine(submitted.id, rule: "range(unit_price)", limit: 1000)
+        #expect(onlyRange.allSatisfy { $0.rule.contains("range") })
+
+        // OpenLineage: a START and an end event per execution.
+        let events = try await engine.openLineage(submitted.id)
+        let starts = events.filter { $0.eventType == "START" }.count
+        #expect(starts > 0 && events.count == 2 * starts)
+        #expect(events.allSatisfy { $0.run.facets.parent?.run.runId == events[0].run.facets.parent?.run.runId })
+
+        // The dashboard shows the run's stages.
+        let page = try #require(try await engine.dashboardPage(path: "/runs/\(submitted.id)"))
+        for s in Stage.pipeline { #expect(page.contains(">\(s.rawValue)<")) }
+
+        worker.drain()
+        await engine.stop()
+        await transport.close()
+    }
+}
