@@ -51,8 +51,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "A CA file to verify the broker's TLS certificate (amqps://).")
     var tlsCA: String?
 
+    @Option(help: ArgumentHelp(
+        "Deliveries of one task message before the broker dead-letters it; give the coordinator's --delivery-limit.",
+        discussion: "Coordinator and workers both declare the stage queues, and RabbitMQ refuses (406 "
+            + "PRECONDITION_FAILED) a queue declared again with another x-delivery-limit."))
+    var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
+
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
+        if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
         if amqpURL == nil { throw ValidationError("give the broker with --amqp URL or BIS_AMQP_URL") }
         if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
         _ = try stageList()
@@ -78,7 +85,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let url = amqpURL!
         let transport: AMQPTransport
         do {
-            transport = try await AMQPTransport.connect(url: url, namespace: namespace, tls: TLSOptions(caFile: tlsCA),
+            transport = try await AMQPTransport.connect(url: url, namespace: namespace,
+                                                        policy: RetryPolicy(deliveryLimit: deliveryLimit),
+                                                        tls: TLSOptions(caFile: tlsCA),
                                                         connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
                                                         logger: logger)
         } catch {

@@ -103,7 +103,8 @@ struct FleetProcessTests {
         let doomed = Self.pipelineName("doomed"), steady = Self.pipelineName("steady")
         let crashing = WorkerSpec(fault: "crash:\(doomed)/validate/1", concurrency: 1)
         let options = FleetOptions(workers: [crashing, crashing], supervise: true,
-                                   coordinatorArguments: ["--delivery-limit", "1", "--max-attempts", "2"])
+                                   coordinatorArguments: ["--delivery-limit", "1", "--max-attempts", "2"],
+                                   workerArguments: ["--delivery-limit", "1"])
         try await withFleet("crash-loop", options) { fleet in
             let doomedSpec = try fleet.writeSpec(pipeline: doomed, dataset: "doomed_orders", summary: "doomed_by_region")
             let steadySpec = try fleet.writeSpec(pipeline: steady, dataset: "steady_orders", summary: "steady_by_region")

@@ -35,6 +35,8 @@ struct FleetOptions: Sendable {
     var supervise = false
     /// More `bis coordinator` arguments (`--max-attempts 2` …).
     var coordinatorArguments: [String] = []
+    /// More `bis-worker` arguments (`--delivery-limit 1`: it must equal the coordinator's).
+    var workerArguments: [String] = []
 }
 
 /// What a `bis` command did.
@@ -193,6 +195,7 @@ final class Fleet: @unchecked Sendable {
         if let fault = spec.fault, n == 1 || !spec.restartClean { env["BIS_TEST_FAULT"] = fault }
         var args = ["--amqp", amqpURL, "--data-root", dataRoot, "--namespace", namespace, "--concurrency", String(spec.concurrency)]
         if let stages = spec.stages { args += ["--stages", stages] }
+        args += options.workerArguments
         let p = try ChildProcess(name: "worker\(i)", executable: workerPath, arguments: args, environment: env,
                                  stdout: logs + "/worker\(i).out", stderr: logs + "/worker\(i).log", append: true)
         if n > 1 {
@@ -285,9 +288,9 @@ final class Fleet: @unchecked Sendable {
         await coord?.stop(grace: 10)
     }
 
-    /// Removes the folder unless a check failed (then it stays for a look).
+    /// Removes the folder unless a check failed or BIS_TEST_KEEP_FLEET=1 (then it stays for a look).
     func cleanUp() {
-        if lock.withLock({ failed }) {
+        if lock.withLock({ failed }) || ProcessInfo.processInfo.environment["BIS_TEST_KEEP_FLEET"] == "1" {
             print("fleet test \(label): kept \(dir) for inspection")
         } else {
             try? FileManager.default.removeItem(atPath: dir)
