@@ -101,8 +101,18 @@ struct FleetProcessTests {
 
     @Test func taskThatAlwaysCrashesFailsItsRunOnly() async throws {
         let doomed = Self.pipelineName("doomed"), steady = Self.pipelineName("steady")
-        let crashing = WorkerSpec(fault: "crash:\(doomed)/validate/1", concurrency: 1)
-        let options = FleetOptions(workers: [crashing, crashing], supervise: true,
+        // The fault is set fleet-wide, as an operator sets an environment.
+        // Validate has a worker of its own with one slot: a worker holds up
+        // to `concurrency` unstarted messages of every stage queue it
+        // consumes, and a crash charges each of them a delivery; with
+        // --delivery-limit 1 a worker crashing while it holds the other
+        // run's messages would get them dead-lettered (FleetAMQP's
+        // AMQPTransport.taskDeliveries: "give workers fewer stages").
+        let fault = "crash:\(doomed)/validate/1"
+        let options = FleetOptions(workers: [
+            WorkerSpec(fault: fault, stages: "validate", concurrency: 1),
+            WorkerSpec(fault: fault, stages: "ingest,normalize,consolidate,publish,report,deliver"),
+        ], supervise: true,
                                    coordinatorArguments: ["--delivery-limit", "1", "--max-attempts", "2"],
                                    workerArguments: ["--delivery-limit", "1"])
         try await withFleet("crash-loop", options) { fleet in
@@ -121,7 +131,15 @@ struct FleetProcessTests {
                         "the failure should name the task (validate of partition 1): \(sa.message ?? "no message")")
             fleet.check(!FileManager.default.fileExists(atPath: fleet.dataRoot + "/published/doomed_orders/CURRENT"),
                         "a failed run must publish nothing")
-            fleet.check(fleet.workerRestarts >= 2, "the crashing workers should have been restarted (\(fleet.workerRestarts) restarts)")
+            fleet.check(fleet.workerStarts(0) >= 3,
+                        "the validate worker should have crashed on every delivery and been restarted (\(fleet.workerStarts(0)) starts)")
+            fleet.check(fleet.workerStarts(1) == 1, "the other worker never takes validate and should never have crashed")
+            withKnownIssue("""
+                the lost reason comes from the dead letter's x-first-death-* headers: attempt 2 went through a delay \
+                queue first, so the message says 'expired from <ns>.delay.N' instead of the stage queue's delivery limit
+                """) {
+                #expect(sa.message?.contains("delivery_limit") == true, "\(sa.message ?? "no message")")
+            }
 
             fleet.check(rb.exitCode == 0, "the other pipeline's run on the same fleet should succeed: \(rb)")
             let steadyRun = try runID(printedBy: rb)
