@@ -152,7 +152,9 @@ struct FleetProcessTests {
         let slow = WorkerSpec(fault: "sleep=1000:normalize")
         try await withFleet("kill-coordinator", FleetOptions(workers: [slow, slow])) { fleet in
             let spec = try fleet.writeSpec(pipeline: Self.pipelineName("killc"), dataset: "orders", summary: "orders_by_region")
-            let run = try await fleet.submit(spec)
+            // bis follows the run across the coordinator's restart.
+            let waiting = try fleet.startBis(["submit", spec, "--wait"])
+            let run = try await fleet.runID(of: waiting)
             let before = try await fleet.waitForRun(run, timeout: 120) { ($0.stage("ingest")?.succeeded ?? 0) > 0 || $0.isSettled }
             fleet.check(!before.isSettled, "the run should still be going when the coordinator is killed:\n\(before)")
             let ended = await fleet.coordinatorProcess?.kill9()
@@ -164,6 +166,8 @@ struct FleetProcessTests {
             let s = try await fleet.waitForRun(run, timeout: 240)
             try fleet.checkSucceeded(s, dataset: "orders", summary: "orders_by_region")
             _ = try fleet.checkOneWinnerPerTask(run)
+            let w = try await fleet.finish(waiting, timeout: 120)
+            fleet.check(w.exitCode == 0, "submit --wait should ride out the coordinator's restart and exit 0: \(w)")
         }
     }
 
@@ -172,7 +176,8 @@ struct FleetProcessTests {
         let slow = WorkerSpec(fault: "sleep=1000:normalize")
         try await withFleet("broker-restart", FleetOptions(workers: [slow, slow])) { fleet in
             let spec = try fleet.writeSpec(pipeline: Self.pipelineName("brk"), dataset: "orders", summary: "orders_by_region")
-            let run = try await fleet.submit(spec)
+            let waiting = try fleet.startBis(["submit", spec, "--wait"])
+            let run = try await fleet.runID(of: waiting)
             let before = try await fleet.waitForRun(run, timeout: 120) { ($0.stage("ingest")?.succeeded ?? 0) > 0 || $0.isSettled }
             fleet.check(!before.isSettled, "the run should still be going when the broker restarts:\n\(before)")
             let restart = try ChildProcess(name: "ops/broker restart", executable: control, arguments: ["restart"],
@@ -185,6 +190,8 @@ struct FleetProcessTests {
             let s = try await fleet.waitForRun(run, timeout: 300)
             try fleet.checkSucceeded(s, dataset: "orders", summary: "orders_by_region")
             _ = try fleet.checkOneWinnerPerTask(run)
+            let w = try await fleet.finish(waiting, timeout: 120)
+            fleet.check(w.exitCode == 0, "submit --wait should exit 0 once the run succeeded: \(w)")
         }
     }
 
