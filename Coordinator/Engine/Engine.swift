@@ -206,6 +206,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     }
                     if effects.planned { wake.yield() }
                     reclaim(effects.reclaim)
+                } catch is CancellationError {
+                    // Stopping: the batch stays unacked and comes back at the next start.
+                    return
                 } catch {
                     logger.error("committing \(batch.count) events failed, retrying: \(error)")
                     try? await Task.sleep(for: .seconds(1))
