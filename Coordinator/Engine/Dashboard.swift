@@ -76,7 +76,8 @@ enum Dashboard {
     static func workersTable(_ workers: [WorkerView], now: Date) -> String {
         var b = "<h2>Workers</h2><table><tr><th>host</th><th>pid</th><th>version</th><th>state</th><th>running</th><th>last seen</th></tr>"
         for w in workers {
-            let state = w.quiet ? "quiet" : w.state.rawValue
+            // Quiet: heartbeats stopped without the worker saying it stopped.
+            let state = w.quiet && w.state != .stopped ? "quiet" : w.state.rawValue
             b += "<tr><td>\(esc(w.host))</td><td class=\"num\">\(w.pid)</td><td>\(esc(w.version))</td>"
             b += "<td><span class=\"state \(state)\">\(state)</span></td><td><code>\(esc(w.running.joined(separator: "\n")))</code></td>"
             b += "<td class=\"num\">\(duration(now.timeIntervalSince(w.lastSeen))) ago</td></tr>"
