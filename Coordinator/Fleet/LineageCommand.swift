@@ -149,8 +149,9 @@ enum LineageText {
             if n.kind == .source {
                 return "input \(n.path)  sha256 \(n.sha256)" + (n.name.map { "  source \($0)" } ?? "")
             }
-            // The synthetic root over several outputs, or a chunk whose writer is not recorded.
-            return "\(n.name ?? n.path)  rows \(n.rows)" + (n.sha256.isEmpty ? "" : "  sha256 \(n.sha256)")
+            // The root over a run's several outputs (no chunk of its own), or a chunk whose writer is not recorded.
+            if n.sha256.isEmpty { return "\(n.name ?? n.path): \(n.inputs.count) outputs, \(n.rows) rows" }
+            return "\(n.path)  rows \(n.rows)  sha256 \(n.sha256)"
         }
         var text = "\(p.stage.rawValue) \(n.path)  rows \(n.rows)  sha256 \(n.sha256.prefix(16))"
         text += "  task \(p.task)  execution \(p.execution)"

@@ -52,7 +52,8 @@ struct QuarantineCommand: AsyncParsableCommand {
         }
         let cells = rows.map { q in
             [q.file ?? q.chunk, q.line.map(String.init) ?? "-", q.rule,
-             RunText.oneLine(q.reason) + (q.column.map { " (column \($0))" } ?? ""),
+             // The column, unless the reason names it already (ingest's do: "line 7, column price: …").
+             RunText.oneLine(q.reason) + (q.column.map { q.reason.contains("column \($0)") ? "" : " (column \($0))" } ?? ""),
              truncate(RunText.oneLine(q.row), width)]
         }
         var lines = table(["file", "line", "rule", "reason", "row"], cells, rightAligned: [1])

@@ -90,6 +90,7 @@ enum WatchText {
 
     /// 950, 12.3k, 4.5M.
     static func count(_ v: Double) -> String {
+        if v == 0 { return "0" }
         if v < 1000 { return v < 10 ? String(format: "%.1f", v) : String(Int(v.rounded())) }
         if v < 1_000_000 { return String(format: "%.1fk", v / 1000) }
         return String(format: "%.1fM", v / 1_000_000)
