@@ -17,6 +17,8 @@ struct LiveFleet: Sendable {
     let engine: CoordinatorEngine
     let base: String
     let run: String
+    /// The same spec with a quality gate the data fails (max_failure_rate 1%): failed after validate.
+    let failedRun: String
     let inputs: [String]
     let stages: [Stage]
 
@@ -47,11 +49,19 @@ struct LiveFleet: Sendable {
         let done = try await engine.waitUntilSettled(submitted.id)
         guard done.state == .succeeded else { throw Failure("the orders run did not succeed: \(done.message ?? "")") }
 
+        let strict = dir + "/orders/strict.yml"
+        let strictText = try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "max_failure_rate: 20%", with: "max_failure_rate: 1%")
+        guard strictText.contains("max_failure_rate: 1%") else { throw Failure("examples/orders/pipeline.yml has no max_failure_rate: 20% to tighten") }
+        try strictText.write(toFile: strict, atomically: true, encoding: .utf8)
+        let failing = try await engine.submit(SubmitRequest(specPath: strict, specText: strictText, submittedBy: "test@host"))
+        let failed = try await engine.waitUntilSettled(failing.id)
+        guard failed.state == .failed else { throw Failure("the strict run did not fail: \(failed.state)") }
+
         let server = CoordinatorServer(service: engine, port: 0, logger: logger)
         Task { try await server.run() }
         let port = try await server.boundPort()
         let inputs = try FileManager.default.contentsOfDirectory(atPath: dir + "/orders/data").sorted().map { dir + "/orders/data/" + $0 }
-        return LiveFleet(engine: engine, base: "http://127.0.0.1:\(port)", run: submitted.id, inputs: inputs,
+        return LiveFleet(engine: engine, base: "http://127.0.0.1:\(port)", run: submitted.id, failedRun: failing.id, inputs: inputs,
                          stages: done.stages.map(\.stage))
     }
 
@@ -131,12 +141,16 @@ enum LiveTools {
         let file = try LiveTools.temp("metrics.txt")
         try a.data.write(to: URL(fileURLWithPath: file))
         // Every execution id too: none may be a label.
-        let executions = try await live.engine.openLineage(live.run).map(\.run.facets.bis_execution.execution)
-        let r = try LiveTools.prometheus.script(LiveTools.scripts + "/check_metrics.py", [file, live.run] + Array(Set(executions)))
+        var executions: Set<String> = []
+        for run in [live.run, live.failedRun] {
+            executions.formUnion(try await live.engine.openLineage(run).compactMap(\.run.facets.bis_execution?.execution))
+        }
+        let r = try LiveTools.prometheus.script(LiveTools.scripts + "/check_metrics.py", [file, live.run, live.failedRun] + executions.sorted())
         #expect(r.status == 0, "\(r.output)\n\(a.text)")
-        // The run's committed tasks show in the gauges, by stage and state.
+        // The runs' committed tasks show in the gauges, by stage and state.
         #expect(a.text.contains("bis_runs{state=\"succeeded\"} 1"), "\(a.text)")
-        #expect(a.text.contains("bis_tasks{stage=\"ingest\",state=\"succeeded\"} 6"), "\(a.text)")
+        #expect(a.text.contains("bis_runs{state=\"failed\"} 1"), "\(a.text)")
+        #expect(a.text.contains("bis_tasks{stage=\"ingest\",state=\"succeeded\"} 12"), "\(a.text)")
     }
 
     @Test(.enabled(if: LiveTools.chromiumEnabled, "no chromium (ops/setup installs it; BIS_REQUIRE_CHROMIUM=1 to insist)"))
@@ -181,10 +195,39 @@ enum LiveTools {
         let check = try LiveTools.openLineage.script(LiveTools.scripts + "/check_openlineage.py", [file])
         #expect(check.status == 0, "\(check.output)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(check.output.utf8)) as? [String: Any], "\(check.output)")
-        #expect(Set(summary["jobs"] as? [String] ?? []) == Set(Stage.pipeline.map { "orders-daily.\($0.rawValue)" }), "\(summary)")
+        #expect(Set(summary["jobs"] as? [String] ?? []) == Set(["orders-daily"] + Stage.pipeline.map { "orders-daily.\($0.rawValue)" }),
+                "\(summary)")
+        // The BIS run is the parent run every execution names, with its own START and COMPLETE around theirs.
+        let events = try r.stdout.split(separator: "\n").map { try APICoding.decoder().decode(OpenLineageEvent.self, from: Data($0.utf8)) }
+        let first = try #require(events.first), last = try #require(events.last)
+        #expect(first.eventType == "START" && first.job.name == "orders-daily" && first.run.facets.bis_execution == nil)
+        #expect(last.eventType == "COMPLETE" && last.job.name == "orders-daily" && last.run.runId == first.run.runId)
+        #expect(events.dropFirst().dropLast().allSatisfy { $0.run.facets.parent?.run.runId == first.run.runId })
         #expect((summary["inputs"] as? Int ?? 0) > 0 && (summary["outputs"] as? Int ?? 0) > 0, "\(summary)")
         // Every input file appears as an input dataset of some event.
         for input in live.inputs { #expect(r.stdout.contains("\"name\":\"\(input)\""), "\(input)") }
+    }
+
+    @Test func aRunThatFailedItsGateTracesEveryTaskOfItsLastStageWatchesToExit1AndExportsAFail() async throws {
+        let live = try await LiveFleet.shared.value
+        // Nothing published: the tree starts at every validate partition's outputs, not one task's.
+        let tree = try await live.engine.lineageTrace(live.failedRun)
+        let producers = tree.inputs.compactMap(\.producedBy)
+        #expect(Set(producers.map(\.stage)) == [.validate], "\(producers)")
+        #expect(Set(producers.map(\.task)).count == 4, "\(producers.map(\.task))")
+
+        let ws = try Workspace()
+        defer { ws.remove() }
+        let watch = try await Bis.run(["status", live.failedRun, "--watch"], in: ws.path, coordinator: live.base)
+        #expect(watch.status == 1, "\(watch.stderr)")
+        #expect(!watch.stdout.contains("\u{1b}"))
+        #expect(watch.stdout.hasPrefix("run \(live.failedRun)  pipeline orders-daily  failed"), "\(watch.stdout)")
+        #expect(watch.stdout.contains("the quality gate failed"), "\(watch.stdout)")
+
+        let events = try await live.engine.openLineage(live.failedRun)
+        let last = try #require(events.last)
+        #expect(last.eventType == "FAIL" && last.job.name == "orders-daily")
+        #expect(last.run.facets.errorMessage?.message.contains("max_failure_rate") == true, "\(String(describing: last.run.facets.errorMessage))")
     }
 
     @Test func quarantineAndLineageOfARealRunThroughTheCLI() async throws {
@@ -211,10 +254,11 @@ enum LiveTools {
         for input in live.inputs {
             #expect(trace.stdout.contains("input \(input)  sha256 \(try sha256(ofFile: input))"), "\(input)")
         }
-        // A file's impact: this run, its dataset version and its delivery.
+        // A file's impact: both runs that read it; the first with its dataset version and delivery, the failed one with none.
         let impact = try await Bis.run(["lineage", "impact", live.inputs[0], "--json"], in: ws.path, coordinator: live.base)
         let report = try APICoding.decoder().decode(ImpactReport.self, from: Data(impact.stdout.utf8))
-        #expect(report.runs.map(\.run) == [live.run])
+        #expect(report.runs.map(\.run) == [live.run, live.failedRun])
         #expect(report.runs.first?.datasets["orders"] != nil && report.runs.first?.deliveries.count == 1, "\(report)")
+        #expect(report.runs.last?.state == .failed && report.runs.last?.datasets.isEmpty == true, "\(report)")
     }
 }
