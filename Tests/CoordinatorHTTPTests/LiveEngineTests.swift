@@ -178,6 +178,9 @@ enum LiveTools {
         #expect(dom.stdout.contains(live.run), "\(dom.stdout.prefix(2000))")
         for stage in live.stages { #expect(dom.stdout.contains(">\(stage.rawValue)<"), "stage \(stage.rawValue) missing from the page") }
         #expect(dom.stdout.contains("<svg"), "no lineage graph")
+        // Ended: says after how long, and no longer refreshes itself.
+        #expect(dom.stdout.contains("finished after"), "\(dom.stdout.prefix(2000))")
+        #expect(!dom.stdout.contains("http-equiv=\"refresh\""))
 
         let index = try await runTool(chromium, common + ["--dump-dom", live.base + "/"])
         #expect(index.stdout.contains("href=\"/runs/\(live.run)\""), "\(index.stdout.prefix(2000))")
