@@ -137,7 +137,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Worker",
-            exclude: ["Runtime"]
+            exclude: ["Runtime", "README.md"]
         ),
 
         // Release-built load generator for ops/bench/amqp.

@@ -1,6 +1,7 @@
 import FleetCore
 import Foundation
 import GRDB
+import Stages
 
 /// The coordinator's read-only web dashboard: plain HTML and inline SVG, no
 /// scripts, no CDN; pages refresh themselves every few seconds.
@@ -30,21 +31,7 @@ enum Dashboard {
         """
     }
 
-    static func esc(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func esc(_ s: String) -> String { HTML.escape(s) }
 
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())

@@ -123,7 +123,7 @@ import TestSupport
 
     @Test func aTamperedInputIsRefusedNamingTheFileAndBothChecksums() async throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let file = dir + "/spec/data/orders-2026-11-25.csv"
+        let file = dir + "/spec/data/orders-emea-2026-11-25.csv"
         let data = try Data(contentsOf: URL(fileURLWithPath: file))
         let source = ChunkRef(path: file, sha256: Self.sha(data), bytes: Int64(data.count), kind: .source, name: "orders")
         let o = try await execute(task(.ingest, 0, inputs: [source], shard: ShardRef(source: "orders", path: file)))
