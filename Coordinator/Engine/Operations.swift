@@ -157,9 +157,9 @@ extension CoordinatorEngine {
         return try await run(id)!
     }
 
-    /// Stops a run: queued tasks are dropped (their messages, when a worker
-    /// takes them, produce results that are recorded and discarded), results
-    /// of running ones are discarded.
+    /// Stops a run: tasks not yet sent are dropped; those already queued in
+    /// the broker are skipped by the workers (the run's cancel marker in the
+    /// chunk store); results of running ones are recorded and discarded.
     public func cancel(_ id: String, by: String) async throws -> RunView {
         try await store.write { db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
@@ -174,6 +174,7 @@ extension CoordinatorEngine {
                            arguments: [now, id])
             try db.audit(actor: by, action: "run.cancelled", run: id, at: now)
         }
+        chunkStore.markCancelled(run: id)
         return try await run(id)!
     }
 

@@ -176,6 +176,12 @@ public final class FleetWorker: Sendable {
         log[metadataKey: "task.id"] = .string(task.taskID)
         log[metadataKey: "execution.id"] = .string(execution)
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
+        // A cancelled run's tasks still in the queue: nothing to compute.
+        if executor.chunkStore.isCancelled(run: task.run) {
+            log.info("task skipped: its run was cancelled")
+            if claim(execution) { try? await delivery.ack() }
+            return
+        }
 
         let startedAt = Date()
         let started = TaskEvent(kind: .started, task: task, execution: execution, worker: identity,

@@ -19,6 +19,23 @@ public struct ChunkStore: Sendable, Hashable {
 
     public func runDirectory(run: String) -> String { "runs/\(run)" }
 
+    /// `runs/<run>/CANCELLED`: the coordinator writes it when a run is
+    /// cancelled, so workers skip the run's tasks still queued in the broker
+    /// instead of computing results that would be discarded.
+    public func cancelMarker(run: String) -> String { "runs/\(run)/CANCELLED" }
+
+    public func isCancelled(run: String) -> Bool {
+        FileManager.default.fileExists(atPath: root + "/" + cancelMarker(run: run))
+    }
+
+    /// Writes the cancel marker (best effort: without it, workers still run
+    /// the queued tasks and the coordinator discards their results).
+    public func markCancelled(run: String) {
+        let path = root + "/" + cancelMarker(run: run)
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: Data("cancelled\n".utf8))
+    }
+
     /// The absolute path of a chunk path from a message. Relative paths must
     /// stay inside the root (no `..` out of it); absolute ones (sources) are
     /// returned as they are.
