@@ -172,7 +172,8 @@ let package = Package(
         // Runs the built `bis` executable as a user would (exit codes, --json).
         .testTarget(name: "CLITests", dependencies: ["bis"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
-        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "TestSupport"]),
+        // Runs `bis-worker` too (crashes on purpose through BIS_TEST_FAULT).
+        .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),
         // The fleet in one process: engine, store and workers over the in-memory transport.
         .testTarget(name: "FleetTests", dependencies: [
             "Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",

@@ -1,12 +1,114 @@
 import AMQP
 import ArgumentParser
+import Dispatch
+import FleetAMQP
 import FleetCore
+import Foundation
+import Logging
+import WorkerRuntime
 
 @main
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bis-worker",
         abstract: "A stateless BIS Fleet worker: consumes stage tasks from RabbitMQ and executes them.",
+        discussion: """
+            SIGTERM or SIGINT drains the worker: it takes no new task, lets running ones finish \
+            (30 s at most), hands the rest back to the broker and exits 0.
+            Exit codes: 0 stopped, 2 usage error, 3 cannot reach the broker.
+            """,
         version: FleetVersion.string
     )
+
+    /// Usage errors exit 2 (DESIGN.md's exit codes), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var worker = try parse(nil)
+            try await worker.run()
+        } catch let error where exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    @Option(help: "The broker URL, amqp:// or amqps:// (default: $BIS_AMQP_URL).")
+    var amqp: String?
+
+    @Option(help: "The chunk store root every host mounts at the same path (default: $BIS_DATA_ROOT).")
+    var dataRoot: String?
+
+    @Option(help: "Tasks executed at once (default: the active processor count).")
+    var concurrency: Int?
+
+    @Option(help: "Comma-separated stages this worker takes (default: all, noop included).")
+    var stages: String?
+
+    @Option(help: "The topology's name prefix.")
+    var namespace: String = "bis"
+
+    @Option(help: "A CA file to verify the broker's TLS certificate (amqps://).")
+    var tlsCA: String?
+
+    func validate() throws {
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
+        if amqpURL == nil { throw ValidationError("give the broker with --amqp URL or BIS_AMQP_URL") }
+        if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
+        _ = try stageList()
+    }
+
+    var amqpURL: String? { amqp ?? ProcessInfo.processInfo.environment["BIS_AMQP_URL"] }
+    var root: String? { dataRoot ?? ProcessInfo.processInfo.environment["BIS_DATA_ROOT"] }
+
+    func stageList() throws -> [Stage] {
+        guard let stages else { return Stage.allCases }
+        return try stages.split(separator: ",").map { name in
+            guard let s = Stage(rawValue: String(name).trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--stages: no stage '\(name)'; stages are \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return s
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var logger = Logger(label: "bis.worker")
+        logger.logLevel = .info
+        let url = amqpURL!
+        let transport: AMQPTransport
+        do {
+            transport = try await AMQPTransport.connect(url: url, namespace: namespace, tls: TLSOptions(caFile: tlsCA),
+                                                        connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
+                                                        logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("bis-worker: cannot reach the broker at \(AMQPURL.redact(url)): \(error)\n".utf8))
+            throw ExitCode(3)
+        }
+        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: root!), stages: try stageList(),
+                                 concurrency: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, logger: logger)
+        logger.info("connected", metadata: ["amqp.url": .string(AMQPURL.redact(url)), "data.root": .string(root!)])
+
+        // Signals become a drain; the default action (dying) is turned off.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                logger.info("signal received: draining", metadata: ["signal": .stringConvertible(sig)])
+                worker.drain()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            try await worker.run()
+        } catch {
+            logger.error("the worker stopped on an error", metadata: ["error": "\(error)"])
+            await transport.close()
+            throw ExitCode(3)
+        }
+        await transport.close()
+    }
 }

@@ -82,7 +82,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
-                                       options: CoordinatorOptions(policy: policy), logger: logger)
+                                       options: Coordination.CoordinatorOptions(policy: policy), logger: logger)
         try await engine.start()
         let hp = HostPort(http)!
         let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }

@@ -55,28 +55,15 @@ extension StageCommand.Run {
         }
 
         // Partials in file order (sorted within a directory): the merge order.
-        var partials: [String: [PartialAggregate]] = [:]
-        let summaryNames = Set(spec.summaries.map(\.name))
-        for file in partialFiles {
-            for (name, partial) in try PartialsFile.read(file).sorted(by: { $0.key < $1.key }) {
-                guard summaryNames.contains(name) else {
-                    throw UsageError("\(file) holds partials of summary '\(name)', which the spec's publish section does not name "
-                                     + "(it has: \(spec.summaries.map(\.name).joined(separator: ", ")))")
-                }
-                let expected = spec.summaries.first { $0.name == name }!
-                guard partial.groupBy == expected.groupBy, partial.aggregates.map(\.name) == expected.aggregates.map(\.name) else {
-                    throw UsageError("\(file): the partials of summary '\(name)' group by \(partial.groupBy) into "
-                                     + "\(partial.aggregates.map(\.name)), the spec by \(expected.groupBy) into \(expected.aggregates.map(\.name))")
-                }
-                partials[name, default: []].append(partial)
-            }
-        }
-        for s in spec.summaries where partials[s.name] == nil {
-            throw UsageError("no partial aggregates for summary '\(s.name)': pass the *.partials.json files validate wrote with --input")
+        let partials: [String: [PartialAggregate]]
+        do {
+            partials = try PartialsFile.collect(partialFiles, summaries: spec.summaries)
+        } catch PublishError.invalidInput(let message) {
+            throw UsageError(message)
         }
 
         let run = runID ?? Self.newRunID(pipeline: pipeline.name, now: Date())
-        let schema = chunks.isEmpty ? (pipeline.outputSchema ?? (try? SpecOperators.normalize(pipeline).outputSchema)) : nil
+        let schema = chunks.isEmpty ? SpecOperators.datasetSchema(pipeline) : nil
         let result = try publish(dataset: spec.dataset, run: run, pipeline: pipeline.name, chunks: chunks, summaries: partials,
                                  root: out, retention: retention, now: Date(), schema: schema)
 

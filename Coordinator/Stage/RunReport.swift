@@ -26,9 +26,7 @@ extension StageCommand.Run {
         guard summary.pipeline == pipeline.name else {
             throw UsageError("--input \(input) summarizes pipeline '\(summary.pipeline)', but the spec is '\(pipeline.name)'")
         }
-        let settings = try pipeline.reportSpec()
-        if let title = settings.title, summary.title.isEmpty || summary.title == summary.pipeline { summary.title = title }
-        if summary.mainAggregate == nil { summary.mainAggregate = settings.mainAggregate?.description }
+        summary.apply(try pipeline.reportSpec())
 
         let result: ReportResult
         do {

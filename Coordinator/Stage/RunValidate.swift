@@ -24,16 +24,9 @@ extension StageCommand.Run {
                              summaries: settings.summaries,
                              metadata: [KeyValue("bis.stage", "validate"), KeyValue("bis.partition", String(p))],
                              options: settings.options)
-        let resultPath = out + "/validate-result.json"
-        try Data(try r.jsonBytes()).write(to: URL(fileURLWithPath: resultPath), options: .atomic)
-        // The summaries' partial aggregates in the form publish reads, so the
-        // stages chain by hand: `bis stage run publish --input OUT…`.
-        var partialsPath: String?
-        if !r.summaries.isEmpty {
-            let path = out + "/partition-" + String(format: "%05d", p) + ".partials.json"
-            try PartialsFile.write(Dictionary(uniqueKeysWithValues: r.summaries.map { ($0.name, $0.partial) }), to: path)
-            partialsPath = path
-        }
+        // The result, and the summaries' partial aggregates in the form
+        // publish reads, so the stages chain by hand: `bis stage run publish --input OUT…`.
+        let (resultPath, partialsPath) = try r.writeFiles(to: out)
 
         var report = StageReport(stage: "validate")
         report.rowsIn = r.rowsIn

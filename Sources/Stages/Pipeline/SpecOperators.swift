@@ -4,6 +4,13 @@ import FleetCore
 /// The checked pipeline spec turned into the operators' settings: the one
 /// place where FleetCore's spec vocabulary meets the stage operators.
 public enum SpecOperators {
+    /// The published dataset's schema when no validated chunk carries it
+    /// (a run whose rows were all filtered out): the spec's declared output
+    /// schema, else what normalize would write.
+    public static func datasetSchema(_ spec: PipelineSpec) -> Schema? {
+        spec.outputSchema ?? (try? normalize(spec).outputSchema)
+    }
+
     /// The normalize operations of `spec`, with every `derive` and `filter`
     /// compiled against the columns the earlier steps leave, and the caster
     /// `cast` steps use. `inputSchema` is what ingest wrote (the sources'

@@ -119,3 +119,24 @@ public struct SummaryPartial: Sendable, Codable, Equatable {
         self.partial = partial
     }
 }
+
+extension ValidateResult {
+    /// Writes `jsonBytes()` to `path` durably (temp name, fsync, rename,
+    /// fsync of the folder): `validate-result.json`.
+    public func write(to path: String) throws {
+        try DurableFiles.replace(path, with: try jsonBytes())
+    }
+
+    /// Writes `dir/validate-result.json` and, when the spec has summaries,
+    /// their partial aggregates in the form publish reads
+    /// (`dir/partition-NNNNN.partials.json`, see `PartialsFile`). Returns
+    /// both paths.
+    public func writeFiles(to dir: String) throws -> (result: String, partials: String?) {
+        let resultPath = dir + "/validate-result.json"
+        try write(to: resultPath)
+        guard !summaries.isEmpty else { return (resultPath, nil) }
+        let path = dir + "/partition-" + String(format: "%05d", partition) + ".partials.json"
+        try PartialsFile.write(Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, $0.partial) }), to: path)
+        return (resultPath, path)
+    }
+}

@@ -1,0 +1,244 @@
+import AMQP
+import FleetCore
+import Foundation
+import Logging
+
+/// The fleet's transport over RabbitMQ (3.10+).
+///
+/// Topology, declared on connect and declared again by the AMQP module after
+/// every reconnect (`<ns>` is the namespace, `bis` by default):
+///
+/// | name | what |
+/// |---|---|
+/// | exchange `<ns>.tasks` (direct) | task messages, routing key = stage |
+/// | quorum queue `<ns>.stage.<stage>` | one per stage and `noop`, bound by the stage name; `x-delivery-limit` = the policy's; past it dead-lettered at-least-once to `<ns>.dead` |
+/// | exchange + quorum queue `<ns>.dead` (fanout) | task messages a stage queue gave up on, or that a worker rejected |
+/// | exchange + quorum queue `<ns>.events` (fanout) | results and heartbeats, told apart by the `bis-kind` header |
+/// | exchange + quorum queue `<ns>.delay.<ms>` (fanout) | retries with backoff: a message waits `<ms>` (`x-message-ttl`) and is dead-lettered to `<ns>.tasks` with its routing key (its stage) |
+///
+/// Delays form a ladder 250 ms·2^k up to 64 s; a delay goes to the smallest
+/// bucket at least as long (the longest for anything beyond).
+///
+/// Heartbeats are transient and expire after a minute, so they do not pile
+/// up when no coordinator listens; task messages and events are persistent,
+/// mandatory and confirmed before a publish returns.
+public final class AMQPTransport: FleetTransport {
+    public let namespace: String
+    public let policy: RetryPolicy
+    private let amqp: AMQPConnection
+    private let logger: Logger
+
+    /// The delay buckets, in milliseconds.
+    public static let delayLadder: [Int] = (0...8).map { 250 << $0 }
+    /// How long an unread heartbeat stays in the events queue.
+    public static let heartbeatExpirationMilliseconds = 60_000
+    static let kindHeader = "bis-kind"
+
+    private init(amqp: AMQPConnection, namespace: String, policy: RetryPolicy, logger: Logger) {
+        self.amqp = amqp
+        self.namespace = namespace
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Connects and declares the topology. Throws the AMQP module's error
+    /// when the broker cannot be reached or refuses the login.
+    public static func connect(url: String, namespace: String = "bis", policy: RetryPolicy = .standard,
+                               tls: TLSOptions = .init(), connectionName: String = "bis-fleet",
+                               logger: Logger = Logger(label: "bis.amqp")) async throws -> AMQPTransport {
+        var config = try AMQPConfiguration(url: url)
+        config.tls = tls
+        config.connectionName = connectionName
+        let amqp = try await AMQPConnection.connect(config, logger: logger)
+        let transport = AMQPTransport(amqp: amqp, namespace: namespace, policy: policy, logger: logger)
+        do {
+            try await amqp.declare(transport.topology)
+        } catch {
+            await amqp.close()
+            throw error
+        }
+        return transport
+    }
+
+    // MARK: - Names
+
+    public var tasksExchange: String { "\(namespace).tasks" }
+    public var deadName: String { "\(namespace).dead" }
+    public var eventsName: String { "\(namespace).events" }
+    public func stageQueue(_ stage: Stage) -> String { "\(namespace).stage.\(stage.rawValue)" }
+    public func delayName(_ milliseconds: Int) -> String { "\(namespace).delay.\(milliseconds)" }
+
+    /// The smallest bucket of the ladder at least `milliseconds` long (the
+    /// longest when none is); nil for no delay.
+    public static func delayBucket(for milliseconds: Int) -> Int? {
+        guard milliseconds > 0 else { return nil }
+        return delayLadder.first { $0 >= milliseconds } ?? delayLadder.last!
+    }
+
+    var topology: [Declaration] {
+        var d: [Declaration] = [
+            .exchange(ExchangeSpec(tasksExchange, kind: .direct)),
+            .exchange(ExchangeSpec(deadName, kind: .fanout)),
+            .queue(QueueSpec(deadName)),
+            .binding(BindingSpec(queue: deadName, exchange: deadName, routingKey: "")),
+            .exchange(ExchangeSpec(eventsName, kind: .fanout)),
+            .queue(QueueSpec(eventsName)),
+            .binding(BindingSpec(queue: eventsName, exchange: eventsName, routingKey: "")),
+        ]
+        for stage in Stage.allCases {
+            d.append(.queue(.work(stageQueue(stage), deliveryLimit: policy.deliveryLimit, deadLetterExchange: deadName)))
+            d.append(.binding(BindingSpec(queue: stageQueue(stage), exchange: tasksExchange, routingKey: stage.rawValue)))
+        }
+        for ms in Self.delayLadder {
+            d.append(.exchange(ExchangeSpec(delayName(ms), kind: .fanout)))
+            d.append(.queue(.delay(delayName(ms), delayMilliseconds: ms, targetExchange: tasksExchange)))
+            d.append(.binding(BindingSpec(queue: delayName(ms), exchange: delayName(ms), routingKey: "")))
+        }
+        return d
+    }
+
+    // MARK: - FleetTransport
+
+    public func publishTask(_ task: TaskMessage, delayMilliseconds: Int) async throws {
+        var message = OutgoingMessage(body: try WireCoding.encode(task), contentType: "application/json",
+                                      messageID: "\(task.taskID)#\(task.attempt)")
+        message.persistent = true
+        // A delayed task goes through its bucket's fanout exchange, keeping
+        // the stage as routing key for the dead-lettering back to the tasks.
+        let exchange = Self.delayBucket(for: delayMilliseconds).map(delayName) ?? tasksExchange
+        try await amqp.publish(message, exchange: exchange, routingKey: task.stage.rawValue, mandatory: true)
+    }
+
+    public func publishEvent(_ event: TaskEvent) async throws {
+        var message = OutgoingMessage(body: try WireCoding.encode(event), contentType: "application/json",
+                                      messageID: event.execution + "." + event.kind.rawValue,
+                                      headers: [Self.kindHeader: .string("event")])
+        message.persistent = true
+        try await amqp.publish(message, exchange: eventsName, routingKey: "", mandatory: true)
+    }
+
+    public func publishHeartbeat(_ beat: WorkerHeartbeat) async throws {
+        var message = OutgoingMessage(body: try WireCoding.encode(beat), contentType: "application/json",
+                                      headers: [Self.kindHeader: .string("heartbeat")])
+        message.persistent = false
+        message.expirationMilliseconds = Self.heartbeatExpirationMilliseconds
+        try await amqp.publish(message, exchange: eventsName, routingKey: "")
+    }
+
+    public func coordinatorInbox(prefetch: Int) async throws -> AsyncThrowingStream<InboundEvent, Error> {
+        let events = try await amqp.consume(queue: eventsName, prefetch: prefetch)
+        let dead = try await amqp.consume(queue: deadName, prefetch: prefetch)
+        let (stream, continuation) = AsyncThrowingStream<InboundEvent, Error>.makeStream()
+        let pumps = [
+            Task { await Self.pump(events, into: continuation) { Self.inbound(event: $0) } },
+            Task { await Self.pump(dead, into: continuation) { Self.inbound(dead: $0) } },
+        ]
+        continuation.onTermination = { _ in
+            events.cancel()
+            dead.cancel()
+            pumps.forEach { $0.cancel() }
+        }
+        return stream
+    }
+
+    /// One consumer per stage queue, merged. Prefetch is per consumer in
+    /// RabbitMQ: a worker listening to several stages may hold up to
+    /// `prefetch` unsettled messages of each. `FleetWorker` passes its
+    /// concurrency and pulls a delivery only when it has a free slot, so it
+    /// starts no more than it can run; messages it holds unstarted (at most
+    /// `prefetch` per extra stage) are handed back when it drains. Give
+    /// workers fewer stages (`--stages`) to hold fewer.
+    public func taskDeliveries(stages: [Stage], prefetch: Int) async throws -> AsyncThrowingStream<InboundTask, Error> {
+        var consumers: [Consumer] = []
+        do {
+            for stage in stages { consumers.append(try await amqp.consume(queue: stageQueue(stage), prefetch: max(1, prefetch))) }
+        } catch {
+            consumers.forEach { $0.cancel() }
+            throw error
+        }
+        let (stream, continuation) = AsyncThrowingStream<InboundTask, Error>.makeStream()
+        let started = consumers
+        let pumps = started.map { c in Task { await Self.pump(c, into: continuation) { Self.inbound(task: $0) } } }
+        continuation.onTermination = { _ in
+            started.forEach { $0.cancel() }
+            pumps.forEach { $0.cancel() }
+        }
+        return stream
+    }
+
+    public func queueDepths() async -> [Stage: Int] {
+        var depths: [Stage: Int] = [:]
+        for stage in Stage.allCases {
+            if let n = try? await amqp.messageCount(queue: stageQueue(stage)) { depths[stage] = n }
+        }
+        return depths
+    }
+
+    public func close() async { await amqp.close() }
+
+    /// Deletes every queue of the namespace (tests clean up with it).
+    public func deleteQueues() async {
+        let queues = [deadName, eventsName] + Stage.allCases.map(stageQueue) + Self.delayLadder.map(delayName)
+        for q in queues { try? await amqp.deleteQueue(q) }
+    }
+
+    // MARK: - Decoding
+
+    private static func pump<T: Sendable>(_ consumer: Consumer, into continuation: AsyncThrowingStream<T, Error>.Continuation,
+                                          _ transform: @escaping @Sendable (Delivery) -> T) async {
+        do {
+            for try await delivery in consumer { continuation.yield(transform(delivery)) }
+            continuation.finish()
+        } catch {
+            continuation.finish(throwing: error)
+        }
+    }
+
+    static func inbound(task d: Delivery) -> InboundTask {
+        let settle: @Sendable (InboundTask.Settlement) async throws -> Void = { s in
+            switch s {
+            case .ack: try await d.ack()
+            case .nack(let requeue): try await d.nack(requeue: requeue)
+            }
+        }
+        do {
+            return InboundTask(task: try WireCoding.decode(TaskMessage.self, from: d.body), deliveryCount: d.deliveryCount, settle: settle)
+        } catch {
+            return InboundTask(task: nil, decodeError: "not a task message: \(error)", deliveryCount: d.deliveryCount, settle: settle)
+        }
+    }
+
+    static func inbound(event d: Delivery) -> InboundEvent {
+        let ack: @Sendable () async throws -> Void = { try await d.ack() }
+        do {
+            switch d.properties.headers[kindHeader]?.stringValue {
+            case "heartbeat": return InboundEvent(body: .heartbeat(try WireCoding.decode(WorkerHeartbeat.self, from: d.body)), ack: ack)
+            case "event": return InboundEvent(body: .event(try WireCoding.decode(TaskEvent.self, from: d.body)), ack: ack)
+            case let other: return InboundEvent(body: .unreadable("a message of kind '\(other ?? "none")' on the events queue"), ack: ack)
+            }
+        } catch {
+            return InboundEvent(body: .unreadable("\(error)"), ack: ack)
+        }
+    }
+
+    /// A dead letter's reason from RabbitMQ's `x-first-death-*` headers:
+    /// `delivery_limit` (a stage queue's delivery limit, a worker crashing on
+    /// it each time), `rejected` (a worker rejected it), `expired`.
+    static func inbound(dead d: Delivery) -> InboundEvent {
+        let ack: @Sendable () async throws -> Void = { try await d.ack() }
+        let h = d.properties.headers
+        let raw = h["x-first-death-reason"]?.stringValue ?? "unknown"
+        let queue = h["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+        let reason: String
+        switch raw {
+        case "delivery_limit": reason = "delivery_limit: the task was returned past the delivery limit\(queue) (a worker crashing on it?)"
+        case "rejected": reason = "rejected: a worker rejected the task\(queue)"
+        default: reason = "\(raw)\(queue)"
+        }
+        do {
+            return InboundEvent(body: .deadLetter(try WireCoding.decode(TaskMessage.self, from: d.body), reason: reason), ack: ack)
+        } catch {
+            return InboundEvent(body: .unreadable("dead letter (\(reason)) that is not a task message: \(error)"), ack: ack)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FleetCore
+import Foundation
+
+/// TEST-ONLY fault injection, off unless `BIS_TEST_FAULT` is set: makes a
+/// worker crash, fail or stall on chosen tasks so that tests of the commit
+/// protocol (redelivery, dead-lettering, retries) can provoke them from the
+/// outside. Never set it in production.
+///
+/// `BIS_TEST_FAULT` is a comma-separated list of `ACTION:TARGET`:
+/// - `crash` — the process dies at once with SIGKILL, before any result, as a
+///   real crash would;
+/// - `fail` — the execution fails permanently;
+/// - `transient` — the execution fails transiently;
+/// - `sleep=MS` — sleeps MS milliseconds before executing (a window in which
+///   a test can kill the worker mid-task).
+///
+/// TARGET is `[RUN_PREFIX/]STAGE[/INDEX]`: `crash:normalize/1`,
+/// `fail:orders-daily/validate`, `sleep=3000:ingest`. The first rule that
+/// matches a task applies (sleep rules first, then the others).
+public struct FaultSwitch: Sendable, Hashable {
+    public enum Action: Sendable, Hashable {
+        case crash
+        case fail
+        case transient
+        case sleep(milliseconds: Int)
+    }
+
+    public struct Rule: Sendable, Hashable {
+        public var action: Action
+        /// The run id must start with this, when set.
+        public var runPrefix: String?
+        public var stage: Stage
+        public var index: Int?
+
+        public init(action: Action, runPrefix: String? = nil, stage: Stage, index: Int? = nil) {
+            self.action = action
+            self.runPrefix = runPrefix
+            self.stage = stage
+            self.index = index
+        }
+
+        public func matches(_ task: TaskMessage) -> Bool {
+            task.stage == stage && (index == nil || index == task.index)
+                && (runPrefix.map { task.run.hasPrefix($0) } ?? true)
+        }
+    }
+
+    public var rules: [Rule]
+
+    public init(rules: [Rule]) { self.rules = rules }
+
+    /// Parses `BIS_TEST_FAULT`'s syntax; errors name the bad entry.
+    public init(parsing text: String) throws(TaskFailure) {
+        var rules: [Rule] = []
+        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            func bad(_ why: String) -> TaskFailure {
+                TaskFailure(.permanent, "BIS_TEST_FAULT entry '\(entry)': \(why); use ACTION:[RUN_PREFIX/]STAGE[/INDEX] "
+                            + "with ACTION crash, fail, transient or sleep=MS")
+            }
+            guard let colon = entry.firstIndex(of: ":") else { throw bad("no ':'") }
+            let actionText = String(entry[..<colon])
+            let action: Action
+            switch actionText {
+            case "crash": action = .crash
+            case "fail": action = .fail
+            case "transient": action = .transient
+            default:
+                guard actionText.hasPrefix("sleep="), let ms = Int(actionText.dropFirst(6)), ms >= 0 else {
+                    throw bad("unknown action '\(actionText)'")
+                }
+                action = .sleep(milliseconds: ms)
+            }
+            var parts = entry[entry.index(after: colon)...].split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            var index: Int?
+            if parts.count > 1, let last = parts.last, let n = Int(last) {
+                index = n
+                parts.removeLast()
+            }
+            guard let stageText = parts.last, let stage = Stage(rawValue: stageText) else {
+                throw bad("no stage named '\(parts.last ?? "")'")
+            }
+            parts.removeLast()
+            guard parts.count <= 1 else { throw bad("too many '/'") }
+            if let p = parts.first, p.isEmpty { throw bad("empty run prefix") }
+            rules.append(Rule(action: action, runPrefix: parts.first, stage: stage, index: index))
+        }
+        self.rules = rules
+    }
+
+    /// From `BIS_TEST_FAULT`; nil when unset or empty. A malformed value
+    /// stops the process with a message (a test set it wrong).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> FaultSwitch? {
+        guard let text = environment["BIS_TEST_FAULT"], !text.isEmpty else { return nil }
+        do {
+            return try FaultSwitch(parsing: text)
+        } catch {
+            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+            exit(2)
+        }
+    }
+
+    /// The sleep before `task`, if a rule asks for one.
+    public func delay(for task: TaskMessage) -> Int? {
+        for r in rules where r.matches(task) {
+            if case .sleep(let ms) = r.action { return ms }
+        }
+        return nil
+    }
+
+    /// The crash or failure `task` meets, if any.
+    public func fault(for task: TaskMessage) -> Action? {
+        rules.first { r in
+            if case .sleep = r.action { return false }
+            return r.matches(task)
+        }?.action
+    }
+
+    /// Applies the rules to `task` just before it executes: sleeps, dies, or
+    /// throws the failure asked for.
+    public func apply(to task: TaskMessage) async throws(TaskFailure) {
+        if let ms = delay(for: task) { try? await Task.sleep(for: .milliseconds(ms)) }
+        switch fault(for: task) {
+        case .crash?: kill(getpid(), SIGKILL)
+        case .fail?: throw TaskFailure(.permanent, "BIS_TEST_FAULT: injected permanent failure of \(task.taskID)")
+        case .transient?: throw TaskFailure(.transient, "BIS_TEST_FAULT: injected transient failure of \(task.taskID)")
+        default: break
+        }
+    }
+}

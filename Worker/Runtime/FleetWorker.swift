@@ -1,0 +1,292 @@
+import FleetCore
+import Foundation
+import Logging
+import Synchronization
+
+/// A stateless worker: takes stage tasks from a transport, executes up to
+/// `concurrency` at once (each operator on a thread of its own, so the
+/// transport's I/O and the heartbeats keep flowing during long tasks), and
+/// reports every execution before settling its delivery.
+///
+/// Per delivery: a new execution id; a `started` event sent without waiting;
+/// the execution; the `succeeded` or `failed` event published and confirmed;
+/// only THEN the ack (the commit protocol's rule 1: never ack without a
+/// confirmed result). A result that cannot be published is handed back
+/// (nack with requeue), so the task runs again. An unreadable body is
+/// rejected without requeue (dead-lettered).
+///
+/// Stopping (`drain()`, on SIGTERM): no new tasks are taken; running ones get
+/// `drainGrace` to finish; those still running then are handed back (nack
+/// with requeue) and their results, should they come, are dropped; a last
+/// `stopped` heartbeat is sent and `run()` returns.
+public final class FleetWorker: Sendable {
+    public let identity: WorkerIdentity
+    public let stages: [Stage]
+    public let concurrency: Int
+    private let transport: any FleetTransport
+    private let executor: TaskExecutor
+    private let heartbeatInterval: Duration
+    private let drainGrace: Duration
+    private let fault: FaultSwitch?
+    private let logger: Logger
+
+    private struct Running {
+        let taskID: String
+        let delivery: InboundTask
+        /// Set by whoever settles the delivery first: the execution (ack or
+        /// nack after its result) or the drain (nack).
+        var settled = false
+    }
+
+    private struct State {
+        var heartbeat: WorkerHeartbeat.State = .running
+        var running: [String: Running] = [:]
+        var drainWaiter: CheckedContinuation<Void, Never>?
+        var drainRequested = false
+        var streamError: (any Error)?
+    }
+
+    private let state = Mutex(State())
+    private let slots: Slots
+
+    public init(transport: any FleetTransport, chunkStore: ChunkStore, stages: [Stage] = Stage.allCases, concurrency: Int,
+                identity: WorkerIdentity = .current(), heartbeatInterval: Duration = .seconds(2),
+                drainGrace: Duration = .seconds(30), fault: FaultSwitch? = FaultSwitch.fromEnvironment(),
+                logger: Logger = Logger(label: "bis.worker")) {
+        self.transport = transport
+        self.executor = TaskExecutor(chunkStore: chunkStore)
+        self.stages = stages
+        self.concurrency = max(1, concurrency)
+        self.identity = identity
+        self.heartbeatInterval = heartbeatInterval
+        self.drainGrace = drainGrace
+        self.fault = fault
+        var logger = logger
+        logger[metadataKey: "worker.id"] = .string(identity.id)
+        self.logger = logger
+        self.slots = Slots(max(1, concurrency))
+    }
+
+    /// Consumes and executes tasks until `drain()` is called or the
+    /// transport's stream ends; throws what ended the stream, if it failed.
+    public func run() async throws {
+        // Prefetch is the concurrency: the transport hands this worker no
+        // more unsettled tasks than it can run at once, so it hoards none.
+        let deliveries = try await transport.taskDeliveries(stages: stages, prefetch: concurrency)
+        logger.info("worker started", metadata: ["worker.stages": .string(stages.map(\.rawValue).joined(separator: ",")),
+                                                 "worker.concurrency": .stringConvertible(concurrency)])
+        let heartbeats = Task { await self.beat() }
+        let consumer = Task { await self.consume(deliveries) }
+
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s in
+                if s.drainRequested { return true }
+                s.drainWaiter = cont
+                return false
+            }
+            if resumeNow { cont.resume() }
+        }
+
+        // Draining: wait for the running tasks, at most the grace period.
+        await sendHeartbeat(.draining)
+        let deadline = ContinuousClock.now + drainGrace
+        while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let handBack: [(String, InboundTask)] = state.withLock { s in
+            var out: [(String, InboundTask)] = []
+            for (id, r) in s.running where !r.settled {
+                s.running[id]?.settled = true
+                out.append((r.taskID, r.delivery))
+            }
+            return out
+        }
+        for (taskID, delivery) in handBack {
+            logger.info("handing back a task still running after the drain grace", metadata: ["task.id": .string(taskID)])
+            do { try await delivery.nack(requeue: true) } catch {
+                logger.warning("could not hand back a task; the broker will redeliver it", metadata: ["task.id": .string(taskID), "error": "\(error)"])
+            }
+        }
+        consumer.cancel()
+        await consumer.value
+        state.withLock { $0.heartbeat = .stopped }
+        heartbeats.cancel()
+        await heartbeats.value   // no beat of the loop's may follow the last one
+        await sendHeartbeat(.stopped)
+        logger.info("worker stopped")
+        if let error = state.withLock({ $0.streamError }) { throw error }
+    }
+
+    /// Stop taking tasks and let `run()` finish (see the type's doc). Safe
+    /// to call from any thread, any number of times.
+    public func drain() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            guard !s.drainRequested else { return nil }
+            s.drainRequested = true
+            s.heartbeat = .draining
+            defer { s.drainWaiter = nil }
+            return s.drainWaiter
+        }
+        slots.close()
+        waiter?.resume()
+    }
+
+    /// Task ids executing now.
+    public var runningTasks: [String] { state.withLock { $0.running.values.map(\.taskID).sorted() } }
+
+    // MARK: - Consuming
+
+    private func consume(_ deliveries: AsyncThrowingStream<InboundTask, Error>) async {
+        var iterator = deliveries.makeAsyncIterator()
+        do {
+            while await slots.acquire() {
+                guard let delivery = try await iterator.next() else { break }
+                if state.withLock({ $0.drainRequested }) {
+                    slots.release()
+                    try? await delivery.nack(requeue: true)
+                    continue
+                }
+                // Registered before its task starts, so a drain right now
+                // already counts it as running.
+                let execution = FleetIDs.newExecutionID()
+                if let task = delivery.task {
+                    state.withLock { $0.running[execution] = Running(taskID: task.taskID, delivery: delivery) }
+                }
+                Task { await self.handle(delivery, execution: execution) }
+            }
+        } catch is CancellationError {
+        } catch {
+            if !Task.isCancelled {
+                logger.error("the task stream failed", metadata: ["error": "\(error)"])
+                state.withLock { $0.streamError = error }
+            }
+        }
+        // The stream ended (or failed): nothing more to do but drain.
+        drain()
+    }
+
+    private func handle(_ delivery: InboundTask, execution: String) async {
+        defer { slots.release() }
+        guard let task = delivery.task else {
+            logger.warning("rejecting an unreadable task message", metadata: ["error": .string(delivery.decodeError ?? "?")])
+            try? await delivery.nack(requeue: false)
+            return
+        }
+        var log = logger
+        log[metadataKey: "task.id"] = .string(task.taskID)
+        log[metadataKey: "execution.id"] = .string(execution)
+        defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
+
+        let startedAt = Date()
+        let started = TaskEvent(kind: .started, task: task, execution: execution, worker: identity,
+                                deliveryCount: delivery.deliveryCount, startedAt: startedAt)
+        let transport = self.transport
+        Task { try? await transport.publishEvent(started) }   // status only: not awaited
+        log.info("task started", metadata: ["task.delivery_count": .stringConvertible(delivery.deliveryCount)])
+
+        var event: TaskEvent
+        do {
+            try await fault?.apply(to: task)
+            let o = try await executor.execute(task, execution: execution)
+            event = TaskEvent(kind: .succeeded, task: task, execution: execution, worker: identity,
+                              deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
+                              outputs: o.outputs, rowsIn: o.rowsIn, rowsOut: o.rowsOut, rowsQuarantined: o.rowsQuarantined,
+                              result: o.result)
+            log.info("task succeeded", metadata: ["task.rows_out": .stringConvertible(o.rowsOut)])
+        } catch {
+            event = TaskEvent(kind: .failed, task: task, execution: execution, worker: identity,
+                              deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
+                              failure: error)
+            log.info("task failed", metadata: ["failure.kind": .string(error.kind.rawValue), "failure.message": .string(error.message)])
+        }
+
+        // Handed back by the drain meanwhile: another worker runs it again.
+        guard state.withLock({ !($0.running[execution]?.settled ?? true) }) else { return }
+        do {
+            try await transport.publishEvent(event)
+        } catch {
+            log.warning("could not publish the result; handing the task back", metadata: ["error": "\(error)"])
+            if claim(execution) { try? await delivery.nack(requeue: true) }
+            return
+        }
+        guard claim(execution) else { return }
+        do {
+            try await delivery.ack()
+        } catch {
+            // The result is recorded; the redelivery becomes a duplicate execution.
+            log.warning("could not ack after the result was confirmed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes the right to settle an execution's delivery; false when the
+    /// drain took it first.
+    private func claim(_ execution: String) -> Bool {
+        state.withLock { s in
+            guard let r = s.running[execution], !r.settled else { return false }
+            s.running[execution]?.settled = true
+            return true
+        }
+    }
+
+    // MARK: - Heartbeats
+
+    private func beat() async {
+        while !Task.isCancelled {
+            let current = state.withLock { $0.heartbeat }
+            if current == .stopped { return }
+            await sendHeartbeat(current)
+            try? await Task.sleep(for: heartbeatInterval)
+        }
+    }
+
+    private func sendHeartbeat(_ s: WorkerHeartbeat.State) async {
+        let beat = WorkerHeartbeat(worker: identity, at: Date(), state: s, stages: stages, concurrency: concurrency,
+                                   running: runningTasks)
+        do { try await transport.publishHeartbeat(beat) } catch {
+            logger.debug("heartbeat not sent", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Counts free execution slots; `acquire` waits for one, and answers false
+/// once closed (draining).
+final class Slots: Sendable {
+    private struct S {
+        var free: Int
+        var closed = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+    private let s: Mutex<S>
+
+    init(_ n: Int) { s = Mutex(S(free: n)) }
+
+    func acquire() async -> Bool {
+        await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
+            let answer: Bool? = s.withLock { s in
+                if s.closed { return false }
+                if s.free > 0 { s.free -= 1; return true }
+                s.waiters.append(cont)
+                return nil
+            }
+            if let answer { cont.resume(returning: answer) }
+        }
+    }
+
+    func release() {
+        let waiter: CheckedContinuation<Bool, Never>? = s.withLock { s in
+            if !s.closed, !s.waiters.isEmpty { return s.waiters.removeFirst() }
+            s.free += 1
+            return nil
+        }
+        waiter?.resume(returning: true)
+    }
+
+    func close() {
+        let waiters = s.withLock { s in
+            s.closed = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: false) }
+    }
+}
