@@ -10,16 +10,34 @@ import Testing
 /// which of them is missing.
 @Suite(.serialized, .enabled(if: NetnsGate.enabled, Comment(rawValue: NetnsGate.skipReason)))
 struct HostCutTests {
-    /// Seconds of AMQP heartbeat for the workers: the broker drops a silent
-    /// peer after about two of them.
-    static let heartbeat = 4
+    /// When host A learns that its link is gone, relative to its late result.
+    struct Timing: Sendable, CustomTestStringConvertible {
+        /// Host A's AMQP heartbeat in seconds: the broker, and A itself,
+        /// give up on the connection after about two silent intervals.
+        let heartbeat: Int
+        /// How long A sleeps in consolidate/0 before executing it (BIS_TEST_FAULT).
+        let sleepMilliseconds: Int
+        let testDescription: String
+
+        /// A notices the lost connection (≈ 8 s) long before its result is
+        /// ready (30 s): the result waits in the client until the reconnect.
+        static let lossNoticedFirst = Timing(heartbeat: 4, sleepMilliseconds: 30_000,
+                                             testDescription: "the loss noticed before the result")
+        /// A's result (20 s) goes out into the cut link well before A can
+        /// notice the loss (≥ 38 s after the cut): the publish is lost
+        /// unconfirmed, and must be sent again after the reconnect.
+        static let resultInFlight = Timing(heartbeat: 20, sleepMilliseconds: 20_000,
+                                           testDescription: "the result sent into the cut link")
+    }
 
     /// Host A takes consolidate/0 and sleeps in it (BIS_TEST_FAULT) while its
     /// link is cut: the broker drops its connection and redelivers the task
-    /// to host B, which finishes the run. When A's link is back, A finishes,
-    /// reconnects and reports its late result, which the coordinator records
-    /// as a duplicate. The published rows equal those of `bis run --local`.
-    @Test func aHostCutOffMidTaskIsReplacedAndItsLateResultIsADuplicate() async throws {
+    /// to host B, which finishes the run. A finishes its execution while cut
+    /// off; when its link is back, it reconnects and reports the late result,
+    /// which the coordinator records as a duplicate, reclaiming its files.
+    /// The published rows equal those of `bis run --local`.
+    @Test(arguments: [Timing.lossNoticedFirst, Timing.resultInFlight])
+    func aHostCutOffMidTaskIsReplacedAndItsLateResultIsADuplicate(_ timing: Timing) async throws {
         guard let url = NetnsGate.brokerURL else {
             throw NetnsFailure("BIS_REQUIRE_BROKER=1 but BIS_TEST_AMQP_URL is not set: run the tests with ops/test")
         }
@@ -28,7 +46,7 @@ struct HostCutTests {
         defer { fleet.shutdown() }   // a backstop: the normal path shuts down below
         var failure: (any Error)?
         do {
-            try await scenario(fleet, python: python)
+            try await scenario(fleet, timing, python: python)
         } catch {
             failure = error
         }
@@ -38,7 +56,7 @@ struct HostCutTests {
         fleet.removeScratch()
     }
 
-    private func scenario(_ fleet: NetnsFleet, python: String) async throws {
+    private func scenario(_ fleet: NetnsFleet, _ timing: Timing, python: String) async throws {
         let input = fleet.work + "/input"
         try NetnsPipeline.write(to: input)
         let spec = input + "/pipeline.yml"
@@ -50,8 +68,8 @@ struct HostCutTests {
         _ = try await fleet.startCoordinator()
 
         // A alone at first, so that it surely takes consolidate/0 (and sleeps in it).
-        let workerA = try fleet.startWorker("worker-A", on: hostA, heartbeat: Self.heartbeat,
-                                            fault: "sleep=30000:consolidate/0")
+        let workerA = try fleet.startWorker("worker-A", on: hostA, heartbeat: timing.heartbeat,
+                                            fault: "sleep=\(timing.sleepMilliseconds):consolidate/0")
         let submitted = try fleet.bis(["submit", spec])
         guard submitted.status == 0 else { throw NetnsFailure("\(submitted)\n\(fleet.diagnostics())") }
         let run = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -64,7 +82,7 @@ struct HostCutTests {
             _ = try? fleet.status(run)
             return try fleet.workers().contains { $0.pid == workerA.pid && $0.running.contains(consolidate0) } ? true : nil
         }
-        let workerB = try fleet.startWorker("worker-B", on: hostB, heartbeat: Self.heartbeat)
+        let workerB = try fleet.startWorker("worker-B", on: hostB, heartbeat: 4)
         _ = try await netnsPoll("worker B (pid \(workerB.pid)) to report in", timeout: 60,
                                 diagnostics: fleet.diagnostics) { () throws -> Bool? in
             if !workerB.isRunning { throw NetnsFailure("worker B exited") }
@@ -88,8 +106,19 @@ struct HostCutTests {
         #expect(workerA.isRunning, "a worker that lost its broker keeps trying to reconnect\n\(workerA.tail())")
         let published = try #require(done["published"] as? [String: String], "\(fleet.lastStatus)")
         #expect(published["netns_orders"] != nil, "\(fleet.lastStatus)")
+        let redone = try fleet.executions(run, "consolidate", 0, python: python)
+        #expect(redone.contains { $0.pid == workerB.pid && $0.winner && $0.state == "succeeded" },
+                "host B's execution of \(consolidate0) should be its winner: \(redone)\n\(fleet.diagnostics())")
 
-        // A's link comes back: its late result of consolidate/0 reaches the coordinator as a duplicate.
+        // A, still cut off, finishes its execution (its own log says so) …
+        _ = try await netnsPoll("worker A to finish \(consolidate0) while cut off", timeout: 120,
+                                diagnostics: fleet.diagnostics) { () throws -> Bool? in
+            if !workerA.isRunning { throw NetnsFailure("worker A exited") }
+            return workerA.log.split(separator: "\n").contains {
+                $0.contains("task.id=\(consolidate0) ") && $0.contains("task succeeded")
+            } ? true : nil
+        }
+        // … and when its link comes back, its late result reaches the coordinator as a duplicate.
         try fleet.network.restore(hostA)
         let after = try await netnsPoll("host A's late result of \(consolidate0) to be recorded as a duplicate",
                                         timeout: 240, diagnostics: fleet.diagnostics) { () throws -> [String: Any]? in
@@ -100,6 +129,17 @@ struct HostCutTests {
         #expect(after["published"] as? [String: String] == published, "a duplicate changes nothing published: \(fleet.lastStatus)")
         #expect(NetnsStage(after, "consolidate")?.succeeded == 4, "\(fleet.lastStatus)")
         #expect(workerA.isRunning && workerB.isRunning, "\(fleet.diagnostics())")
+
+        // The lineage store: B's execution stays the winner; A's is the duplicate, its files reclaimed.
+        let executions = try fleet.executions(run, "consolidate", 0, python: python)
+        #expect(executions.contains { $0.pid == workerB.pid && $0.winner && $0.state == "succeeded" }, "\(executions)")
+        let late = executions.filter { $0.pid == workerA.pid && $0.state == "duplicate" }
+        #expect(late.count == 1, "host A's execution should be the duplicate: \(executions)\n\(fleet.diagnostics())")
+        for x in late {
+            let dir = fleet.dataRoot + "/runs/\(run)/consolidate/0/\(x.id)"
+            _ = try await netnsPoll("the duplicate's folder \(dir) to be reclaimed", timeout: 60,
+                                    diagnostics: fleet.diagnostics) { FileManager.default.fileExists(atPath: dir) ? nil : true }
+        }
 
         // The same spec embedded, without broker or hosts: the same rows.
         let localRoot = fleet.work + "/local"

@@ -133,6 +133,19 @@ final class NetnsFleet: @unchecked Sendable {
         }
     }
 
+    /// A task's executions as the coordinator's lineage store holds them.
+    func executions(_ run: String, _ stage: String, _ index: Int, python: String) throws -> [NetnsExecution] {
+        let r = try NetnsCommand.run(python, [Self.packageRoot + "/Tests/NetworkFleetTests/python/executions.py",
+                                              work + "/bis.db", run, stage, String(index)])
+        guard r.status == 0, let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
+            throw NetnsFailure("cannot read the executions of \(run)/\(stage)/\(index): \(r)")
+        }
+        return list.map { x in
+            NetnsExecution(id: x["id"] as? String ?? "?", pid: (x["pid"] as? NSNumber)?.int32Value ?? -1,
+                           state: x["state"] as? String ?? "?", winner: x["winner"] as? Bool ?? false)
+        }
+    }
+
     // MARK: - Ending
 
     /// Tails of every log, and the last status seen.
@@ -174,4 +187,13 @@ struct NetnsStage {
         succeeded = (s["succeeded"] as? NSNumber)?.intValue ?? 0
         duplicates = (s["duplicates"] as? NSNumber)?.intValue ?? 0
     }
+}
+
+/// One execution of a task, from the lineage store.
+struct NetnsExecution: CustomStringConvertible {
+    let id: String
+    let pid: Int32
+    let state: String
+    let winner: Bool
+    var description: String { "\(id) pid \(pid) \(state)\(winner ? " (winner)" : "")" }
 }

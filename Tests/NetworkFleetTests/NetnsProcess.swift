@@ -21,7 +21,7 @@ final class NetnsProcess: @unchecked Sendable {
     static func start(_ name: String, _ executable: String, _ arguments: [String],
                       environment: [String: String] = [:], logDirectory: String) throws -> NetnsProcess {
         let logPath = logDirectory + "/\(name).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
@@ -77,8 +77,8 @@ enum NetnsCommand {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-netns-cmd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/err", contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/out"))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/err"))
         let p = Process()
