@@ -137,7 +137,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Worker",
-            exclude: ["Runtime"]
+            exclude: ["Runtime", "README.md"]
         ),
 
         // Release-built load generator for ops/bench/amqp.
@@ -161,13 +161,16 @@ let package = Package(
             exclude: ["python"]
         ),
         // The HTTP API over a fake service, and the `bis` client against it.
+        // With the real engine and worker too: /metrics through prometheus_client, the
+        // dashboard in headless Chromium, the OpenLineage export through openlineage-python.
         .testTarget(
             name: "CoordinatorHTTPTests",
             dependencies: [
-                "CoordinatorHTTP", "Coordination", "FleetCore", "bis",
+                "CoordinatorHTTP", "Coordination", "FleetCore", "Columnar", "WorkerRuntime", "TestSupport", "bis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["python"]
         ),
         // Runs the built `bis` executable as a user would (exit codes, --json).
         .testTarget(name: "CLITests", dependencies: ["bis"]),

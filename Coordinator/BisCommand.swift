@@ -9,7 +9,8 @@ struct BisCommand: AsyncParsableCommand {
         abstract: "Submit, watch, approve, retry and trace BIS Fleet pipeline runs.",
         discussion: """
             Runs go to a coordinator over HTTP (`bis submit`, `status`, `runs`, \
-            `workers`, `approve`, `retry`, `cancel`): set BIS_COORDINATOR to its \
+            `workers`, `quarantine`, `lineage`, `approve`, `retry`, `cancel`): \
+            set BIS_COORDINATOR to its \
             address (default http://127.0.0.1:8470) and BIS_TOKEN when it \
             requires one. The stages also run by hand (`bis stage run`), with \
             spec checking (`bis spec check`) and chunk tools (`bis chunk`).
@@ -20,6 +21,7 @@ struct BisCommand: AsyncParsableCommand {
         subcommands: [
             CoordinatorCommand.self, RunCommand.self,
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
+            QuarantineCommand.self, LineageCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
         ]

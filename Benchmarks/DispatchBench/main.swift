@@ -28,7 +28,9 @@ guard let url = argument("--amqp") else {
 }
 let tasks = Int(argument("--tasks") ?? "") ?? 20_000
 let workers = Int(argument("--workers") ?? "") ?? 2
-let concurrency = Int(argument("--concurrency") ?? "") ?? 8
+// Tasks in flight per worker: a no-op task spends its time waiting for its result's confirm, so
+// like Celery's prefetch (64 per process in ops/bench/dispatch) this is what keeps the pipe full.
+let concurrency = Int(argument("--concurrency") ?? "") ?? 64
 let namespace = "bisbench\(UInt16.random(in: 0...UInt16.max))"
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-dispatch-\(UUID().uuidString)").path

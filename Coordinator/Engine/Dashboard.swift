@@ -1,6 +1,7 @@
 import FleetCore
 import Foundation
 import GRDB
+import Stages
 
 /// The coordinator's read-only web dashboard: plain HTML and inline SVG, no
 /// scripts, no CDN; pages refresh themselves every few seconds.
@@ -30,21 +31,7 @@ enum Dashboard {
         """
     }
 
-    static func esc(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func esc(_ s: String) -> String { HTML.escape(s) }
 
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
@@ -76,7 +63,8 @@ enum Dashboard {
     static func workersTable(_ workers: [WorkerView], now: Date) -> String {
         var b = "<h2>Workers</h2><table><tr><th>host</th><th>pid</th><th>version</th><th>state</th><th>running</th><th>last seen</th></tr>"
         for w in workers {
-            let state = w.quiet ? "quiet" : w.state.rawValue
+            // Quiet: heartbeats stopped without the worker saying it stopped.
+            let state = w.quiet && w.state != .stopped ? "quiet" : w.state.rawValue
             b += "<tr><td>\(esc(w.host))</td><td class=\"num\">\(w.pid)</td><td>\(esc(w.version))</td>"
             b += "<td><span class=\"state \(state)\">\(state)</span></td><td><code>\(esc(w.running.joined(separator: "\n")))</code></td>"
             b += "<td class=\"num\">\(duration(now.timeIntervalSince(w.lastSeen))) ago</td></tr>"
@@ -88,7 +76,10 @@ enum Dashboard {
     static func run(_ r: RunView, quarantine: [QuarantinedRow], inputs: [String], workers: [WorkerView], now: Date) -> String {
         var b = "<p><a href=\"/\">← all runs</a></p><h1>\(esc(r.id))</h1>"
         b += "<p><span class=\"state \(r.state.rawValue)\">\(r.state.rawValue)</span> pipeline <b>\(esc(r.pipeline))</b>, submitted by \(esc(r.submittedBy))"
-        b += " \(duration(now.timeIntervalSince(r.submittedAt))) ago</p>"
+        b += " \(duration(now.timeIntervalSince(r.submittedAt))) ago"
+        if let finished = r.finishedAt { b += ", finished after \(duration(finished.timeIntervalSince(r.submittedAt)))" }
+        if r.state == .awaitingApproval { b += " · awaits approval: <code>bis approve \(esc(r.id))</code>" }
+        b += "</p>"
         if let m = r.message { b += "<p class=\"err\">\(esc(m))</p>" }
         b += "<h2>Stages</h2><table><tr><th>stage</th><th>tasks</th><th class=\"num\">running</th><th class=\"num\">retried</th><th class=\"num\">failed</th>"
         b += "<th class=\"num\">rows in</th><th class=\"num\">rows out</th><th class=\"num\">quarantined</th><th class=\"num\">time</th></tr>"
@@ -117,7 +108,8 @@ enum Dashboard {
         }
         b += "<h2>Lineage</h2>" + lineageGraph(r, inputs: inputs)
         b += workersTable(workers.filter { w in w.running.contains { $0.hasPrefix(r.id + "/") } }, now: now)
-        return page(title: r.id, body: b, refresh: !r.state.isSettled)
+        // A run awaiting approval moves on when someone approves it: keep refreshing until it ended.
+        return page(title: r.id, body: b, refresh: [.pending, .running, .awaitingApproval].contains(r.state))
     }
 
     /// Inputs → stages → datasets, as inline SVG.

@@ -94,7 +94,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
             do {
                 rows = try await store.read { [limit = options.dispatchBatch] db in
                     try Row.fetchAll(db, sql: """
-                        SELECT o.id, o.task, o.attempt, o.delay_ms, t.body FROM outbox o JOIN tasks t ON t.id = o.task
+                        SELECT o.id, o.task, o.attempt, o.delay_ms, t.body, t.run, t.stage, t.idx FROM outbox o JOIN tasks t ON t.id = o.task
                         WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?
                         """, arguments: [limit]).map(OutboxRow.init)
                 }
@@ -113,9 +113,15 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                 for row in rows {
                     group.addTask {
                         do {
-                            var message = try WireCoding.decode(TaskMessage.self, from: row.body)
-                            message.attempt = row.attempt
-                            try await transport.publishTask(message, delayMilliseconds: row.delayMilliseconds)
+                            if row.attempt == 1 {
+                                // The stored body is attempt 1: sent as it is.
+                                try await transport.publishEncodedTask(row.body, stage: row.stage, taskID: row.taskID, attempt: 1,
+                                                                       delayMilliseconds: row.delayMilliseconds)
+                            } else {
+                                var message = try WireCoding.decode(TaskMessage.self, from: row.body)
+                                message.attempt = row.attempt
+                                try await transport.publishTask(message, delayMilliseconds: row.delayMilliseconds)
+                            }
                             return row
                         } catch {
                             logger.warning("sending task \(row.task) attempt \(row.attempt) failed, will retry: \(error)")
@@ -132,9 +138,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     let now = Date().timeIntervalSince1970
                     try await store.write { db in
                         for r in sent {
-                            try db.execute(sql: "UPDATE outbox SET sent_at = ? WHERE id = ?", arguments: [now, r.id])
-                            try db.execute(sql: "UPDATE tasks SET state = 'queued' WHERE id = ? AND state = 'planned' AND attempt = ?",
-                                           arguments: [r.task, r.attempt])
+                            try db.run("UPDATE outbox SET sent_at = ? WHERE id = ?", [now, r.id])
+                            try db.run("UPDATE tasks SET state = 'queued' WHERE id = ? AND state = 'planned' AND attempt = ?",
+                                       [r.task, r.attempt])
                         }
                     }
                     metricsState.withLock { $0.sent += sent.count }
@@ -154,12 +160,16 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         let attempt: Int
         let delayMilliseconds: Int
         let body: [UInt8]
+        let stage: Stage
+        let taskID: String
         init(_ row: Row) {
             id = row["id"]
             task = row["task"]
             attempt = row["attempt"]
             delayMilliseconds = row["delay_ms"]
             body = [UInt8](row["body"] as Data)
+            stage = Stage(rawValue: row["stage"]) ?? .noop
+            taskID = FleetIDs.taskID(run: row["run"], stage: stage, index: row["idx"])
         }
     }
 
@@ -196,6 +206,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     }
                     if effects.planned { wake.yield() }
                     reclaim(effects.reclaim)
+                } catch is CancellationError {
+                    // Stopping: the batch stays unacked and comes back at the next start.
+                    return
                 } catch {
                     logger.error("committing \(batch.count) events failed, retrying: \(error)")
                     try? await Task.sleep(for: .seconds(1))

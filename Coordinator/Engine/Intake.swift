@@ -54,7 +54,7 @@ struct RunRecord: Sendable {
     }
 
     static func fetch(_ db: Database, _ id: String) throws -> RunRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]).map(RunRecord.init)
+        try db.row("SELECT * FROM runs WHERE id = ?", [id]).map(RunRecord.init)
     }
 }
 
@@ -90,8 +90,7 @@ struct TaskRecord: Sendable {
     var isOpen: Bool { state == .planned || state == .queued || state == .running }
 
     static func fetch(_ db: Database, run: String, stage: Stage, index: Int) throws -> TaskRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE run = ? AND stage = ? AND idx = ?",
-                         arguments: [run, stage.rawValue, index]).map(TaskRecord.init)
+        try db.row("SELECT * FROM tasks WHERE run = ? AND stage = ? AND idx = ?", [run, stage.rawValue, index]).map(TaskRecord.init)
     }
 }
 
@@ -108,12 +107,12 @@ extension CoordinatorEngine {
             case .event(let e):
                 if try applyEvent(e, db, now: now, effects: &effects) { touched.append(e.run) }
             case .heartbeat(let b):
-                try db.execute(sql: """
+                try db.run("""
                     INSERT INTO workers(id, host, pid, version, state, stages, concurrency, running, first_seen, last_seen)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(id) DO UPDATE SET state = excluded.state, stages = excluded.stages,
                         concurrency = excluded.concurrency, running = excluded.running, last_seen = excluded.last_seen
-                    """, arguments: [b.worker.id, b.worker.host, b.worker.pid, b.worker.version, b.state.rawValue,
+                    """, [b.worker.id, b.worker.host, b.worker.pid, b.worker.version, b.state.rawValue,
                                      b.stages.map(\.rawValue).joined(separator: ","), b.concurrency,
                                      b.running.joined(separator: "\n"), now, b.at.timeIntervalSince1970])
             case .deadLetter(let task, let reason):
@@ -135,14 +134,14 @@ extension CoordinatorEngine {
             logger.warning("an event for unknown task \(e.taskID) (execution \(e.execution)) was dropped")
             return false
         }
-        let existing = try String.fetchOne(db, sql: "SELECT state FROM executions WHERE id = ?", arguments: [e.execution])
+        let existing = (try db.value("SELECT state FROM executions WHERE id = ?", [e.execution]) as String?)
             .flatMap(ExecutionState.init(rawValue:))
         let dir = chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution)
 
         if e.kind == .started {
             guard existing == nil else { return false }
             try insertExecution(e, task: task, state: .running, db)
-            try db.execute(sql: "UPDATE tasks SET state = 'running' WHERE id = ? AND state IN ('planned', 'queued')", arguments: [task.id])
+            try db.run("UPDATE tasks SET state = 'running' WHERE id = ? AND state IN ('planned', 'queued')", [task.id])
             return false
         }
         // A final event for an execution already final: a redelivery.
@@ -152,10 +151,10 @@ extension CoordinatorEngine {
         let run = try RunRecord.fetch(db, e.run)
         let finishTimes = (e.startedAt.timeIntervalSince1970, (e.finishedAt ?? Date()).timeIntervalSince1970)
         func finishExecution(_ state: ExecutionState) throws {
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE executions SET state = ?, finished_at = ?, rows_in = ?, rows_out = ?, rows_quarantined = ?,
                     error_kind = ?, error = ?, delivery_count = MAX(delivery_count, ?) WHERE id = ?
-                """, arguments: [state.rawValue, finishTimes.1, e.rowsIn, e.rowsOut, e.rowsQuarantined,
+                """, [state.rawValue, finishTimes.1, e.rowsIn, e.rowsOut, e.rowsQuarantined,
                                  e.failure?.kind.rawValue, e.failure?.message, e.deliveryCount, e.execution])
         }
 
@@ -171,16 +170,16 @@ extension CoordinatorEngine {
                 return false
             }
             try finishExecution(.succeeded)
-            try db.execute(sql: "UPDATE tasks SET state = 'succeeded', winner = ?, result = ?, finished_at = ? WHERE id = ?",
-                           arguments: [e.execution, e.result, now, task.id])
+            try db.run("UPDATE tasks SET state = 'succeeded', winner = ?, result = ?, finished_at = ? WHERE id = ?",
+                           [e.execution, e.result, now, task.id])
             for c in e.outputs {
                 let id = try db.chunkID(c, run: e.run)
-                try db.execute(sql: "INSERT OR IGNORE INTO edges(chunk, execution, direction) VALUES (?, ?, 'out')",
-                               arguments: [id, e.execution])
+                try db.run("INSERT OR IGNORE INTO edges(chunk, execution, direction) VALUES (?, ?, 'out')",
+                               [id, e.execution])
             }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
-                """, arguments: [e.execution, task.id])
+                """, [e.execution, task.id])
             try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
                          detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
             effects.taskDurations.append(max(0, finishTimes.1 - finishTimes.0))
@@ -202,10 +201,10 @@ extension CoordinatorEngine {
     }
 
     private func insertExecution(_ e: TaskEvent, task: TaskRecord, state: ExecutionState, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.run("""
             INSERT OR IGNORE INTO executions(id, task, attempt, worker, host, pid, delivery_count, state, started_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [e.execution, task.id, e.attempt, e.worker.id, e.worker.host, e.worker.pid, e.deliveryCount,
+            """, [e.execution, task.id, e.attempt, e.worker.id, e.worker.host, e.worker.pid, e.deliveryCount,
                              state.rawValue, e.startedAt.timeIntervalSince1970])
     }
 
@@ -217,12 +216,12 @@ extension CoordinatorEngine {
         guard let task = try TaskRecord.fetch(db, run: message.run, stage: message.stage, index: message.index) else { return false }
         // One lost record per dead-lettered attempt (a dead letter may arrive twice).
         let lostID = "lost-\(task.id)-\(message.attempt)"
-        let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM executions WHERE id = ?", arguments: [lostID]) ?? false
+        let known = (try db.value("SELECT 1 FROM executions WHERE id = ?", [lostID]) as Bool?) ?? false
         guard !known else { return false }
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO executions(id, task, attempt, state, started_at, finished_at, error_kind, error)
             VALUES (?, ?, ?, 'lost', ?, ?, 'transient', ?)
-            """, arguments: [lostID, task.id, message.attempt, now, now, reason])
+            """, [lostID, task.id, message.attempt, now, now, reason])
         let run = try RunRecord.fetch(db, message.run)
         guard task.attempt == message.attempt, task.isOpen else { return false }
         guard run?.state == .running || run?.state == .awaitingApproval else {
@@ -241,11 +240,11 @@ extension CoordinatorEngine {
         if failure.kind == .transient, task.attempt < task.maxAttempts {
             let next = task.attempt + 1
             let delay = options.policy.delayMilliseconds(beforeAttempt: next)
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE tasks SET state = 'planned', attempt = ?, retries = retries + 1, last_error = ? WHERE id = ?
-                """, arguments: [next, failure.message, task.id])
-            try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [task.id, next, delay, now])
+                """, [next, failure.message, task.id])
+            try db.run("INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, ?, ?)",
+                           [task.id, next, delay, now])
             effects.planned = true
             logger.info("task \(task.run)/\(task.label) attempt \(task.attempt) failed (\(failure.message)); attempt \(next) in \(delay) ms")
             return
@@ -258,18 +257,18 @@ extension CoordinatorEngine {
     }
 
     private func markFailed(_ task: TaskRecord, _ error: String, _ db: Database, now: Double) throws {
-        try db.execute(sql: "UPDATE tasks SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
-                       arguments: [error, now, task.id])
+        try db.run("UPDATE tasks SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
+                       [error, now, task.id])
     }
 
     /// Fails a run: its unsent messages are dropped and tasks not yet
     /// started are cancelled; running ones may still commit (a retry reuses
     /// them).
     func failRun(_ run: String, message: String, _ db: Database, now: Double) throws {
-        try db.execute(sql: "UPDATE runs SET state = 'failed', message = ?, finished_at = ? WHERE id = ? AND state IN ('running', 'pending', 'awaiting_approval')",
-                       arguments: [message, now, run])
-        try db.execute(sql: "DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", arguments: [run])
-        try db.execute(sql: "UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE run = ? AND state = 'planned'", arguments: [now, run])
+        try db.run("UPDATE runs SET state = 'failed', message = ?, finished_at = ? WHERE id = ? AND state IN ('running', 'pending', 'awaiting_approval')",
+                       [message, now, run])
+        try db.run("DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", [run])
+        try db.run("UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE run = ? AND state = 'planned'", [now, run])
         try db.audit(actor: "coordinator", action: "run.failed", run: run, detail: message, at: now)
         logger.error("run \(run) failed: \(message)")
     }

@@ -25,6 +25,27 @@ public struct LineageNode: Codable, Sendable, Hashable {
         public var execution: String
         public var worker: String?
         public var attempt: Int
+
+        public init(run: String, stage: Stage, task: String, execution: String, worker: String?, attempt: Int) {
+            self.run = run
+            self.stage = stage
+            self.task = task
+            self.execution = execution
+            self.worker = worker
+            self.attempt = attempt
+        }
+    }
+
+    public init(kind: ChunkRef.Kind, path: String, sha256: String, rows: Int64, bytes: Int64, name: String?,
+                producedBy: ProducedBy?, inputs: [LineageNode]) {
+        self.kind = kind
+        self.path = path
+        self.sha256 = sha256
+        self.rows = rows
+        self.bytes = bytes
+        self.name = name
+        self.producedBy = producedBy
+        self.inputs = inputs
     }
 }
 
@@ -39,9 +60,25 @@ public struct ImpactReport: Codable, Sendable, Hashable {
         /// dataset → version folder (relative to the data root).
         public var datasets: [String: String]
         public var deliveries: [String]
+
+        public init(run: String, pipeline: String, state: RunState, file: String, sha256: String,
+                    datasets: [String: String], deliveries: [String]) {
+            self.run = run
+            self.pipeline = pipeline
+            self.state = state
+            self.file = file
+            self.sha256 = sha256
+            self.datasets = datasets
+            self.deliveries = deliveries
+        }
     }
     public var query: String
     public var runs: [RunUse]
+
+    public init(query: String, runs: [RunUse]) {
+        self.query = query
+        self.runs = runs
+    }
 }
 
 /// One quarantined row, from ingest (a value that did not parse) or validate (a rule it failed).
@@ -57,6 +94,17 @@ public struct QuarantinedRow: Codable, Sendable, Hashable {
     /// The row as it was (ingest: the raw CSV/JSON text; validate: its values).
     public var row: String
     public var chunk: String
+
+    public init(stage: Stage, file: String?, line: Int64?, column: String?, rule: String, reason: String, row: String, chunk: String) {
+        self.stage = stage
+        self.file = file
+        self.line = line
+        self.column = column
+        self.rule = rule
+        self.reason = reason
+        self.row = row
+        self.chunk = chunk
+    }
 }
 
 extension CoordinatorEngine {
@@ -86,11 +134,19 @@ extension CoordinatorEngine {
                 JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND t.stage = 'publish' AND c.kind = 'result' ORDER BY c.id
                 """, arguments: [target])
             if !published.isEmpty { return published }
-            return try Int64.fetchAll(db, sql: """
+            // Every committed output of the latest stage that committed any
+            // (all its tasks: consolidate's every partition, not one).
+            let outputs = try Int64.fetchAll(db, sql: """
                 SELECT e.chunk FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
-                WHERE t.run = ? AND t.state = 'succeeded' AND t.id = (
-                    SELECT id FROM tasks WHERE run = ? AND state = 'succeeded' ORDER BY planned_at DESC, id DESC LIMIT 1)
+                WHERE t.run = ? AND t.state = 'succeeded' AND t.stage = (
+                    SELECT t2.stage FROM tasks t2 JOIN edges e2 ON e2.execution = t2.winner AND e2.direction = 'out'
+                    WHERE t2.run = ? AND t2.state = 'succeeded' ORDER BY t2.planned_at DESC, t2.id DESC LIMIT 1)
+                ORDER BY t.idx, e.chunk
                 """, arguments: [target, target])
+            if outputs.isEmpty {
+                throw ServiceError.notFound("run \(target) has committed no outputs yet, so it has no lineage to trace")
+            }
+            return outputs
         }
         var candidates = [target]
         if let rel = root.relative(target) { candidates.append(rel) }
@@ -185,14 +241,23 @@ extension CoordinatorEngine {
             }
             for i in 0..<batch.rowCount where out.count < limit {
                 let ruleName = stage == .ingest ? "parse" : (text("rule", i) ?? "")
-                if let rule, !ruleName.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(rule), ruleName != rule {
-                    continue
-                }
+                if let rule, !Self.quarantineRule(ruleName, matches: rule) { continue }
                 out.append(QuarantinedRow(stage: stage, file: text("file", i), line: text("line", i).flatMap { Int64($0) },
                                           column: text("column", i), rule: ruleName, reason: text("reason", i) ?? "",
                                           row: text("raw", i) ?? text("row", i) ?? "", chunk: path))
             }
         }
         return out
+    }
+
+    /// Whether a quarantined row's rules (validate joins a row's failed rules
+    /// with `; `; a rule's own name may hold commas: `unique a, b`) include
+    /// `wanted`, by full name (`not_null id`) or by kind (`not_null`).
+    static func quarantineRule(_ names: String, matches wanted: String) -> Bool {
+        let wanted = wanted.trimmingCharacters(in: .whitespaces)
+        return names.components(separatedBy: "; ").contains { name in
+            let name = name.trimmingCharacters(in: .whitespaces)
+            return name == wanted || name.split(separator: " ", maxSplits: 1).first.map(String.init) == wanted
+        }
     }
 }

@@ -167,20 +167,33 @@ public final class LineageStore: Sendable {
     }
 }
 
-/// Small helpers over GRDB rows.
+/// Small helpers over GRDB rows. `run`, `row` and `value` use cached
+/// statements: the intake runs the same few statements for every event, and
+/// compiling them again each time cost more than running them.
 extension Database {
+    func run(_ sql: String, _ arguments: StatementArguments = []) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func row(_ sql: String, _ arguments: StatementArguments = []) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func value<T: DatabaseValueConvertible & StatementColumnConvertible>(_ sql: String, _ arguments: StatementArguments = []) throws -> T? {
+        try T.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
     func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double = Date().timeIntervalSince1970) throws {
-        try execute(sql: "INSERT INTO audit(at, actor, action, run, detail) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [at, actor, action, run, detail])
+        try self.run("INSERT INTO audit(at, actor, action, run, detail) VALUES (?, ?, ?, ?, ?)", [at, actor, action, run, detail])
     }
 
     /// The chunk's id, inserting it when new (a chunk is its path and sha256).
     func chunkID(_ c: ChunkRef, run: String?) throws -> Int64 {
-        try execute(sql: """
+        try self.run("""
             INSERT INTO chunks(path, sha256, rows, bytes, kind, partition, name, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(path, sha256) DO NOTHING
-            """, arguments: [c.path, c.sha256, c.rows, c.bytes, c.kind.rawValue, c.partition, c.name, run])
-        return try Int64.fetchOne(self, sql: "SELECT id FROM chunks WHERE path = ? AND sha256 = ?", arguments: [c.path, c.sha256])!
+            """, [c.path, c.sha256, c.rows, c.bytes, c.kind.rawValue, c.partition, c.name, run])
+        return try value("SELECT id FROM chunks WHERE path = ? AND sha256 = ?", [c.path, c.sha256])!
     }
 }
 

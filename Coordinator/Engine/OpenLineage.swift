@@ -5,7 +5,10 @@ import GRDB
 
 /// An OpenLineage RunEvent (spec 2-0-2): one per execution start and end.
 /// Each execution is an OpenLineage run whose parent is the BIS run, so
-/// retries and duplicates show as separate runs of the same job.
+/// retries and duplicates show as separate runs of the same job. The BIS
+/// run itself is an OpenLineage run too (job: the pipeline), with a START at
+/// submit and a COMPLETE, FAIL or ABORT once it ended, so that the parent
+/// the executions name exists. See docs/openlineage.md.
 public struct OpenLineageEvent: Codable, Sendable, Hashable {
     public var eventType: String
     public var eventTime: String
@@ -23,7 +26,8 @@ public struct OpenLineageEvent: Codable, Sendable, Hashable {
     public struct RunFacets: Codable, Sendable, Hashable {
         public var parent: ParentFacet?
         public var errorMessage: ErrorFacet?
-        public var bis_execution: ExecutionFacet
+        /// On an execution's events; absent on the BIS run's own.
+        public var bis_execution: ExecutionFacet?
     }
     public struct ParentFacet: Codable, Sendable, Hashable {
         public var _producer: String
@@ -93,6 +97,12 @@ extension CoordinatorEngine {
                 .init(namespace: "file", name: path.hasPrefix("/") ? path : root + "/" + path)
             }
             var events: [OpenLineageEvent] = []
+            let runJob = OpenLineageEvent.Job(namespace: namespace, name: record.pipeline)
+            let runID = OpenLineageEvent.uuid(run)
+            events.append(OpenLineageEvent(eventType: "START", eventTime: time(record.submittedAt),
+                                           run: .init(runId: runID, facets: .init(parent: nil, errorMessage: nil, bis_execution: nil)),
+                                           job: runJob, inputs: [], outputs: [], producer: OpenLineageEvent.producer,
+                                           schemaURL: OpenLineageEvent.schema))
             for x in try Row.fetchAll(db, sql: """
                 SELECT x.*, t.stage, t.idx, t.id AS task_id FROM executions x JOIN tasks t ON t.id = x.task
                 WHERE t.run = ? ORDER BY x.started_at, x.id
@@ -129,6 +139,24 @@ extension CoordinatorEngine {
                                                eventTime: time(x["finished_at"]),
                                                run: .init(runId: olRun, facets: .init(parent: parent, errorMessage: error, bis_execution: facet)),
                                                job: job, inputs: inputs, outputs: ok ? outputs : [], producer: OpenLineageEvent.producer,
+                                               schemaURL: OpenLineageEvent.schema))
+            }
+            // The BIS run's end, once it has one: awaiting approval is not an end.
+            let end: String? = switch record.state {
+            case .succeeded: "COMPLETE"
+            case .failed: "FAIL"
+            case .cancelled: "ABORT"
+            case .pending, .running, .awaitingApproval: nil
+            }
+            if let end {
+                let error: OpenLineageEvent.ErrorFacet? = record.state == .failed
+                    ? .init(_producer: OpenLineageEvent.producer,
+                            _schemaURL: "https://openlineage.io/spec/facets/1-0-0/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+                            message: record.message ?? "the run failed", programmingLanguage: "Swift")
+                    : nil
+                events.append(OpenLineageEvent(eventType: end, eventTime: time(record.finishedAt ?? Date().timeIntervalSince1970),
+                                               run: .init(runId: runID, facets: .init(parent: nil, errorMessage: error, bis_execution: nil)),
+                                               job: runJob, inputs: [], outputs: [], producer: OpenLineageEvent.producer,
                                                schemaURL: OpenLineageEvent.schema))
             }
             return events

@@ -24,7 +24,10 @@ extension CoordinatorEngine {
     func advance(run id: String, _ db: Database, now: Double, effects: inout IntakeEffects) throws {
         guard let run = try RunRecord.fetch(db, id), run.state == .running else { return }
         if run.kind == "noop" {
-            let open = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND state != 'succeeded'", arguments: [id]) ?? 0
+            // Through the (run, stage, state) index: only the unfinished ones are counted.
+            let open: Int = try db.value("""
+                SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'noop' AND state IN ('planned', 'queued', 'running', 'failed', 'cancelled')
+                """, [id]) ?? 0
             if open == 0 { try succeed(run, db, now: now) }
             return
         }
@@ -118,8 +121,8 @@ extension CoordinatorEngine {
         if let deliver = try spec.deliverSpec() {
             if count(.deliver).total == 0 {
                 if deliver.approval == .required, run.approvedBy == nil {
-                    try db.execute(sql: "UPDATE runs SET state = 'awaiting_approval', message = ? WHERE id = ?",
-                                   arguments: ["waiting for approval before deliver: bis approve \(id)", id])
+                    try db.run("UPDATE runs SET state = 'awaiting_approval', message = ? WHERE id = ?",
+                                   ["waiting for approval before deliver: bis approve \(id)", id])
                     try db.audit(actor: "coordinator", action: "run.awaiting_approval", run: id, at: now)
                     return
                 }
@@ -145,7 +148,7 @@ extension CoordinatorEngine {
     }
 
     private func succeed(_ run: RunRecord, _ db: Database, now: Double) throws {
-        try db.execute(sql: "UPDATE runs SET state = 'succeeded', message = NULL, finished_at = ? WHERE id = ?", arguments: [now, run.id])
+        try db.run("UPDATE runs SET state = 'succeeded', message = NULL, finished_at = ? WHERE id = ?", [now, run.id])
         try db.audit(actor: "coordinator", action: "run.succeeded", run: run.id, at: now)
         logger.info("run \(run.id) succeeded")
     }
@@ -159,16 +162,16 @@ extension CoordinatorEngine {
                                                   directory: run.specDirectory, allowedRoots: run.allowedRoots)
         let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
                                   inputs: inputs.map(\.1), shard: shard, parameters: parameters)
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO tasks(run, stage, idx, state, attempt, max_attempts, body, label, planned_at)
             VALUES (?, ?, ?, 'planned', 1, ?, ?, ?, ?)
-            """, arguments: [run.id, stage.rawValue, index, options.policy.maxAttempts(for: stage),
+            """, [run.id, stage.rawValue, index, options.policy.maxAttempts(for: stage),
                              Data(try WireCoding.encode(message)), label, now])
         let task = db.lastInsertedRowID
         for (chunk, _) in inputs {
-            try db.execute(sql: "INSERT OR IGNORE INTO task_inputs(task, chunk) VALUES (?, ?)", arguments: [task, chunk])
+            try db.run("INSERT OR IGNORE INTO task_inputs(task, chunk) VALUES (?, ?)", [task, chunk])
         }
-        try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, 1, 0, ?)", arguments: [task, now])
+        try db.run("INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, 1, 0, ?)", [task, now])
         effects.planned = true
     }
 

@@ -193,7 +193,7 @@ public protocol CoordinatorService: Sendable {
     func lineageImpact(_ file: String) async throws -> ImpactReport
     /// A run's quarantined rows (ingest's, then validate's), optionally of one rule.
     func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow]
-    /// The run as OpenLineage RunEvents: START and COMPLETE/FAIL per execution.
+    /// The run as OpenLineage RunEvents: START and COMPLETE/FAIL per execution, and the run's own (docs/openlineage.md).
     func openLineage(_ run: String) async throws -> [OpenLineageEvent]
     /// The read-only dashboard's HTML page for a path (`/`, `/runs/<id>`), nil when there is none.
     func dashboardPage(path: String) async throws -> String?

@@ -51,6 +51,31 @@ struct CoordinatorClient: Sendable {
         try await send("GET", "/api/workers")
     }
 
+    func quarantine(_ run: String, rule: String?, limit: Int) async throws(ClientError) -> [QuarantinedRow] {
+        var path = "/api/runs/\(Self.escape(run))/quarantine?limit=\(limit)"
+        if let rule { path += "&rule=" + Self.escapeQuery(rule) }
+        return try await send("GET", path)
+    }
+
+    func lineageTrace(_ target: String) async throws(ClientError) -> LineageNode {
+        try await send("GET", "/api/lineage/trace?target=" + Self.escapeQuery(target))
+    }
+
+    func lineageImpact(_ file: String) async throws(ClientError) -> ImpactReport {
+        try await send("GET", "/api/lineage/impact?file=" + Self.escapeQuery(file))
+    }
+
+    func openLineage(_ run: String) async throws(ClientError) -> [OpenLineageEvent] {
+        try await send("GET", "/api/runs/\(Self.escape(run))/openlineage")
+    }
+
+    /// A query value: everything but unreserved characters and `/` percent-encoded
+    /// (a space as %20, never `+`, which the server keeps as it is).
+    private static func escapeQuery(_ value: String) -> String {
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
     private static func escape(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
     }

@@ -58,14 +58,15 @@ enum RunText {
     }
 
     /// The fleet's workers: host, pid, version, state, current tasks, last
-    /// seen, marked quiet when their heartbeats stopped.
+    /// seen, marked quiet when their heartbeats stopped without a goodbye.
     static func workers(_ workers: [WorkerView], now: Date = Date()) -> String {
         guard !workers.isEmpty else {
             return "no workers have reported: start some with `bis-worker --amqp URL` on hosts that reach the broker"
         }
         let rows = workers.map { w in
             [w.host, "\(w.pid)", w.version, w.state.rawValue, w.running.isEmpty ? "-" : w.running.joined(separator: ","),
-             "\(humanDuration(now.timeIntervalSince(w.lastSeen))) ago" + (w.quiet ? " (quiet)" : "")]
+             // A worker that said it stopped is not missing, however long ago it spoke.
+             "\(humanDuration(now.timeIntervalSince(w.lastSeen))) ago" + (w.quiet && w.state != .stopped ? " (quiet)" : "")]
         }
         return table(["host", "pid", "version", "state", "tasks", "last seen"], rows, rightAligned: [1]).joined(separator: "\n")
     }

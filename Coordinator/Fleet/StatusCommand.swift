@@ -1,8 +1,9 @@
 import ArgumentParser
 import Coordination
+import CoordinatorHTTP
 import Foundation
 
-/// `bis status [RUN]`: where a run stands, or the recent runs.
+/// `bis status [RUN] [--watch]`: where a run stands, or the recent runs.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
@@ -11,8 +12,18 @@ struct StatusCommand: AsyncParsableCommand {
             With RUN: the run's state and message, then one line per stage: tasks \
             done/total, running, retried and failed tasks, rows in, out and \
             quarantined, and the stage's last error under it.
-            Exit codes: 0 shown, 1 the run failed, 2 no such run or bad usage, \
-            3 the coordinator cannot be reached.
+            With --watch: follow the run until it settles (succeeded, failed, \
+            cancelled, or awaiting approval), one line per stage with a progress \
+            bar, rows out per second of the stage's time so far, and an ETA from \
+            its task completion rate; the failing rule or error under a red \
+            stage. On a terminal it redraws in place; when stdout is a pipe or \
+            a file it prints a plain block (no escape codes) each time the run \
+            changed. With --json and --watch: one RunView per line, each time \
+            it changed.
+            Without RUN: the recent runs, with state, age and duration.
+            Exit codes: 0 shown (with --watch: the run settled without failing), \
+            1 the run failed, 2 no such run or bad usage, 3 the coordinator \
+            cannot be reached (with --watch: for --reconnect-seconds).
             """
     )
 
@@ -22,13 +33,23 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "How many recent runs to list (without RUN).")
     var limit = 20
 
-    // `--watch` (redraw until the run settles) goes here: loop over
-    // `show(run:client:)` with a poll interval, as `bis submit --wait` does.
+    @Flag(help: "Follow RUN until it settles, redrawing as it goes.")
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: seconds between looks at the run.", valueName: "seconds"))
+    var interval: Double = 1
+
+    @Option(help: ArgumentHelp("With --watch: how long to keep trying a coordinator that stopped answering before exiting 3.",
+                               valueName: "seconds"))
+    var reconnectSeconds: Double = 60
 
     @OptionGroup var options: CoordinatorOptions
 
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be 1 or more") }
+        guard interval > 0 else { throw ValidationError("--interval must be more than 0 seconds") }
+        guard reconnectSeconds >= 0 else { throw ValidationError("--reconnect-seconds must be 0 or more") }
+        if watch && run == nil { throw ValidationError("--watch follows one run: give its id, as in `bis status RUN --watch`") }
     }
 
     func run() async throws {
@@ -36,10 +57,55 @@ struct StatusCommand: AsyncParsableCommand {
         if let run {
             let view: RunView
             do { view = try await client.run(run) } catch { throw options.exit(for: error, run: run) }
+            if watch {
+                let last = try await follow(view, client: client)
+                if last.state == .failed { throw ExitCode(1) }
+                return
+            }
             if options.json { try options.printJSON(view) } else { print(RunText.detail(view)) }
             if view.state == .failed { throw ExitCode(1) }
         } else {
             try await RunsCommand.list(limit: limit, client: client, options: options)
+        }
+    }
+
+    /// Draws the run until it settles; returns its last view. A coordinator
+    /// that stops answering is tried again for `--reconnect-seconds`.
+    private func follow(_ first: RunView, client: CoordinatorClient) async throws -> RunView {
+        var screen = WatchScreen(terminal: !options.json && isatty(1) == 1)
+        var view = first
+        var lastJSON: RunView?
+        var lostSince: ContinuousClock.Instant?
+        while true {
+            if options.json {
+                if view != lastJSON {
+                    let data = try APICoding.encoder().encode(view)
+                    writeAll(1, Array(data) + [UInt8(ascii: "\n")])
+                    lastJSON = view
+                }
+            } else {
+                let frame = screen.frame(view, now: Date())
+                if !frame.isEmpty { writeAll(1, Array(frame.utf8)) }
+            }
+            if view.state.isSettled { return view }
+            try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            do {
+                view = try await client.run(view.id)
+                if lostSince != nil { printNote("reached the coordinator at \(client.address) again") }
+                lostSince = nil
+            } catch {
+                if case .unreachable = error {
+                    let now = ContinuousClock.now
+                    if lostSince == nil {
+                        printNote("lost the coordinator at \(client.address); trying again for "
+                                  + "\(humanDuration(reconnectSeconds)) (the run goes on without bis)")
+                    }
+                    let since = lostSince ?? now
+                    lostSince = since
+                    if now - since < .milliseconds(Int(reconnectSeconds * 1000)) { continue }
+                }
+                throw options.exit(for: error, run: view.id)
+            }
         }
     }
 }

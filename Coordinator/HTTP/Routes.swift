@@ -12,13 +12,21 @@ import Hummingbird
 /// | `GET /api/runs/{id}` | | `RunView`, 404 when there is none |
 /// | `POST /api/runs/{id}/approve`, `/retry`, `/cancel` | `ActionRequest` | `RunView`; 409 when the run's state does not allow it |
 /// | `GET /api/workers` | | `[WorkerView]` |
+/// | `GET /api/runs/{id}/quarantine?rule=R&limit=N` | | `[QuarantinedRow]` (N defaults to 100, at most 10000) |
+/// | `GET /api/runs/{id}/openlineage` | | `[OpenLineageEvent]` |
+/// | `GET /api/lineage/trace?target=T` | | `LineageNode` |
+/// | `GET /api/lineage/impact?file=F` | | `ImpactReport` |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
+/// | `GET /`, `GET /runs/{id}` | | the read-only dashboard, `text/html`; an HTML 404 page when there is none |
 struct Routes: Sendable {
     let service: any CoordinatorService
 
     static let defaultLimit = 20
     static let maxLimit = 1000
+    /// Quarantined rows: a page an operator reads, capped so one call stays small.
+    static let defaultQuarantineLimit = 100
+    static let maxQuarantineLimit = 10_000
     /// A spec is a few kilobytes; four megabytes leaves room without letting a
     /// stray upload fill memory.
     static let maxBody = 4 << 20
@@ -43,12 +51,63 @@ struct Routes: Sendable {
         router.get("/api/workers") { _, _ -> Response in
             try JSONResponse.encode(try await service.workers())
         }
+        router.get("/api/runs/:id/quarantine") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let query = request.uri.queryParameters
+            let limit = try Self.limit(query["limit"].map(String.init), default: Self.defaultQuarantineLimit,
+                                       max: Self.maxQuarantineLimit)
+            let rule = query["rule"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            return try JSONResponse.encode(try await service.quarantine(id, rule: rule, limit: limit))
+        }
+        router.get("/api/runs/:id/openlineage") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            return try JSONResponse.encode(try await service.openLineage(id))
+        }
+        router.get("/api/lineage/trace") { request, _ -> Response in
+            let target = try Self.required("target", in: request,
+                                           example: "a run id, DATASET/RUN, a chunk path or a sha256")
+            return try JSONResponse.encode(try await service.lineageTrace(target))
+        }
+        router.get("/api/lineage/impact") { request, _ -> Response in
+            let file = try Self.required("file", in: request, example: "an input file's absolute path or its sha256")
+            return try JSONResponse.encode(try await service.lineageImpact(file))
+        }
+        router.get("/") { _, _ -> Response in
+            try await dashboard("/")
+        }
+        router.get("/runs/:id") { _, context -> Response in
+            try await dashboard("/runs/" + (try context.parameters.require("id")))
+        }
         router.get("/metrics") { _, _ -> Response in
             JSONResponse.text(try await service.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/healthz") { _, _ -> Response in
             JSONResponse.text("ok")
         }
+    }
+
+    /// The dashboard's page for `path`, or an HTML 404 page a browser shows as such.
+    private func dashboard(_ path: String) async throws -> Response {
+        let html = try await service.dashboardPage(path: path)
+        return JSONResponse.html(html ?? Self.notFoundPage(path), status: html == nil ? .notFound : .ok)
+    }
+
+    static func notFoundPage(_ path: String) -> String {
+        let shown = path.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+        return """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head>
+            <body style="font:14px system-ui,sans-serif;margin:24px"><h1>Nothing at \(shown)</h1>
+            <p>No such run on this coordinator. <a href="/">All runs</a></p></body></html>
+            """
+    }
+
+    /// A query parameter that must be there and not be empty.
+    static func required(_ name: String, in request: Request, example: String) throws -> String {
+        guard let value = request.uri.queryParameters[Substring(name)].map(String.init), !value.isEmpty else {
+            throw APIError.badRequest("the query parameter '\(name)' is required: \(example)")
+        }
+        return value
     }
 
     private func action<Context: RequestContext>(
@@ -65,13 +124,13 @@ struct Routes: Sendable {
         }
     }
 
-    /// `limit` from the query: a whole number from 1, capped at `maxLimit`.
-    static func limit(_ text: String?) throws -> Int {
-        guard let text else { return defaultLimit }
+    /// `limit` from the query: a whole number from 1, capped at `max`.
+    static func limit(_ text: String?, default value: Int = defaultLimit, max: Int = maxLimit) throws -> Int {
+        guard let text else { return value }
         guard let n = Int(text), n >= 1 else {
             throw APIError.badRequest("limit must be a whole number from 1 up, not '\(text)'")
         }
-        return min(n, maxLimit)
+        return min(n, max)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, named name: String, from request: Request) async throws -> T {

@@ -110,13 +110,17 @@ public final class AMQPTransport: FleetTransport {
     // MARK: - FleetTransport
 
     public func publishTask(_ task: TaskMessage, delayMilliseconds: Int) async throws {
-        var message = OutgoingMessage(body: try WireCoding.encode(task), contentType: "application/json",
-                                      messageID: "\(task.taskID)#\(task.attempt)")
+        try await publishEncodedTask(try WireCoding.encode(task), stage: task.stage, taskID: task.taskID, attempt: task.attempt,
+                                     delayMilliseconds: delayMilliseconds)
+    }
+
+    public func publishEncodedTask(_ body: [UInt8], stage: Stage, taskID: String, attempt: Int, delayMilliseconds: Int) async throws {
+        var message = OutgoingMessage(body: body, contentType: "application/json", messageID: "\(taskID)#\(attempt)")
         message.persistent = true
         // A delayed task goes through its bucket's fanout exchange, keeping
         // the stage as routing key for the dead-lettering back to the tasks.
         let exchange = Self.delayBucket(for: delayMilliseconds).map(delayName) ?? tasksExchange
-        try await amqp.publish(message, exchange: exchange, routingKey: task.stage.rawValue, mandatory: true)
+        try await amqp.publish(message, exchange: exchange, routingKey: stage.rawValue, mandatory: true)
     }
 
     public func publishEvent(_ event: TaskEvent) async throws {

@@ -60,6 +60,12 @@ actor FakeCoordinatorService: CoordinatorService {
         polledIDs.insert(id)
         for (waiting, c) in pollWaiters where waiting == id { c.resume() }
         pollWaiters.removeAll { $0.0 == id }
+        if var views = progressions[id], !views.isEmpty {
+            let next = views.removeFirst()
+            progressions[id] = views
+            runsByID[id] = next
+            return next
+        }
         guard var run = runsByID[id] else { return nil }
         if var states = scripts[id], !states.isEmpty {
             run.state = states.removeFirst()
@@ -84,6 +90,62 @@ actor FakeCoordinatorService: CoordinatorService {
     }
 
     func workers() async throws -> [WorkerView] { workerList }
+
+    // MARK: lineage, quarantine, dashboard
+
+    /// Whole views handed out one per `run(id)` call (a run that progresses
+    /// as `bis status --watch` polls it); the last one stays.
+    private var progressions: [String: [RunView]] = [:]
+    func progress(_ id: String, through views: [RunView]) {
+        progressions[id] = views
+        if let first = views.first, runsByID[id] == nil { add(first) }
+    }
+
+    var quarantined: [String: [QuarantinedRow]] = [:]
+    private(set) var quarantineAsks: [String] = []
+    var traces: [String: LineageNode] = [:]
+    private(set) var traceAsks: [String] = []
+    var impacts: [String: ImpactReport] = [:]
+    private(set) var impactAsks: [String] = []
+    var lineageEvents: [String: [OpenLineageEvent]] = [:]
+    var pages: [String: String] = [:]
+
+    func setQuarantine(_ run: String, _ rows: [QuarantinedRow]) { quarantined[run] = rows }
+    func setTrace(_ target: String, _ node: LineageNode) { traces[target] = node }
+    func setImpact(_ file: String, _ report: ImpactReport) { impacts[file] = report }
+    func setEvents(_ run: String, _ events: [OpenLineageEvent]) { lineageEvents[run] = events }
+    func setPage(_ path: String, _ html: String) { pages[path] = html }
+
+    /// Filters by rule as the engine does (full name or kind), records what was asked.
+    func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow] {
+        quarantineAsks.append("\(run) rule=\(rule ?? "-") limit=\(limit)")
+        guard let rows = quarantined[run] else { throw ServiceError.notFound("no run \(run)") }
+        let kept = rows.filter { r in
+            guard let rule else { return true }
+            return r.rule == rule || r.rule.split(separator: " ").first.map(String.init) == rule
+        }
+        return Array(kept.prefix(limit))
+    }
+
+    func lineageTrace(_ target: String) async throws -> LineageNode {
+        traceAsks.append(target)
+        guard let node = traces[target] else {
+            throw ServiceError.notFound("nothing in the lineage store matches '\(target)': give a run id, DATASET/RUN, a chunk path or a sha256")
+        }
+        return node
+    }
+
+    func lineageImpact(_ file: String) async throws -> ImpactReport {
+        impactAsks.append(file)
+        return impacts[file] ?? ImpactReport(query: file, runs: [])
+    }
+
+    func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
+        guard let events = lineageEvents[run] else { throw ServiceError.notFound("no run \(run)") }
+        return events
+    }
+
+    func dashboardPage(path: String) async throws -> String? { pages[path] }
 
     func metrics() async throws -> String {
         "# HELP bis_runs Runs by state.\n# TYPE bis_runs gauge\nbis_runs{state=\"running\"} \(runsByID.values.filter { $0.state == .running }.count)\n"

@@ -19,6 +19,10 @@ public protocol FleetTransport: Sendable {
     /// (retries with backoff go through delay queues).
     func publishTask(_ task: TaskMessage, delayMilliseconds: Int) async throws
 
+    /// Coordinator: the same with the message already in its wire form
+    /// (the outbox keeps it so); `attempt` is the one the body carries.
+    func publishEncodedTask(_ body: [UInt8], stage: Stage, taskID: String, attempt: Int, delayMilliseconds: Int) async throws
+
     /// Coordinator: results, heartbeats and dead letters, in arrival order.
     /// Ack each once it is committed to the store.
     func coordinatorInbox(prefetch: Int) async throws -> AsyncThrowingStream<InboundEvent, Error>
@@ -38,6 +42,12 @@ public protocol FleetTransport: Sendable {
     func queueDepths() async -> [Stage: Int]
 
     func close() async
+}
+
+extension FleetTransport {
+    public func publishEncodedTask(_ body: [UInt8], stage: Stage, taskID: String, attempt: Int, delayMilliseconds: Int) async throws {
+        try await publishTask(try WireCoding.decode(TaskMessage.self, from: body), delayMilliseconds: delayMilliseconds)
+    }
 }
 
 /// One task delivery to a worker. Settle exactly once.

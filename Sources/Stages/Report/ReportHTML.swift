@@ -2,8 +2,8 @@ import Foundation
 
 /// HTML text escaping: `&`, `<`, `>`, `"` and `'` become entities, and
 /// control characters a page cannot show become U+FFFD.
-enum HTML {
-    static func escape(_ s: String) -> String {
+public enum HTML {
+    public static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s.unicodeScalars {
