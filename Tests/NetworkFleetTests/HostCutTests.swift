@@ -106,8 +106,8 @@ struct HostCutTests {
         #expect(workerA.isRunning, "a worker that lost its broker keeps trying to reconnect\n\(workerA.tail())")
         let published = try #require(done["published"] as? [String: String], "\(fleet.lastStatus)")
         #expect(published["netns_orders"] != nil, "\(fleet.lastStatus)")
-        let redone = try fleet.executions(run, "consolidate", 0, python: python)
-        #expect(redone.contains { $0.pid == workerB.pid && $0.winner && $0.state == "succeeded" },
+        let redone = try fleet.executions(run, task: consolidate0)
+        #expect(redone.contains { $0.pid == workerB.pid && $0.state == "succeeded" },
                 "host B's execution of \(consolidate0) should be its winner: \(redone)\n\(fleet.diagnostics())")
 
         // A, still cut off, finishes its execution (its own log says so) …
@@ -130,9 +130,9 @@ struct HostCutTests {
         #expect(NetnsStage(after, "consolidate")?.succeeded == 4, "\(fleet.lastStatus)")
         #expect(workerA.isRunning && workerB.isRunning, "\(fleet.diagnostics())")
 
-        // The lineage store: B's execution stays the winner; A's is the duplicate, its files reclaimed.
-        let executions = try fleet.executions(run, "consolidate", 0, python: python)
-        #expect(executions.contains { $0.pid == workerB.pid && $0.winner && $0.state == "succeeded" }, "\(executions)")
+        // The lineage: B's execution stays the winner; A's is the duplicate, its files reclaimed.
+        let executions = try fleet.executions(run, task: consolidate0)
+        #expect(executions.contains { $0.pid == workerB.pid && $0.state == "succeeded" }, "\(executions)")
         let late = executions.filter { $0.pid == workerA.pid && $0.state == "duplicate" }
         #expect(late.count == 1, "host A's execution should be the duplicate: \(executions)\n\(fleet.diagnostics())")
         for x in late {

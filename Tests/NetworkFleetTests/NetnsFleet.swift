@@ -125,25 +125,32 @@ final class NetnsFleet: @unchecked Sendable {
         return view
     }
 
-    /// `bis workers --json`: each worker's pid and running task ids.
-    func workers() throws -> [(pid: Int32, state: String, running: [String])] {
+    /// `bis workers --json`: each worker's id, pid and running task ids.
+    func workers() throws -> [(id: String, pid: Int32, running: [String])] {
         guard let list = try bisJSON(["workers"]) as? [[String: Any]] else { throw NetnsFailure("bis workers --json printed no list") }
         return list.map { w in
-            ((w["pid"] as? NSNumber)?.int32Value ?? -1, w["state"] as? String ?? "?", w["running"] as? [String] ?? [])
+            (w["id"] as? String ?? "?", (w["pid"] as? NSNumber)?.int32Value ?? -1, w["running"] as? [String] ?? [])
         }
     }
 
-    /// A task's executions as the coordinator's lineage store holds them.
-    func executions(_ run: String, _ stage: String, _ index: Int, python: String) throws -> [NetnsExecution] {
-        let r = try NetnsCommand.run(python, [Self.packageRoot + "/Tests/NetworkFleetTests/python/executions.py",
-                                              work + "/bis.db", run, stage, String(index)])
-        guard r.status == 0, let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
-            throw NetnsFailure("cannot read the executions of \(run)/\(stage)/\(index): \(r)")
+    /// A task's executions as the lineage tells them (`bis lineage export
+    /// RUN --openlineage`: each execution's BIS facet names its state and
+    /// worker), with the worker's pid from `bis workers`.
+    func executions(_ run: String, task: String) throws -> [NetnsExecution] {
+        let r = try bis(["lineage", "export", run, "--openlineage"])
+        guard r.status == 0 else { throw NetnsFailure("\(r)") }
+        let pids = Dictionary(try workers().map { ($0.id, $0.pid) }, uniquingKeysWith: { a, _ in a })
+        var byID: [String: NetnsExecution] = [:]
+        for line in r.stdout.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let event = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let facets = (event["run"] as? [String: Any])?["facets"] as? [String: Any],
+                  let facet = facets["bis_execution"] as? [String: Any],
+                  facet["task"] as? String == task, let id = facet["execution"] as? String else { continue }
+            // START, then COMPLETE/FAIL: the last event of an execution has its final state.
+            byID[id] = NetnsExecution(id: id, pid: pids[facet["worker"] as? String ?? ""] ?? -1,
+                                      state: facet["state"] as? String ?? "?")
         }
-        return list.map { x in
-            NetnsExecution(id: x["id"] as? String ?? "?", pid: (x["pid"] as? NSNumber)?.int32Value ?? -1,
-                           state: x["state"] as? String ?? "?", winner: x["winner"] as? Bool ?? false)
-        }
+        return byID.values.sorted { $0.id < $1.id }
     }
 
     // MARK: - Ending
@@ -189,11 +196,11 @@ struct NetnsStage {
     }
 }
 
-/// One execution of a task, from the lineage store.
+/// One execution of a task, from the lineage: `succeeded` is the task's
+/// winner (its outputs handed on), `duplicate` a later result recorded and reclaimed.
 struct NetnsExecution: CustomStringConvertible {
     let id: String
     let pid: Int32
     let state: String
-    let winner: Bool
-    var description: String { "\(id) pid \(pid) \(state)\(winner ? " (winner)" : "")" }
+    var description: String { "\(id) pid \(pid) \(state)" }
 }
