@@ -58,9 +58,16 @@ struct WorkerCommand: AsyncParsableCommand {
         valueName: "seconds"))
     var heartbeat: Int?
 
+    @Option(help: ArgumentHelp(
+        "Deliveries of one task message before the broker dead-letters it; give the coordinator's --delivery-limit.",
+        discussion: "Coordinator and workers both declare the stage queues, and RabbitMQ refuses (406 "
+            + "PRECONDITION_FAILED) a queue declared again with another x-delivery-limit."))
+    var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
+
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
         if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
+        if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
         if amqpURL == nil { throw ValidationError("give the broker with --amqp URL or BIS_AMQP_URL") }
         if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
         _ = try stageList()
@@ -90,7 +97,9 @@ struct WorkerCommand: AsyncParsableCommand {
             // (a cut link) goes out again once it is back, rather than being
             // lost; the coordinator records it (as a duplicate if the task was
             // redone meanwhile). Events are idempotent by execution id.
-            transport = try await AMQPTransport.connect(url: url, namespace: namespace, tls: TLSOptions(caFile: tlsCA),
+            transport = try await AMQPTransport.connect(url: url, namespace: namespace,
+                                                        policy: RetryPolicy(deliveryLimit: deliveryLimit),
+                                                        tls: TLSOptions(caFile: tlsCA),
                                                         connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
                                                         heartbeat: heartbeat, resendUnconfirmed: true, logger: logger)
         } catch {

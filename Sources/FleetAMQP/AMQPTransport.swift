@@ -241,8 +241,17 @@ public final class AMQPTransport: FleetTransport {
     static func inbound(dead d: Delivery) -> InboundEvent {
         let ack: @Sendable () async throws -> Void = { try await d.ack() }
         let h = d.properties.headers
-        let raw = h["x-first-death-reason"]?.stringValue ?? "unknown"
-        let queue = h["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+        var raw = h["x-first-death-reason"]?.stringValue ?? "unknown"
+        var queue = h["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+        // RabbitMQ 3.10 keeps the *first* death in these headers. A retry
+        // first died by expiring in its delay queue; delay queues dead-letter
+        // back to the tasks exchange, never here, so what brought it here is
+        // its stage queue: past the delivery limit (workers reject only
+        // unreadable bodies, which are not task messages).
+        if raw == "expired" {
+            raw = "delivery_limit"
+            queue = " from the stage queue after its retry delay"
+        }
         let reason: String
         switch raw {
         case "delivery_limit": reason = "delivery_limit: the task was returned past the delivery limit\(queue) (a worker crashing on it?)"

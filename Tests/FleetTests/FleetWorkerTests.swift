@@ -112,6 +112,10 @@ import WorkerRuntime
         #expect(f.fault(for: TaskMessage(run: "x", stage: .validate, index: 2, attempt: 1, spec: nil)) == nil)
         #expect(f.delay(for: TaskMessage(run: "x", stage: .ingest, index: 0, attempt: 1, spec: nil)) == 3000)
         #expect(f.fault(for: TaskMessage(run: "x", stage: .normalize, index: 0, attempt: 1, spec: nil)) == nil)
+
+        let after = try FaultSwitch(parsing: "crash-after-result:dup-1/consolidate/1")
+        #expect(after.rules == [.init(action: .crashAfterResult, runPrefix: "dup-1", stage: .consolidate, index: 1)])
+        #expect(after.fault(for: TaskMessage(run: "dup-1-x", stage: .consolidate, index: 1, attempt: 1, spec: nil)) == .crashAfterResult)
     }
 
     @Test func refusesMalformedEntries() {

@@ -14,6 +14,9 @@ import Foundation
 /// `BIS_TEST_FAULT` is a comma-separated list of `ACTION:TARGET`:
 /// - `crash` — the process dies at once with SIGKILL, before any result, as a
 ///   real crash would;
+/// - `crash-after-result` — the task executes and its result is published and
+///   confirmed, then the process dies with SIGKILL before the ack: the broker
+///   redelivers the task and the next execution's result is a duplicate;
 /// - `fail` — the execution fails permanently;
 /// - `transient` — the execution fails transiently;
 /// - `sleep=MS` — sleeps MS milliseconds before executing (a window in which
@@ -25,6 +28,7 @@ import Foundation
 public struct FaultSwitch: Sendable, Hashable {
     public enum Action: Sendable, Hashable {
         case crash
+        case crashAfterResult
         case fail
         case transient
         case sleep(milliseconds: Int)
@@ -60,13 +64,14 @@ public struct FaultSwitch: Sendable, Hashable {
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             func bad(_ why: String) -> TaskFailure {
                 TaskFailure(.permanent, "BIS_TEST_FAULT entry '\(entry)': \(why); use ACTION:[RUN_PREFIX/]STAGE[/INDEX] "
-                            + "with ACTION crash, fail, transient or sleep=MS")
+                            + "with ACTION crash, crash-after-result, fail, transient or sleep=MS")
             }
             guard let colon = entry.firstIndex(of: ":") else { throw bad("no ':'") }
             let actionText = String(entry[..<colon])
             let action: Action
             switch actionText {
             case "crash": action = .crash
+            case "crash-after-result": action = .crashAfterResult
             case "fail": action = .fail
             case "transient": action = .transient
             default:
@@ -130,5 +135,11 @@ public struct FaultSwitch: Sendable, Hashable {
         case .transient?: throw TaskFailure(.transient, "BIS_TEST_FAULT: injected transient failure of \(task.taskID)")
         default: break
         }
+    }
+
+    /// Applies `crash-after-result` once `task`'s result is confirmed and
+    /// before its delivery is acked: dies with SIGKILL when a rule asks for it.
+    public func applyAfterResult(of task: TaskMessage) {
+        if fault(for: task) == .crashAfterResult { kill(getpid(), SIGKILL) }
     }
 }

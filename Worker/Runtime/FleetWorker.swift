@@ -209,6 +209,7 @@ public final class FleetWorker: Sendable {
             if claim(execution) { try? await delivery.nack(requeue: true) }
             return
         }
+        fault?.applyAfterResult(of: task)
         guard claim(execution) else { return }
         do {
             try await delivery.ack()
