@@ -184,5 +184,7 @@ let package = Package(
         ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.
         .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"], exclude: ["python"]),
+        // Workers on separate "hosts" (network namespaces, veth pairs, a relay to the broker): a host cut off mid-task.
+        .testTarget(name: "NetworkFleetTests", dependencies: ["FleetCore", "FleetAMQP", "TestSupport"], exclude: ["python"]),
     ]
 )

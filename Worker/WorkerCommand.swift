@@ -52,6 +52,13 @@ struct WorkerCommand: AsyncParsableCommand {
     var tlsCA: String?
 
     @Option(help: ArgumentHelp(
+        "The AMQP heartbeat in seconds (0 turns it off; default 30).",
+        discussion: "The broker drops a worker silent for about two intervals (a dead host, a cut link) "
+            + "and gives its unfinished tasks to other workers; the lower non-zero value of worker and broker wins.",
+        valueName: "seconds"))
+    var heartbeat: Int?
+
+    @Option(help: ArgumentHelp(
         "Deliveries of one task message before the broker dead-letters it; give the coordinator's --delivery-limit.",
         discussion: "Coordinator and workers both declare the stage queues, and RabbitMQ refuses (406 "
             + "PRECONDITION_FAILED) a queue declared again with another x-delivery-limit."))
@@ -59,6 +66,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
+        if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
         if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
         if amqpURL == nil { throw ValidationError("give the broker with --amqp URL or BIS_AMQP_URL") }
         if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
@@ -85,11 +93,15 @@ struct WorkerCommand: AsyncParsableCommand {
         let url = amqpURL!
         let transport: AMQPTransport
         do {
+            // resendUnconfirmed: a result in flight when the connection drops
+            // (a cut link) goes out again once it is back, rather than being
+            // lost; the coordinator records it (as a duplicate if the task was
+            // redone meanwhile). Events are idempotent by execution id.
             transport = try await AMQPTransport.connect(url: url, namespace: namespace,
                                                         policy: RetryPolicy(deliveryLimit: deliveryLimit),
                                                         tls: TLSOptions(caFile: tlsCA),
                                                         connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
-                                                        logger: logger)
+                                                        heartbeat: heartbeat, resendUnconfirmed: true, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("bis-worker: cannot reach the broker at \(AMQPURL.redact(url)): \(error)\n".utf8))
             throw ExitCode(3)

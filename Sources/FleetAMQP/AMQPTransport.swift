@@ -42,12 +42,22 @@ public final class AMQPTransport: FleetTransport {
     }
 
     /// Connects and declares the topology. Throws the AMQP module's error
-    /// when the broker cannot be reached or refuses the login.
+    /// when the broker cannot be reached or refuses the login. `heartbeat`
+    /// is the AMQP heartbeat in seconds (nil: the AMQP module's default; the
+    /// lower non-zero value of client and broker wins): the broker drops a
+    /// peer silent for about two intervals and redelivers its unacked tasks.
+    /// `resendUnconfirmed`: a publish the connection lost before the broker
+    /// confirmed it is sent again after the reconnect instead of failing
+    /// (workers set it: their events may then arrive twice, which the
+    /// coordinator's intake, idempotent by execution id, absorbs).
     public static func connect(url: String, namespace: String = "bis", policy: RetryPolicy = .standard,
-                               tls: TLSOptions = .init(), connectionName: String = "bis-fleet",
+                               tls: TLSOptions = .init(), connectionName: String = "bis-fleet", heartbeat: Int? = nil,
+                               resendUnconfirmed: Bool = false,
                                logger: Logger = Logger(label: "bis.amqp")) async throws -> AMQPTransport {
         var config = try AMQPConfiguration(url: url)
         config.tls = tls
+        if let heartbeat { config.heartbeat = heartbeat }
+        config.resendUnconfirmed = resendUnconfirmed
         config.connectionName = connectionName
         let amqp = try await AMQPConnection.connect(config, logger: logger)
         let transport = AMQPTransport(amqp: amqp, namespace: namespace, policy: policy, logger: logger)
