@@ -148,7 +148,7 @@ extension CoordinatorEngine {
         if let existing, existing != .running { return false }
         if existing == nil { try insertExecution(e, task: task, state: .running, db) }
 
-        let run = try RunRecord.fetch(db, e.run)
+        let runState = (try db.value("SELECT state FROM runs WHERE id = ?", [e.run]) as String?).flatMap(RunState.init(rawValue:))
         let finishTimes = (e.startedAt.timeIntervalSince1970, (e.finishedAt ?? Date()).timeIntervalSince1970)
         func finishExecution(_ state: ExecutionState) throws {
             try db.run("""
@@ -162,7 +162,7 @@ extension CoordinatorEngine {
         case .started:
             return false
         case .succeeded:
-            guard task.isOpen, run?.state != .cancelled else {
+            guard task.isOpen, runState != .cancelled else {
                 // The task has its winner (or the run was cancelled): this
                 // result is recorded and its files reclaimed, never used.
                 try finishExecution(.duplicate)
@@ -191,7 +191,7 @@ extension CoordinatorEngine {
             // Only the failure of the current attempt decides; an older
             // attempt's late failure is history.
             guard task.attempt == e.attempt, task.isOpen else { return false }
-            guard run?.state == .running || run?.state == .awaitingApproval else {
+            guard runState == .running || runState == .awaitingApproval else {
                 try markFailed(task, failure.message, db, now: now)
                 return false
             }

@@ -23,6 +23,10 @@ public final class LineageStore: Sendable {
             // WAL comes with DatabasePool; NORMAL is durable across a process
             // crash (kill -9), which is the failure this store must survive.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Keep the hot pages in memory: the intake reads tasks and
+            // executions by key for every event (64 MiB cache, reads mapped).
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         pool = try DatabasePool(path: path, configuration: config)

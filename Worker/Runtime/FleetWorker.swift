@@ -187,7 +187,15 @@ public final class FleetWorker: Sendable {
         let started = TaskEvent(kind: .started, task: task, execution: execution, worker: identity,
                                 deliveryCount: delivery.deliveryCount, startedAt: startedAt)
         let transport = self.transport
-        Task { try? await transport.publishEvent(started) }   // status only: not awaited
+        // Status only, not awaited, and only for a task still running after
+        // a moment: a task that ends at once is reported by its result alone
+        // (half the messages for many short tasks; the coordinator does not
+        // need the `started` event to commit a result).
+        let announce = Task {
+            try await Task.sleep(for: .milliseconds(200))
+            try? await transport.publishEvent(started)
+        }
+        defer { announce.cancel() }
         log.info("task started", metadata: ["task.delivery_count": .stringConvertible(delivery.deliveryCount)])
 
         var event: TaskEvent
