@@ -90,7 +90,11 @@ struct TaskRecord: Sendable {
     var isOpen: Bool { state == .planned || state == .queued || state == .running }
 
     static func fetch(_ db: Database, run: String, stage: Stage, index: Int) throws -> TaskRecord? {
-        try db.row("SELECT * FROM tasks WHERE run = ? AND stage = ? AND idx = ?", [run, stage.rawValue, index]).map(TaskRecord.init)
+        // Not the message body nor the result: the intake needs neither, and they can be large.
+        try db.row("""
+            SELECT id, run, stage, idx, state, attempt, max_attempts, label, winner, NULL AS result, planned_at
+            FROM tasks WHERE run = ? AND stage = ? AND idx = ?
+            """, [run, stage.rawValue, index]).map(TaskRecord.init)
     }
 }
 
@@ -146,7 +150,10 @@ extension CoordinatorEngine {
         }
         // A final event for an execution already final: a redelivery.
         if let existing, existing != .running { return false }
-        if existing == nil { try insertExecution(e, task: task, state: .running, db) }
+        if existing == nil {
+            // No `started` event came first (a short task): one insert, finished below.
+            try insertExecution(e, task: task, state: .running, db)
+        }
 
         let runState = (try db.value("SELECT state FROM runs WHERE id = ?", [e.run]) as String?).flatMap(RunState.init(rawValue:))
         let finishTimes = (e.startedAt.timeIntervalSince1970, (e.finishedAt ?? Date()).timeIntervalSince1970)

@@ -137,22 +137,17 @@ public struct WorkerHeartbeat: Codable, Sendable, Hashable {
     }
 }
 
-/// The one JSON form of every wire message (ISO-8601 dates with fractions).
+/// The one JSON form of every wire message (dates as seconds since 1970, with fractions).
 public enum WireCoding {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let e = JSONEncoder()
-        e.dateEncodingStrategy = .custom { date, encoder in
-            var c = encoder.singleValueContainer()
-            try c.encode(date.timeIntervalSince1970)
-        }
+        e.dateEncodingStrategy = .secondsSince1970
         return Array(try e.encode(value))
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .custom { decoder in
-            Date(timeIntervalSince1970: try decoder.singleValueContainer().decode(Double.self))
-        }
+        d.dateDecodingStrategy = .secondsSince1970
         return try d.decode(type, from: Data(bytes))
     }
 }
