@@ -181,8 +181,12 @@ extension CoordinatorEngine {
     /// Polls until the run is settled (succeeded, failed, cancelled or awaiting approval).
     public func waitUntilSettled(_ id: String, poll: Duration = .milliseconds(50)) async throws -> RunView {
         while true {
-            guard let view = try await run(id) else { throw ServiceError.notFound("no run \(id)") }
-            if view.state.isSettled { return view }
+            // The state alone while waiting (the full view reads every task).
+            let state = try await store.read { db in
+                (try db.value("SELECT state FROM runs WHERE id = ?", [id]) as String?).flatMap(RunState.init(rawValue:))
+            }
+            guard let state else { throw ServiceError.notFound("no run \(id)") }
+            if state.isSettled, let view = try await run(id) { return view }
             try await Task.sleep(for: poll)
         }
     }
