@@ -83,7 +83,8 @@ import WorkerRuntime
         let inbox = try await transport.coordinatorInbox(prefetch: 10)
         let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: root), concurrency: 1,
                                  heartbeatInterval: .seconds(60), drainGrace: .milliseconds(50),
-                                 fault: try FaultSwitch(parsing: "sleep=3000:noop"))
+                                 // Far longer than the grace, so the hand-back wins even on a starved machine.
+                                 fault: try FaultSwitch(parsing: "sleep=60000:noop"))
         let running = Task { try await worker.run() }
         try await transport.publishTask(noop(7), delayMilliseconds: 0)
         _ = try await collect(inbox) { !Self.events($0, .started).isEmpty }

@@ -77,6 +77,7 @@ final class NetnsFleet: @unchecked Sendable {
     }
 
     func startCoordinator() async throws -> NetnsProcess {
+        try await TestSupport.waitForBroker(brokerURL.string!)
         let port = try NetnsCommand.freePort()
         let address = "127.0.0.1:\(port)"
         let p = try start("coordinator", Self.executable("bis"),

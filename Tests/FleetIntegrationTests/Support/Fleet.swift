@@ -144,6 +144,7 @@ final class Fleet: @unchecked Sendable {
     /// Starts (or restarts, on the same store, data root and port) the
     /// coordinator and waits until `/healthz` answers.
     func startCoordinator(timeout: Double = 90) async throws {
+        try await TestSupport.waitForBroker(amqpURL)
         let n = lock.withLock { () -> Int in coordinatorStarts += 1; return coordinatorStarts }
         let args = ["coordinator", "--amqp", amqpURL, "--data-root", dataRoot, "--db", db,
                     "--http", "127.0.0.1:\(port)", "--namespace", namespace] + options.coordinatorArguments
@@ -172,6 +173,7 @@ final class Fleet: @unchecked Sendable {
     /// Starts every worker slot, then waits until the coordinator has heard
     /// a heartbeat from each; starts the supervisor when asked for.
     func startWorkers(timeout: Double = 90) async throws {
+        try await TestSupport.waitForBroker(amqpURL)
         let count = lock.withLock { slots.count }
         for i in 0..<count { try spawnWorker(i) }
         try await waitForWorkers(timeout: timeout)
