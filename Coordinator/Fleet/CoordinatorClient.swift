@@ -127,6 +127,49 @@ enum RunAction: String, CaseIterable, Sendable {
 
 /// Why a call to the coordinator did not give an answer, and the exit code
 /// each deserves (DESIGN.md: 1 run failed or refused, 2 usage, 3 unreachable).
+/// Re-reads a run for `bis status --watch` and `bis submit --wait`, riding
+/// out a coordinator that stops answering (restarted, say) for up to
+/// `reconnectSeconds`: the run goes on without bis.
+struct RunPoller {
+    let client: CoordinatorClient
+    let options: CoordinatorOptions
+    let reconnectSeconds: Double
+    let pollSeconds: Double
+    private var lostSince: ContinuousClock.Instant?
+
+    init(client: CoordinatorClient, options: CoordinatorOptions, reconnectSeconds: Double, pollSeconds: Double) {
+        self.client = client
+        self.options = options
+        self.reconnectSeconds = reconnectSeconds
+        self.pollSeconds = pollSeconds
+    }
+
+    /// Waits one poll interval, then the run's view again.
+    mutating func next(_ view: RunView) async throws -> RunView {
+        while true {
+            try await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
+            do {
+                let fresh = try await client.run(view.id)
+                if lostSince != nil { printNote("reached the coordinator at \(client.address) again") }
+                lostSince = nil
+                return fresh
+            } catch {
+                if case .unreachable = error {
+                    let now = ContinuousClock.now
+                    if lostSince == nil {
+                        printNote("lost the coordinator at \(client.address); trying again for "
+                                  + "\(humanDuration(reconnectSeconds)) (the run goes on without bis)")
+                    }
+                    let since = lostSince ?? now
+                    lostSince = since
+                    if now - since < .milliseconds(Int(reconnectSeconds * 1000)) { continue }
+                }
+                throw options.exit(for: error, run: view.id)
+            }
+        }
+    }
+}
+
 enum ClientError: Error, Sendable {
     /// Nothing answered at the address (refused, timed out, no such host).
     case unreachable(String)

@@ -75,7 +75,7 @@ struct StatusCommand: AsyncParsableCommand {
         var screen = WatchScreen(terminal: !options.json && isatty(1) == 1)
         var view = first
         var lastJSON: RunView?
-        var lostSince: ContinuousClock.Instant?
+        var poller = RunPoller(client: client, options: options, reconnectSeconds: reconnectSeconds, pollSeconds: interval)
         while true {
             if options.json {
                 if view != lastJSON {
@@ -88,24 +88,7 @@ struct StatusCommand: AsyncParsableCommand {
                 if !frame.isEmpty { writeAll(1, Array(frame.utf8)) }
             }
             if view.state.isSettled { return view }
-            try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
-            do {
-                view = try await client.run(view.id)
-                if lostSince != nil { printNote("reached the coordinator at \(client.address) again") }
-                lostSince = nil
-            } catch {
-                if case .unreachable = error {
-                    let now = ContinuousClock.now
-                    if lostSince == nil {
-                        printNote("lost the coordinator at \(client.address); trying again for "
-                                  + "\(humanDuration(reconnectSeconds)) (the run goes on without bis)")
-                    }
-                    let since = lostSince ?? now
-                    lostSince = since
-                    if now - since < .milliseconds(Int(reconnectSeconds * 1000)) { continue }
-                }
-                throw options.exit(for: error, run: view.id)
-            }
+            view = try await poller.next(view)
         }
     }
 }

@@ -95,7 +95,7 @@ struct SubmitCommand: AsyncParsableCommand {
     private func follow(_ submitted: RunView, client: CoordinatorClient) async throws -> RunView {
         var view = submitted
         var announced = false
-        var lostSince: ContinuousClock.Instant?
+        var poller = RunPoller(client: client, options: options, reconnectSeconds: reconnectSeconds, pollSeconds: pollSeconds)
         while true {
             switch view.state {
             case .succeeded, .failed, .cancelled:
@@ -106,24 +106,7 @@ struct SubmitCommand: AsyncParsableCommand {
             default:
                 break
             }
-            try await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
-            do {
-                view = try await client.run(view.id)
-                if lostSince != nil { printNote("reached the coordinator at \(client.address) again") }
-                lostSince = nil
-            } catch {
-                if case .unreachable = error {
-                    let now = ContinuousClock.now
-                    if lostSince == nil {
-                        printNote("lost the coordinator at \(client.address); trying again for "
-                                  + "\(humanDuration(reconnectSeconds)) (the run goes on without bis)")
-                    }
-                    let since = lostSince ?? now
-                    lostSince = since
-                    if now - since < .milliseconds(Int(reconnectSeconds * 1000)) { continue }
-                }
-                throw options.exit(for: error, run: view.id)
-            }
+            view = try await poller.next(view)
         }
     }
 }
