@@ -51,6 +51,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "A CA file to verify the broker's TLS certificate (amqps://).")
     var tlsCA: String?
 
+    @Option(help: "Seconds to keep trying when the broker does not answer at start (then exit 3).")
+    var connectTimeout: Double = 30
+
     @Option(help: ArgumentHelp(
         "The AMQP heartbeat in seconds (0 turns it off; default 30).",
         discussion: "The broker drops a worker silent for about two intervals (a dead host, a cut link) "
@@ -97,11 +100,13 @@ struct WorkerCommand: AsyncParsableCommand {
             // (a cut link) goes out again once it is back, rather than being
             // lost; the coordinator records it (as a duplicate if the task was
             // redone meanwhile). Events are idempotent by execution id.
-            transport = try await AMQPTransport.connect(url: url, namespace: namespace,
-                                                        policy: RetryPolicy(deliveryLimit: deliveryLimit),
-                                                        tls: TLSOptions(caFile: tlsCA),
-                                                        connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
-                                                        heartbeat: heartbeat, resendUnconfirmed: true, logger: logger)
+            transport = try await AMQPTransport.connecting(for: connectTimeout, logger: logger) {
+                try await AMQPTransport.connect(url: url, namespace: namespace,
+                                                policy: RetryPolicy(deliveryLimit: deliveryLimit),
+                                                tls: TLSOptions(caFile: tlsCA),
+                                                connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
+                                                heartbeat: heartbeat, resendUnconfirmed: true, logger: logger)
+            }
         } catch {
             FileHandle.standardError.write(Data("bis-worker: cannot reach the broker at \(AMQPURL.redact(url)): \(error)\n".utf8))
             throw ExitCode(3)

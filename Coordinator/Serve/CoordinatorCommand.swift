@@ -42,6 +42,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "CA certificate file for amqps:// (default: the system's trust store).")
     var tlsCA: String?
 
+    @Option(help: "Seconds to keep trying when the broker does not answer at start (then exit 3).")
+    var connectTimeout: Double = 30
+
     @Option(help: "Attempts per task before it fails (the first included).")
     var maxAttempts: Int = RetryPolicy.standard.defaultMaxAttempts
 
@@ -67,8 +70,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let policy = RetryPolicy(defaultMaxAttempts: maxAttempts, deliveryLimit: deliveryLimit)
         let transport: AMQPTransport
         do {
-            transport = try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
-                                                        tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator", logger: logger)
+            transport = try await AMQPTransport.connecting(for: connectTimeout, logger: logger) {
+                try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
+                                                tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator", logger: logger)
+            }
         } catch {
             printError("cannot reach the broker at \(redacted(url)): \(error)")
             throw ExitCode(3)

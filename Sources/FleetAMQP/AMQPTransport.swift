@@ -265,3 +265,29 @@ public final class AMQPTransport: FleetTransport {
         }
     }
 }
+
+extension AMQPTransport {
+    /// Runs `connect` again, with a pause growing from 0.2 s to 2 s, until it
+    /// succeeds or `seconds` have passed (then its last error): a process
+    /// started while the broker restarts — systemd starting both, an operator
+    /// restarting the broker — waits for it instead of exiting at once.
+    public static func connecting(for seconds: Double, logger: Logger,
+                                  _ connect: () async throws -> AMQPTransport) async throws -> AMQPTransport {
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, seconds) * 1000))
+        var pause = 0.2
+        var told = false
+        while true {
+            do {
+                return try await connect()
+            } catch {
+                guard ContinuousClock.now + .milliseconds(Int(pause * 1000)) < deadline else { throw error }
+                if !told {
+                    logger.warning("the broker does not answer yet; trying again for up to \(Int(seconds)) s", metadata: ["error": "\(error)"])
+                    told = true
+                }
+                try await Task.sleep(for: .milliseconds(Int(pause * 1000)))
+                pause = min(2, pause * 2)
+            }
+        }
+    }
+}
