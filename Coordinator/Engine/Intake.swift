@@ -148,8 +148,10 @@ extension CoordinatorEngine {
             try db.run("UPDATE tasks SET state = 'running' WHERE id = ? AND state IN ('planned', 'queued')", [task.id])
             return false
         }
-        // A final event for an execution already final: a redelivery.
-        if let existing, existing != .running { return false }
+        // A final event for an execution already final: a redelivery. An
+        // abandoned one (its task settled while it had not reported) still
+        // gets its own end recorded.
+        if let existing, existing != .running && existing != .abandoned { return false }
         if existing == nil {
             // No `started` event came first (a short task): one insert, finished below.
             try insertExecution(e, task: task, state: .running, db)
@@ -189,6 +191,7 @@ extension CoordinatorEngine {
                 """, [e.execution, task.id])
             try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
                          detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
+            try abandonRunning(task, "execution \(e.execution) completed the task while this one had not reported", db, now: now)
             effects.taskDurations.append(max(0, finishTimes.1 - finishTimes.0))
             effects.handoffLatencies.append(max(0, now - task.plannedAt))
             return true
@@ -266,6 +269,17 @@ extension CoordinatorEngine {
     private func markFailed(_ task: TaskRecord, _ error: String, _ db: Database, now: Double) throws {
         try db.run("UPDATE tasks SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
                        [error, now, task.id])
+        try abandonRunning(task, "the task failed while this execution had not reported", db, now: now)
+    }
+
+    /// Executions still `running` when their task settles without them: a
+    /// worker killed mid-task never reports, and its execution would read
+    /// as running forever (in status, metrics and OpenLineage).
+    private func abandonRunning(_ task: TaskRecord, _ why: String, _ db: Database, now: Double) throws {
+        try db.run("""
+            UPDATE executions SET state = 'abandoned', finished_at = ?, error_kind = 'transient', error = ?
+            WHERE task = ? AND state = 'running'
+            """, [now, why, task.id])
     }
 
     /// Fails a run: its unsent messages are dropped and tasks not yet

@@ -67,7 +67,7 @@ extension CoordinatorEngine {
         for s in RunState.allCases { out.append("bis_runs{state=\"\(s.rawValue)\"} \(runs[s.rawValue] ?? 0)") }
         family("bis_tasks", "gauge", "Tasks by stage and state.")
         for (stage, state, n) in counts.tasks { out.append("bis_tasks{stage=\"\(stage)\",state=\"\(state)\"} \(n)") }
-        family("bis_executions", "gauge", "Executions by state (duplicate: a redelivered task's later result; lost: dead-lettered).")
+        family("bis_executions", "gauge", "Executions by state (duplicate: a redelivered task's later result; lost: dead-lettered; abandoned: never reported, its task settled without it).")
         let ex = Dictionary(counts.executions, uniquingKeysWith: +)
         for s in ExecutionState.allCases { out.append("bis_executions{state=\"\(s.rawValue)\"} \(ex[s.rawValue] ?? 0)") }
         family("bis_task_retries_total", "counter", "Task attempts after a failure or a lost execution.")

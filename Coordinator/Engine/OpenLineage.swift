@@ -134,8 +134,11 @@ extension CoordinatorEngine {
                           _schemaURL: "https://openlineage.io/spec/facets/1-0-0/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
                           message: $0, programmingLanguage: "Swift")
                 }
-                // A duplicate did its work but was not used: COMPLETE with no outputs; a lost or failed one: FAIL.
-                events.append(OpenLineageEvent(eventType: ok || state == "duplicate" ? "COMPLETE" : "FAIL",
+                // A duplicate did its work but was not used: COMPLETE with no
+                // outputs; an abandoned one never reported: ABORT; a lost or
+                // failed one: FAIL.
+                let end = ok || state == "duplicate" ? "COMPLETE" : state == "abandoned" ? "ABORT" : "FAIL"
+                events.append(OpenLineageEvent(eventType: end,
                                                eventTime: time(x["finished_at"]),
                                                run: .init(runId: olRun, facets: .init(parent: parent, errorMessage: error, bis_execution: facet)),
                                                job: job, inputs: inputs, outputs: ok ? outputs : [], producer: OpenLineageEvent.producer,

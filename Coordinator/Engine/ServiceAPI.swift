@@ -45,7 +45,11 @@ public enum TaskState: String, Codable, Sendable, CaseIterable {
 /// `duplicate` (the task had a winner already, or the run was cancelled: its
 /// files are reclaimed) or `failed`; a dead letter records a `lost` one.
 public enum ExecutionState: String, Codable, Sendable, CaseIterable {
-    case running, succeeded, failed, duplicate, lost
+    /// `abandoned`: still running in the store when its task settled without
+    /// it (another execution won, or the task failed) — its worker most
+    /// likely died. A late result from it is still recorded, as a duplicate
+    /// or a failure.
+    case running, succeeded, failed, duplicate, lost, abandoned
 }
 
 public struct SubmitRequest: Codable, Sendable {

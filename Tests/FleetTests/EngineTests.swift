@@ -158,6 +158,63 @@ private let fastRetries = CoordinatorOptions(policy: RetryPolicy(defaultMaxAttem
         await transport.close()
     }
 
+    /// A worker that announced a task and died never reports: once another
+    /// execution wins, the silent one is `abandoned`, not running forever; a
+    /// late result from it is still recorded, as a duplicate.
+    @Test func anExecutionThatNeverReportsIsAbandonedWhenAnotherWins() async throws {
+        let (store, dir) = try tempStore()
+        let transport = InMemoryTransport()
+        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: ChunkStore(root: "/tmp"))
+        try await engine.start()
+        let identity = WorkerIdentity(id: "test:2", host: "test", pid: 2, version: "test")
+        let silent = FleetIDs.newExecutionID()
+        let held = Held()
+        let worker = Task {
+            guard let deliveries = try? await transport.taskDeliveries(stages: [.noop], prefetch: 1) else { return }
+            do {
+                for try await d in deliveries {
+                    guard let task = d.task else { continue }
+                    if d.deliveryCount == 0 {
+                        // Announce, then die with the task.
+                        try await transport.publishEvent(TaskEvent(kind: .started, task: task, execution: silent,
+                                                                   worker: identity, deliveryCount: 0, startedAt: Date()))
+                        held.set(task)
+                        try await d.nack(requeue: true)
+                    } else {
+                        try await transport.publishEvent(TaskEvent(kind: .succeeded, task: task, execution: FleetIDs.newExecutionID(),
+                                                                   worker: identity, deliveryCount: d.deliveryCount,
+                                                                   startedAt: Date(), finishedAt: Date()))
+                        try await d.ack()
+                    }
+                }
+            } catch {}
+        }
+        let run = try await engine.submitNoop(tasks: 1, by: "test")
+        #expect(try await engine.waitUntilSettled(run).state == .succeeded)
+        let db = try DatabaseQueue(path: dir + "/bis.db")
+        func state() async throws -> String? {
+            try await db.read { try String.fetchOne($0, sql: "SELECT state FROM executions WHERE id = ?", arguments: [silent]) }
+        }
+        #expect(try await state() == "abandoned")
+        #expect(try await db.read { try String.fetchOne($0, sql: "SELECT error FROM executions WHERE id = ?", arguments: [silent]) }?
+            .contains("had not reported") == true)
+
+        // The silent worker was only cut off: its late result loses to the winner.
+        let task = try #require(held.task)
+        try await transport.publishEvent(TaskEvent(kind: .succeeded, task: task, execution: silent, worker: identity,
+                                                   deliveryCount: 0, startedAt: Date(), finishedAt: Date()))
+        var late: String?
+        for _ in 0..<200 {
+            late = try await state()
+            if late != "abandoned" { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(late == "duplicate")
+        worker.cancel()
+        await engine.stop()
+        await transport.close()
+    }
+
     @Test func cancelStopsARunAndLaterResultsAreDiscarded() async throws {
         let (store, _) = try tempStore()
         let transport = InMemoryTransport()
@@ -215,6 +272,14 @@ private let fastRetries = CoordinatorOptions(policy: RetryPolicy(defaultMaxAttem
             #expect(message.contains("append-only"), "\(sql): \(message)")
         }
     }
+}
+
+/// The task a scripted worker held, for the test to act on later.
+final class Held: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: TaskMessage?
+    var task: TaskMessage? { lock.withLock { value } }
+    func set(_ t: TaskMessage) { lock.withLock { value = t } }
 }
 
 /// A flag tests flip from outside a @Sendable closure.
