@@ -52,22 +52,28 @@ extension Fleet {
         return lineage
     }
 
-    /// The worker slot whose heartbeat says it runs a task of
-    /// `stage`, polling `bis workers --json` up to `timeout` seconds.
-    func workerRunning(stage: String, timeout: Double = 60) async throws -> Int? {
+    /// An execution of `stage` in `run` that the lineage store records as
+    /// running on one of this fleet's live workers, started at most
+    /// `maxAge` seconds ago (so it is still running when the caller acts on
+    /// it); polls up to `timeout` seconds. The store, not a heartbeat: a
+    /// worker's heartbeat lists a task from the moment it takes it, before
+    /// its `started` event reaches the coordinator, and an execution killed
+    /// in that window leaves no trace in the lineage.
+    func runningExecution(run: String, stage: String, maxAge: Double,
+                          timeout: Double = 60) async throws -> (worker: Int, index: Int, execution: String)? {
+        struct Running: Decodable { var index: Int; var execution: String; var pid: Int?; var age: Double }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            let r = try await bis(["workers", "--json"], timeout: 60)
-            if r.exitCode == 0, let list = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] {
-                for w in list {
-                    guard let pid = w["pid"] as? Int, let running = w["running"] as? [String],
-                          running.contains(where: { $0.contains("/\(stage)/") }) else { continue }
-                    for i in 0..<workerCount where worker(i)?.pid == Int32(pid) && worker(i)?.isRunning == true {
-                        return i
+            let r = try FleetEnvironment.python.script(FleetEnvironment.checker, ["running", db, run, stage])
+            if r.status == 0, let line = r.output.split(separator: "\n").last,
+               let list = try? JSONDecoder().decode([Running].self, from: Data(line.utf8)) {
+                for x in list where x.age <= maxAge {
+                    for i in 0..<workerCount where worker(i)?.pid == x.pid.map(Int32.init) && worker(i)?.isRunning == true {
+                        return (i, x.index, x.execution)
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(100))
         }
         return nil
     }

@@ -17,6 +17,10 @@ Usage:
       The lineage store's executions of RUN per task, by state. Prints
       {"tasks": [{"stage": s, "index": i, "state": task state, "winner": id,
                   "executions": {state: n}}]}.
+  check_fleet.py running DB RUN STAGE
+      RUN's executions of STAGE the lineage store has as running (their
+      worker announced them). Prints [{"index": i, "execution": id,
+      "pid": pid, "age": seconds since it started}].
 
 The pipeline (the spec FleetData writes):
   ingest     rows where a present value does not cast are quarantined
@@ -32,6 +36,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 
 import duckdb
 
@@ -156,10 +161,21 @@ def executions(db, run):
     return {"tasks": list(tasks.values())}
 
 
+def running(db, run, stage):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = con.execute("""
+        SELECT t.idx, x.id, x.pid, x.started_at FROM tasks t JOIN executions x ON x.task = t.id
+        WHERE t.run = ? AND t.stage = ? AND x.state = 'running' ORDER BY x.started_at DESC""", (run, stage))
+    now = time.time()
+    return [{"index": i, "execution": x, "pid": pid, "age": now - started} for i, x, pid, started in rows]
+
+
 mode = sys.argv[1]
 if mode == "published":
     print(json.dumps(published(sys.argv[2].split(","), sys.argv[3], sys.argv[4], sys.argv[5]), default=str))
 elif mode == "executions":
     print(json.dumps(executions(sys.argv[2], sys.argv[3])))
+elif mode == "running":
+    print(json.dumps(running(sys.argv[2], sys.argv[3], sys.argv[4])))
 else:
     sys.exit(f"unknown mode {mode}")
