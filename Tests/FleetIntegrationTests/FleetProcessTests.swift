@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ import Darwin
 ///
 /// Serialized: each test starts a fleet of processes; several at once would
 /// starve a 2-core machine. No timing assertions: timeouts are safety nets.
-@Suite(.serialized, .enabled(if: FleetEnvironment.enabled,
+@Suite(.serialized, .usesBroker, .enabled(if: FleetEnvironment.enabled,
                              "no broker (BIS_TEST_AMQP_URL; run ops/test) or no Python with duckdb (BIS_PYTHON)"))
 struct FleetProcessTests {
     /// A pipeline name no other run on the broker shares; it starts the run
@@ -170,7 +171,7 @@ struct FleetProcessTests {
         }
     }
 
-    @Test func brokerRestartMidRunCompletes() async throws {
+    @Test(.restartsBroker) func brokerRestartMidRunCompletes() async throws {
         let control = try FleetEnvironment.brokerControl()
         let slow = WorkerSpec(fault: "sleep=1000:normalize")
         try await withFleet("broker-restart", FleetOptions(workers: [slow, slow])) { fleet in

@@ -2,12 +2,13 @@ import AMQP
 import FleetAMQP
 import FleetCore
 import Foundation
+import TestSupport
 import Testing
 import WorkerRuntime
 
 /// `AMQPTransport` against the private broker, each test in a namespace of
 /// its own whose queues it deletes at the end.
-@Suite(.serialized, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
+@Suite(.serialized, .usesBroker, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
 struct AMQPTransportTests {
     func connect(deliveryLimit: Int = 2) async throws -> AMQPTransport {
         guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }

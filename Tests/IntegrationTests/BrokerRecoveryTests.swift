@@ -1,13 +1,14 @@
 import AMQP
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 extension BrokerTests {
     /// `ops/broker restart` while a publisher streams: the client reconnects
     /// by itself, and every message whose publish was confirmed is consumed
     /// at least once.
-    @Test func brokerRestartDuringAStreamOfPublishesLosesNoConfirmedMessage() async throws {
+    @Test(.restartsBroker) func brokerRestartDuringAStreamOfPublishesLosesNoConfirmedMessage() async throws {
         let amqp = try await TestBroker.connect(heartbeat: 5)
         let queue = TestBroker.uniqueName("restart")
         try await amqp.declare(.queue(QueueSpec(queue)))

@@ -1,10 +1,11 @@
 import AMQP
 import Foundation
+import TestSupport
 import Testing
 
 /// The AMQP layer against the real private node. Serialized: one test
 /// restarts the broker, which would break the others' connections.
-@Suite(.serialized, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
+@Suite(.serialized, .usesBroker, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
 struct BrokerTests {
     @Test func roundTripKeepsBodyAndProperties() async throws {
         let amqp = try await TestBroker.connect()

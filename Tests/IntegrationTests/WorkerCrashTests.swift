@@ -1,10 +1,11 @@
 import FleetAMQP
 import FleetCore
 import Foundation
+import TestSupport
 import Testing
 
 /// The real `bis-worker` process against the private broker.
-@Suite(.serialized, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
+@Suite(.serialized, .usesBroker, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
 struct WorkerCrashTests {
     static var workerExecutable: String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

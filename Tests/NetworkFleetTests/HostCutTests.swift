@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Workers on separate "hosts" — network namespaces joined to the root
@@ -8,7 +9,7 @@ import Testing
 /// Runs when the broker is configured (ops/test) and network namespaces can
 /// be made (root or CAP_NET_ADMIN, iproute2); otherwise it skips, saying
 /// which of them is missing.
-@Suite(.serialized, .enabled(if: NetnsGate.enabled, Comment(rawValue: NetnsGate.skipReason)))
+@Suite(.serialized, .usesBroker, .enabled(if: NetnsGate.enabled, Comment(rawValue: NetnsGate.skipReason)))
 struct HostCutTests {
     /// When host A learns that its link is gone, relative to its late result.
     struct Timing: Sendable, CustomTestStringConvertible {
