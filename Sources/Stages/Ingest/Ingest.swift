@@ -8,9 +8,10 @@ import FleetCore
 
 /// Parses one shard of a CSV or JSON Lines file into a zstd Parquet chunk of
 /// the source's declared columns followed by the provenance columns
-/// `_source_file` (the shard's path, as the quarantine's `file` names it) and
-/// `_source_line` (the line where the row's record starts), streaming: memory is bounded by the row
-/// group, one batch and one read block, never by the shard.
+/// `_source_file` (the shard's path, as the quarantine's `file` names it)
+/// and `_source_line` (the line where the row's record starts), streaming:
+/// memory is bounded by the row group, one batch and one read block, never
+/// by the shard.
 ///
 /// Rows that do not fit (wrong field count, a value that does not parse as
 /// its column's type, an overflowing decimal, invalid UTF-8, an unterminated
