@@ -84,7 +84,9 @@ public struct ImpactReport: Codable, Sendable, Hashable {
 /// One quarantined row, from ingest (a value that did not parse) or validate (a rule it failed).
 public struct QuarantinedRow: Codable, Sendable, Hashable {
     public var stage: Stage
-    /// ingest: the input file and its physical line; validate: the chunk's input files are in its lineage.
+    /// The input file and the physical line where the row's record starts
+    /// (validate's from the row's provenance columns; nil only for a
+    /// quarantine chunk written before rows carried them).
     public var file: String?
     public var line: Int64?
     public var column: String?

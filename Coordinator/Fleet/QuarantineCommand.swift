@@ -8,10 +8,11 @@ struct QuarantineCommand: AsyncParsableCommand {
         commandName: "quarantine",
         abstract: "List a run's quarantined rows: file, line, rule, reason and the row itself.",
         discussion: """
-            Ingest's rows come first (values that did not parse: rule `parse`, \
-            with the input file and its line), then validate's (rows that failed \
-            a rule: the rule's name, the reason, and the row's values as JSON). \
-            Fix the input at file:line, or the rule in the spec, and submit again.
+            Ingest's rows come first (values that did not parse: rule `parse`), \
+            then validate's (rows that failed a rule: the rule's name, the reason, \
+            and the row's values as JSON). Both name the input file and the line \
+            where the row's record starts. Fix the input at file:line, or the rule \
+            in the spec, and submit again.
             --rule keeps the rows of one rule, by its full name as shown \
             ("not_null l_orderkey") or its kind ("not_null", "range", "parse").
             Exit codes: 0 listed (also when there are none), 2 no such run or \

@@ -86,6 +86,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         worker.drain()
         _ = await working.result
+        // The first quarantined rows, shown as `bis quarantine` shows them:
+        // with no coordinator left afterwards, this is where a local run's are seen.
+        let quarantined = json ? [] : ((try? await engine.quarantine(view.id, rule: nil, limit: Self.quarantineShown)) ?? [])
         await engine.stop()
         await transport.close()
 
@@ -95,12 +98,14 @@ struct RunCommand: AsyncParsableCommand {
             encoder.dateEncodingStrategy = .iso8601
             print(String(decoding: try encoder.encode(view), as: UTF8.self))
         } else {
-            print(localSummary(view, root: root))
+            print(localSummary(view, root: root, quarantined: quarantined))
         }
         if view.state == .failed || view.state == .cancelled { throw ExitCode(1) }
     }
 
-    private func localSummary(_ view: RunView, root: ChunkStore) -> String {
+    static let quarantineShown = 10
+
+    private func localSummary(_ view: RunView, root: ChunkStore, quarantined: [QuarantinedRow]) -> String {
         var lines = ["run \(view.id): \(view.state.rawValue)" + (view.message.map { " — \($0)" } ?? "")]
         for s in view.stages {
             lines.append("  \(s.stage.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))\(s.succeeded)/\(s.total) tasks"
@@ -111,6 +116,12 @@ struct RunCommand: AsyncParsableCommand {
         for (dataset, dir) in view.published.sorted(by: { $0.key < $1.key }) { lines.append("  published \(dataset): \(root.root)/\(dir)") }
         if let r = view.reportDirectory { lines.append("  report: \(root.root)/\(r)/report.html") }
         if let r = view.receipt { lines.append("  receipt: \(r.hasPrefix("/") ? r : root.root + "/" + r)") }
+        if !quarantined.isEmpty {
+            let total = view.stages.reduce(Int64(0)) { $0 + $1.rowsQuarantined }
+            lines.append("  quarantined rows" + (total > Int64(quarantined.count) ? " (first \(quarantined.count) of \(total))" : "") + ":")
+            let table = QuarantineCommand.text(quarantined, run: view.id, rule: nil, limit: Int.max, width: 60)
+            lines += table.split(separator: "\n").map { "    " + $0 }
+        }
         return lines.joined(separator: "\n")
     }
 }

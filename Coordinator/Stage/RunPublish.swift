@@ -65,7 +65,7 @@ extension StageCommand.Run {
         let run = runID ?? Self.newRunID(pipeline: pipeline.name, now: Date())
         let schema = chunks.isEmpty ? SpecOperators.datasetSchema(pipeline) : nil
         let result = try publish(dataset: spec.dataset, run: run, pipeline: pipeline.name, chunks: chunks, summaries: partials,
-                                 root: out, retention: retention, now: Date(), schema: schema)
+                                 root: out, retention: retention, now: Date(), schema: schema, provenance: spec.provenance)
 
         var report = StageReport(stage: "publish")
         report.rowsIn = result.dataset.manifest.rows

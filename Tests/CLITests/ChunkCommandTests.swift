@@ -14,7 +14,10 @@ import Testing
 
         let cat = try Bis.run(["chunk", "cat", chunk], in: ws.path)
         #expect(cat.status == 0, "\(cat.stderr)")
-        #expect(cat.stdout == "id,amount,day\n1,10.50,1969-12-31\n2,,2026-01-02\n3,-7.25,2026-01-03\n")
+        // After the declared columns, each row's input file and line (ingest's provenance columns).
+        let file = URL(fileURLWithPath: ws.path + "/data/a.csv").resolvingSymlinksInPath().path
+        #expect(cat.stdout == "id,amount,day,_source_file,_source_line\n1,10.50,1969-12-31,\(file),2\n"
+                + "2,,2026-01-02,\(file),3\n3,-7.25,2026-01-03,\(file),4\n")
 
         let limited = try Bis.run(["chunk", "cat", chunk, "--columns", "day,id", "--limit", "1"], in: ws.path)
         #expect(limited.stdout == "day,id\n1969-12-31,1\n")

@@ -245,6 +245,9 @@ enum LiveTools {
         let allowed = try await Bis.run(["quarantine", live.run, "--rule", "allowed", "--json"], in: ws.path, coordinator: live.base)
         let byKind = try APICoding.decoder().decode([QuarantinedRow].self, from: Data(allowed.stdout.utf8))
         #expect(!byKind.isEmpty && byKind.allSatisfy { $0.rule.contains("allowed country") }, "\(allowed.stdout.prefix(1000))")
+        // Validate's rows name the input file and line as ingest's do.
+        #expect(byKind.allSatisfy { $0.stage == .validate && $0.file.map(live.inputs.contains) == true && ($0.line ?? 0) > 1 },
+                "\(allowed.stdout.prefix(1000))")
         let named = try await Bis.run(["quarantine", live.run, "--rule", "allowed country", "--json"], in: ws.path, coordinator: live.base)
         #expect(try APICoding.decoder().decode([QuarantinedRow].self, from: Data(named.stdout.utf8)) == byKind)
         let table = try await Bis.run(["quarantine", live.run], in: ws.path, coordinator: live.base)

@@ -81,6 +81,23 @@ import WorkerRuntime
         let parse = quarantined.filter { $0.stage == .ingest }
         #expect(!parse.isEmpty && parse.allSatisfy { $0.file != nil && ($0.line ?? 0) > 1 && !$0.reason.isEmpty })
         #expect(quarantined.contains { $0.stage == .validate && $0.rule.contains("allowed") })
+        // Validate's rows name file and line too: the record at that line of that file is the row's.
+        let validated = quarantined.filter { $0.stage == .validate }
+        #expect(!validated.isEmpty)
+        for q in validated {
+            let file = try #require(q.file, "\(q)")
+            let line = try #require(q.line, "\(q)")
+            #expect(files.contains(file), "\(q)")
+            let values = try #require(try JSONSerialization.jsonObject(with: Data(q.row.utf8)) as? [String: Any])
+            #expect(values.keys.allSatisfy { !$0.hasPrefix("_source_") }, "\(q.row)")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let physical = text.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(line >= 2 && Int(line) <= physical.count, "\(q)")
+            if line >= 2 && Int(line) <= physical.count {
+                let prefix = "\(values["order_id"] ?? "?"),\(values["line"] ?? "?"),"
+                #expect(physical[Int(line) - 1].hasPrefix(prefix), "\(file):\(line) is '\(physical[Int(line) - 1])', row \(q.row)")
+            }
+        }
         // A rule by its name as the quarantine shows it, or by its kind.
         let onlyRange = try await engine.quarantine(submitted.id, rule: "range unit_price", limit: 1000)
         #expect(!onlyRange.isEmpty && onlyRange.allSatisfy { $0.rule.contains("range unit_price") })

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Columnar
+import FleetCore
 @testable import Stages
 
 @Suite struct IngestCSVTests {
@@ -29,14 +30,14 @@ import Columnar
         #expect(r.values("day") == [.int(19782), .int(-1), .int(-719_162)])
         #expect(r.values("at") == [.int(1_709_210_096_000_000), .int(1), .int(1_704_061_800_000_000)])
         #expect(r.values("price") == [.int(1234), .int(-5), .int(999_999_999_999_999)])
-        #expect(r.schema.fields == Self.everyType)
+        #expect(r.schema.fields == Self.everyType + Provenance.fields)
     }
 
     @Test func headerColumnsMayComeInAnyOrder() throws {
         let r = try ingestText("b,a\nx,1\ny,2\n", csv([Field("a", .int64), Field("b", .string)]))
         #expect(r.values("a") == [.int(1), .int(2)])
         #expect(r.strings("b") == ["x", "y"])
-        #expect(r.batch.schema.fields.map(\.name) == ["a", "b"])
+        #expect(r.batch.schema.fields.map(\.name) == ["a", "b", "_source_file", "_source_line"])
     }
 
     @Test func withoutHeaderFieldsAreInDeclaredOrder() throws {

@@ -248,7 +248,8 @@ public final class TaskExecutor: Sendable {
         let partials = try PartialsFile.collect(partialFiles, summaries: publishSpec.summaries)
         let schema = chunks.isEmpty ? SpecOperators.datasetSchema(spec) : nil
         let result = try publish(dataset: publishSpec.dataset, run: task.run, pipeline: spec.name, chunks: chunks,
-                                 summaries: partials, root: chunkStore.root, retention: retention, now: Date(), schema: schema)
+                                 summaries: partials, root: chunkStore.root, retention: retention, now: Date(), schema: schema,
+                                 provenance: publishSpec.provenance)
         var outputs: [ChunkRef] = []
         var entries: [PublishedEntry] = []
         for v in result.versions {

@@ -4,11 +4,17 @@ public struct PublishSpec: Sendable, Hashable {
     public var dataset: String
     /// In spec order.
     public var summaries: [SummarySpec]
+    /// `provenance: true` keeps the `_source_file` and `_source_line`
+    /// columns (see `Provenance`) in the published dataset, so each row can
+    /// be traced to its input file and line; by default they are dropped and
+    /// the dataset has exactly the normalized columns. Summaries never have them.
+    public var provenance: Bool
     public var location: SpecLocation
 
-    public init(dataset: String, summaries: [SummarySpec], location: SpecLocation) {
+    public init(dataset: String, summaries: [SummarySpec], provenance: Bool = false, location: SpecLocation) {
         self.dataset = dataset
         self.summaries = summaries
+        self.provenance = provenance
         self.location = location
     }
 }

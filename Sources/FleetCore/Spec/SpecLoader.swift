@@ -198,6 +198,10 @@ struct SpecLoader {
                 sink.add(entry.keyNode.location, "a column name in \(context) is empty")
                 continue
             }
+            if Provenance.isReserved(entry.key) {
+                sink.add(entry.keyNode.location, Provenance.reservedMessage(entry.key, "\(context) declares column"))
+                continue
+            }
             var typeNode = entry.value
             var nullable = true
             if let sub = entry.value.mapping {
@@ -303,6 +307,10 @@ struct SpecLoader {
                     sink.add(pair.value.location, "cannot rename '\(pair.key)' to an empty name")
                     continue
                 }
+                if Provenance.isReserved(to) {
+                    sink.add(pair.value.location, Provenance.reservedMessage(to, "cannot rename '\(pair.key)' to"))
+                    continue
+                }
                 tracker.rename(pair.key, to: to, at: pair.keyNode.location)
                 renames.append(ColumnRename(from: pair.key, to: to))
             }
@@ -399,6 +407,10 @@ struct SpecLoader {
         let name = pair.key
         guard !name.isEmpty else {
             sink.add(pair.keyNode.location, "a derived column's name is empty")
+            return nil
+        }
+        guard !Provenance.isReserved(name) else {
+            sink.add(pair.keyNode.location, Provenance.reservedMessage(name, "derive"))
             return nil
         }
         var exprNode = pair.value
@@ -540,10 +552,10 @@ struct SpecLoader {
 
     mutating func loadPublish(_ node: Node, tracker: SchemaTracker) -> PublishSpec? {
         guard let entries = mapping(node, "'publish'") else { return nil }
-        checkKeys(entries, allowed: ["dataset", "summaries"], in: "publish")
+        checkKeys(entries, allowed: ["dataset", "summaries", "provenance"], in: "publish")
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         guard let datasetEntry = byKey["dataset"] else {
-            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries"], at: node.location,
+            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries", "provenance"], at: node.location,
                           "publish needs 'dataset' (the name of the published dataset)")
             return nil
         }
@@ -560,7 +572,11 @@ struct SpecLoader {
                 if let summary = loadSummary(item, tracker: tracker) { summaries.append(summary) }
             }
         }
-        return PublishSpec(dataset: dataset, summaries: summaries, location: node.location)
+        var provenance = false
+        if let entry = byKey["provenance"], let value = bool(entry.value, "'provenance' in publish") {
+            provenance = value
+        }
+        return PublishSpec(dataset: dataset, summaries: summaries, provenance: provenance, location: node.location)
     }
 
     mutating func loadSummary(_ item: Entry, tracker: SchemaTracker) -> SummarySpec? {

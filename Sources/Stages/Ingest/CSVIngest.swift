@@ -246,7 +246,7 @@ struct CSVIngest {
             }
             if failed { continue }
             for c in fillNull { _ = sinks[c].appendNull() }
-            try run.commitRow()
+            try run.commitRow(line: recordLine)
         }
     }
 

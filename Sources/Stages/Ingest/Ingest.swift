@@ -4,10 +4,14 @@ import Glibc
 import Darwin
 #endif
 import Columnar
+import FleetCore
 
 /// Parses one shard of a CSV or JSON Lines file into a zstd Parquet chunk of
-/// the source's declared columns, streaming: memory is bounded by the row
-/// group, one batch and one read block, never by the shard.
+/// the source's declared columns followed by the provenance columns
+/// `_source_file` (the shard's path, as the quarantine's `file` names it)
+/// and `_source_line` (the line where the row's record starts), streaming:
+/// memory is bounded by the row group, one batch and one read block, never
+/// by the shard.
 ///
 /// Rows that do not fit (wrong field count, a value that does not parse as
 /// its column's type, an overflowing decimal, invalid UTF-8, an unterminated
@@ -68,6 +72,10 @@ final class IngestRun {
     let schema: Schema
     /// One sink per declared column, in declared order.
     let sinks: UnsafeMutablePointer<ColumnSink>
+    /// `_source_line` of each row of the batch in progress.
+    private let lines: UnsafeMutablePointer<Int64>
+    /// `_source_file` for a full batch, built once: every row of a shard has the same file.
+    private var fullBatchFiles: Column?
     let fields: [Field]
     let batchRows: Int
     private let writer: ParquetWriter
@@ -83,6 +91,11 @@ final class IngestRun {
         }
         var seen = Set<String>()
         for field in source.columns {
+            guard !Provenance.isReserved(field.name) else {
+                throw IngestError.invalidSource(
+                    file: file, message: "column \(field.name): names starting with \(Provenance.prefix) are reserved "
+                        + "for the provenance columns ingest adds")
+            }
             guard seen.insert(field.name).inserted else {
                 throw IngestError.invalidSource(file: file, message: "column \(field.name) is declared twice")
             }
@@ -105,8 +118,9 @@ final class IngestRun {
          options: IngestOptions, writerOptions: WriterOptions) throws {
         self.source = source
         self.file = file
-        schema = Schema(source.columns)
+        schema = Schema(source.columns + Provenance.fields)
         batchRows = max(1, min(options.batchRows, options.rowGroupRows))
+        lines = .allocate(capacity: batchRows)
         fields = source.columns
         sinks = .allocate(capacity: source.columns.count)
         for (i, field) in source.columns.enumerated() {
@@ -121,13 +135,16 @@ final class IngestRun {
         for c in fields.indices { sinks[c].deallocate() }
         sinks.deinitialize(count: fields.count)
         sinks.deallocate()
+        lines.deallocate()
     }
 
     /// Counts a record as read (call once per record, good or bad).
     @inline(__always) func read() { rowsRead += 1 }
 
-    /// Every sink holds the row: count it, and flush a full batch.
-    @inline(__always) func commitRow() throws {
+    /// Every sink holds the row whose record starts at `line`: count it,
+    /// and flush a full batch.
+    @inline(__always) func commitRow(line: Int64) throws {
+        lines[rows] = line
         rows += 1
         if rows >= batchRows { try flush() }
     }
@@ -149,8 +166,23 @@ final class IngestRun {
     /// The batch's columns exist only in this call, so the sinks' buffers are
     /// unshared again when it returns.
     private func appendBatch() throws {
-        let batch = try ColumnBatch(schema: schema, columns: fields.indices.map { try sinks[$0].column(fields[$0].type) })
-        try writer.append(batch)
+        var columns = try fields.indices.map { try sinks[$0].column(fields[$0].type) }
+        columns.append(try fileColumn(rows))
+        columns.append(try Column(.int64, .int64(Array(UnsafeBufferPointer(start: lines, count: rows)))))
+        try writer.append(try ColumnBatch(schema: schema, columns: columns))
+    }
+
+    /// `_source_file` for `n` rows: the file's bytes `n` times (the writer
+    /// dictionary-encodes it to one value and a run of zero indices).
+    private func fileColumn(_ n: Int) throws -> Column {
+        if n == batchRows, let full = fullBatchFiles { return full }
+        let name = Array(file.utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(name.count * n)
+        for _ in 0..<n { bytes.append(contentsOf: name) }
+        let column = try Column(.string, .bytes(try StringColumn(offsets: (0...n).map { $0 * name.count }, bytes: bytes)))
+        if n == batchRows { fullBatchFiles = column }
+        return column
     }
 
     func finish() throws -> IngestResult {

@@ -73,7 +73,7 @@ struct JSONLinesIngest {
                 try run.reject(line: recordLine, column: r.column, reason: "line \(recordLine)" + (r.column.map { ", column \($0)" } ?? "") + ": " + r.message, raw: raw)
                 continue
             }
-            try run.commitRow()
+            try run.commitRow(line: recordLine)
         }
     }
 }

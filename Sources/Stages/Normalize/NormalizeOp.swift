@@ -1,4 +1,5 @@
 import Columnar
+import FleetCore
 
 /// An expression evaluated over a whole batch at once, giving one value per
 /// row. The expression language (FleetCore/Expr) is adapted to this.
@@ -53,6 +54,12 @@ public enum NormalizeOp: Sendable {
 }
 
 /// Applies normalize steps to each batch in order.
+///
+/// The provenance columns (`_source_file`, `_source_line`, see `Provenance`)
+/// are not the steps' to touch: they are set aside before the first step
+/// and put back after the last, after the steps' columns, with the rows the
+/// filters kept. So whatever the steps rename, select or drop, every row
+/// leaves with the file and line it came from.
 public struct Normalizer: Sendable {
     public let steps: [NormalizeOp]
     public let caster: (any ColumnCaster)?
@@ -63,11 +70,44 @@ public struct Normalizer: Sendable {
     }
 
     public func apply(_ input: ColumnBatch) throws -> ColumnBatch {
+        let carried = input.schema.fields.indices.filter { Provenance.isReserved(input.schema.fields[$0].name) }
         var batch = input
-        for (n, step) in steps.enumerated() {
-            batch = try apply(step, number: n + 1, to: batch)
+        if !carried.isEmpty {
+            let keep = input.schema.fields.indices.filter { !carried.contains($0) }
+            batch = try ColumnBatch(schema: Schema(keep.map { input.schema.fields[$0] }), columns: keep.map { input.columns[$0] })
         }
-        return batch
+        // The input rows still in `batch`, when a filter dropped some.
+        var rows: [Int]?
+        for (n, step) in steps.enumerated() {
+            if case .filter(let expression) = step {
+                let kept = try filterRows(expression, number: n + 1, batch)
+                rows = rows.map { r in kept.map { r[$0] } } ?? kept
+                batch = Gather.batch(batch, kept)
+            } else {
+                batch = try apply(step, number: n + 1, to: batch)
+            }
+        }
+        guard !carried.isEmpty else { return batch }
+        return try ColumnBatch(
+            schema: Schema(batch.schema.fields + carried.map { input.schema.fields[$0] }),
+            columns: batch.columns + carried.map { c in rows.map { Gather.column(input.columns[c], $0) } ?? input.columns[c] })
+    }
+
+    /// The rows where the filter is true.
+    private func filterRows(_ expression: BatchExpression, number: Int, _ batch: ColumnBatch) throws -> [Int] {
+        let column = try expression.evaluate(batch)
+        try check(column, rows: batch.rowCount, type: .bool, what: "filter (step \(number))")
+        guard case .bool(let keep) = column.values else {
+            throw OperatorError.invalidSetting("filter (step \(number)) must give bool values, got \(column.type)")
+        }
+        var rows = [Int]()
+        rows.reserveCapacity(keep.count)
+        if let validity = column.validity {
+            for i in keep.indices where keep[i] && validity[i] { rows.append(i) }
+        } else {
+            for i in keep.indices where keep[i] { rows.append(i) }
+        }
+        return rows
     }
 
     private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch) throws -> ColumnBatch {
@@ -94,13 +134,7 @@ public struct Normalizer: Sendable {
             }
             return try ColumnBatch(schema: Schema(fields), columns: columns)
         case .filter(let expression):
-            let column = try expression.evaluate(batch)
-            try check(column, rows: batch.rowCount, type: .bool, what: "filter (step \(number))")
-            guard case .bool(let keep) = column.values else {
-                throw OperatorError.invalidSetting("filter (step \(number)) must give bool values, got \(column.type)")
-            }
-            let mask = column.validity.map { v in zip(keep, v).map { $0 && $1 } } ?? keep
-            return Gather.batch(batch, mask: mask)
+            return Gather.batch(batch, try filterRows(expression, number: number, batch))
         case .cast(let name, let type):
             let i = try batch.requireColumn(name, "cast")
             guard let caster else {

@@ -6,9 +6,11 @@ import FleetCore
 public enum SpecOperators {
     /// The published dataset's schema when no validated chunk carries it
     /// (a run whose rows were all filtered out): the spec's declared output
-    /// schema, else what normalize would write.
+    /// schema, else what normalize would write; with the provenance columns
+    /// when the spec publishes them.
     public static func datasetSchema(_ spec: PipelineSpec) -> Schema? {
-        spec.outputSchema ?? (try? normalize(spec).outputSchema)
+        guard let schema = spec.outputSchema ?? (try? normalize(spec).outputSchema) else { return nil }
+        return spec.publish?.provenance == true ? Schema(schema.fields + Provenance.fields) : schema
     }
 
     /// The normalize operations of `spec`, with every `derive` and `filter`

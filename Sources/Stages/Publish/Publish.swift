@@ -133,11 +133,16 @@ public struct PublishResult: Sendable, Equatable {
 ///   - now: the manifests' creation time.
 ///   - schema: the dataset's schema when `chunks` is empty (one empty file
 ///     is published so the view still works); ignored otherwise.
+///   - provenance: keep the chunks' provenance columns (`_source_file`,
+///     `_source_line`, see `Provenance`) in the dataset. When false (the
+///     default) a chunk that has them is rewritten without them (same row
+///     groups, values and metadata) instead of linked, and the dataset has
+///     exactly the normalized columns.
 ///   - faults: test hook, see `PublishFaults`.
 public func publish(
     dataset: String, run: String, pipeline: String, chunks: [String],
     summaries: [String: [PartialAggregate]], root: String, retention: Int, now: Date,
-    schema: Schema? = nil, faults: PublishFaults = .none
+    schema: Schema? = nil, provenance: Bool = false, faults: PublishFaults = .none
 ) throws -> PublishResult {
     try PublishNames.check(dataset, kind: "dataset")
     try PublishNames.check(run, kind: "run")
@@ -167,7 +172,7 @@ public func publish(
         var versions: [PublishedVersion] = []
         let context = VersionContext(run: run, pipeline: pipeline, now: now, faults: faults)
         versions.append(try context.commit(dataset: dataset, folder: folders[dataset]!, kind: "dataset", summaryOf: nil) { temp in
-            try stageChunks(chunks, schema: schema, into: temp)
+            try stageChunks(chunks, schema: schema, provenance: provenance, into: temp)
         })
         for name in summaries.keys.sorted() {
             let partials = summaries[name]!
@@ -319,12 +324,15 @@ private func verify(_ manifest: PublishManifest, at path: String) throws {
 private func partName(_ i: Int) -> String { "part-" + String(format: "%05d", i) + ".parquet" }
 
 /// Links (or copies) the chunks into `temp` as part-NNNNN.parquet and checks
-/// each copy's sha256 against its source.
-private func stageChunks(_ chunks: [String], schema given: Schema?, into temp: String) throws -> (Schema, [PublishManifest.File]) {
+/// each copy's sha256 against its source; without `provenance`, a chunk
+/// with provenance columns is rewritten without them instead.
+private func stageChunks(_ chunks: [String], schema given: Schema?, provenance: Bool,
+                         into temp: String) throws -> (Schema, [PublishManifest.File]) {
     guard !chunks.isEmpty else {
-        guard let given else {
+        guard var given else {
             throw PublishError.invalidInput("no validated chunks to publish and no schema for an empty dataset")
         }
+        if !provenance { given = Provenance.stripped(given) }
         let w = try ParquetWriter(path: temp + "/" + partName(0), schema: given, options: publishWriterOptions())
         let r = try w.finish()
         return (given, [PublishManifest.File(name: partName(0), sha256: r.sha256, rows: r.rows, bytes: r.bytes)])
@@ -334,19 +342,25 @@ private func stageChunks(_ chunks: [String], schema given: Schema?, into temp: S
     for (i, chunk) in chunks.enumerated() {
         let source = try PublishNames.resolved(chunk)
         let reader = try ParquetReader(path: source)
+        let dropped = provenance ? reader.schema : Provenance.stripped(reader.schema)
         if let s = schema {
-            guard s.fields.map(\.name) == reader.schema.fields.map(\.name),
-                  s.fields.map(\.type) == reader.schema.fields.map(\.type) else {
-                throw PublishError.invalidInput("validated chunk \(chunk) has columns \(describeColumns(reader.schema)), "
+            guard s.fields.map(\.name) == dropped.fields.map(\.name),
+                  s.fields.map(\.type) == dropped.fields.map(\.type) else {
+                throw PublishError.invalidInput("validated chunk \(chunk) has columns \(describeColumns(dropped)), "
                                                 + "but \(chunks[0]) has \(describeColumns(s)): a dataset has one schema")
             }
-            schema = Schema(zip(s.fields, reader.schema.fields).map { Field($0.name, $0.type, nullable: $0.nullable || $1.nullable) })
+            schema = Schema(zip(s.fields, dropped.fields).map { Field($0.name, $0.type, nullable: $0.nullable || $1.nullable) })
         } else {
-            schema = reader.schema
+            schema = dropped
         }
-        let expected = try sha256(ofFile: source)
         let name = partName(i)
         let destination = temp + "/" + name
+        if dropped != reader.schema {
+            let r = try rewrite(reader, keeping: dropped, to: destination)
+            files.append(PublishManifest.File(name: name, sha256: r.sha256, rows: r.rows, bytes: r.bytes))
+            continue
+        }
+        let expected = try sha256(ofFile: source)
         _ = try DurableFiles.linkOrCopy(source, to: destination)
         let actual = try sha256(ofFile: destination)
         guard actual == expected else {
@@ -355,6 +369,26 @@ private func stageChunks(_ chunks: [String], schema given: Schema?, into temp: S
         files.append(PublishManifest.File(name: name, sha256: actual, rows: reader.rowCount, bytes: try DurableFiles.size(destination)))
     }
     return (schema!, files)
+}
+
+/// Writes `reader`'s rows with only the columns of `schema` (a subset of its
+/// own, in order), one row group per row group and with its metadata, so the
+/// same chunk always gives the same bytes.
+private func rewrite(_ reader: ParquetReader, keeping schema: Schema, to destination: String) throws -> WriteResult {
+    var options = publishWriterOptions()
+    options.keyValueMetadata = reader.keyValueMetadata
+    options.rowGroupRows = max(1, reader.rowGroups.map { Int($0.rowCount) }.max() ?? 1)
+    let writer = try ParquetWriter(path: destination, schema: schema, options: options)
+    do {
+        for g in reader.rowGroups.indices {
+            let batch = try reader.readRowGroup(g, columns: schema.fields.map(\.name))
+            try writer.append(try ColumnBatch(schema: schema, columns: batch.columns))
+        }
+        return try writer.finish()
+    } catch {
+        writer.abandon()
+        throw error
+    }
 }
 
 private func describeColumns(_ s: Schema) -> String {

@@ -265,10 +265,14 @@ enum RowText {
     /// The row as one JSON object, keys in column order: numbers and
     /// decimals as JSON numbers (decimals exact), bools, null, and strings,
     /// dates and timestamps as JSON strings; NaN and infinities as strings.
+    /// The provenance columns are left out: the quarantine names file and
+    /// line in columns of their own.
     static func json(_ batch: ColumnBatch, row: Int) -> String {
         var out = "{"
-        for (i, field) in batch.schema.fields.enumerated() {
-            if i > 0 { out += "," }
+        var first = true
+        for (i, field) in batch.schema.fields.enumerated() where !Provenance.isReserved(field.name) {
+            if !first { out += "," }
+            first = false
             out += jsonString(field.name) + ":"
             let c = batch.columns[i]
             guard let s = c.scalar(at: row) else { out += "null"; continue }

@@ -18,10 +18,15 @@ public struct ValidateOptions: Sendable {
     }
 }
 
-/// The quarantine chunk's columns: the rule names a row failed (`; `
+/// The quarantine chunk's columns: the input file and line the row came
+/// from (its provenance columns; null only for rows of chunks that lack them,
+/// made by hand rather than by ingest), the rule names a row failed (`; `
 /// between them, in spec order), the reasons (same order), and the row's
-/// values as one JSON object.
+/// values as one JSON object (without the provenance columns). `file` and
+/// `line` mean what they mean in ingest's quarantine.
 public let validateQuarantineSchema = Schema([
+    Field("file", .string),
+    Field("line", .int64),
     Field("rule", .string, nullable: false),
     Field("reason", .string, nullable: false),
     Field("row", .string, nullable: false),
@@ -60,6 +65,7 @@ public func validate(
     }
     var counts = [Int64](repeating: 0, count: compiled.count)
     var examples = [[FailureExample]](repeating: [], count: compiled.count)
+    let fileIndex = schema.index(of: Provenance.file), lineIndex = schema.index(of: Provenance.line)
     let shown = compiled.map { rule in
         var names = options.exampleColumns
         for c in rule.columns where !names.contains(c) { names.append(c) }
@@ -103,7 +109,9 @@ public func validate(
                 for r in 0..<batch.rowCount where !failedRules[r].isEmpty {
                     mask[r] = false
                     failed += 1
-                    try quarantine.add(rule: failedRules[r].map { compiled[$0].name }.joined(separator: "; "),
+                    try quarantine.add(file: fileIndex.flatMap { batch.columns[$0].scalar(at: r) },
+                                       line: lineIndex.flatMap { batch.columns[$0].scalar(at: r) },
+                                       rule: failedRules[r].map { compiled[$0].name }.joined(separator: "; "),
                                        reason: failedRules[r].map { compiled[$0].reason(batch, row: r) }.joined(separator: "; "),
                                        row: RowText.json(batch, row: r))
                 }
@@ -132,6 +140,7 @@ final class ValidateQuarantine {
     let path: String
     let options: WriterOptions
     private var writer: ParquetWriter?
+    private var files = StringColumn(), fileValid: [Bool] = [], lines: [Int64] = [], lineValid: [Bool] = []
     private var rules = StringColumn(), reasons = StringColumn(), rows = StringColumn()
     private var pending = 0
 
@@ -140,7 +149,22 @@ final class ValidateQuarantine {
         self.options = options
     }
 
-    func add(rule: String, reason: String, row: String) throws {
+    /// `file` and `line`: the row's provenance values (nil when the chunk lacks them).
+    func add(file: Scalar?, line: Scalar?, rule: String, reason: String, row: String) throws {
+        if case .bytes(let f)? = file {
+            files.append(bytes: f)
+            fileValid.append(true)
+        } else {
+            files.append(bytes: EmptyCollection<UInt8>())
+            fileValid.append(false)
+        }
+        if case .int(let l)? = line {
+            lines.append(l)
+            lineValid.append(true)
+        } else {
+            lines.append(0)
+            lineValid.append(false)
+        }
         rules.append(rule)
         reasons.append(reason)
         rows.append(row)
@@ -152,8 +176,14 @@ final class ValidateQuarantine {
         guard pending > 0 else { return }
         if writer == nil { writer = try ParquetWriter(path: path, schema: validateQuarantineSchema, options: options) }
         try writer!.append(try ColumnBatch(schema: validateQuarantineSchema, columns: [
+            try Column(.string, .bytes(files), validity: fileValid.contains(false) ? fileValid : nil),
+            try Column(.int64, .int64(lines), validity: lineValid.contains(false) ? lineValid : nil),
             try Column(.string, .bytes(rules)), try Column(.string, .bytes(reasons)), try Column(.string, .bytes(rows)),
         ]))
+        files.removeAll(keepingCapacity: true)
+        fileValid.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+        lineValid.removeAll(keepingCapacity: true)
         rules.removeAll(keepingCapacity: true)
         reasons.removeAll(keepingCapacity: true)
         rows.removeAll(keepingCapacity: true)

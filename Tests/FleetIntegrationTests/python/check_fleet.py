@@ -116,6 +116,11 @@ def published(csvs, root, dataset, summary):
     groups = 0
     if files:
         cols = "id, region, amount, qty, day, note, total, tier"
+        # Exactly the normalized columns: without publish.provenance the
+        # rows' _source_file and _source_line stay out of the dataset.
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lst(files)})").fetchall()]
+        if names != cols.split(", "):
+            mismatches.append(f"{dataset}: published columns {names}, expected {cols}")
         want = con.execute(f"SELECT {cols} FROM expected ORDER BY id").fetchall()
         got = con.execute(f"SELECT {cols} FROM read_parquet({lst(files)}) ORDER BY id").fetchall()
         if len(got) != len(want):

@@ -1,7 +1,10 @@
 """Reads our ingest chunk with pyarrow and the same CSV with pyarrow.csv and
 DuckDB's read_csv, all with the same column types, and checks the three
-tables are equal.   ingest_crosscheck.py INPUT.csv OURS.parquet
+tables are equal; then checks our provenance columns: `_source_file` is
+INPUT.csv as given and `_source_line` the line each record starts on, as
+Python's csv module counts them.   ingest_crosscheck.py INPUT.csv OURS.parquet
 Prints 'ok ROWS' or the first difference; exits 1 on a difference."""
+import csv
 import sys
 import warnings
 
@@ -19,9 +22,10 @@ schema = pa.schema([
 ])
 nulls = ["", "NA", "NULL"]
 
+provenance = [pa.field("_source_file", pa.string(), nullable=False), pa.field("_source_line", pa.int64(), nullable=False)]
 ours = pq.read_table(ours_path)
-if ours.schema != schema:
-    print(f"schema differs:\n{ours.schema}\nexpected\n{schema}")
+if ours.schema != pa.schema(list(schema) + provenance):
+    print(f"schema differs:\n{ours.schema}\nexpected\n{schema} and {provenance}")
     sys.exit(1)
 
 arrow = pacsv.read_csv(
@@ -54,4 +58,21 @@ for name, other in (("pyarrow.csv", arrow), ("duckdb", duck)):
             i = next(i for i in range(len(a)) if a[i] != b[i])
             print(f"{name} differs in column {col} row {i}: ours {a[i]!r}, theirs {b[i]!r}")
             sys.exit(1)
+starts = []
+with open(src, newline="", encoding="utf-8-sig") as f:
+    reader = csv.reader(f)
+    start = 1
+    for rec in reader:
+        line, start = start, reader.line_num + 1
+        if rec:
+            starts.append(line)
+starts = starts[1:]  # the header
+if ours.column("_source_line").to_pylist() != starts:
+    a = ours.column("_source_line").to_pylist()
+    i = next((i for i in range(min(len(a), len(starts))) if a[i] != starts[i]), min(len(a), len(starts)))
+    print(f"_source_line differs at row {i}: ours {a[i:i + 3]}, csv module {starts[i:i + 3]}")
+    sys.exit(1)
+if set(ours.column("_source_file").to_pylist()) != {src}:
+    print(f"_source_file is {set(ours.column('_source_file').to_pylist())}, not {src}")
+    sys.exit(1)
 print(f"ok {ours.num_rows}")
