@@ -156,6 +156,31 @@ import Testing
         #expect(Self.origins(good) == ["\(file):2", "\(file):6"])
     }
 
+    /// A dataset published without provenance: validate leaves the columns
+    /// out of its chunks (so publish can link them), its quarantine still
+    /// names file and line.
+    @Test func validateDropsThemFromItsChunksWhenTheDatasetWillNotKeepThem() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let (chunk, file) = try Self.ingestOrders("id,name,amount\n1,a,10\n2,b,-20\n3,c,30\n", dir: dir)
+        let by = [SummarySpec(name: "by_id", groupBy: ["id"], aggregates: [AggregateSpec(name: "n", function: .count, column: nil)])]
+        let kept = try validate(inputChunks: [chunk], rules: [VRule.range("amount", min: "0")], partition: 0,
+                                outputDir: try dir.sub("kept"), summaries: by)
+        let r = try validate(inputChunks: [chunk], rules: [VRule.range("amount", min: "0")], partition: 0,
+                             outputDir: try dir.sub("stripped"), summaries: by, options: ValidateOptions(keepProvenance: false))
+        let good = try ParquetReader(path: try #require(r.chunks.first).path).read()
+        #expect(good.schema.fields == Self.columns)
+        #expect(opInts(good["id"]) == [1, 3])
+        let q = try ParquetReader(path: try #require(r.quarantine).path).read()
+        #expect(opStrings(q["file"]) == [file] && opInts(q["line"]) == [3])
+        #expect(kept.chunks.first?.sha256 != r.chunks.first?.sha256 && r.summaries.count == kept.summaries.count)
+
+        // Publish links such chunks as they are.
+        let published = try publish(dataset: "orders", run: "r1", pipeline: "p", chunks: r.chunks.map(\.path), summaries: [:],
+                                    root: dir.path + "/root", retention: 3, now: Date(timeIntervalSince1970: 1_795_000_000))
+        #expect(try sha256(ofFile: try #require(published.dataset.files.first)) == r.chunks.first?.sha256)
+    }
+
     @Test func validateQuarantineOfChunksWithoutProvenanceHasNullFileAndLine() throws {
         let dir = try OpTempDir()
         defer { dir.cleanup() }

@@ -12,9 +12,16 @@ public struct ValidateOptions: Sendable {
     public var rowsPerChunk: Int = 1 << 20
     public var rowGroupRows: Int = 128 * 1024
     public var compression: WriterOptions.Compression = .zstd(level: 3)
+    /// Keep the provenance columns in the validated chunks. A pipeline
+    /// whose dataset is published without them (`publish.provenance`
+    /// false, the default) drops them here, where every row is written
+    /// anyway, so publish can link the chunks instead of rewriting them.
+    /// Quarantined rows name their file and line either way.
+    public var keepProvenance: Bool = true
 
-    public init(exampleColumns: [String] = []) {
+    public init(exampleColumns: [String] = [], keepProvenance: Bool = true) {
         self.exampleColumns = exampleColumns
+        self.keepProvenance = keepProvenance
     }
 }
 
@@ -72,7 +79,9 @@ public func validate(
         return names.map { schema.index(of: $0)! }
     }
 
-    let sink = ChunkSink(directory: outputDir, prefix: "validated", schema: schema, rowsPerChunk: options.rowsPerChunk,
+    let outputSchema = options.keepProvenance ? schema : Provenance.stripped(schema)
+    let outputColumns = outputSchema.fields.map { schema.index(of: $0.name)! }
+    let sink = ChunkSink(directory: outputDir, prefix: "validated", schema: outputSchema, rowsPerChunk: options.rowsPerChunk,
                          rowGroupRows: options.rowGroupRows, compression: options.compression, metadata: metadata)
     var writerOptions = WriterOptions()
     writerOptions.compression = options.compression
@@ -117,7 +126,8 @@ public func validate(
                 }
                 let good = Gather.batch(batch, mask: mask)
                 passed += Int64(good.rowCount)
-                try sink.append(good)
+                try sink.append(outputColumns.count == schema.fields.count
+                                ? good : try ColumnBatch(schema: outputSchema, columns: outputColumns.map { good.columns[$0] }))
                 for i in partials.indices { try partials[i].1.add(good) }
             }
         }
@@ -219,6 +229,7 @@ extension SpecOperators {
     /// Validate's settings from the spec: the row rules, the summaries, and
     /// the consolidate partition key as the columns examples show first.
     public static func validate(_ spec: PipelineSpec) -> (rules: [RowRule], summaries: [SummarySpec], options: ValidateOptions) {
-        (spec.validate.rules, spec.publish?.summaries ?? [], ValidateOptions(exampleColumns: spec.consolidate?.partitionBy ?? []))
+        (spec.validate.rules, spec.publish?.summaries ?? [],
+         ValidateOptions(exampleColumns: spec.consolidate?.partitionBy ?? [], keepProvenance: spec.publish?.provenance ?? false))
     }
 }
