@@ -12,7 +12,50 @@ public protocol BatchExpression: Sendable {
 /// Converts a column to another type (the expression language's cast helper
 /// is adapted to this). `name` is for error messages.
 public protocol ColumnCaster: Sendable {
+    /// Every value converted; throws when one cannot be.
     func cast(_ column: Column, to type: ColumnType, name: String) throws -> Column
+    /// What converts; the values that cannot are null in the column and
+    /// listed, for normalize to quarantine their rows. Throws only when the
+    /// cast is not possible at all. The default lists nothing: it is `cast`.
+    func castCollecting(_ column: Column, to type: ColumnType, name: String) throws -> (column: Column, rejected: [CastRejection])
+}
+
+extension ColumnCaster {
+    public func castCollecting(_ column: Column, to type: ColumnType, name: String) throws -> (column: Column, rejected: [CastRejection]) {
+        (try cast(column, to: type, name: name), [])
+    }
+}
+
+/// A value a cast could not convert.
+public struct CastRejection: Sendable, Equatable {
+    /// Row index in the batch.
+    public var row: Int
+    /// The value as text.
+    public var value: String
+    /// Why, e.g. "is not a number".
+    public var reason: String
+
+    public init(row: Int, value: String, reason: String) {
+        self.row = row
+        self.value = value
+        self.reason = reason
+    }
+}
+
+/// A row a normalize step could not use: it leaves the batch for the
+/// shard's quarantine chunk, named by the input file and line it came from.
+public struct RejectedRow: Sendable, Equatable {
+    /// The input file, from the row's provenance (`_source_file`); the
+    /// chunk's path when the chunk carries none.
+    public var file: String
+    /// The record's line in `file`; 0 when the chunk carries no provenance.
+    public var line: Int64
+    public var column: String
+    /// The step that rejected it: `cast`.
+    public var rule: String
+    public var reason: String
+    /// The value that did not fit, as text.
+    public var value: String
 }
 
 /// A caster from a closure.
@@ -62,15 +105,29 @@ public struct Normalizer: Sendable {
         self.caster = caster
     }
 
-    public func apply(_ input: ColumnBatch) throws -> ColumnBatch {
+    /// The steps over one batch; rows a step cannot use (a value a `cast`
+    /// cannot convert) leave the batch and are appended to `rejected`.
+    public func apply(_ input: ColumnBatch, rejected: inout [RejectedRow]) throws -> ColumnBatch {
         var batch = input
         for (n, step) in steps.enumerated() {
-            batch = try apply(step, number: n + 1, to: batch)
+            batch = try apply(step, number: n + 1, to: batch, rejected: &rejected)
         }
         return batch
     }
 
-    private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch) throws -> ColumnBatch {
+    /// The steps over one batch, where every row must fit: a rejected row
+    /// is an error naming it.
+    public func apply(_ input: ColumnBatch) throws -> ColumnBatch {
+        var rejected: [RejectedRow] = []
+        let out = try apply(input, rejected: &rejected)
+        if let r = rejected.first {
+            throw OperatorError.invalidSetting("\(r.rule) '\(r.column)': '\(r.value)' \(r.reason)"
+                                               + (rejected.count > 1 ? " (and \(rejected.count - 1) more rows)" : ""))
+        }
+        return out
+    }
+
+    private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch, rejected: inout [RejectedRow]) throws -> ColumnBatch {
         switch step {
         case .rename(let pairs): return try ColumnOperations.rename(batch, pairs)
         case .select(let c): return try ColumnOperations.select(batch, c)
@@ -106,7 +163,7 @@ public struct Normalizer: Sendable {
             guard let caster else {
                 throw OperatorError.invalidSetting("cast '\(name)' to \(type): the normalizer has no caster")
             }
-            let column = try caster.cast(batch.columns[i], to: type, name: name)
+            let (column, rejections) = try caster.castCollecting(batch.columns[i], to: type, name: name)
             try check(column, rows: batch.rowCount, type: type, what: "cast '\(name)'")
             var fields = batch.schema.fields
             fields[i].type = type
@@ -115,7 +172,19 @@ public struct Normalizer: Sendable {
             fields[i].nullable = true
             var columns = batch.columns
             columns[i] = column
-            return try ColumnBatch(schema: Schema(fields), columns: columns)
+            let out = try ColumnBatch(schema: Schema(fields), columns: columns)
+            guard !rejections.isEmpty else { return out }
+            // A value that does not convert is bad data, not a bad spec: its
+            // row is quarantined with where it came from, the rest go on.
+            let origin = RowOrigin(batch)
+            var keep = [Bool](repeating: true, count: batch.rowCount)
+            for r in rejections where keep[r.row] {
+                keep[r.row] = false
+                let (file, line) = origin.at(r.row)
+                rejected.append(RejectedRow(file: file, line: line, column: name, rule: "cast",
+                                            reason: "'\(r.value)' \(r.reason) (cast to \(type))", value: r.value))
+            }
+            return Gather.batch(out, mask: keep)
         }
     }
 
