@@ -81,19 +81,20 @@ public struct ImpactReport: Codable, Sendable, Hashable {
     }
 }
 
-/// One quarantined row, from ingest (a value that did not parse) or validate (a rule it failed).
+/// One quarantined row, from ingest (a value that did not parse), normalize (a value a cast could not convert) or validate (a rule it failed).
 public struct QuarantinedRow: Codable, Sendable, Hashable {
     public var stage: Stage
     /// The input file and the physical line where the row's record starts
-    /// (validate's from the row's provenance columns; nil only for a
-    /// quarantine chunk written before rows carried them).
+    /// (ingest's as it parsed; normalize's and validate's from the row's
+    /// provenance columns; nil only for a quarantine chunk written before
+    /// rows carried them).
     public var file: String?
     public var line: Int64?
     public var column: String?
-    /// ingest: `parse`; validate: the rule's name(s).
+    /// ingest: `parse`; normalize: `cast`; validate: the rule's name(s).
     public var rule: String
     public var reason: String
-    /// The row as it was (ingest: the raw CSV/JSON text; validate: its values).
+    /// The row as it was (ingest: the raw CSV/JSON text; normalize: the value that did not convert; validate: its values).
     public var row: String
     public var chunk: String
 
@@ -224,13 +225,15 @@ extension CoordinatorEngine {
         }
     }
 
-    /// The run's quarantined rows, ingest's then validate's, optionally of one rule.
+    /// The run's quarantined rows, ingest's, normalize's then validate's,
+    /// optionally of one rule (ingest's rule is `parse`, normalize's `cast`).
     public func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow] {
         let chunks: [(Stage, String)] = try await store.read { db in
             guard try RunRecord.fetch(db, run) != nil else { throw ServiceError.notFound("no run \(run)") }
             return try Row.fetchAll(db, sql: """
                 SELECT t.stage, c.path FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
-                JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND c.kind = 'quarantine' ORDER BY t.stage = 'validate', t.idx, c.id
+                JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND c.kind = 'quarantine'
+                ORDER BY CASE t.stage WHEN 'ingest' THEN 0 WHEN 'normalize' THEN 1 ELSE 2 END, t.idx, c.id
                 """, arguments: [run]).map { (Stage(rawValue: $0["stage"]) ?? .noop, $0["path"]) }
         }
         var out: [QuarantinedRow] = []

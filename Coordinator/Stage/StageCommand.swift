@@ -198,6 +198,8 @@ struct StageCommand: AsyncParsableCommand {
             report.rowsIn = r.rowsIn
             report.rowsOut = r.rowsOut
             report.outputs = r.partitions.map { .init($0.chunk, partition: $0.partition) }
+            report.rowsQuarantined = r.rowsQuarantined
+            if let q = r.quarantine { report.quarantine.append(.init(q)) }
             return report
         }
 

@@ -24,17 +24,10 @@ import WorkerRuntime
 
     @Test func ordersRunEndToEndWithApprovalLineageAndQuarantine() async throws {
         let (spec, data, rootPath) = try Self.workspace()
-        let root = ChunkStore(root: rootPath)
-        try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
-        let transport = InMemoryTransport()
-        let engine = CoordinatorEngine(store: try LineageStore(path: root.root + "/bis.db"), transport: transport, chunkStore: root)
-        try await engine.start()
-        let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: 2, logger: Logger(label: "test.worker"))
-        let working = Task { try await worker.run() }
-        defer { working.cancel() }
-
-        let submitted = try await engine.submit(SubmitRequest(specPath: spec, specText: try String(contentsOfFile: spec, encoding: .utf8),
-                                                              submittedBy: "test@host"))
+        let fleet = try await EmbeddedFleet(root: rootPath)
+        defer { fleet.cancel() }
+        let (engine, root) = (fleet.engine, fleet.root)
+        let submitted = try await fleet.submit(spec)
         #expect(submitted.state == .running)
         let waiting = try await engine.waitUntilSettled(submitted.id)
         #expect(waiting.state == .awaitingApproval, "\(waiting.message ?? "")")
@@ -115,8 +108,81 @@ import WorkerRuntime
         let page = try #require(try await engine.dashboardPage(path: "/runs/\(submitted.id)"))
         for s in Stage.pipeline { #expect(page.contains(">\(s.rawValue)<")) }
 
+        await fleet.stop()
+    }
+}
+
+/// Rows whose value a normalize `cast` cannot convert are quarantined by
+/// normalize with their file and line, and the run goes on without them.
+@Suite struct NormalizeQuarantineRunTests {
+    @Test func aValueThatDoesNotCastIsQuarantinedAndTheRunSucceeds() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-cast-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        try "id,qty\n1,5\n2,five\n3,7\n".write(toFile: dir + "/data/in.csv", atomically: true, encoding: .utf8)
+        let spec = dir + "/pipeline.yml"
+        try """
+            pipeline: casts
+            sources:
+              items:
+                format: csv
+                files: data/*.csv
+                header: true
+                columns: {id: int64, qty: string}
+            normalize:
+              - cast: {qty: int64}
+            consolidate: {partition_by: [id], partitions: 2}
+            publish: {dataset: items}
+            """.write(toFile: spec, atomically: true, encoding: .utf8)
+        let fleet = try await EmbeddedFleet(root: dir + "/root")
+        defer { fleet.cancel() }
+        let engine = fleet.engine
+        let submitted = try await fleet.submit(spec)
+        let done = try await engine.waitUntilSettled(submitted.id)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        let normalize = try #require(done.stages.first { $0.stage == .normalize })
+        #expect(normalize.rowsIn == 3 && normalize.rowsOut == 2 && normalize.rowsQuarantined == 1)
+
+        let q = try await engine.quarantine(submitted.id, rule: "cast", limit: 10)
+        #expect(q.count == 1)
+        let row = try #require(q.first)
+        #expect(row.stage == .normalize && row.rule == "cast" && row.column == "qty" && row.row == "five")
+        #expect(row.file?.hasSuffix("data/in.csv") == true && row.line == 3, "\(row)")
+        #expect(row.reason.contains("is not a number"))
+        #expect(try await engine.quarantine(submitted.id, rule: "parse", limit: 10).isEmpty)
+
+        await fleet.stop()
+    }
+}
+
+/// The embedded fleet `bis run --local` runs: an engine on a fresh lineage
+/// store under `root`, and one worker with two slots, over the in-memory transport.
+struct EmbeddedFleet {
+    let root: ChunkStore
+    let transport = InMemoryTransport()
+    let engine: CoordinatorEngine
+    let worker: FleetWorker
+    let working: Task<Void, Error>
+
+    init(root path: String) async throws {
+        root = ChunkStore(root: path)
+        try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
+        engine = CoordinatorEngine(store: try LineageStore(path: root.root + "/bis.db"), transport: transport, chunkStore: root)
+        try await engine.start()
+        let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: 2, logger: Logger(label: "test.worker"))
+        self.worker = worker
+        working = Task { try await worker.run() }
+    }
+
+    func submit(_ spec: String) async throws -> RunView {
+        try await engine.submit(SubmitRequest(specPath: spec, specText: try String(contentsOfFile: spec, encoding: .utf8),
+                                              submittedBy: "test@host"))
+    }
+
+    func stop() async {
         worker.drain()
         await engine.stop()
         await transport.close()
     }
+
+    func cancel() { working.cancel() }
 }

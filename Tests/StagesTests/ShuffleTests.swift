@@ -125,3 +125,71 @@ extension String {
         return String(s)
     }
 }
+
+/// A value a `cast` cannot convert is bad data: its row goes to normalize's
+/// quarantine chunk, named by the file and line it came from, and the rest
+/// of the shard goes on.
+@Suite struct NormalizeQuarantineTests {
+    @Test func rowsWhoseValueDoesNotCastAreQuarantinedWithTheirOrigin() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let input = try opBatch([
+            ("k", .int64, [.int(1), .int(2), .int(3), .int(4)]),
+            ("qty", .string, [.string("5"), .string("five"), nil, .string("7")]),
+            ("_source_file", .string, (0..<4).map { _ in .string("in/orders.csv") }),
+            ("_source_line", .int64, [.int(2), .int(3), .int(5), .int(6)]),
+        ])
+        let a = try opWriteChunk(dir.file("in.parquet"), [input], rowGroupRows: 3)
+        let compiledCaster = ExpressionCaster()
+        let r = try normalize(inputChunks: [a.path], steps: [.cast(column: "qty", to: .int64)], caster: compiledCaster,
+                              partitionBy: ["k"], partitions: 2, outputDir: try dir.sub("out"))
+        #expect(r.rowsIn == 4 && r.rowsOut == 3 && r.rowsQuarantined == 1)
+        let kept = try opReadRows(r.partitions.map(\.chunk.path))
+        #expect(kept.compactMap { $0[0] }.map { "\($0)" }.sorted() == [Scalar.int(1), .int(3), .int(4)].map { "\($0)" })
+        let q = try #require(r.quarantine)
+        #expect(q.path == dir.file("out/quarantine.parquet"))
+        let b = try ParquetReader(path: q.path).read()
+        #expect(b.schema.fields.map(\.name) == ["file", "line", "column", "rule", "reason", "raw"])
+        #expect(opStrings(b["file"]) == ["in/orders.csv"])
+        #expect(opInts(b["line"]) == [3])
+        #expect(opStrings(b["column"]) == ["qty"] && opStrings(b["rule"]) == ["cast"] && opStrings(b["raw"]) == ["five"])
+        #expect(opStrings(b["reason"]) == ["'five' is not a number (cast to int64)"])
+    }
+
+    /// After a filter dropped rows, a rejected row still names its own line.
+    @Test func aRowRejectedAfterAFilterNamesItsOwnLine() throws {
+        let input = try opBatch([
+            ("k", .int64, [.int(0), .int(1), .int(2), .int(3)]),
+            ("qty", .string, [.string("x"), .string("1"), .string("y"), .string("2")]),
+            ("_source_file", .string, (0..<4).map { _ in .string("a.csv") }),
+            ("_source_line", .int64, [.int(10), .int(11), .int(12), .int(13)]),
+        ])
+        var rejected: [RejectedRow] = []
+        let out = try Normalizer(steps: [.filter(GreaterExpression(column: "k", bound: 0)), .cast(column: "qty", to: .int64)],
+                                 caster: ExpressionCaster()).apply(input, rejected: &rejected)
+        #expect(rejected.map { "\($0.file):\($0.line) \($0.value)" } == ["a.csv:12 y"])
+        #expect(opInts(out["k"]) == [1, 3])
+        #expect(opInts(out["_source_line"]) == [11, 13])
+        #expect(out.schema.fields.map(\.name) == ["k", "qty", "_source_file", "_source_line"])
+    }
+
+    @Test func aChunkWithoutProvenanceNamesItselfAndACleanShardWritesNoQuarantine() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let a = try opWriteChunk(dir.file("in.parquet"), [try opBatch([("qty", .string, [.string("x"), .string("1")])])], rowGroupRows: 10)
+        let r = try normalize(inputChunks: [a.path], steps: [.cast(column: "qty", to: .int64)], caster: ExpressionCaster(),
+                              partitionBy: [], partitions: 1, outputDir: try dir.sub("out"))
+        let b = try ParquetReader(path: try #require(r.quarantine).path).read()
+        #expect(opStrings(b["file"]) == [a.path] && opInts(b["line"]) == [0])
+
+        let clean = try normalize(inputChunks: [a.path], steps: [], partitionBy: [], partitions: 1, outputDir: try dir.sub("clean"))
+        #expect(clean.quarantine == nil && clean.rowsQuarantined == 0)
+        #expect(!dir.entries("clean").contains("quarantine.parquet"))
+    }
+
+    @Test func theStrictApplyStillRefusesARowThatDoesNotFit() throws {
+        let input = try opBatch([("qty", .string, [.string("1"), .string("x"), .string("y")])])
+        let text = opErrorText { _ = try Normalizer(steps: [.cast(column: "qty", to: .int64)], caster: ExpressionCaster()).apply(input) }
+        #expect(text.contains("'x' is not a number") && text.contains("1 more"))
+    }
+}

@@ -192,8 +192,9 @@ public final class TaskExecutor: Sendable {
         let r = try normalize(inputChunks: try inputs(task, .data), steps: compiled.ops, caster: compiled.caster,
                               partitionBy: c?.partitionBy ?? [], partitions: spec.consolidate?.partitions ?? 1,
                               outputDir: dir, metadata: metadata(task))
-        return TaskOutcome(outputs: r.partitions.map { ref($0.chunk, kind: .data, partition: $0.partition) },
-                           rowsIn: r.rowsIn, rowsOut: r.rowsOut)
+        var outputs = r.partitions.map { ref($0.chunk, kind: .data, partition: $0.partition) }
+        if let q = r.quarantine { outputs.append(ref(q, kind: .quarantine)) }
+        return TaskOutcome(outputs: outputs, rowsIn: r.rowsIn, rowsOut: r.rowsOut, rowsQuarantined: r.rowsQuarantined)
     }
 
     private func runConsolidate(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {

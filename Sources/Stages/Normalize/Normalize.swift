@@ -8,13 +8,19 @@ public struct NormalizeResult: Sendable {
     public let rowsOut: Int64
     /// The schema after the steps, nil when no input batch was seen.
     public let schema: Schema?
+    /// `quarantine.parquet`: rows a step could not use (a value a `cast`
+    /// cannot convert), nil when there were none.
+    public var quarantine: WriteResult? = nil
+    public var rowsQuarantined: Int64 { quarantine?.rows ?? 0 }
 }
 
 /// The normalize stage for one shard: reads `inputChunks` one row group at a
 /// time, applies `steps`, and hash-partitions the rows on `partitionBy` into
 /// `partitions` chunks in `outputDir` (see `ShuffleWriter`). Memory: one input
 /// row group plus the P partition writers' buffers. Every batch must come out
-/// of the steps with the same schema (inputs of one source do).
+/// of the steps with the same schema (inputs of one source do). Rows a step
+/// rejects go to `quarantine.parquet` in `outputDir` (the columns of
+/// ingest's quarantine, `file, line, column, reason, raw`, plus `rule`).
 public func normalize(
     inputChunks: [String], steps: [NormalizeOp], caster: (any ColumnCaster)? = nil,
     partitionBy: [String], partitions: Int, outputDir: String,
@@ -23,6 +29,10 @@ public func normalize(
     let normalizer = Normalizer(steps: steps, caster: caster)
     let shuffle = try ShuffleWriter(partitionBy: partitionBy, partitions: partitions, outputDir: outputDir,
                                     metadata: metadata, options: options)
+    var quarantineOptions = WriterOptions()
+    quarantineOptions.compression = options.compression
+    quarantineOptions.keyValueMetadata = metadata
+    let quarantine = NormalizeQuarantine(path: outputDir + "/quarantine.parquet", options: quarantineOptions)
     var rowsIn: Int64 = 0, rowsOut: Int64 = 0
     var schema: Schema?
     do {
@@ -31,7 +41,12 @@ public func normalize(
             do {
                 try reader.forEachRowGroup { batch in
                     rowsIn += Int64(batch.rowCount)
-                    let out = try normalizer.apply(batch)
+                    var rejected: [RejectedRow] = []
+                    let out = try normalizer.apply(batch, rejected: &rejected)
+                    for var r in rejected {
+                        if r.file.isEmpty { r.file = path }
+                        try quarantine.add(r)
+                    }
                     if schema == nil { schema = out.schema }
                     rowsOut += Int64(out.rowCount)
                     try shuffle.append(out)
@@ -40,9 +55,62 @@ public func normalize(
                 throw OperatorError.input(path: path, error)
             }
         }
-        return NormalizeResult(partitions: try shuffle.finish(), rowsIn: rowsIn, rowsOut: rowsOut, schema: schema)
+        var result = NormalizeResult(partitions: try shuffle.finish(), rowsIn: rowsIn, rowsOut: rowsOut, schema: schema)
+        result.quarantine = try quarantine.finish()
+        return result
     } catch {
         shuffle.abandon()
+        quarantine.abandon()
         throw error
     }
+}
+
+/// Normalize's quarantine chunk, written at the first rejected row.
+final class NormalizeQuarantine {
+    static let schema = Schema([
+        Field("file", .string, nullable: false),
+        Field("line", .int64, nullable: false),
+        Field("column", .string),
+        Field("rule", .string, nullable: false),
+        Field("reason", .string, nullable: false),
+        Field("raw", .string, nullable: false),
+    ])
+    let path: String
+    let options: WriterOptions
+    private var writer: ParquetWriter?
+    private var files = StringColumn(), columns = StringColumn(), rules = StringColumn(), reasons = StringColumn(), raws = StringColumn()
+    private var lines: [Int64] = []
+
+    init(path: String, options: WriterOptions) {
+        self.path = path
+        self.options = options
+    }
+
+    func add(_ r: RejectedRow) throws {
+        files.append(r.file)
+        lines.append(r.line)
+        columns.append(r.column)
+        rules.append(r.rule)
+        reasons.append(r.reason)
+        raws.append(r.value)
+        if lines.count >= 4096 { try flush() }
+    }
+
+    private func flush() throws {
+        guard !lines.isEmpty else { return }
+        if writer == nil { writer = try ParquetWriter(path: path, schema: Self.schema, options: options) }
+        try writer!.append(try ColumnBatch(schema: Self.schema, columns: [
+            try Column(.string, .bytes(files)), try Column(.int64, .int64(lines)), try Column(.string, .bytes(columns)),
+            try Column(.string, .bytes(rules)), try Column(.string, .bytes(reasons)), try Column(.string, .bytes(raws)),
+        ]))
+        files = StringColumn(); columns = StringColumn(); rules = StringColumn(); reasons = StringColumn(); raws = StringColumn()
+        lines.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws -> WriteResult? {
+        try flush()
+        return try writer?.finish()
+    }
+
+    func abandon() { writer?.abandon() }
 }

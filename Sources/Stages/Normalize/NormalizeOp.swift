@@ -13,7 +13,50 @@ public protocol BatchExpression: Sendable {
 /// Converts a column to another type (the expression language's cast helper
 /// is adapted to this). `name` is for error messages.
 public protocol ColumnCaster: Sendable {
+    /// Every value converted; throws when one cannot be.
     func cast(_ column: Column, to type: ColumnType, name: String) throws -> Column
+    /// What converts; the values that cannot are null in the column and
+    /// listed, for normalize to quarantine their rows. Throws only when the
+    /// cast is not possible at all. The default lists nothing: it is `cast`.
+    func castCollecting(_ column: Column, to type: ColumnType, name: String) throws -> (column: Column, rejected: [CastRejection])
+}
+
+extension ColumnCaster {
+    public func castCollecting(_ column: Column, to type: ColumnType, name: String) throws -> (column: Column, rejected: [CastRejection]) {
+        (try cast(column, to: type, name: name), [])
+    }
+}
+
+/// A value a cast could not convert.
+public struct CastRejection: Sendable, Equatable {
+    /// Row index in the batch.
+    public var row: Int
+    /// The value as text.
+    public var value: String
+    /// Why, e.g. "is not a number".
+    public var reason: String
+
+    public init(row: Int, value: String, reason: String) {
+        self.row = row
+        self.value = value
+        self.reason = reason
+    }
+}
+
+/// A row a normalize step could not use: it leaves the batch for the
+/// shard's quarantine chunk, named by the input file and line it came from.
+public struct RejectedRow: Sendable, Equatable {
+    /// The input file, from the row's provenance (`_source_file`); the
+    /// chunk's path when the chunk carries none.
+    public var file: String
+    /// The record's line in `file`; 0 when the chunk carries no provenance.
+    public var line: Int64
+    public var column: String
+    /// The step that rejected it: `cast`.
+    public var rule: String
+    public var reason: String
+    /// The value that did not fit, as text.
+    public var value: String
 }
 
 /// A caster from a closure.
@@ -69,28 +112,56 @@ public struct Normalizer: Sendable {
         self.caster = caster
     }
 
-    public func apply(_ input: ColumnBatch) throws -> ColumnBatch {
+    /// The steps over one batch; rows a step cannot use (a value a `cast`
+    /// cannot convert) leave the batch and are appended to `rejected`,
+    /// named by their provenance.
+    public func apply(_ input: ColumnBatch, rejected: inout [RejectedRow]) throws -> ColumnBatch {
         let carried = input.schema.fields.indices.filter { Provenance.isReserved(input.schema.fields[$0].name) }
         var batch = input
         if !carried.isEmpty {
             let keep = input.schema.fields.indices.filter { !carried.contains($0) }
             batch = try ColumnBatch(schema: Schema(keep.map { input.schema.fields[$0] }), columns: keep.map { input.columns[$0] })
         }
-        // The input rows still in `batch`, when a filter dropped some.
+        let origin = RowOrigin(input)
+        // The input rows still in `batch`, when a filter or a cast dropped some.
         var rows: [Int]?
         for (n, step) in steps.enumerated() {
-            if case .filter(let expression) = step {
-                let kept = try filterRows(expression, number: n + 1, batch)
+            let out = try apply(step, number: n + 1, to: batch)
+            batch = out.batch
+            for (row, r) in out.rejected {
+                var r = r
+                (r.file, r.line) = origin.at(rows?[row] ?? row)
+                rejected.append(r)
+            }
+            if let kept = out.kept {
                 rows = rows.map { r in kept.map { r[$0] } } ?? kept
-                batch = Gather.batch(batch, kept)
-            } else {
-                batch = try apply(step, number: n + 1, to: batch)
             }
         }
         guard !carried.isEmpty else { return batch }
         return try ColumnBatch(
             schema: Schema(batch.schema.fields + carried.map { input.schema.fields[$0] }),
             columns: batch.columns + carried.map { c in rows.map { Gather.column(input.columns[c], $0) } ?? input.columns[c] })
+    }
+
+    /// The steps over one batch, where every row must fit: a rejected row
+    /// is an error naming it.
+    public func apply(_ input: ColumnBatch) throws -> ColumnBatch {
+        var rejected: [RejectedRow] = []
+        let out = try apply(input, rejected: &rejected)
+        if let r = rejected.first {
+            throw OperatorError.invalidSetting("\(r.rule) '\(r.column)': '\(r.value)' \(r.reason)"
+                                               + (rejected.count > 1 ? " (and \(rejected.count - 1) more rows)" : ""))
+        }
+        return out
+    }
+
+    /// What one step made of a batch: the new batch; which of the old
+    /// batch's rows it kept, when it dropped some; the rows it rejected
+    /// (by their index in the old batch, file and line still unknown).
+    private struct StepOutput {
+        var batch: ColumnBatch
+        var kept: [Int]? = nil
+        var rejected: [(row: Int, RejectedRow)] = []
     }
 
     /// The rows where the filter is true.
@@ -110,15 +181,15 @@ public struct Normalizer: Sendable {
         return rows
     }
 
-    private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch) throws -> ColumnBatch {
+    private func apply(_ step: NormalizeOp, number: Int, to batch: ColumnBatch) throws -> StepOutput {
         switch step {
-        case .rename(let pairs): return try ColumnOperations.rename(batch, pairs)
-        case .select(let c): return try ColumnOperations.select(batch, c)
-        case .drop(let c): return try ColumnOperations.drop(batch, c)
-        case .trim(let c): return try ColumnOperations.trim(batch, c)
-        case .upper(let c): return try ColumnOperations.upper(batch, c)
-        case .lower(let c): return try ColumnOperations.lower(batch, c)
-        case .fillNull(let c, let v): return try ColumnOperations.fillNull(batch, column: c, with: v)
+        case .rename(let pairs): return StepOutput(batch: try ColumnOperations.rename(batch, pairs))
+        case .select(let c): return StepOutput(batch: try ColumnOperations.select(batch, c))
+        case .drop(let c): return StepOutput(batch: try ColumnOperations.drop(batch, c))
+        case .trim(let c): return StepOutput(batch: try ColumnOperations.trim(batch, c))
+        case .upper(let c): return StepOutput(batch: try ColumnOperations.upper(batch, c))
+        case .lower(let c): return StepOutput(batch: try ColumnOperations.lower(batch, c))
+        case .fillNull(let c, let v): return StepOutput(batch: try ColumnOperations.fillNull(batch, column: c, with: v))
         case .derive(let name, let expression):
             let column = try expression.evaluate(batch)
             try check(column, rows: batch.rowCount, type: expression.type, what: "derive '\(name)'")
@@ -132,15 +203,16 @@ public struct Normalizer: Sendable {
                 fields.append(field)
                 columns.append(column)
             }
-            return try ColumnBatch(schema: Schema(fields), columns: columns)
+            return StepOutput(batch: try ColumnBatch(schema: Schema(fields), columns: columns))
         case .filter(let expression):
-            return Gather.batch(batch, try filterRows(expression, number: number, batch))
+            let kept = try filterRows(expression, number: number, batch)
+            return StepOutput(batch: Gather.batch(batch, kept), kept: kept)
         case .cast(let name, let type):
             let i = try batch.requireColumn(name, "cast")
             guard let caster else {
                 throw OperatorError.invalidSetting("cast '\(name)' to \(type): the normalizer has no caster")
             }
-            let column = try caster.cast(batch.columns[i], to: type, name: name)
+            let (column, rejections) = try caster.castCollecting(batch.columns[i], to: type, name: name)
             try check(column, rows: batch.rowCount, type: type, what: "cast '\(name)'")
             var fields = batch.schema.fields
             fields[i].type = type
@@ -149,7 +221,19 @@ public struct Normalizer: Sendable {
             fields[i].nullable = true
             var columns = batch.columns
             columns[i] = column
-            return try ColumnBatch(schema: Schema(fields), columns: columns)
+            let out = try ColumnBatch(schema: Schema(fields), columns: columns)
+            guard !rejections.isEmpty else { return StepOutput(batch: out) }
+            // A value that does not convert is bad data, not a bad spec: its
+            // row is quarantined with where it came from, the rest go on.
+            var keep = [Bool](repeating: true, count: batch.rowCount)
+            var rejected: [(row: Int, RejectedRow)] = []
+            for r in rejections where keep[r.row] {
+                keep[r.row] = false
+                rejected.append((r.row, RejectedRow(file: "", line: 0, column: name, rule: "cast",
+                                                    reason: "'\(r.value)' \(r.reason) (cast to \(type))", value: r.value)))
+            }
+            let kept = keep.indices.filter { keep[$0] }
+            return StepOutput(batch: Gather.batch(out, kept), kept: kept, rejected: rejected)
         }
     }
 

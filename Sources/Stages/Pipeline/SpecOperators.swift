@@ -107,12 +107,22 @@ struct CompiledExpression: BatchExpression {
     }
 }
 
-/// `cast` steps through the expression language's SQL-like casts. A value
-/// that cannot be cast fails the task with the rows and values named.
+/// `cast` steps through the expression language's SQL-like casts. In
+/// normalize a value that cannot be cast quarantines its row
+/// (`castCollecting`); a cast between types that never convert fails.
 struct ExpressionCaster: ColumnCaster {
     func cast(_ column: Column, to type: ColumnType, name: String) throws -> Column {
         do {
             return try Cast.cast(column, to: type)
+        } catch {
+            throw OperatorError.invalidSetting("cast '\(name)': \(error)")
+        }
+    }
+
+    func castCollecting(_ column: Column, to type: ColumnType, name: String) throws -> (column: Column, rejected: [CastRejection]) {
+        do {
+            let r = try Cast.castCollectingFailures(column, to: type)
+            return (r.column, r.failures.map { CastRejection(row: $0.row, value: $0.value, reason: $0.reason) })
         } catch {
             throw OperatorError.invalidSetting("cast '\(name)': \(error)")
         }
