@@ -98,21 +98,25 @@ def run_duckdb(files, out, threads):
         dedup AS (SELECT * FROM norm
                   QUALIFY row_number() OVER (PARTITION BY l_orderkey, l_linenumber ORDER BY l_commitdate DESC) = 1)
         SELECT *, concat_ws('; ', {rules}) AS failed FROM dedup""")
+    phases = {"read+derive+filter+dedupe+rules": time.perf_counter() - t0}
     total, bad = con.execute("SELECT count(*), count(*) FILTER (failed <> '') FROM checked").fetchone()
     if bad > MAX_FAILURE_RATE * total:
         sys.exit(f"duckdb: quality gate failed: {bad} of {total} rows")
     con.execute(f"""COPY (SELECT * EXCLUDE (failed) FROM checked WHERE failed = '' ORDER BY l_orderkey, l_linenumber)
                     TO '{out}/good.parquet' (FORMAT parquet, COMPRESSION zstd)""")
+    phases["sort+write good"] = time.perf_counter() - t0 - sum(phases.values())
     con.execute(f"""COPY (SELECT failed AS rule, {row} AS row FROM checked WHERE failed <> '')
                     TO '{out}/quarantine.parquet' (FORMAT parquet, COMPRESSION zstd)""")
     con.execute(f"""COPY (SELECT {', '.join(GROUP)}, {aggs} FROM checked WHERE failed = ''
                           GROUP BY ALL ORDER BY ALL)
                     TO '{out}/lineitem_by_status.parquet' (FORMAT parquet, COMPRESSION zstd)""")
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    phases["quarantine+summary"] = wall - sum(phases.values())
     print(json.dumps({"side": "duckdb", "seconds": wall, "cpu_seconds": cpu, "rows_validated": total,
                       "rows_good": total - bad, "rows_quarantined": bad,
                       "bytes": os.path.getsize(f"{out}/good.parquet"),
-                      "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "phases": phases}))
 
 
 def values_equal(a, b):
@@ -217,6 +221,8 @@ def report(path, scale, workers, concurrency, partitions):
         line("ours: bis run --local -c 2", l, local, f"{l['max_rss_kib'] / 1024:.0f}")
     if d:
         line("duckdb (2 threads)", d, duck, f"{d['max_rss_kib'] / 1024:.0f}")
+    if d:
+        print("  (duckdb: " + ", ".join(f"{k} {v:.2f} s" for k, v in d.get("phases", {}).items()) + ")")
     if f:
         print(f"  (fleet: cpu s and peak RSS are the workers'; the coordinator used {f['coordinator_cpu_seconds']:.1f} cpu s more)")
     if f and d:
