@@ -14,7 +14,10 @@ public struct ConsolidateOptions: Sendable {
     public var rowsPerChunk: Int = 1 << 20
     /// Rows per row group of the output chunks.
     public var rowGroupRows: Int = 128 * 1024
-    public var compression: WriterOptions.Compression = .zstd(level: 3)
+    /// Level 1: only validate reads these chunks, once; level 3 costs about
+    /// 15% more CPU per write for a few percent fewer bytes. Validate's own
+    /// chunks, the ones publish links, stay at level 3.
+    public var compression: WriterOptions.Compression = .zstd(level: 1)
     /// Where sorted runs are spilled (a fresh subdirectory is made and
     /// removed); nil means beside the output, in `outputDir/.spill`.
     public var tempDir: String?
@@ -81,8 +84,10 @@ public func consolidate(
         for name in dedupe.key { _ = try schema.requireColumn(name, "dedupe key") }
         if case .latest(let by) = dedupe.keep { _ = try schema.requireColumn(by, "dedupe by") }
         var index = DedupeIndex(dedupe)
-        for path in inputChunks {
-            try ParquetReader(path: path).forEachRowGroup(columns: index.columnsRead) { try index.add($0) }
+        let readers = try inputChunks.map { try ParquetReader(path: $0) }
+        index.reserve(rows: readers.reduce(0) { $0 + Int($1.rowCount) })
+        for reader in readers {
+            try reader.forEachRowGroup(columns: index.columnsRead) { try index.add($0) }
         }
         kept = index.keptOrdinals()
     }

@@ -88,6 +88,16 @@ struct DedupeIndex {
         self.spec = spec
     }
 
+    /// Sizes the tables for up to `rows` distinct keys (the inputs' row
+    /// count), so a large partition is not rehashed and copied as it grows.
+    mutating func reserve(rows: Int) {
+        heads.reserveCapacity(rows)
+        chain.reserveCapacity(rows)
+        ordinals.reserveCapacity(rows)
+        starts.reserveCapacity(rows + 1)
+        if case .latest = spec.keep { byValues.reserveCapacity(rows) }
+    }
+
     var columnsRead: [String] {
         if case .latest(let by) = spec.keep, !spec.key.contains(by) { return spec.key + [by] }
         return spec.key

@@ -18,7 +18,9 @@ public struct ShuffleOptions: Sendable {
     /// P × rowGroupRows rows (plus one input batch): keep P × rowGroupRows
     /// within the worker's memory.
     public var rowGroupRows: Int = 64 * 1024
-    public var compression: WriterOptions.Compression = .zstd(level: 3)
+    /// Level 1: only consolidate reads these chunks, once (see
+    /// `ConsolidateOptions.compression`).
+    public var compression: WriterOptions.Compression = .zstd(level: 1)
 
     public init() {}
 }
