@@ -9,12 +9,13 @@ struct QuarantineCommand: AsyncParsableCommand {
         abstract: "List a run's quarantined rows: file, line, rule, reason and the row itself.",
         discussion: """
             Ingest's rows come first (values that did not parse: rule `parse`), \
-            then validate's (rows that failed a rule: the rule's name, the reason, \
-            and the row's values as JSON). Both name the input file and the line \
-            where the row's record starts. Fix the input at file:line, or the rule \
-            in the spec, and submit again.
+            then normalize's (values a `cast` could not convert: rule `cast`, with \
+            the value), then validate's (rows that failed a rule: the rule's name, \
+            the reason, and the row's values as JSON). All name the input file and \
+            the line where the row's record starts. Fix the input at file:line, or \
+            the spec, and submit again.
             --rule keeps the rows of one rule, by its full name as shown \
-            ("not_null l_orderkey") or its kind ("not_null", "range", "parse").
+            ("not_null l_orderkey") or its kind ("not_null", "range", "parse", "cast").
             Exit codes: 0 listed (also when there are none), 2 no such run or \
             bad usage, 3 the coordinator cannot be reached.
             """
