@@ -1,4 +1,5 @@
 import Columnar
+import FleetCore
 import Foundation
 @testable import Stages
 
@@ -83,4 +84,18 @@ func opInts(_ column: Column?) -> [Int64?] {
 func opErrorText(_ body: () throws -> Void) -> String {
     do { try body() } catch { return String(describing: error) }
     return ""
+}
+
+/// Normalize of every shard chunk by `spec` into `partitions` partitions
+/// under `root/normalize/N`: each partition's chunks, in shard order.
+func normalizeShards(_ shardChunks: [String], spec: PipelineSpec, partitions: Int, root: String) throws -> [Int: [String]] {
+    let compiled = try SpecOperators.normalize(spec)
+    let partitionBy = SpecOperators.consolidate(spec)?.partitionBy ?? []
+    var byPartition: [Int: [String]] = [:]
+    for (n, chunk) in shardChunks.enumerated() {
+        let r = try normalize(inputChunks: [chunk], steps: compiled.ops, caster: compiled.caster,
+                              partitionBy: partitionBy, partitions: partitions, outputDir: root + "/normalize/\(n)")
+        for p in r.partitions { byPartition[p.partition, default: []].append(p.chunk.path) }
+    }
+    return byPartition
 }

@@ -106,14 +106,8 @@ struct PipelineCrossCheckTests {
         #expect(quarantined == Int64(dirty))
 
         // Normalize each shard into partitions, then consolidate each partition.
-        let compiled = try SpecOperators.normalize(spec)
         let settings = try #require(SpecOperators.consolidate(spec))
-        var byPartition: [Int: [String]] = [:]
-        for (n, chunk) in shardChunks.enumerated() {
-            let r = try normalize(inputChunks: [chunk], steps: compiled.ops, caster: compiled.caster,
-                                  partitionBy: settings.partitionBy, partitions: 4, outputDir: root + "/normalize/\(n)")
-            for p in r.partitions { byPartition[p.partition, default: []].append(p.chunk.path) }
-        }
+        let byPartition = try normalizeShards(shardChunks, spec: spec, partitions: 4, root: root)
         var outputs: [String] = []
         var spilled = 0
         for p in byPartition.keys.sorted() {

@@ -40,14 +40,8 @@ struct ProvenanceCrossCheckTests {
                                               outputDir: root + "/ingest/\(shardChunks.count)").chunk.path)
             }
         }
-        let compiled = try SpecOperators.normalize(spec)
         let settings = try #require(SpecOperators.consolidate(spec))
-        var byPartition: [Int: [String]] = [:]
-        for (n, chunk) in shardChunks.enumerated() {
-            let r = try normalize(inputChunks: [chunk], steps: compiled.ops, caster: compiled.caster,
-                                  partitionBy: settings.partitionBy, partitions: 4, outputDir: root + "/normalize/\(n)")
-            for p in r.partitions { byPartition[p.partition, default: []].append(p.chunk.path) }
-        }
+        let byPartition = try normalizeShards(shardChunks, spec: spec, partitions: 4, root: root)
         let rules = SpecOperators.validate(spec)
         var validated: [String] = []
         var quarantine: [String] = []
