@@ -208,19 +208,19 @@ enum NetnsPipeline {
     static func write(to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
         try spec.write(toFile: dir + "/pipeline.yml", atomically: true, encoding: .utf8)
-        var rng = SplitMix(seed: 20261127)
+        var rng = SeededRandom(seed: 20261127)
         let regions = ["  north ", "south", " east", "west  ", "NA", ""]
         var day = 0
         for file in 0..<4 {
             var text = "id,region,amount,qty,day\n"
             for _ in 0..<300 {
                 day += 1   // unique per row: the dedupe has no ties to break
-                let id = rng.next(1...500)
-                let region = regions[rng.next(0...regions.count - 1)]
-                var amount = rng.next(0...9) == 0 ? "" : "\(rng.next(0...999)).\(String(format: "%02d", rng.next(0...99)))"
-                var qty = String(rng.next(-2...20))
-                if rng.next(0...60) == 0 { amount = "1.2.3" }
-                if rng.next(0...60) == 0 { qty = "7x" }
+                let id = rng.int(1...500)
+                let region = regions[rng.int(0...regions.count - 1)]
+                var amount = rng.int(0...9) == 0 ? "" : "\(rng.int(0...999)).\(String(format: "%02d", rng.int(0...99)))"
+                var qty = String(rng.int(-2...20))
+                if rng.int(0...60) == 0 { amount = "1.2.3" }
+                if rng.int(0...60) == 0 { qty = "7x" }
                 let date = Calendar(identifier: .gregorian).date(byAdding: .day, value: day,
                                                                   to: Date(timeIntervalSince1970: 1_600_000_000))!
                 let f = DateFormatter()
@@ -230,20 +230,6 @@ enum NetnsPipeline {
                 text += "\(id),\(region),\(amount),\(qty),\(f.string(from: date))\n"
             }
             try text.write(toFile: dir + "/data/orders-\(file).csv", atomically: true, encoding: .utf8)
-        }
-    }
-
-    /// A small deterministic generator (SplitMix64).
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next(_ range: ClosedRange<Int>) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return range.lowerBound + Int(z % UInt64(range.count))
         }
     }
 }

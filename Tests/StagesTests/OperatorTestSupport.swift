@@ -1,6 +1,7 @@
 import Columnar
 import FleetCore
 import Foundation
+import TestSupport
 @testable import Stages
 
 /// A fresh directory under the system temp dir, removed by `cleanup`.
@@ -27,20 +28,8 @@ struct OpTempDir {
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// SplitMix64: a seeded generator so random tests repeat.
-struct OpRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &self) }
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
-}
+/// The seeded generator of the operator tests.
+typealias OpRandom = SeededRandom
 
 func opBatch(_ fields: [(String, ColumnType, [Scalar?])]) throws -> ColumnBatch {
     try ColumnBatch(schema: Schema(fields.map { Field($0.0, $0.1) }),

@@ -1,6 +1,7 @@
 import Columnar
 import FleetCore
 import Foundation
+import TestSupport
 import Testing
 @testable import Stages
 
@@ -40,41 +41,10 @@ struct PipelineCrossCheckTests {
 
     """
 
-    /// Three files, the second with CRLF record ends; returns how many rows
-    /// carry a value that cannot be typed (ingest must quarantine exactly those).
+    /// The input (`MessyOrders` in TestSupport, as the fleet tests use);
+    /// returns how many rows carry a value that cannot be typed.
     static func writeInputs(to dir: String) throws -> Int {
-        var rng = OpRandom(seed: 20261127)
-        let regions = ["  north ", "south", " east", "west  ", "café", "NA", ""]
-        var dirty = 0
-        var day = 0
-        for file in 0..<3 {
-            let eol = file == 1 ? "\r\n" : "\n"
-            var text = "id,region,amount,qty,day,note" + eol
-            for _ in 0..<400 {
-                day += 1   // unique per row: the dedupe has no ties to break
-                let id = String(rng.int(1...300))
-                let region = regions[rng.int(0...regions.count - 1)]
-                var amount = rng.chance(0.1) ? "" : "\(rng.int(0...999)).\(String(format: "%02d", rng.int(0...99)))"
-                var qty = rng.chance(0.1) ? "NULL" : String(rng.int(-3...20))
-                var date = ValueText.date(days: Int64(17_000 + day))
-                switch rng.int(0...40) {
-                case 0: amount = "1.2.3"; dirty += 1
-                case 1: qty = "7x"; dirty += 1
-                case 2: date = "2026-13-01"; dirty += 1
-                default: break
-                }
-                let note: String
-                switch rng.int(0...3) {
-                case 0: note = "\"line one\nline two\""
-                case 1: note = "\"says \"\"hi\"\", twice\""
-                case 2: note = "plain"
-                default: note = "\"\""
-                }
-                text += [id, region, amount, qty, date, note].joined(separator: ",") + eol
-            }
-            try text.write(toFile: dir + "/data/part\(file).csv", atomically: true, encoding: .utf8)
-        }
-        return dirty
+        try MessyOrders.writeInputs(to: dir).dirty
     }
 
     @Test func ingestNormalizeConsolidateMatchDuckDB() throws {
