@@ -11,35 +11,7 @@ import Testing
 /// running the equivalent SQL on the same files.
 @Suite(.enabled(if: StagesPython.enabled, "no Python with duckdb (set BIS_PYTHON or create .venv)"))
 struct PipelineCrossCheckTests {
-    static let spec = """
-    pipeline: cross-check
-    sources:
-      orders:
-        format: csv
-        files: data/*.csv
-        shard_size: 2KiB
-        columns:
-          id: int64
-          region: string
-          amount: decimal(12,2)
-          qty: int64
-          day: date
-          note: string
-    normalize:
-      - trim: [region]
-      - upper: [region]
-      - derive:
-          total: "amount * qty"
-          tier: "case when amount >= 500 then 'high' when amount is null then 'none' else 'low' end"
-      - filter: "qty is null or qty > 0"
-    consolidate:
-      partition_by: [id]
-      partitions: 4
-      sort_by: [id]
-      dedupe: {key: [id], keep: latest, by: day}
-      memory_budget: 2KiB
-
-    """
+    static let spec = MessyOrders.specHead(pipeline: "cross-check", consolidateExtra: ["memory_budget: 2KiB"])
 
     /// The input (`MessyOrders` in TestSupport, as the fleet tests use);
     /// returns how many rows carry a value that cannot be typed.

@@ -71,4 +71,38 @@ public enum MessyOrders {
         }
         return (files, dirty)
     }
+
+    /// The spec's sources, normalize and consolidate sections for these
+    /// files (the steps `check_fleet.py` and `check_pipeline.py` compute in
+    /// DuckDB); `consolidateExtra` lines go at the end of `consolidate`.
+    public static func specHead(pipeline: String, consolidateExtra: [String] = []) -> String {
+        """
+        pipeline: \(pipeline)
+        sources:
+          orders:
+            format: csv
+            files: data/*.csv
+            shard_size: 2KiB
+            columns:
+              id: int64
+              region: string
+              amount: decimal(12,2)
+              qty: int64
+              day: date
+              note: string
+        normalize:
+          - trim: [region]
+          - upper: [region]
+          - derive:
+              total: "amount * qty"
+              tier: "case when amount >= 500 then 'high' when amount is null then 'none' else 'low' end"
+          - filter: "qty is null or qty > 0"
+        consolidate:
+          partition_by: [id]
+          partitions: 4
+          sort_by: [id]
+          dedupe: {key: [id], keep: latest, by: day}
+
+        """ + consolidateExtra.map { "  \($0)\n" }.joined()
+    }
 }

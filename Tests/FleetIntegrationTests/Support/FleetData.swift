@@ -21,32 +21,7 @@ enum FleetData {
     /// The pipeline spec. `dataset` and `summary` name what publish writes
     /// (distinct per pipeline when two runs share a data root).
     static func spec(pipeline: String, dataset: String, summary: String, approval: String = "none") -> String {
-        """
-        pipeline: \(pipeline)
-        sources:
-          orders:
-            format: csv
-            files: data/*.csv
-            shard_size: 2KiB
-            columns:
-              id: int64
-              region: string
-              amount: decimal(12,2)
-              qty: int64
-              day: date
-              note: string
-        normalize:
-          - trim: [region]
-          - upper: [region]
-          - derive:
-              total: "amount * qty"
-              tier: "case when amount >= 500 then 'high' when amount is null then 'none' else 'low' end"
-          - filter: "qty is null or qty > 0"
-        consolidate:
-          partition_by: [id]
-          partitions: 4
-          sort_by: [id]
-          dedupe: {key: [id], keep: latest, by: day}
+        MessyOrders.specHead(pipeline: pipeline) + """
         validate:
           - allowed: {column: tier, values: [low, none]}
           - max_failure_rate: 90%
