@@ -89,6 +89,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // the engine's loops are services
             ],
             path: "Coordinator/Engine"
         ),
@@ -125,6 +126,7 @@ let package = Package(
                 "FleetCore", "Columnar", "Stages", "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // `bis coordinator` is one ServiceGroup
             ],
             path: "Coordinator",
             exclude: ["Engine", "HTTP"]

@@ -3,6 +3,7 @@ import FleetCore
 import Foundation
 import GRDB
 import Logging
+import ServiceLifecycle
 import Stages
 import Synchronization
 
@@ -15,13 +16,16 @@ public struct CoordinatorOptions: Sendable {
     public var intakeBatch: Int
     /// Most outbox messages read and published per round.
     public var dispatchBatch: Int
+    /// Where the engine, its planner and its views read the time of day.
+    public var clock: any WallClock
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
-                dispatchBatch: Int = 1000) {
+                dispatchBatch: Int = 1000, clock: any WallClock = SystemClock()) {
         self.policy = policy
         self.workerQuietAfterSeconds = workerQuietAfterSeconds
         self.intakeBatch = intakeBatch
         self.dispatchBatch = dispatchBatch
+        self.clock = clock
     }
 }
 
@@ -30,12 +34,15 @@ public struct CoordinatorOptions: Sendable {
 /// lineage store; the engine itself can be killed at any moment and started
 /// again on the same store and broker.
 ///
-/// Three loops run after `start()`:
-/// - the dispatcher publishes unsent outbox rows (with broker confirms) and
-///   marks them sent afterwards, so a crash in between re-sends them;
-/// - event intake commits batches of worker events in one transaction each
+/// Its long-running loops are services (`services()`), for the process's one
+/// `ServiceGroup` (`bis coordinator`, `bis run --local`), started together
+/// and stopped in reverse on graceful shutdown:
+/// - `EventIntake` commits batches of worker events in one transaction each
 ///   (group commit) and acks them only after the commit;
-/// - nothing else: retries are delayed messages, not timers.
+/// - `OutboxDispatcher` publishes unsent outbox rows (with broker confirms)
+///   and marks them sent afterwards, so a crash in between re-sends them;
+/// - `Ticker` wakes the dispatcher periodically (retries are delayed
+///   messages, not timers).
 public final class CoordinatorEngine: CoordinatorService, Sendable {
     public let store: LineageStore
     public let chunkStore: ChunkStore
@@ -44,10 +51,13 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     let logger: Logger
     let wake: AsyncStream<Void>.Continuation
     let wakeups: AsyncStream<Void>
-    let loops = Mutex<[Task<Void, Never>]>([])
+    let embedded = Mutex<(group: ServiceGroup, task: Task<Void, Never>)?>(nil)
     let specs = Mutex<[String: PipelineSpec]>([:])
     let metricsState = Mutex(EngineMetrics())
     let batcher = Batcher()
+
+    /// The time of day, as every part of the engine reads it.
+    var clock: any WallClock { options.clock }
 
     public init(store: LineageStore, transport: any FleetTransport, chunkStore: ChunkStore,
                 options: CoordinatorOptions = CoordinatorOptions(), logger: Logger = Logger(label: "bis.coordinator")) {
@@ -59,35 +69,38 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Starts the dispatcher and event intake. Unsent outbox rows from a
-    /// previous life are sent first; unacknowledged events are redelivered by
-    /// the broker and committed idempotently.
-    public func start() async throws {
+    /// The engine's loops as services, in start order. Opens the
+    /// coordinator's inbox first (so it throws when the transport cannot),
+    /// and unsent outbox rows from a previous life are sent first;
+    /// unacknowledged events are redelivered by the broker and committed
+    /// idempotently.
+    public func services() async throws -> [any Service] {
         let inbox = try await transport.coordinatorInbox(prefetch: options.intakeBatch * 2)
-        let dispatcher = Task { [self] in await dispatchLoop() }
-        let intake = Task { [self] in await intakeLoop(inbox) }
-        let ticker = Task { [wake] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                wake.yield()
-            }
-        }
-        loops.withLock { $0 = [dispatcher, intake, ticker] }
         wake.yield()
+        return [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
     }
 
-    /// Stops the loops (not the transport: its owner closes it).
+    /// Runs `services()` in a `ServiceGroup` of the engine's own, for tests
+    /// and embedding where nothing else shares a group; `stop()` shuts it down
+    /// gracefully. Processes put `services()` in their own group instead.
+    public func start() async throws {
+        let group = ServiceGroup(configuration: .init(services: try await services(), logger: logger))
+        let task = Task { [logger] in
+            do { try await group.run() } catch { logger.error("the engine's services stopped on an error", metadata: ["error": "\(error)"]) }
+        }
+        embedded.withLock { $0 = (group, task) }
+    }
+
+    /// Stops what `start()` started (not the transport: its owner closes it).
     public func stop() async {
-        let tasks = loops.withLock { l in defer { l = [] }; return l }
-        for t in tasks { t.cancel() }
-        await batcher.finish()
-        wake.yield()
-        for t in tasks { await t.value }
+        guard let (group, task) = embedded.withLock({ e in defer { e = nil }; return e }) else { return }
+        await group.triggerGracefulShutdown()
+        await task.value
     }
 
     // MARK: dispatcher
 
-    private func dispatchLoop() async {
+    func dispatchLoop() async {
         var wakeups = self.wakeups.makeAsyncIterator()
         while !Task.isCancelled {
             let rows: [OutboxRow]
@@ -96,7 +109,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     try Row.fetchAll(db, sql: """
                         SELECT o.id, o.task, o.attempt, o.delay_ms, t.body, t.run, t.stage, t.idx FROM outbox o JOIN tasks t ON t.id = o.task
                         WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?
-                        """, arguments: [limit]).map(OutboxRow.init)
+                        """, arguments: [limit]).map { try OutboxRow($0) }
                 }
             } catch {
                 logger.error("reading the outbox failed: \(error)")
@@ -135,12 +148,11 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
             }
             if !sent.isEmpty {
                 do {
-                    let now = Date().timeIntervalSince1970
+                    let now = clock.seconds
                     try await store.write { db in
                         for r in sent {
                             try db.run("UPDATE outbox SET sent_at = ? WHERE id = ?", [now, r.id])
-                            try db.run("UPDATE tasks SET state = 'queued' WHERE id = ? AND state = 'planned' AND attempt = ?",
-                                       [r.task, r.attempt])
+                            try StateMachine.queueTask(r.task, attempt: r.attempt, db)
                         }
                     }
                     metricsState.withLock { $0.sent += sent.count }
@@ -162,20 +174,20 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         let body: [UInt8]
         let stage: Stage
         let taskID: String
-        init(_ row: Row) {
+        init(_ row: Row) throws {
             id = row["id"]
             task = row["task"]
             attempt = row["attempt"]
             delayMilliseconds = row["delay_ms"]
             body = [UInt8](row["body"] as Data)
-            stage = Stage(rawValue: row["stage"]) ?? .noop
+            stage = try row.decode(Stage.self, "stage", table: "tasks", row: "\(row["task"] as Int64)")
             taskID = FleetIDs.taskID(run: row["run"], stage: stage, index: row["idx"])
         }
     }
 
     // MARK: event intake
 
-    private func intakeLoop(_ inbox: AsyncThrowingStream<InboundEvent, Error>) async {
+    func intakeLoop(_ inbox: AsyncThrowingStream<InboundEvent, Error>) async {
         let batcher = self.batcher
         let reader = Task { [logger] in
             do {

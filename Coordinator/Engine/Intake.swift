@@ -1,6 +1,7 @@
 import FleetCore
 import Foundation
 import GRDB
+import Logging
 import Stages
 
 /// What a committed batch leaves to do outside the transaction.
@@ -33,11 +34,11 @@ struct RunRecord: Sendable {
     let approvedBy: String?
     let approvedAt: Double?
 
-    init(_ row: Row) {
+    init(_ row: Row) throws {
         id = row["id"]
         kind = row["kind"]
         pipeline = row["pipeline"]
-        state = RunState(rawValue: row["state"]) ?? .failed
+        state = try row.decode(RunState.self, "state", table: "runs", row: row["id"])
         specText = row["spec_text"]
         specSHA256 = row["spec_sha256"]
         specFile = row["spec_file"]
@@ -72,12 +73,12 @@ struct TaskRecord: Sendable {
     let result: String?
     let plannedAt: Double
 
-    init(_ row: Row) {
+    init(_ row: Row) throws {
         id = row["id"]
         run = row["run"]
-        stage = Stage(rawValue: row["stage"]) ?? .noop
+        stage = try row.decode(Stage.self, "stage", table: "tasks", row: "\(row["id"] as Int64)")
         index = row["idx"]
-        state = TaskState(rawValue: row["state"]) ?? .failed
+        state = try row.decode(TaskState.self, "state", table: "tasks", row: "\(row["id"] as Int64)")
         attempt = row["attempt"]
         maxAttempts = row["max_attempts"]
         label = row["label"]
@@ -105,24 +106,17 @@ extension CoordinatorEngine {
     func apply(_ bodies: [InboundEvent.Body], _ db: Database) throws -> IntakeEffects {
         var effects = IntakeEffects()
         var touched: [String] = []
-        let now = Date().timeIntervalSince1970
+        let now = clock.seconds
         for body in bodies {
             switch body {
             case .event(let e):
                 if try applyEvent(e, db, now: now, effects: &effects) { touched.append(e.run) }
             case .heartbeat(let b):
-                try db.run("""
-                    INSERT INTO workers(id, host, pid, version, state, stages, concurrency, running, first_seen, last_seen)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET state = excluded.state, stages = excluded.stages,
-                        concurrency = excluded.concurrency, running = excluded.running, last_seen = excluded.last_seen
-                    """, [b.worker.id, b.worker.host, b.worker.pid, b.worker.version, b.state.rawValue,
-                                     b.stages.map(\.rawValue).joined(separator: ","), b.concurrency,
-                                     b.running.joined(separator: "\n"), now, b.at.timeIntervalSince1970])
+                try StateMachine.recordHeartbeat(b, at: now, db)
             case .deadLetter(let task, let reason):
                 if try applyLost(task, reason: reason, db, now: now, effects: &effects) { touched.append(task.run) }
             case .unreadable(let why):
-                logger.warning("an unreadable message reached the coordinator and was dropped: \(why)")
+                logger.warning("an unreadable message reached the coordinator and was dropped", metadata: ["error": "\(why)"])
             }
         }
         var seen = Set<String>()
@@ -132,20 +126,23 @@ extension CoordinatorEngine {
         return effects
     }
 
-    /// Returns whether the run may have moved.
+    /// Records one worker event; returns whether the run may have moved.
     private func applyEvent(_ e: TaskEvent, _ db: Database, now: Double, effects: inout IntakeEffects) throws -> Bool {
         guard let task = try TaskRecord.fetch(db, run: e.run, stage: e.stage, index: e.index) else {
-            logger.warning("an event for unknown task \(e.taskID) (execution \(e.execution)) was dropped")
+            logger.warning("an event for an unknown task was dropped", metadata: Log.event(e))
             return false
         }
-        let existing = (try db.value("SELECT state FROM executions WHERE id = ?", [e.execution]) as String?)
-            .flatMap(ExecutionState.init(rawValue:))
-        let dir = chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution)
-
+        let existing = try (db.value("SELECT state FROM executions WHERE id = ?", [e.execution]) as String?).map {
+            guard let state = ExecutionState(rawValue: $0) else {
+                throw StoredValueError(table: "executions", row: e.execution, column: "state", value: $0)
+            }
+            return state
+        }
         if e.kind == .started {
             guard existing == nil else { return false }
-            try insertExecution(e, task: task, state: .running, db)
-            try db.run("UPDATE tasks SET state = 'running' WHERE id = ? AND state IN ('planned', 'queued')", [task.id])
+            try StateMachine.createExecution(e.execution, task: task.id, attempt: e.attempt, worker: e.worker,
+                                             deliveryCount: e.deliveryCount, startedAt: e.startedAt.timeIntervalSince1970, db)
+            try StateMachine.startTask(task.id, db)
             return false
         }
         // A final event for an execution already final: a redelivery. An
@@ -154,49 +151,20 @@ extension CoordinatorEngine {
         if let existing, existing != .running && existing != .abandoned { return false }
         if existing == nil {
             // No `started` event came first (a short task): one insert, finished below.
-            try insertExecution(e, task: task, state: .running, db)
+            try StateMachine.createExecution(e.execution, task: task.id, attempt: e.attempt, worker: e.worker,
+                                             deliveryCount: e.deliveryCount, startedAt: e.startedAt.timeIntervalSince1970, db)
         }
-
-        let runState = (try db.value("SELECT state FROM runs WHERE id = ?", [e.run]) as String?).flatMap(RunState.init(rawValue:))
-        let finishTimes = (e.startedAt.timeIntervalSince1970, (e.finishedAt ?? Date()).timeIntervalSince1970)
-        func finishExecution(_ state: ExecutionState) throws {
-            try db.run("""
-                UPDATE executions SET state = ?, finished_at = ?, rows_in = ?, rows_out = ?, rows_quarantined = ?,
-                    error_kind = ?, error = ?, delivery_count = MAX(delivery_count, ?) WHERE id = ?
-                """, [state.rawValue, finishTimes.1, e.rowsIn, e.rowsOut, e.rowsQuarantined,
-                                 e.failure?.kind.rawValue, e.failure?.message, e.deliveryCount, e.execution])
-        }
-
+        let runState = try RunRecord.state(of: e.run, db)
+        let finish = StateMachine.Finish(finishedAt: (e.finishedAt ?? clock.now()).timeIntervalSince1970,
+                                         rowsIn: e.rowsIn, rowsOut: e.rowsOut, rowsQuarantined: e.rowsQuarantined,
+                                         failure: e.failure, deliveryCount: e.deliveryCount)
         switch e.kind {
         case .started:
             return false
         case .succeeded:
-            guard task.isOpen, runState != .cancelled else {
-                // The task has its winner (or the run was cancelled): this
-                // result is recorded and its files reclaimed, never used.
-                try finishExecution(.duplicate)
-                effects.reclaim.append(dir)
-                return false
-            }
-            try finishExecution(.succeeded)
-            try db.run("UPDATE tasks SET state = 'succeeded', winner = ?, result = ?, finished_at = ? WHERE id = ?",
-                           [e.execution, e.result, now, task.id])
-            for c in e.outputs {
-                let id = try db.chunkID(c, run: e.run)
-                try db.run("INSERT OR IGNORE INTO edges(chunk, execution, direction) VALUES (?, ?, 'out')",
-                               [id, e.execution])
-            }
-            try db.run("""
-                INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
-                """, [e.execution, task.id])
-            try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
-                         detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
-            try abandonRunning(task, "execution \(e.execution) completed the task while this one had not reported", db, now: now)
-            effects.taskDurations.append(max(0, finishTimes.1 - finishTimes.0))
-            effects.handoffLatencies.append(max(0, now - task.plannedAt))
-            return true
+            return try applySuccess(e, task: task, runState: runState, finish: finish, db, now: now, effects: &effects)
         case .failed:
-            try finishExecution(.failed)
+            try StateMachine.finishExecution(e.execution, .fail, finish, db)
             let failure = e.failure ?? TaskFailure(.transient, "the worker reported a failure without a reason")
             // Only the failure of the current attempt decides; an older
             // attempt's late failure is history.
@@ -210,12 +178,33 @@ extension CoordinatorEngine {
         }
     }
 
-    private func insertExecution(_ e: TaskEvent, task: TaskRecord, state: ExecutionState, _ db: Database) throws {
+    /// The first success of an open task is its winner: the execution, the
+    /// task, its output chunks and lineage edges and an audit row, in this
+    /// transaction. Any later success (or one for a cancelled run) is a
+    /// duplicate, its folder reclaimed.
+    private func applySuccess(_ e: TaskEvent, task: TaskRecord, runState: RunState?, finish: StateMachine.Finish,
+                              _ db: Database, now: Double, effects: inout IntakeEffects) throws -> Bool {
+        guard task.isOpen, runState != .cancelled else {
+            try StateMachine.finishExecution(e.execution, .recordDuplicate, finish, db)
+            effects.reclaim.append(chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution))
+            return false
+        }
+        try StateMachine.finishExecution(e.execution, .succeed, finish, db)
+        try StateMachine.commitWinner(task.id, execution: e.execution, result: e.result, at: now, db)
+        for c in e.outputs {
+            let id = try db.chunkID(c, run: e.run)
+            try db.run("INSERT OR IGNORE INTO edges(chunk, execution, direction) VALUES (?, ?, 'out')", [id, e.execution])
+        }
         try db.run("""
-            INSERT OR IGNORE INTO executions(id, task, attempt, worker, host, pid, delivery_count, state, started_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [e.execution, task.id, e.attempt, e.worker.id, e.worker.host, e.worker.pid, e.deliveryCount,
-                             state.rawValue, e.startedAt.timeIntervalSince1970])
+            INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
+            """, [e.execution, task.id])
+        try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
+                     detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
+        try StateMachine.abandonExecutions(task: task.id, why: "execution \(e.execution) completed the task while this one had not reported",
+                                           at: now, db)
+        effects.taskDurations.append(max(0, finish.finishedAt - e.startedAt.timeIntervalSince1970))
+        effects.handoffLatencies.append(max(0, now - task.plannedAt))
+        return true
     }
 
     /// A task message dead-lettered past the delivery limit: the workers that
@@ -228,13 +217,10 @@ extension CoordinatorEngine {
         let lostID = "lost-\(task.id)-\(message.attempt)"
         let known = (try db.value("SELECT 1 FROM executions WHERE id = ?", [lostID]) as Bool?) ?? false
         guard !known else { return false }
-        try db.run("""
-            INSERT INTO executions(id, task, attempt, state, started_at, finished_at, error_kind, error)
-            VALUES (?, ?, ?, 'lost', ?, ?, 'transient', ?)
-            """, [lostID, task.id, message.attempt, now, now, reason])
-        let run = try RunRecord.fetch(db, message.run)
+        try StateMachine.createLostExecution(lostID, task: task.id, attempt: message.attempt, reason: reason, at: now, db)
+        let runState = try RunRecord.state(of: message.run, db)
         guard task.attempt == message.attempt, task.isOpen else { return false }
-        guard run?.state == .running || run?.state == .awaitingApproval else {
+        guard runState == .running || runState == .awaitingApproval else {
             try markFailed(task, "lost: \(reason)", db, now: now)
             return false
         }
@@ -243,20 +229,22 @@ extension CoordinatorEngine {
         return true
     }
 
-    /// A permanent failure fails the task and its run at once; a transient
-    /// one is retried after a backoff while attempts remain.
+    /// Where retries are decided: a permanent failure fails the task and its
+    /// run at once; a transient one (a lost execution included) is tried again
+    /// after the retry policy's backoff while attempts remain, through a
+    /// delayed outbox row; the last attempt's failure fails the run.
     private func failOrRetry(_ task: TaskRecord, failure: TaskFailure, via: String, _ db: Database, now: Double,
                              effects: inout IntakeEffects) throws {
         if failure.kind == .transient, task.attempt < task.maxAttempts {
             let next = task.attempt + 1
             let delay = options.policy.delayMilliseconds(beforeAttempt: next)
-            try db.run("""
-                UPDATE tasks SET state = 'planned', attempt = ?, retries = retries + 1, last_error = ? WHERE id = ?
-                """, [next, failure.message, task.id])
-            try db.run("INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, ?, ?)",
-                           [task.id, next, delay, now])
+            try StateMachine.scheduleRetry(task.id, attempt: next, error: failure.message, db)
+            try db.run("INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, ?, ?)", [task.id, next, delay, now])
             effects.planned = true
-            logger.info("task \(task.run)/\(task.label) attempt \(task.attempt) failed (\(failure.message)); attempt \(next) in \(delay) ms")
+            logger.info("task attempt failed; retrying after a backoff", metadata: Log.task(task).merging([
+                "task.attempt": "\(task.attempt)", "task.next_attempt": "\(next)", "retry.delay_ms": "\(delay)",
+                "error": "\(failure.message)",
+            ]) { a, _ in a })
             return
         }
         try markFailed(task, failure.message, db, now: now)
@@ -267,30 +255,40 @@ extension CoordinatorEngine {
     }
 
     private func markFailed(_ task: TaskRecord, _ error: String, _ db: Database, now: Double) throws {
-        try db.run("UPDATE tasks SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ?",
-                       [error, now, task.id])
-        try abandonRunning(task, "the task failed while this execution had not reported", db, now: now)
+        try StateMachine.failTask(task.id, error: error, at: now, db)
+        try StateMachine.abandonExecutions(task: task.id, why: "the task failed while this execution had not reported", at: now, db)
     }
 
-    /// Executions still `running` when their task settles without them: a
-    /// worker killed mid-task never reports, and its execution would read
-    /// as running forever (in status, metrics and OpenLineage).
-    private func abandonRunning(_ task: TaskRecord, _ why: String, _ db: Database, now: Double) throws {
-        try db.run("""
-            UPDATE executions SET state = 'abandoned', finished_at = ?, error_kind = 'transient', error = ?
-            WHERE task = ? AND state = 'running'
-            """, [now, why, task.id])
-    }
-
-    /// Fails a run: its unsent messages are dropped and tasks not yet
-    /// started are cancelled; running ones may still commit (a retry reuses
-    /// them).
+    /// Where a run fails (a task failed for good, or the quality gate): its
+    /// unsent messages are dropped and tasks not yet sent are cancelled;
+    /// running ones may still commit (a retry reuses them).
     func failRun(_ run: String, message: String, _ db: Database, now: Double) throws {
-        try db.run("UPDATE runs SET state = 'failed', message = ?, finished_at = ? WHERE id = ? AND state IN ('running', 'pending', 'awaiting_approval')",
-                       [message, now, run])
+        guard try StateMachine.failRun(run, message: message, at: now, db) else { return }
         try db.run("DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", [run])
-        try db.run("UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE run = ? AND state = 'planned'", [now, run])
+        try StateMachine.cancelTasks(run: run, among: [.planned], at: now, db)
         try db.audit(actor: "coordinator", action: "run.failed", run: run, detail: message, at: now)
-        logger.error("run \(run) failed: \(message)")
+        logger.error("run failed", metadata: ["run.id": "\(run)", "error": "\(message)"])
+    }
+}
+
+extension RunRecord {
+    /// The run's state alone, nil when there is no such run.
+    static func state(of id: String, _ db: Database) throws -> RunState? {
+        try (db.value("SELECT state FROM runs WHERE id = ?", [id]) as String?).map {
+            guard let state = RunState(rawValue: $0) else { throw StoredValueError(table: "runs", row: id, column: "state", value: $0) }
+            return state
+        }
+    }
+}
+
+/// Log metadata for the engine's records (swift-log keys, as the worker's).
+enum Log {
+    static func task(_ t: TaskRecord) -> Logger.Metadata {
+        ["run.id": "\(t.run)", "task.id": "\(FleetIDs.taskID(run: t.run, stage: t.stage, index: t.index))",
+         "task.stage": "\(t.stage.rawValue)"]
+    }
+
+    static func event(_ e: TaskEvent) -> Logger.Metadata {
+        ["run.id": "\(e.run)", "task.id": "\(e.taskID)", "task.stage": "\(e.stage.rawValue)", "execution.id": "\(e.execution)"]
     }
 }

@@ -180,7 +180,7 @@ extension CoordinatorEngine {
             SELECT x.id, x.worker, x.attempt, t.run, t.stage, t.idx FROM edges e JOIN executions x ON x.id = e.execution
             JOIN tasks t ON t.id = x.task WHERE e.chunk = ? AND e.direction = 'out' AND x.state = 'succeeded' LIMIT 1
             """, arguments: [chunk]) {
-            let stage = Stage(rawValue: producer["stage"]) ?? .noop
+            let stage = try producer.decode(Stage.self, "stage", table: "tasks", row: "of execution \(producer["id"] as String)")
             node.producedBy = .init(run: producer["run"], stage: stage,
                                     task: FleetIDs.taskID(run: producer["run"], stage: stage, index: producer["idx"]),
                                     execution: producer["id"], worker: producer["worker"], attempt: producer["attempt"])
@@ -206,7 +206,7 @@ extension CoordinatorEngine {
             var uses: [ImpactReport.RunUse] = []
             for r in rows {
                 let run: String = r["id"]
-                var use = ImpactReport.RunUse(run: run, pipeline: r["pipeline"], state: RunState(rawValue: r["state"]) ?? .failed,
+                var use = ImpactReport.RunUse(run: run, pipeline: r["pipeline"], state: try r.decode(RunState.self, "state", table: "runs", row: run),
                                               file: r["path"], sha256: r["sha256"], datasets: [:], deliveries: [])
                 for c in try Row.fetchAll(db, sql: """
                     SELECT t.stage, c.path, c.name FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
@@ -234,7 +234,7 @@ extension CoordinatorEngine {
                 SELECT t.stage, c.path FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
                 JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND c.kind = 'quarantine'
                 ORDER BY CASE t.stage WHEN 'ingest' THEN 0 WHEN 'normalize' THEN 1 ELSE 2 END, t.idx, c.id
-                """, arguments: [run]).map { (Stage(rawValue: $0["stage"]) ?? .noop, $0["path"]) }
+                """, arguments: [run]).map { (try $0.decode(Stage.self, "stage", table: "tasks", row: "of run \(run)"), $0["path"]) }
         }
         var out: [QuarantinedRow] = []
         for (stage, path) in chunks where out.count < limit {

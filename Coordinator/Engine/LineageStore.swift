@@ -154,6 +154,105 @@ public final class LineageStore: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 """)
         }
+        // CHECK constraints on every state column: a state the code does not
+        // know can no longer be written (SQLite adds a CHECK only by
+        // rebuilding the table; foreign keys are off during migrations and
+        // checked after). The lists are the enums' cases as of this
+        // migration; a new state needs a new migration, and a test compares
+        // these lists with the enums.
+        m.registerMigration("0002-state-checks") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs_new (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'awaiting_approval', 'succeeded', 'failed', 'cancelled')),
+                    spec_text TEXT NOT NULL,
+                    spec_sha256 TEXT NOT NULL,
+                    spec_file TEXT NOT NULL,
+                    spec_directory TEXT NOT NULL,
+                    allowed_roots TEXT NOT NULL,
+                    partitions INTEGER NOT NULL,
+                    approval_required INTEGER NOT NULL,
+                    submitted_by TEXT NOT NULL,
+                    submitted_at REAL NOT NULL,
+                    finished_at REAL,
+                    message TEXT,
+                    approved_by TEXT,
+                    approved_at REAL
+                );
+                INSERT INTO runs_new SELECT id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory,
+                    allowed_roots, partitions, approval_required, submitted_by, submitted_at, finished_at, message,
+                    approved_by, approved_at FROM runs;
+                DROP TABLE runs;
+                ALTER TABLE runs_new RENAME TO runs;
+                CREATE INDEX runs_by_time ON runs(submitted_at);
+
+                CREATE TABLE tasks_new (
+                    id INTEGER PRIMARY KEY,
+                    run TEXT NOT NULL REFERENCES runs(id),
+                    stage TEXT NOT NULL,
+                    idx INTEGER NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('planned', 'queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                    attempt INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    label TEXT NOT NULL,
+                    winner TEXT,
+                    result TEXT,
+                    last_error TEXT,
+                    retries INTEGER NOT NULL DEFAULT 0,
+                    planned_at REAL NOT NULL,
+                    finished_at REAL,
+                    UNIQUE(run, stage, idx)
+                );
+                INSERT INTO tasks_new SELECT id, run, stage, idx, state, attempt, max_attempts, body, label, winner, result,
+                    last_error, retries, planned_at, finished_at FROM tasks;
+                DROP TABLE tasks;
+                ALTER TABLE tasks_new RENAME TO tasks;
+                CREATE INDEX tasks_by_state ON tasks(run, stage, state);
+
+                CREATE TABLE executions_new (
+                    id TEXT PRIMARY KEY,
+                    task INTEGER NOT NULL REFERENCES tasks(id),
+                    attempt INTEGER NOT NULL,
+                    worker TEXT,
+                    host TEXT,
+                    pid INTEGER,
+                    delivery_count INTEGER NOT NULL DEFAULT 0,
+                    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'duplicate', 'lost', 'abandoned')),
+                    started_at REAL,
+                    finished_at REAL,
+                    rows_in INTEGER NOT NULL DEFAULT 0,
+                    rows_out INTEGER NOT NULL DEFAULT 0,
+                    rows_quarantined INTEGER NOT NULL DEFAULT 0,
+                    error_kind TEXT,
+                    error TEXT
+                );
+                INSERT INTO executions_new SELECT id, task, attempt, worker, host, pid, delivery_count, state, started_at,
+                    finished_at, rows_in, rows_out, rows_quarantined, error_kind, error FROM executions;
+                DROP TABLE executions;
+                ALTER TABLE executions_new RENAME TO executions;
+                CREATE INDEX executions_by_task ON executions(task);
+
+                CREATE TABLE workers_new (
+                    id TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('running', 'draining', 'stopped')),
+                    stages TEXT NOT NULL,
+                    concurrency INTEGER NOT NULL,
+                    running TEXT NOT NULL,
+                    first_seen REAL NOT NULL,
+                    last_seen REAL NOT NULL
+                );
+                INSERT INTO workers_new SELECT id, host, pid, version, state, stages, concurrency, running, first_seen,
+                    last_seen FROM workers;
+                DROP TABLE workers;
+                ALTER TABLE workers_new RENAME TO workers;
+                """)
+        }
         return m
     }
 
@@ -187,7 +286,7 @@ extension Database {
         try T.fetchOne(cachedStatement(sql: sql), arguments: arguments)
     }
 
-    func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double = Date().timeIntervalSince1970) throws {
+    func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double) throws {
         try self.run("INSERT INTO audit(at, actor, action, run, detail) VALUES (?, ?, ?, ?, ?)", [at, actor, action, run, detail])
     }
 

@@ -45,6 +45,7 @@ extension CoordinatorEngine {
     public func metrics() async throws -> String {
         let depths = await transport.queueDepths()
         let quietAfter = options.workerQuietAfterSeconds
+        let now = clock.seconds
         let counts = try await store.read { db in
             (runs: try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
                 .map { ($0["state"] as String, $0["n"] as Int) },
@@ -54,7 +55,7 @@ extension CoordinatorEngine {
                 .map { ($0["state"] as String, $0["n"] as Int) },
              retries: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(retries), 0) FROM tasks") ?? 0,
              workers: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workers WHERE state != 'stopped' AND last_seen > ?",
-                                       arguments: [Date().timeIntervalSince1970 - quietAfter]) ?? 0)
+                                       arguments: [now - quietAfter]) ?? 0)
         }
         let m = metricsState.withLock { $0 }
         var out: [String] = []

@@ -82,6 +82,7 @@ public struct OpenLineageEvent: Codable, Sendable, Hashable {
 extension CoordinatorEngine {
     public func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
         let root = chunkStore.root
+        let now = clock.seconds
         return try await store.read { db in
             guard let record = try RunRecord.fetch(db, run) else { throw ServiceError.notFound("no run \(run)") }
             let formatter = ISO8601DateFormatter()
@@ -108,9 +109,9 @@ extension CoordinatorEngine {
                 WHERE t.run = ? ORDER BY x.started_at, x.id
                 """, arguments: [run]) {
                 let execution: String = x["id"]
-                let stage: String = x["stage"]
+                let stage = try x.decode(Stage.self, "stage", table: "tasks", row: "of execution \(execution)")
                 let state: String = x["state"]
-                let taskID = FleetIDs.taskID(run: run, stage: Stage(rawValue: stage) ?? .noop, index: x["idx"])
+                let taskID = FleetIDs.taskID(run: run, stage: stage, index: x["idx"])
                 let inputs = try String.fetchAll(db, sql: """
                     SELECT c.path FROM task_inputs i JOIN chunks c ON c.id = i.chunk WHERE i.task = ? ORDER BY c.id
                     """, arguments: [x["task_id"] as Int64]).map(dataset)
@@ -121,7 +122,7 @@ extension CoordinatorEngine {
                     _producer: OpenLineageEvent.producer,
                     _schemaURL: "https://github.com/bis-fleet/bis/blob/main/docs/openlineage.md#bis_execution",
                     task: taskID, execution: execution, attempt: x["attempt"], state: state, worker: x["worker"])
-                let job = OpenLineageEvent.Job(namespace: namespace, name: "\(record.pipeline).\(stage)")
+                let job = OpenLineageEvent.Job(namespace: namespace, name: "\(record.pipeline).\(stage.rawValue)")
                 let olRun = OpenLineageEvent.uuid(execution)
                 events.append(OpenLineageEvent(eventType: "START", eventTime: time(x["started_at"]),
                                                run: .init(runId: olRun, facets: .init(parent: parent, errorMessage: nil, bis_execution: facet)),
@@ -157,7 +158,7 @@ extension CoordinatorEngine {
                             _schemaURL: "https://openlineage.io/spec/facets/1-0-0/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
                             message: record.message ?? "the run failed", programmingLanguage: "Swift")
                     : nil
-                events.append(OpenLineageEvent(eventType: end, eventTime: time(record.finishedAt ?? Date().timeIntervalSince1970),
+                events.append(OpenLineageEvent(eventType: end, eventTime: time(record.finishedAt ?? now),
                                                run: .init(runId: runID, facets: .init(parent: nil, errorMessage: error, bis_execution: nil)),
                                                job: runJob, inputs: [], outputs: [], producer: OpenLineageEvent.producer,
                                                schemaURL: OpenLineageEvent.schema))

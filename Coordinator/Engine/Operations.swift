@@ -53,7 +53,7 @@ extension CoordinatorEngine {
         guard !shards.isEmpty else {
             throw ServiceError.badRequest("the spec's sources match no input files; nothing to run")
         }
-        let run = FleetIDs.newRunID(pipeline: spec.name)
+        let run = FleetIDs.newRunID(pipeline: spec.name, now: clock.now())
         let partitions = spec.consolidate?.partitions ?? 1
         let approval = (try? spec.deliverSpec())??.approval == .required
         let specSHA = SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
@@ -62,12 +62,10 @@ extension CoordinatorEngine {
         let shardList = shards
         let by = request.submittedBy
         try await store.write { [self] db in
-            let now = Date().timeIntervalSince1970
-            try db.execute(sql: """
-                INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
-                                 partitions, approval_required, submitted_by, submitted_at)
-                VALUES (?, 'pipeline', ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run, parsed.name, text, specSHA, parsed.file, parsed.directory, roots, partitions, approval, by, now])
+            let now = clock.seconds
+            try StateMachine.createRun(.init(id: run, kind: "pipeline", pipeline: parsed.name, specText: text, specSHA256: specSHA,
+                                             specFile: parsed.file, specDirectory: parsed.directory, allowedRoots: roots,
+                                             partitions: partitions, approvalRequired: approval, submittedBy: by), at: now, db)
             try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)", at: now)
             let record = try RunRecord.fetch(db, run)!
             var effects = IntakeEffects()
@@ -76,6 +74,7 @@ extension CoordinatorEngine {
                 try plan(record, parsed, .ingest, index: i, inputs: [(chunk, source)], shard: shard,
                          label: "ingest of shard \(i) (\(label))", db, now: now, effects: &effects)
             }
+            try StateMachine.startRun(run, db)
         }
         specs.withLock { $0[specSHA] = parsed }
         wake.yield()
@@ -86,20 +85,19 @@ extension CoordinatorEngine {
     /// A run of `tasks` no-op tasks (the dispatch benchmark): each is sent,
     /// executed by a worker and committed like any task.
     public func submitNoop(tasks: Int, by: String) async throws -> String {
-        let run = FleetIDs.newRunID(pipeline: "noop")
+        let run = FleetIDs.newRunID(pipeline: "noop", now: clock.now())
         try await store.write { [self] db in
-            let now = Date().timeIntervalSince1970
-            try db.execute(sql: """
-                INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
-                                 partitions, approval_required, submitted_by, submitted_at)
-                VALUES (?, 'noop', 'noop', 'running', '', '', '', '', '[]', 0, 0, ?, ?)
-                """, arguments: [run, by, now])
+            let now = clock.seconds
+            try StateMachine.createRun(.init(id: run, kind: "noop", pipeline: "noop", specText: "", specSHA256: "", specFile: "",
+                                             specDirectory: "", allowedRoots: "[]", partitions: 0, approvalRequired: false,
+                                             submittedBy: by), at: now, db)
             try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(tasks) no-op tasks", at: now)
             let record = try RunRecord.fetch(db, run)!
             var effects = IntakeEffects()
             for i in 0..<tasks {
                 try plan(record, nil, .noop, index: i, inputs: [], label: "noop \(i)", db, now: now, effects: &effects)
             }
+            try StateMachine.startRun(run, db)
         }
         wake.yield()
         return run
@@ -114,12 +112,11 @@ extension CoordinatorEngine {
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard run.approvalRequired else { throw ServiceError.conflict("run \(id) does not need approval: its spec does not ask for it") }
             guard run.approvedBy == nil else { throw ServiceError.conflict("run \(id) was already approved by \(run.approvedBy!)") }
-            guard run.state == .awaitingApproval || run.state == .running else {
+            guard RunMove.approve.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a running run or one awaiting approval can be approved")
             }
-            let now = Date().timeIntervalSince1970
-            try db.execute(sql: "UPDATE runs SET approved_by = ?, approved_at = ?, state = 'running', message = NULL WHERE id = ?",
-                           arguments: [by, now, id])
+            let now = clock.seconds
+            try StateMachine.approveRun(id, by: by, at: now, db)
             try db.audit(actor: by, action: "run.approved", run: id, at: now)
             var effects = IntakeEffects()
             try advance(run: id, db, now: now, effects: &effects)
@@ -133,19 +130,18 @@ extension CoordinatorEngine {
     public func retry(_ id: String, by: String) async throws -> RunView {
         try await store.write { [self] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
-            guard run.state == .failed else {
+            guard RunMove.retry.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a failed run can be retried")
             }
-            let now = Date().timeIntervalSince1970
-            try db.execute(sql: "UPDATE runs SET state = 'running', message = NULL, finished_at = NULL WHERE id = ?", arguments: [id])
+            let now = clock.seconds
+            try StateMachine.retryRun(id, db)
             let again = try Row.fetchAll(db, sql: "SELECT id, attempt, stage FROM tasks WHERE run = ? AND state IN ('failed', 'cancelled')",
                                          arguments: [id])
             for row in again {
                 let task: Int64 = row["id"]
                 let next = (row["attempt"] as Int) + 1
-                let stage = Stage(rawValue: row["stage"]) ?? .noop
-                try db.execute(sql: "UPDATE tasks SET state = 'planned', attempt = ?, max_attempts = ?, finished_at = NULL WHERE id = ?",
-                               arguments: [next, next - 1 + options.policy.maxAttempts(for: stage), task])
+                let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "\(task)")
+                try StateMachine.retryTask(task, attempt: next, maxAttempts: next - 1 + options.policy.maxAttempts(for: stage), db)
                 try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, 0, ?)",
                                arguments: [task, next, now])
             }
@@ -161,17 +157,15 @@ extension CoordinatorEngine {
     /// the broker are skipped by the workers (the run's cancel marker in the
     /// chunk store); results of running ones are recorded and discarded.
     public func cancel(_ id: String, by: String) async throws -> RunView {
-        try await store.write { db in
+        try await store.write { [clock] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
-            guard !run.state.isFinal else {
+            guard RunMove.cancel.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue) already")
             }
-            let now = Date().timeIntervalSince1970
-            try db.execute(sql: "UPDATE runs SET state = 'cancelled', message = ?, finished_at = ? WHERE id = ?",
-                           arguments: ["cancelled by \(by)", now, id])
+            let now = clock.seconds
+            try StateMachine.cancelRun(id, message: "cancelled by \(by)", at: now, db)
             try db.execute(sql: "DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", arguments: [id])
-            try db.execute(sql: "UPDATE tasks SET state = 'cancelled', finished_at = ? WHERE run = ? AND state IN ('planned', 'queued', 'running')",
-                           arguments: [now, id])
+            try StateMachine.cancelTasks(run: id, among: [.planned, .queued, .running], at: now, db)
             try db.audit(actor: by, action: "run.cancelled", run: id, at: now)
         }
         chunkStore.markCancelled(run: id)
@@ -182,9 +176,7 @@ extension CoordinatorEngine {
     public func waitUntilSettled(_ id: String, poll: Duration = .milliseconds(50)) async throws -> RunView {
         while true {
             // The state alone while waiting (the full view reads every task).
-            let state = try await store.read { db in
-                (try db.value("SELECT state FROM runs WHERE id = ?", [id]) as String?).flatMap(RunState.init(rawValue:))
-            }
+            let state = try await store.read { db in try RunRecord.state(of: id, db) }
             guard let state else { throw ServiceError.notFound("no run \(id)") }
             if state.isSettled, let view = try await run(id) { return view }
             try await Task.sleep(for: poll)

@@ -3,10 +3,16 @@ import Foundation
 import GRDB
 import Stages
 
-/// Tasks per stage and how many have committed.
+/// Tasks of one stage and how many have committed.
 struct StageCount: Sendable {
     var total = 0
     var succeeded = 0
+}
+
+/// A run's `StageCount`s; a stage with no task counts zero.
+struct StageCounts: Sendable {
+    var byStage: [Stage: StageCount] = [:]
+    subscript(_ stage: Stage) -> StageCount { byStage[stage] ?? StageCount() }
 }
 
 extension CoordinatorEngine {
@@ -21,117 +27,157 @@ extension CoordinatorEngine {
     /// - the quality gate over every partition's validate result, then publish;
     /// - report after publish; deliver after report, once approved when the spec asks for approval;
     /// - the run succeeds when its last task committed.
+    ///
+    /// Each step returns whether its stage is complete, so that the next one may go on.
     func advance(run id: String, _ db: Database, now: Double, effects: inout IntakeEffects) throws {
         guard let run = try RunRecord.fetch(db, id), run.state == .running else { return }
         if run.kind == "noop" {
-            // Through the (run, stage, state) index: only the unfinished ones are counted.
-            let open: Int = try db.value("""
-                SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'noop' AND state IN ('planned', 'queued', 'running', 'failed', 'cancelled')
-                """, [id]) ?? 0
-            if open == 0 { try succeed(run, db, now: now) }
+            try advanceNoop(run, db, now: now)
             return
         }
         guard let spec = try spec(run) else { return }
-        var counts: [Stage: StageCount] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT stage, state, COUNT(*) AS n FROM tasks WHERE run = ? GROUP BY stage, state", arguments: [id]) {
-            guard let stage = Stage(rawValue: row["stage"]) else { continue }
-            let n: Int = row["n"]
-            counts[stage, default: StageCount()].total += n
-            if row["state"] == TaskState.succeeded.rawValue { counts[stage, default: StageCount()].succeeded += n }
-        }
-        func count(_ s: Stage) -> StageCount { counts[s] ?? StageCount() }
-        let partitions = run.partitions
+        let counts = try stageCounts(run: id, db)
+        guard try planNormalize(run, spec, counts, db, now: now, effects: &effects),
+              try planConsolidateAndValidate(run, spec, counts, db, now: now, effects: &effects),
+              try decideGateAndPublish(run, spec, counts, db, now: now, effects: &effects),
+              try planReport(run, spec, counts, db, now: now, effects: &effects),
+              try awaitApprovalOrDeliver(run, spec, counts, db, now: now, effects: &effects)
+        else { return }
+        try succeed(run, db, now: now)
+    }
 
-        // normalize, per committed ingest.
-        if count(.ingest).succeeded > count(.normalize).total {
+    /// The dispatch benchmark's run: done when no task is open.
+    private func advanceNoop(_ run: RunRecord, _ db: Database, now: Double) throws {
+        // Through the (run, stage, state) index: only the unfinished ones are counted.
+        let open: Int = try db.value("""
+            SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'noop' AND state IN ('planned', 'queued', 'running', 'failed', 'cancelled')
+            """, [run.id]) ?? 0
+        if open == 0 { try succeed(run, db, now: now) }
+    }
+
+    /// Tasks per stage, and how many have committed.
+    private func stageCounts(run id: String, _ db: Database) throws -> StageCounts {
+        var counts = StageCounts()
+        for row in try Row.fetchAll(db, sql: "SELECT stage, state, COUNT(*) AS n FROM tasks WHERE run = ? GROUP BY stage, state",
+                                    arguments: [id]) {
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(id)")
+            let n: Int = row["n"]
+            counts.byStage[stage, default: StageCount()].total += n
+            if row["state"] == TaskState.succeeded.rawValue { counts.byStage[stage, default: StageCount()].succeeded += n }
+        }
+        return counts
+    }
+
+    /// A shard's normalize per committed ingest; complete when every shard is normalized.
+    private func planNormalize(_ run: RunRecord, _ spec: PipelineSpec, _ counts: StageCounts, _ db: Database, now: Double,
+                               effects: inout IntakeEffects) throws -> Bool {
+        if counts[.ingest].succeeded > counts[.normalize].total {
             for row in try Row.fetchAll(db, sql: """
                 SELECT i.idx, i.winner, i.label FROM tasks i WHERE i.run = ? AND i.stage = 'ingest' AND i.state = 'succeeded'
                 AND NOT EXISTS (SELECT 1 FROM tasks n WHERE n.run = i.run AND n.stage = 'normalize' AND n.idx = i.idx)
-                """, arguments: [id]) {
+                """, arguments: [run.id]) {
                 let index: Int = row["idx"]
                 let inputs = try outputs(of: row["winner"], kinds: [.data], db)
                 let label = (row["label"] as String).replacingOccurrences(of: "ingest of", with: "normalize of")
                 try plan(run, spec, .normalize, index: index, inputs: inputs, label: label, db, now: now, effects: &effects)
             }
         }
-        let shards = count(.ingest).total
-        let normalized = count(.ingest).succeeded == shards && count(.normalize).succeeded == shards
-        guard normalized else { return }
+        let shards = counts[.ingest].total
+        return counts[.ingest].succeeded == shards && counts[.normalize].succeeded == shards
+    }
 
-        // consolidate: the barrier of the shuffle.
+    /// consolidate of every partition at the shuffle's barrier, then a
+    /// partition's validate per committed consolidate (without consolidate,
+    /// validate of every partition at the barrier); complete when every
+    /// partition is validated.
+    private func planConsolidateAndValidate(_ run: RunRecord, _ spec: PipelineSpec, _ counts: StageCounts, _ db: Database,
+                                            now: Double, effects: inout IntakeEffects) throws -> Bool {
+        let partitions = run.partitions
         if spec.consolidate != nil {
-            if count(.consolidate).total == 0 {
-                let all = try winnersOutputs(run: id, stage: .normalize, kinds: [.data], db)
+            if counts[.consolidate].total == 0 {
+                let all = try winnersOutputs(run: run.id, stage: .normalize, kinds: [.data], db)
                 for p in 0..<partitions {
                     try plan(run, spec, .consolidate, index: p, inputs: all.filter { $0.1.partition == p },
                              label: "consolidate of partition \(p)", db, now: now, effects: &effects)
                 }
-                return
+                return false
             }
-            if count(.consolidate).succeeded > count(.validate).total {
+            if counts[.consolidate].succeeded > counts[.validate].total {
                 for row in try Row.fetchAll(db, sql: """
                     SELECT c.idx, c.winner FROM tasks c WHERE c.run = ? AND c.stage = 'consolidate' AND c.state = 'succeeded'
                     AND NOT EXISTS (SELECT 1 FROM tasks v WHERE v.run = c.run AND v.stage = 'validate' AND v.idx = c.idx)
-                    """, arguments: [id]) {
+                    """, arguments: [run.id]) {
                     let p: Int = row["idx"]
                     try plan(run, spec, .validate, index: p, inputs: try outputs(of: row["winner"], kinds: [.data], db),
                              label: "validate of partition \(p)", db, now: now, effects: &effects)
                 }
             }
-        } else if count(.validate).total == 0 {
-            let all = try winnersOutputs(run: id, stage: .normalize, kinds: [.data], db)
+        } else if counts[.validate].total == 0 {
+            let all = try winnersOutputs(run: run.id, stage: .normalize, kinds: [.data], db)
             for p in 0..<partitions {
                 try plan(run, spec, .validate, index: p, inputs: all.filter { ($0.1.partition ?? 0) == p },
                          label: "validate of partition \(p)", db, now: now, effects: &effects)
             }
-            return
+            return false
         }
-        guard count(.validate).total == partitions, count(.validate).succeeded == partitions else { return }
+        return counts[.validate].total == partitions && counts[.validate].succeeded == partitions
+    }
 
-        // The quality gate over the whole run, then publish.
-        if count(.publish).total == 0, count(.report).total == 0, count(.deliver).total == 0 {
-            let results = try validateResults(run: id, db)
+    /// The quality gate over the whole run (`GateDecision`): a failed gate
+    /// fails the run, nothing published; then publish. Complete when publish
+    /// committed (or the spec publishes nothing).
+    private func decideGateAndPublish(_ run: RunRecord, _ spec: PipelineSpec, _ counts: StageCounts, _ db: Database,
+                                      now: Double, effects: inout IntakeEffects) throws -> Bool {
+        if counts[.publish].total == 0, counts[.report].total == 0, counts[.deliver].total == 0 {
+            let results = try validateResults(run: run.id, db)
             if case .fail(let message) = GateDecision.decide(results: results, gates: spec.validate.gates) {
-                try failRun(id, message: "the quality gate failed, nothing was published: \(message)", db, now: now)
-                return
+                try failRun(run.id, message: "the quality gate failed, nothing was published: \(message)", db, now: now)
+                return false
             }
             if spec.publish != nil {
-                let inputs = try winnersOutputs(run: id, stage: .validate, kinds: [.data, .result], db)
+                let inputs = try winnersOutputs(run: run.id, stage: .validate, kinds: [.data, .result], db)
                     .filter { $0.1.kind == .data || $0.1.name == "partials" }
                 try plan(run, spec, .publish, index: 0, inputs: inputs, label: "publish", db, now: now, effects: &effects)
-                return
+                return false
             }
         }
-        if spec.publish != nil, count(.publish).succeeded != 1 { return }
+        return spec.publish == nil || counts[.publish].succeeded == 1
+    }
 
-        if spec.report != nil {
-            if count(.report).total == 0 {
-                let summaryNames = Set(spec.publish?.summaries.map(\.name) ?? [])
-                let manifests = try winnersOutputs(run: id, stage: .publish, kinds: [.result], db)
-                    .filter { summaryNames.contains($0.1.name ?? "") }
-                let summary = try runSummary(run, spec, db)
-                let json = String(decoding: try summary.jsonData(), as: UTF8.self)
-                try plan(run, spec, .report, index: 0, inputs: manifests, parameters: ["summary": json],
-                         label: "report", db, now: now, effects: &effects)
-                return
-            }
-            if count(.report).succeeded != 1 { return }
+    /// The report, with the run summary the coordinator assembles; complete
+    /// when it committed (or the spec has no report).
+    private func planReport(_ run: RunRecord, _ spec: PipelineSpec, _ counts: StageCounts, _ db: Database,
+                            now: Double, effects: inout IntakeEffects) throws -> Bool {
+        guard spec.report != nil else { return true }
+        if counts[.report].total == 0 {
+            let summaryNames = Set(spec.publish?.summaries.map(\.name) ?? [])
+            let manifests = try winnersOutputs(run: run.id, stage: .publish, kinds: [.result], db)
+                .filter { summaryNames.contains($0.1.name ?? "") }
+            let summary = try runSummary(run, spec, db, now: now)
+            let json = String(decoding: try summary.jsonData(), as: UTF8.self)
+            try plan(run, spec, .report, index: 0, inputs: manifests, parameters: ["summary": json],
+                     label: "report", db, now: now, effects: &effects)
+            return false
         }
+        return counts[.report].succeeded == 1
+    }
 
-        if let deliver = try spec.deliverSpec() {
-            if count(.deliver).total == 0 {
-                if deliver.approval == .required, run.approvedBy == nil {
-                    try db.run("UPDATE runs SET state = 'awaiting_approval', message = ? WHERE id = ?",
-                                   ["waiting for approval before deliver: bis approve \(id)", id])
-                    try db.audit(actor: "coordinator", action: "run.awaiting_approval", run: id, at: now)
-                    return
-                }
-                try planDeliver(run, spec, db, now: now, effects: &effects)
-                return
+    /// Deliver, once approved when the spec asks for approval (the run waits
+    /// in `awaiting_approval` until then); complete when it committed (or the
+    /// spec delivers nothing).
+    private func awaitApprovalOrDeliver(_ run: RunRecord, _ spec: PipelineSpec, _ counts: StageCounts, _ db: Database,
+                             now: Double, effects: inout IntakeEffects) throws -> Bool {
+        guard let deliver = try spec.deliverSpec() else { return true }
+        if counts[.deliver].total == 0 {
+            if deliver.approval == .required, run.approvedBy == nil {
+                try StateMachine.awaitApproval(run.id, message: "waiting for approval before deliver: bis approve \(run.id)", db)
+                try db.audit(actor: "coordinator", action: "run.awaiting_approval", run: run.id, at: now)
+                return false
             }
-            if count(.deliver).succeeded != 1 { return }
+            try planDeliver(run, spec, db, now: now, effects: &effects)
+            return false
         }
-        try succeed(run, db, now: now)
+        return counts[.deliver].succeeded == 1
     }
 
     func planDeliver(_ run: RunRecord, _ spec: PipelineSpec, _ db: Database, now: Double, effects: inout IntakeEffects) throws {
@@ -148,9 +194,9 @@ extension CoordinatorEngine {
     }
 
     private func succeed(_ run: RunRecord, _ db: Database, now: Double) throws {
-        try db.run("UPDATE runs SET state = 'succeeded', message = NULL, finished_at = ? WHERE id = ?", [now, run.id])
+        guard try StateMachine.succeedRun(run.id, at: now, db) else { return }
         try db.audit(actor: "coordinator", action: "run.succeeded", run: run.id, at: now)
-        logger.info("run \(run.id) succeeded")
+        logger.info("run succeeded", metadata: ["run.id": "\(run.id)"])
     }
 
     /// Adds a task in state `planned`, its inputs for the lineage, and its
@@ -162,12 +208,8 @@ extension CoordinatorEngine {
                                                   directory: run.specDirectory, allowedRoots: run.allowedRoots)
         let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
                                   inputs: inputs.map(\.1), shard: shard, parameters: parameters)
-        try db.run("""
-            INSERT INTO tasks(run, stage, idx, state, attempt, max_attempts, body, label, planned_at)
-            VALUES (?, ?, ?, 'planned', 1, ?, ?, ?, ?)
-            """, [run.id, stage.rawValue, index, options.policy.maxAttempts(for: stage),
-                             Data(try WireCoding.encode(message)), label, now])
-        let task = db.lastInsertedRowID
+        let task = try StateMachine.createTask(run: run.id, stage: stage, index: index, maxAttempts: options.policy.maxAttempts(for: stage),
+                                               body: Data(try WireCoding.encode(message)), label: label, at: now, db)
         for (chunk, _) in inputs {
             try db.run("INSERT OR IGNORE INTO task_inputs(task, chunk) VALUES (?, ?)", [task, chunk])
         }
@@ -203,47 +245,21 @@ extension CoordinatorEngine {
 
     /// The run summary the report stage renders (its summary tables are
     /// filled by the report task from the published summaries).
-    func runSummary(_ run: RunRecord, _ spec: PipelineSpec, _ db: Database) throws -> RunSummary {
+    func runSummary(_ run: RunRecord, _ spec: PipelineSpec, _ db: Database, now: Double) throws -> RunSummary {
         var stages: [StageSummary] = []
         for row in try Row.fetchAll(db, sql: """
             SELECT t.stage, COUNT(*) AS tasks, SUM(x.rows_in) AS rin, SUM(x.rows_out) AS rout, SUM(x.rows_quarantined) AS rq,
                    MIN(x.started_at) AS s, MAX(x.finished_at) AS f
             FROM tasks t JOIN executions x ON x.id = t.winner WHERE t.run = ? AND t.state = 'succeeded' GROUP BY t.stage
             """, arguments: [run.id]) {
-            guard let stage = Stage(rawValue: row["stage"]) else { continue }
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(run.id)")
             let s: Double = row["s"] ?? 0, f: Double = row["f"] ?? 0
             stages.append(StageSummary(name: stage.rawValue, rowsIn: row["rin"] ?? 0, rowsOut: row["rout"] ?? 0,
                                        rowsQuarantined: row["rq"] ?? 0, durationSeconds: max(0, f - s), tasks: row["tasks"]))
         }
-        stages.sort { (Stage(rawValue: $0.name) ?? .noop) < (Stage(rawValue: $1.name) ?? .noop) }
+        stages.sort { Stage(rawValue: $0.name)! < Stage(rawValue: $1.name)! }   // names written from Stage just above
 
-        let results = try validateResults(run: run.id, db)
-        let rowsIn = results.reduce(Int64(0)) { $0 + $1.rowsIn }
-        var gates: [GateResult] = []
-        var order: [String] = []
-        var byRule: [String: (Int64, [[String: String]])] = [:]
-        for r in results {
-            for rule in r.rules {
-                if byRule[rule.name] == nil { order.append(rule.name) }
-                var entry = byRule[rule.name] ?? (0, [])
-                entry.0 += rule.failed
-                for example in rule.examples where entry.1.count < 20 {
-                    entry.1.append(Dictionary(example.values.map { ($0.column, $0.value ?? "") }, uniquingKeysWith: { a, _ in a }))
-                }
-                byRule[rule.name] = entry
-            }
-        }
-        for name in order {
-            let (failed, examples) = byRule[name]!
-            gates.append(GateResult(rule: name, passed: failed == 0, failingRows: failed,
-                                    rate: rowsIn > 0 ? Double(failed) / Double(rowsIn) : 0, examples: examples))
-        }
-        if let limit = spec.validate.gates.maxFailureRate {
-            let failed = results.reduce(Int64(0)) { $0 + $1.rowsFailed }
-            let rate = rowsIn > 0 ? Double(failed) / Double(rowsIn) : 0
-            gates.append(GateResult(rule: "max_failure_rate", passed: rate * Double(limit.whole) <= Double(limit.parts) || rowsIn == 0,
-                                    failingRows: failed, rate: rate, threshold: limit.description))
-        }
+        let gates = GateDecision.gateResults(results: try validateResults(run: run.id, db), gates: spec.validate.gates)
 
         let inputs = try Row.fetchAll(db, sql: """
             SELECT DISTINCT c.path, c.sha256, c.bytes FROM tasks t JOIN task_inputs i ON i.task = t.id JOIN chunks c ON c.id = i.chunk
@@ -254,7 +270,7 @@ extension CoordinatorEngine {
         }
         let title = (try? spec.reportSpec().title) ?? nil
         return RunSummary(pipeline: run.pipeline, runID: run.id, title: title ?? run.pipeline,
-                          startedAt: Date(timeIntervalSince1970: run.submittedAt), finishedAt: Date(), status: "succeeded",
+                          startedAt: Date(timeIntervalSince1970: run.submittedAt), finishedAt: Date(timeIntervalSince1970: now), status: "succeeded",
                           stages: stages, gates: gates, lineage: LineageSummary(inputs: inputs, datasets: datasets))
     }
 }

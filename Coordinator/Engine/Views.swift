@@ -27,7 +27,8 @@ extension CoordinatorEngine {
         for row in try Row.fetchAll(db, sql: """
             SELECT stage, state, COUNT(*) AS n, SUM(retries) AS retries FROM tasks WHERE run = ? GROUP BY stage, state
             """, arguments: [id]) {
-            guard let stage = Stage(rawValue: row["stage"]), let state = TaskState(rawValue: row["state"]) else { continue }
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(id)")
+            let state = try row.decode(TaskState.self, "state", table: "tasks", row: "of run \(id)")
             var s = stages[stage] ?? StageView(stage: stage)
             let n: Int = row["n"]
             s.total += n
@@ -45,7 +46,7 @@ extension CoordinatorEngine {
             SELECT t.stage, SUM(x.rows_in) AS rin, SUM(x.rows_out) AS rout, SUM(x.rows_quarantined) AS rq
             FROM tasks t JOIN executions x ON x.id = t.winner WHERE t.run = ? GROUP BY t.stage
             """, arguments: [id]) {
-            guard let stage = Stage(rawValue: row["stage"]) else { continue }
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(id)")
             stages[stage]?.rowsIn = row["rin"] ?? 0
             stages[stage]?.rowsOut = row["rout"] ?? 0
             stages[stage]?.rowsQuarantined = row["rq"] ?? 0
@@ -55,7 +56,7 @@ extension CoordinatorEngine {
                    SUM(CASE WHEN x.state = 'duplicate' THEN 1 ELSE 0 END) AS dups
             FROM tasks t JOIN executions x ON x.task = t.id WHERE t.run = ? GROUP BY t.stage
             """, arguments: [id]) {
-            guard let stage = Stage(rawValue: row["stage"]) else { continue }
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(id)")
             stages[stage]?.startedAt = (row["s"] as Double?).map(Date.init(timeIntervalSince1970:))
             stages[stage]?.duplicates = row["dups"] ?? 0
             if let s = stages[stage], s.succeeded + s.failed + s.cancelled == s.total {
@@ -65,7 +66,8 @@ extension CoordinatorEngine {
         for row in try Row.fetchAll(db, sql: """
             SELECT stage, label, last_error FROM tasks WHERE run = ? AND last_error IS NOT NULL ORDER BY (state = 'failed') DESC, id DESC
             """, arguments: [id]) {
-            guard let stage = Stage(rawValue: row["stage"]), stages[stage]?.lastError == nil else { continue }
+            let stage = try row.decode(Stage.self, "stage", table: "tasks", row: "of run \(id)")
+            guard stages[stage]?.lastError == nil else { continue }
             stages[stage]?.lastError = "\(row["label"] as String): \(row["last_error"] as String)"
         }
         view.stages = stages.values.sorted { $0.stage < $1.stage }
@@ -86,15 +88,16 @@ extension CoordinatorEngine {
 
     public func workers() async throws -> [WorkerView] {
         let quietAfter = options.workerQuietAfterSeconds
+        let now = clock.seconds
         return try await store.read { db in
-            let now = Date().timeIntervalSince1970
             // Workers that stopped or went quiet more than an hour ago are history.
             return try Row.fetchAll(db, sql: "SELECT * FROM workers WHERE last_seen > ? ORDER BY host, pid", arguments: [now - 3600])
                 .map { row in
                     let last: Double = row["last_seen"]
+                    let state = try row.decode(WorkerHeartbeat.State.self, "state", table: "workers", row: row["id"])
                     let running = (row["running"] as String).split(separator: "\n").map(String.init)
                     return WorkerView(id: row["id"], host: row["host"], pid: row["pid"], version: row["version"],
-                                      state: WorkerHeartbeat.State(rawValue: row["state"]) ?? .running,
+                                      state: state,
                                       lastSeen: Date(timeIntervalSince1970: last), running: running,
                                       quiet: now - last > quietAfter)
                 }

@@ -6,6 +6,7 @@ import FleetAMQP
 import FleetCore
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `bis coordinator`: the fleet's one coordinator — lineage store, planner,
 /// outbox, event intake and the HTTP API the CLI talks to.
@@ -20,7 +21,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             worker mounts at the same path.
             Environment: BIS_AMQP_URL, BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need \
             `Authorization: Bearer $BIS_TOKEN`).
-            Exit codes: 0 stopped by SIGTERM/SIGINT, 2 usage error, 3 cannot reach the broker.
+            Exit codes: 0 stopped by SIGTERM/SIGINT, 1 a service failed (the HTTP port taken, for one), 2 usage error, \
+            3 cannot reach the broker.
             """
     )
 
@@ -88,18 +90,29 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
                                        options: Coordination.CoordinatorOptions(policy: policy), logger: logger)
-        try await engine.start()
         let hp = HostPort(http)!
         let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token, logger: logger)
-        logger.info("coordinator up: broker \(redacted(url)), data root \(root.root), store \(dbPath), http://\(hp.host):\(hp.port)\(token == nil ? "" : " (token required for changes)")")
-
-        let serving = Task { try await server.run() }
-        await waitForTermination()
-        logger.info("stopping: the store is consistent at every commit; unsent messages go out at the next start")
-        serving.cancel()
-        _ = await serving.result
-        await engine.stop()
+        // One ServiceGroup: event intake, the outbox dispatcher, the ticker,
+        // then the HTTP API. SIGTERM or SIGINT shuts them down gracefully in
+        // reverse order (the API first); the store is consistent at every
+        // commit, and unsent messages go out at the next start.
+        let group = ServiceGroup(configuration: .init(
+            services: try await engine.services() + [server],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("coordinator up", metadata: [
+            "amqp.url": "\(redacted(url))", "data.root": "\(root.root)", "store": "\(dbPath)",
+            "http": "http://\(hp.host):\(hp.port)", "http.token": "\(token == nil ? "none" : "required for changes")",
+        ])
+        do {
+            try await group.run()
+        } catch {
+            logger.error("the coordinator stopped on an error", metadata: ["error": "\(error)"])
+            await transport.close()
+            throw ExitCode(1)
+        }
+        logger.info("stopped")
         await transport.close()
     }
 }
@@ -121,34 +134,4 @@ struct HostPort {
 /// An AMQP URL without its password, for messages.
 func redacted(_ url: String) -> String {
     (try? AMQPURL(url).description) ?? "<the broker URL>"
-}
-
-/// Returns at the first SIGTERM or SIGINT.
-func waitForTermination() async {
-    await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-        let once = OnceFlag()
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                if once.claim() { cont.resume() }
-            }
-            source.resume()
-            sources.append(source)
-        }
-        // The sources must outlive this scope.
-        SignalSources.keep(sources)
-    }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func claim() -> Bool { lock.withLock { defer { done = true }; return !done } }
-}
-
-enum SignalSources {
-    nonisolated(unsafe) static var kept: [DispatchSourceSignal] = []
-    static func keep(_ s: [DispatchSourceSignal]) { kept += s }
 }

@@ -3,6 +3,7 @@ import Coordination
 import FleetCore
 import Foundation
 import Logging
+import ServiceLifecycle
 import WorkerRuntime
 
 /// `bis run --local SPEC.yml`: the embedded fleet — the same planner, lineage
@@ -60,10 +61,13 @@ struct RunCommand: AsyncParsableCommand {
         let store = try LineageStore(path: root.root + "/bis.db")
         let transport = InMemoryTransport()
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root)
-        try await engine.start()
         let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: concurrency,
                                  logger: Logger(label: "bis.worker"))
-        let working = Task { try await worker.run() }
+        // The coordinator's services and the worker in one group, as the
+        // fleet's processes run them; this command's flow below drives it.
+        let group = ServiceGroup(configuration: .init(services: try await engine.services() + [LocalWorker(worker: worker)],
+                                                      logger: Logger(label: "bis.local")))
+        let running = Task { try await group.run() }
 
         let path = spec.hasPrefix("/") ? spec : FileManager.default.currentDirectoryPath + "/" + spec
         let submitted: RunView
@@ -84,12 +88,11 @@ struct RunCommand: AsyncParsableCommand {
             _ = try await engine.approve(view.id, by: approver)
             view = try await engine.waitUntilSettled(view.id, poll: .milliseconds(100))
         }
-        worker.drain()
-        _ = await working.result
         // The first quarantined rows, shown as `bis quarantine` shows them:
         // with no coordinator left afterwards, this is where a local run's are seen.
         let quarantined = json ? [] : ((try? await engine.quarantine(view.id, rule: nil, limit: Self.quarantineShown)) ?? [])
-        await engine.stop()
+        await group.triggerGracefulShutdown()
+        _ = await running.result
         await transport.close()
 
         if json {
@@ -123,6 +126,19 @@ struct RunCommand: AsyncParsableCommand {
             lines += table.split(separator: "\n").map { "    " + $0 }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The embedded worker as a service of the local run's group: its graceful
+/// shutdown is the worker's drain.
+struct LocalWorker: Service {
+    let worker: FleetWorker
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await worker.run()
+        } onGracefulShutdown: {
+            worker.drain()
+        }
     }
 }
 

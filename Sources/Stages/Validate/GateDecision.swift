@@ -130,3 +130,36 @@ func percent(_ part: Int64, of whole: Int64) -> String {
     if tenths == 0 { return "<0.1%" }
     return "\(tenths / 10).\(tenths % 10)%"
 }
+
+extension GateDecision {
+    /// The gate lines of the run's report: every rule with its failures
+    /// summed over the partitions (in the order the rules first appear, at
+    /// most `examples` example rows each, as column → value text), then
+    /// `max_failure_rate` when the spec sets it, decided as `decide` decides it.
+    public static func gateResults(results: [ValidateResult], gates: QualityGates, examples: Int = 20) -> [GateResult] {
+        let summary = QualitySummary(results)
+        var order: [String] = []
+        var byRule: [String: (failed: Int64, examples: [[String: String]])] = [:]
+        for result in results {
+            for rule in result.rules {
+                if byRule[rule.name] == nil { order.append(rule.name) }
+                var entry = byRule[rule.name] ?? (0, [])
+                entry.failed += rule.failed
+                for example in rule.examples where entry.examples.count < examples {
+                    entry.examples.append(Dictionary(example.values.map { ($0.column, $0.value ?? "") }, uniquingKeysWith: { a, _ in a }))
+                }
+                byRule[rule.name] = entry
+            }
+        }
+        func rate(_ failed: Int64) -> Double { summary.rowsIn > 0 ? Double(failed) / Double(summary.rowsIn) : 0 }
+        var lines = order.map { name in
+            let (failed, shown) = byRule[name]!
+            return GateResult(rule: name, passed: failed == 0, failingRows: failed, rate: rate(failed), examples: shown)
+        }
+        if let limit = gates.maxFailureRate {
+            lines.append(GateResult(rule: "max_failure_rate", passed: !limit.isExceeded(failed: summary.rowsFailed, of: summary.rowsIn),
+                                    failingRows: summary.rowsFailed, rate: rate(summary.rowsFailed), threshold: limit.description))
+        }
+        return lines
+    }
+}
