@@ -112,7 +112,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                         """, arguments: [limit]).map { try OutboxRow($0) }
                 }
             } catch {
-                logger.error("reading the outbox failed: \(error)")
+                logger.error("reading the outbox failed; trying again in a second", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
                 continue
             }
@@ -137,7 +137,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                             }
                             return row
                         } catch {
-                            logger.warning("sending task \(row.task) attempt \(row.attempt) failed, will retry: \(error)")
+                            logger.warning("sending a task failed; it stays in the outbox and is sent again", metadata: [
+                                "task.id": "\(row.taskID)", "task.stage": "\(row.stage.rawValue)", "task.attempt": "\(row.attempt)",
+                                "error": "\(error)"])
                             return nil
                         }
                     }
@@ -159,7 +161,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                 } catch {
                     // The messages went out; marking them failed. They will
                     // be sent again: intake is idempotent.
-                    logger.error("marking \(sent.count) outbox rows sent failed: \(error)")
+                    logger.error("marking outbox rows sent failed; they will be sent again", metadata: ["outbox.rows": "\(sent.count)", "error": "\(error)"])
                 }
             }
             if sent.count < rows.count { try? await Task.sleep(for: .milliseconds(500)) }
@@ -193,7 +195,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
             do {
                 for try await event in inbox { await batcher.add(event) }
             } catch {
-                logger.error("the coordinator's inbox ended: \(error)")
+                logger.error("the coordinator's inbox ended", metadata: ["error": "\(error)"])
             }
             await batcher.finish()
         }
@@ -222,7 +224,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     // Stopping: the batch stays unacked and comes back at the next start.
                     return
                 } catch {
-                    logger.error("committing \(batch.count) events failed, retrying: \(error)")
+                    logger.error("committing a batch of events failed; retrying", metadata: ["intake.events": "\(batch.count)", "error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -78,7 +78,8 @@ extension CoordinatorEngine {
         }
         specs.withLock { $0[specSHA] = parsed }
         wake.yield()
-        logger.info("run \(run) submitted by \(by): \(shards.count) ingest tasks, \(partitions) partitions")
+        logger.info("run submitted", metadata: ["run.id": "\(run)", "run.submitted_by": "\(by)", "run.ingest_tasks": "\(shards.count)",
+                                            "run.partitions": "\(partitions)"])
         return try await self.run(run)!
     }
 

@@ -12,8 +12,9 @@ import ServiceLifecycle
 /// let port = try await server.boundPort()
 /// ```
 ///
-/// A `Service`: put it in the coordinator's `ServiceGroup` beside the engine's
-/// loops; it stops when its task is cancelled or the group shuts down.
+/// A `Service`: `bis coordinator` runs it in its one `ServiceGroup` after the
+/// engine's services, so a graceful shutdown (SIGTERM) stops the API first.
+/// It also stops when the task running it is cancelled (tests do that).
 public struct CoordinatorServer: Service {
     public let host: String
     /// The port asked for; 0 lets the system choose one (see `boundPort()`).
@@ -56,9 +57,13 @@ public struct CoordinatorServer: Service {
         logger.info("coordinator HTTP API starting", metadata: [
             "http.host": "\(host)", "http.port": "\(port)", "http.token": "\(token == nil ? "none" : "required for POST")",
         ])
-        // Cancelling the task stops the server as a graceful shutdown would:
-        // it stops accepting, answers the requests it has, then returns.
-        // (Hence a task of its own, which cancellation does not reach.)
+        // Hummingbird's Application runs its own ServiceGroup, which follows
+        // the graceful shutdown of the group around us (task-locals reach the
+        // unstructured task below). Cancelling the task running this method
+        // stops the server as a graceful shutdown would: it stops accepting,
+        // answers the requests it has, then returns; hence the task of its
+        // own, which cancellation does not reach, and the group around the
+        // app, whose graceful shutdown the cancellation handler triggers.
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let serving = Task { try await group.run() }
         do {
