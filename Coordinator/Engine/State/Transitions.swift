@@ -11,13 +11,15 @@ import FleetCore
 // tables, so a move the table does not allow changes nothing.
 //
 // Where the decisions behind the moves are made:
-// - retries (transient failure or lost execution with attempts left, and the
-//   backoff): `Intake.swift`, `failOrRetry`; the backoff itself: `RetryPolicy`;
-// - a run failing (a task failed for good, the quality gate): `Intake.swift`
-//   `failOrRetry` and `Planner.swift` `decideGate`;
-// - what is planned next, approval, success: `Planner.swift` `advance`;
+// - retries (a transient failure or lost execution with attempts left) and a
+//   run failing because a task failed for good: `RetryOrFail.swift`; the
+//   backoff: `RetryPolicy` (FleetCore);
+// - the quality gate failing a run: `Planner.swift`, `decideGateAndPublish`,
+//   over `GateDecision` (Stages);
+// - what is planned next, approval, success: `Planner.swift`, `advance`;
+// - what worker events do: `Intake.swift`;
 // - operator actions (approve, retry, cancel): `Operations.swift`;
-// - the time of day: `CoordinatorOptions.clock` (a `WallClock`).
+// - the time of day: `CoordinatorOptions.clock`, a `WallClock` (FleetCore).
 
 /// One allowed move: from any of `from` to `to`, made by `by`.
 public struct Transition<State: Hashable & Sendable>: Sendable {
