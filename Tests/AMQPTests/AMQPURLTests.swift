@@ -77,4 +77,29 @@ import Testing
         #expect(!QueueSpec("tmp", kind: .classic, durable: false).durable)
         #expect(QueueSpec("q", kind: .quorum, durable: false).durable, "quorum queues are always durable")
     }
+
+    /// A password holding `/`, `@`, `:` or an escape is parsed whole and
+    /// never shown, also when the URL does not parse.
+    @Test(arguments: [("pa/ss", "pa/ss"), ("p@ss", "p@ss"), ("p:ss", "p:ss"), ("pa%2Fss", "pa/ss"), ("a/b@c:d", "a/b@c:d")])
+    func passwordsWithReservedCharacters(written: String, meant: String) throws {
+        let text = "amqps://ops:\(written)@broker.example:5671/%2F"
+        let url = try AMQPURL(text)
+        #expect(url.user == "ops")
+        #expect(url.password == meant)
+        #expect(url.host == "broker.example")
+        #expect(url.port == 5671)
+        #expect(url.vhost == "/")
+        #expect(url.description == "amqps://ops:***@broker.example:5671/%2F")
+        #expect(AMQPURL.redact(text) == "amqps://ops:***@broker.example:5671/%2F")
+        let bad = "amqp://ops:\(written)@broker.example:0/"
+        #expect(!AMQPURL.redact(bad).contains(written))
+        do {
+            _ = try AMQPURL(bad)
+            Issue.record("\(bad) should not parse")
+        } catch {
+            #expect(!error.description.contains(written), "\(error)")
+        }
+        let list = "amqp://a:\(written)@h1:5672/%2F,amqp://b:\(written)@h2:5672/%2F"
+        #expect(AMQPURL.redact(list) == "amqp://a:***@h1:5672/%2F,amqp://b:***@h2:5672/%2F")
+    }
 }

@@ -36,16 +36,21 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
             throw AMQPError.invalidURL(reason: "the scheme must be amqp:// or amqps://",
                                        url: AMQPURL.redact(string))
         }
+        // The user information ends at the last `@`: a password may hold
+        // `/`, `:` or `@` unencoded (a vhost must encode `@` as %40).
+        var user = "guest", password = "guest"
+        var userinfo: Substring?
+        if let at = AMQPURL.userinfoEnd(rest) {
+            userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
         var path: Substring = ""
         if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
         }
         if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        var user = "guest", password = "guest"
-        if let at = rest.lastIndex(of: "@") {
-            let userinfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
+        if let userinfo {
             if let colon = userinfo.firstIndex(of: ":") {
                 user = try AMQPURL.percentDecode(userinfo[..<colon], in: string)
                 password = try AMQPURL.percentDecode(userinfo[userinfo.index(after: colon)...], in: string)
@@ -82,17 +87,29 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         return "\(tls ? "amqps" : "amqp")://\(AMQPURL.percentEncode(user)):***@\(h):\(port)/\(vh)"
     }
 
-    /// Hides the password of a URL string that may not even parse.
+    /// Hides the password of a URL string that may not even parse: whatever
+    /// follows the user name up to the last `@` (so a password with `/`, `:`
+    /// or `@` in it is hidden whole), or the whole string when it has no
+    /// scheme. A comma-separated list is redacted URL by URL.
     public static func redact(_ string: String) -> String {
-        guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else { return "<url>" }
+        if string.contains(","), string.split(separator: ",").count > 1 {
+            return string.split(separator: ",", omittingEmptySubsequences: false).map { redact(String($0)) }.joined(separator: ",")
+        }
+        guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else {
+            return string.contains("@") ? "<url>" : string
+        }
         let schemeEnd = string.index(colon, offsetBy: 3)
         let afterScheme = string[schemeEnd...]
-        let authorityEnd = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
-        let authority = afterScheme[..<authorityEnd]
-        guard let at = authority.lastIndex(of: "@") else { return string }
-        let userinfo = authority[..<at]
-        let user = userinfo.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        guard let at = userinfoEnd(afterScheme) else { return string }
+        let userinfo = afterScheme[..<at]
+        let user = userinfo.firstIndex(of: ":").map { userinfo[..<$0] } ?? userinfo
         return String(string[..<schemeEnd]) + user + ":***" + String(afterScheme[at...])
+    }
+
+    /// The `@` that ends the user information of what follows the scheme:
+    /// the last one. Nil when there is none.
+    static func userinfoEnd(_ afterScheme: Substring) -> Substring.Index? {
+        afterScheme.lastIndex(of: "@")
     }
 
     static func percentDecode(_ s: Substring, in url: String) throws(AMQPError) -> String {
