@@ -372,6 +372,18 @@ struct ExprEvalTests {
         #expect(try ExprFixture.constant(String(repeating: "(", count: 50) + "1" + String(repeating: ")", count: 50)) == "1")
     }
 
+    /// A long flat chain builds a tree as deep as it is long: it is bounded
+    /// like parentheses (a 10,000-term sum crashed the type checker).
+    @Test func longFlatChainsAreAnErrorNotACrash() throws {
+        for (term, op) in [("i", " + "), ("i", " * "), ("s", " || "), ("b", " and "), ("b", " or "), ("i", " - ")] {
+            let chain = Array(repeating: term, count: 10_000).joined(separator: op)
+            let error = ExprFixture.error(chain)
+            #expect(error?.message == "expression nested more than 200 levels deep", "\(op)")
+            #expect((error?.offset ?? 0) > 0, "the error points into the chain")
+        }
+        #expect(try ExprFixture.constant(Array(repeating: "1", count: 150).joined(separator: " + ")) == "150")
+    }
+
     @Test func nullsInAColumnCheckedAsRequiredAreRefused() throws {
         let required = Schema([Field("x", .int64, nullable: false)])
         let typed = try Expression.parse("x + 1").check(required)

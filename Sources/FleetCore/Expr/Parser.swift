@@ -8,8 +8,10 @@ import Columnar
 struct ExprParser {
     private let tokens: [ExprToken]
     private var position = 0
-    /// Nesting of parentheses, `not` and unary minus, bounded so that a
-    /// hostile expression cannot exhaust the stack.
+    /// Nesting of parentheses, `not`, unary minus and chained binary
+    /// operators (`a + a + a` is a tree two deep), bounded so that a hostile
+    /// expression cannot exhaust the stack of the parser, the type checker,
+    /// the evaluator or the tree's release, which all recurse over the tree.
     private var depth = 0
     static let maxDepth = 200
 
@@ -77,8 +79,12 @@ struct ExprParser {
         try descend()
         defer { depth -= 1 }
         var left = try conjunction()
+        var chain = 0
+        defer { depth -= chain }
         while isKeyword("or") {
             _ = advance()
+            try descend()
+            chain += 1
             let right = try conjunction()
             left = ExprSyntax(kind: .binary(.or, left, right), span: left.span.to(right.span))
         }
@@ -87,8 +93,12 @@ struct ExprParser {
 
     private mutating func conjunction() throws(ExpressionError) -> ExprSyntax {
         var left = try negation()
+        var chain = 0
+        defer { depth -= chain }
         while isKeyword("and") {
             _ = advance()
+            try descend()
+            chain += 1
             let right = try negation()
             left = ExprSyntax(kind: .binary(.and, left, right), span: left.span.to(right.span))
         }
@@ -150,8 +160,12 @@ struct ExprParser {
 
     private mutating func additive() throws(ExpressionError) -> ExprSyntax {
         var left = try multiplicative()
+        var chain = 0
+        defer { depth -= chain }
         while case .symbol(let s) = current.kind, s == "+" || s == "-" || s == "||" {
             _ = advance()
+            try descend()
+            chain += 1
             let right = try multiplicative()
             let op: ExprOperator = s == "+" ? .add : s == "-" ? .subtract : .concat
             left = ExprSyntax(kind: .binary(op, left, right), span: left.span.to(right.span))
@@ -161,9 +175,13 @@ struct ExprParser {
 
     private mutating func multiplicative() throws(ExpressionError) -> ExprSyntax {
         var left = try unary()
+        var chain = 0
+        defer { depth -= chain }
         while case .symbol(let s) = current.kind, let op = ExprOperator(rawValue: s),
               [.multiply, .divide, .integerDivide, .remainder].contains(op) {
             _ = advance()
+            try descend()
+            chain += 1
             let right = try unary()
             left = ExprSyntax(kind: .binary(op, left, right), span: left.span.to(right.span))
         }
