@@ -14,6 +14,26 @@ struct ReportFilesTests {
             + "\"\",0.00,1,2025-11-27\r\n")
     }
 
+    /// Text a spreadsheet would run as a formula is neutralised with a
+    /// leading quote; numbers (a negative one too) stay numbers.
+    @Test func csvTextCellsCannotBecomeFormulas() throws {
+        let batch = try opBatch([
+            ("name", .string, [.string("=HYPERLINK(\"http://x\",\"y\")"), .string("+1"), .string("-2"), .string("@SUM(A1)"),
+                               .string("\tx"), .string("\rx"), .string("plain"), .string("a=b")]),
+            ("n", .int64, [.int(-5), .int(1), .int(2), .int(3), .int(4), .int(5), .int(6), .int(7)]),
+        ])
+        let csv = ReportCSV.text(SummaryTable(name: "t", groupBy: ["name"], batch: batch))
+        #expect(csv == "name,n\r\n"
+            + "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-5\r\n"
+            + "'+1,1\r\n"
+            + "'-2,2\r\n"
+            + "'@SUM(A1),3\r\n"
+            + "'\tx,4\r\n"
+            + "\"'\rx\",5\r\n"
+            + "plain,6\r\n"
+            + "a=b,7\r\n")
+    }
+
     @Test func cellsFromAColumnBatchKeepExactText() throws {
         let batch = try opBatch([
             ("g", .string, [.string("a"), nil]),
