@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "bis", targets: ["bis"]),
         .executable(name: "bis-worker", targets: ["bis-worker"]),
         .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "FleetWire", targets: ["FleetWire"]),
         .library(name: "FleetCore", targets: ["FleetCore"]),
         .library(name: "Columnar", targets: ["Columnar"]),
         .library(name: "Stages", targets: ["Stages"]),
@@ -21,7 +22,7 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        // `Service`, so the HTTP server runs in the coordinator's ServiceGroup (Hummingbird uses it already).
+        // `Service`, so the HTTP server runs in the coordinator's ServiceGroup.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
@@ -47,13 +48,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Shared vocabulary: ids, versions, wire messages, retry policy, the
-        // pipeline spec (YAML through Yams) and the expression language, which
-        // evaluates over Columnar's column buffers.
+        // The fleet's wire vocabulary: task and event messages, heartbeats,
+        // chunk references, ids, the version, the `FleetTransport` protocol and
+        // its in-memory implementation, retry policy, chunk store layout.
+        // Foundation only: the transport needs neither Columnar nor Yams.
+        .target(name: "FleetWire"),
+        // The pipeline spec (YAML through Yams) and the expression language,
+        // which evaluates over Columnar's column buffers. Re-exports FleetWire.
         .target(
             name: "FleetCore",
             dependencies: [
-                "Columnar",
+                "FleetWire", "Columnar",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -80,29 +85,35 @@ let package = Package(
             exclude: ["Consolidate/README.md", "Ingest/README.md"]
         ),
 
+        // What the coordinator offers its clients: the `CoordinatorService`
+        // protocol, run/task/execution states, run, worker, lineage and
+        // quarantine views, OpenLineage events, the metrics snapshot, the API's
+        // JSON form. All `bis`'s client commands need: no GRDB, Columnar or Yams.
+        .target(name: "CoordinatorAPI", dependencies: ["FleetWire"]),
         // The coordinator's engine: lineage store (SQLite through GRDB),
         // planner, outbox dispatcher, event intake. Transport-agnostic.
+        // Implements `CoordinatorService`; re-exports CoordinatorAPI.
         .target(
             name: "Coordination",
             dependencies: [
-                "FleetCore", "Columnar", "Stages",
+                "CoordinatorAPI", "FleetCore", "Columnar", "Stages",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // the engine's loops are services
-            ],
-            path: "Coordinator/Engine"
+            ]
         ),
-        // The coordinator's HTTP API (JSON) and /metrics, over Hummingbird.
+        // The coordinator's HTTP API (JSON), the dashboard's HTML and the
+        // Prometheus text of /metrics, over Hummingbird, from any
+        // `CoordinatorService` (not the engine itself).
         .target(
             name: "CoordinatorHTTP",
             dependencies: [
-                "Coordination", "FleetCore",
+                "CoordinatorAPI", "FleetWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Coordinator/HTTP"
+            ]
         ),
         // The worker's runtime: executes stage tasks from any transport. No SQLite.
         .target(
@@ -111,25 +122,25 @@ let package = Package(
                 "FleetCore", "Columnar", "Stages",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            path: "Worker/Runtime"
+            ]
         ),
-        // The fleet's transport over RabbitMQ (the AMQP module).
+        // The fleet's transport over RabbitMQ (the AMQP module): wire messages
+        // only, no Parquet codec, no YAML.
         .target(
             name: "FleetAMQP",
-            dependencies: ["AMQP", "FleetCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AMQP", "FleetWire", .product(name: "Logging", package: "swift-log")]
         ),
 
         .executableTarget(
             name: "bis",
             dependencies: [
-                "FleetCore", "Columnar", "Stages", "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetAMQP",
+                "FleetWire", "FleetCore", "Columnar", "Stages", "CoordinatorAPI", "Coordination", "CoordinatorHTTP",
+                "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // `bis coordinator` is one ServiceGroup
             ],
-            path: "Coordinator",
-            exclude: ["Engine", "HTTP"]
+            path: "Coordinator"
         ),
         .executableTarget(
             name: "bis-worker",
@@ -139,7 +150,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Worker",
-            exclude: ["Runtime", "README.md"]
+            exclude: ["README.md"]
         ),
 
         // Release-built load generator for ops/bench/amqp.
@@ -168,7 +179,8 @@ let package = Package(
         .testTarget(
             name: "CoordinatorHTTPTests",
             dependencies: [
-                "CoordinatorHTTP", "Coordination", "FleetCore", "Columnar", "WorkerRuntime", "TestSupport", "bis",
+                "CoordinatorHTTP", "CoordinatorAPI", "Coordination", "FleetWire", "FleetCore", "Columnar", "WorkerRuntime",
+                "TestSupport", "bis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -181,7 +193,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),
         // The fleet in one process: engine, store and workers over the in-memory transport.
         .testTarget(name: "FleetTests", dependencies: [
-            "Coordination", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",
+            "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.

@@ -1,6 +1,5 @@
-import Coordination
-import CoordinatorHTTP
-import FleetCore
+import CoordinatorAPI
+import FleetWire
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

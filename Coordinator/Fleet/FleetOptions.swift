@@ -1,6 +1,5 @@
 import ArgumentParser
-import Coordination
-import CoordinatorHTTP
+import CoordinatorAPI
 import Foundation
 
 /// What every command that talks to the coordinator shares: where it is, and

@@ -1,6 +1,5 @@
 import ArgumentParser
-import Coordination
-import CoordinatorHTTP
+import CoordinatorAPI
 import Foundation
 
 /// `bis lineage trace|impact|export`: where output rows came from, what an

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Coordination
+import CoordinatorAPI
 import Foundation
 
 /// `bis quarantine RUN [--rule R] [--limit N]`: the rows a run set aside, and why.

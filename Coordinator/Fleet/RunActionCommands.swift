@@ -1,5 +1,5 @@
 import ArgumentParser
-import Coordination
+import CoordinatorAPI
 import Foundation
 
 /// `bis approve|retry|cancel RUN`: an operator's action, recorded as

@@ -1,5 +1,5 @@
-import Coordination
-import FleetCore
+import CoordinatorAPI
+import FleetWire
 import Foundation
 
 /// The text `bis status` and `bis runs` print: pure functions of the views

@@ -1,6 +1,5 @@
 import ArgumentParser
-import Coordination
-import CoordinatorHTTP
+import CoordinatorAPI
 import Foundation
 
 /// `bis status [RUN] [--watch]`: where a run stands, or the recent runs.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Coordination
+import CoordinatorAPI
 import FleetCore
 import Foundation
 

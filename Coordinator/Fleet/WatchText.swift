@@ -1,5 +1,5 @@
-import Coordination
-import FleetCore
+import CoordinatorAPI
+import FleetWire
 import Foundation
 
 /// What `bis status RUN --watch` draws: pure functions of the run and the

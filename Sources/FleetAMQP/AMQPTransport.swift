@@ -1,5 +1,5 @@
 import AMQP
-import FleetCore
+import FleetWire
 import Foundation
 import Logging
 

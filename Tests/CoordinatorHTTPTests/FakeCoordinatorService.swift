@@ -1,5 +1,5 @@
-import Coordination
-import FleetCore
+import CoordinatorAPI
+import FleetWire
 import Foundation
 
 /// A `CoordinatorService` in memory, enough to drive every route: runs move
@@ -91,7 +91,7 @@ actor FakeCoordinatorService: CoordinatorService {
 
     func workers() async throws -> [WorkerView] { workerList }
 
-    // MARK: lineage, quarantine, dashboard
+    // MARK: lineage, quarantine, the dashboard's inputs
 
     /// Whole views handed out one per `run(id)` call (a run that progresses
     /// as `bis status --watch` polls it); the last one stays.
@@ -108,13 +108,13 @@ actor FakeCoordinatorService: CoordinatorService {
     var impacts: [String: ImpactReport] = [:]
     private(set) var impactAsks: [String] = []
     var lineageEvents: [String: [OpenLineageEvent]] = [:]
-    var pages: [String: String] = [:]
+    var inputs: [String: [String]] = [:]
 
     func setQuarantine(_ run: String, _ rows: [QuarantinedRow]) { quarantined[run] = rows }
     func setTrace(_ target: String, _ node: LineageNode) { traces[target] = node }
     func setImpact(_ file: String, _ report: ImpactReport) { impacts[file] = report }
     func setEvents(_ run: String, _ events: [OpenLineageEvent]) { lineageEvents[run] = events }
-    func setPage(_ path: String, _ html: String) { pages[path] = html }
+    func setInputs(_ run: String, _ files: [String]) { inputs[run] = files }
 
     /// Filters by rule as the engine does (full name or kind), records what was asked.
     func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow] {
@@ -145,10 +145,10 @@ actor FakeCoordinatorService: CoordinatorService {
         return events
     }
 
-    func dashboardPage(path: String) async throws -> String? { pages[path] }
+    func runInputs(_ run: String) async throws -> [String] { inputs[run] ?? [] }
 
-    func metrics() async throws -> String {
-        "# HELP bis_runs Runs by state.\n# TYPE bis_runs gauge\nbis_runs{state=\"running\"} \(runsByID.values.filter { $0.state == .running }.count)\n"
+    func metricsSnapshot() async throws -> MetricsSnapshot {
+        MetricsSnapshot(runs: [.running: runsByID.values.filter { $0.state == .running }.count])
     }
 
     private func move(_ id: String, by: String, action: String, from: Set<RunState>, to: RunState,

@@ -1,5 +1,6 @@
 import Columnar
 import Coordination
+import CoordinatorHTTP
 import FleetCore
 import Foundation
 import Logging
@@ -105,7 +106,7 @@ import WorkerRuntime
         #expect(executions.allSatisfy { $0.run.facets.parent?.run.runId == events[0].run.runId })
 
         // The dashboard shows the run's stages.
-        let page = try #require(try await engine.dashboardPage(path: "/runs/\(submitted.id)"))
+        let page = try #require(try await Dashboard.page(path: "/runs/\(submitted.id)", from: engine))
         for s in Stage.pipeline { #expect(page.contains(">\(s.rawValue)<")) }
 
         await fleet.stop()

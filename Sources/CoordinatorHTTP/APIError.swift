@@ -1,4 +1,4 @@
-import Coordination
+import CoordinatorAPI
 import Foundation
 import Hummingbird
 import Logging

@@ -1,11 +1,12 @@
-import FleetCore
+import CoordinatorAPI
+import FleetWire
 import Foundation
-import GRDB
-import Stages
 
 /// The coordinator's read-only web dashboard: plain HTML and inline SVG, no
-/// scripts, no CDN; pages refresh themselves every few seconds.
-enum Dashboard {
+/// scripts, no CDN; pages refresh themselves every few seconds. Built from
+/// what a `CoordinatorService` answers (runs, a run, workers, quarantine,
+/// the run's input files), so any service gets the same pages.
+public enum Dashboard {
     static let style = """
     body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d2430;background:#fafbfc}
     h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}a{color:#1f5fbf;text-decoration:none}
@@ -31,7 +32,7 @@ enum Dashboard {
         """
     }
 
-    static func esc(_ s: String) -> String { HTML.escape(s) }
+    static func esc(_ s: String) -> String { HTMLText.escape(s) }
 
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
@@ -149,23 +150,44 @@ enum Dashboard {
     }
 }
 
-extension CoordinatorEngine {
-    /// The dashboard's page for a path (`/`, `/runs/<id>`), nil when there is none.
-    public func dashboardPage(path: String) async throws -> String? {
-        let now = Date()
+extension Dashboard {
+    /// The dashboard's page for a path (`/`, `/runs/<id>`), built from what
+    /// the service answers; nil when there is none.
+    public static func page(path: String, from service: any CoordinatorService, now: Date = Date()) async throws -> String? {
         if path == "/" || path.isEmpty {
-            return Dashboard.index(runs: try await runs(limit: 50), workers: try await workers(), now: now)
+            return index(runs: try await service.runs(limit: 50), workers: try await service.workers(), now: now)
         }
         guard path.hasPrefix("/runs/") else { return nil }
         let id = String(path.dropFirst("/runs/".count))
-        guard let view = try await run(id) else { return nil }
-        let quarantined = (try? await quarantine(id, rule: nil, limit: 2000)) ?? []
-        let inputs = try await store.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT DISTINCT c.path FROM tasks t JOIN task_inputs i ON i.task = t.id JOIN chunks c ON c.id = i.chunk
-                WHERE t.run = ? AND c.kind = 'source' ORDER BY c.path
-                """, arguments: [id])
+        guard let view = try await service.run(id) else { return nil }
+        let quarantined = (try? await service.quarantine(id, rule: nil, limit: 2000)) ?? []
+        let inputs = try await service.runInputs(id)
+        return run(view, quarantine: quarantined, inputs: inputs, workers: try await service.workers(), now: now)
+    }
+}
+
+/// Text made safe inside HTML elements and quoted attributes.
+enum HTMLText {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(c)
+            default:
+                // Control characters and noncharacters are not allowed in HTML text.
+                if c.value < 0x20 || c.value == 0x7F || (0xFFFE...0xFFFF).contains(c.value) {
+                    out += "\u{FFFD}"
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
         }
-        return Dashboard.run(view, quarantine: quarantined, inputs: inputs, workers: try await workers(), now: now)
+        return out
     }
 }

@@ -1,9 +1,10 @@
-import FleetCore
+import FleetWire
 import Foundation
 
 // What the coordinator offers its clients — the HTTP API, the CLI through
-// it, and `bis run --local` directly. The engine implements
-// `CoordinatorService`; `CoordinatorHTTP` maps it to JSON over HTTP.
+// it, and `bis run --local` directly. The engine (`Coordination`) implements
+// `CoordinatorService`; `CoordinatorHTTP` maps it to JSON over HTTP and
+// renders the dashboard and /metrics from what it answers.
 
 /// A run's state. Who moves it:
 /// - `pending`: submit writes it; the engine moves it to `running` when it
@@ -189,8 +190,8 @@ public protocol CoordinatorService: Sendable {
     func retry(_ id: String, by: String) async throws -> RunView
     func cancel(_ id: String, by: String) async throws -> RunView
     func workers() async throws -> [WorkerView]
-    /// Prometheus text exposition format.
-    func metrics() async throws -> String
+    /// The counts /metrics shows (`CoordinatorHTTP` renders them as Prometheus text).
+    func metricsSnapshot() async throws -> MetricsSnapshot
     /// The lineage tree of a run, dataset version, chunk or sha256, down to input files.
     func lineageTrace(_ target: String) async throws -> LineageNode
     /// Every run, dataset version and delivery that used an input file (path or sha256).
@@ -199,8 +200,9 @@ public protocol CoordinatorService: Sendable {
     func quarantine(_ run: String, rule: String?, limit: Int) async throws -> [QuarantinedRow]
     /// The run as OpenLineage RunEvents: START and COMPLETE/FAIL per execution, and the run's own (docs/openlineage.md).
     func openLineage(_ run: String) async throws -> [OpenLineageEvent]
-    /// The read-only dashboard's HTML page for a path (`/`, `/runs/<id>`), nil when there is none.
-    func dashboardPage(path: String) async throws -> String?
+    /// The input files a run's tasks read (absolute paths, sorted), for the
+    /// dashboard's lineage graph; empty when there are none yet.
+    func runInputs(_ run: String) async throws -> [String]
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -217,5 +219,5 @@ extension CoordinatorService {
     public func openLineage(_ run: String) async throws -> [OpenLineageEvent] {
         throw ServiceError.notFound("this coordinator keeps no lineage")
     }
-    public func dashboardPage(path: String) async throws -> String? { nil }
+    public func runInputs(_ run: String) async throws -> [String] { [] }
 }

@@ -3,68 +3,9 @@ import FleetCore
 import Foundation
 import GRDB
 
-/// An OpenLineage RunEvent (spec 2-0-2): one per execution start and end.
-/// Each execution is an OpenLineage run whose parent is the BIS run, so
-/// retries and duplicates show as separate runs of the same job. The BIS
-/// run itself is an OpenLineage run too (job: the pipeline), with a START at
-/// submit and a COMPLETE, FAIL or ABORT once it ended, so that the parent
-/// the executions name exists. See docs/openlineage.md.
-public struct OpenLineageEvent: Codable, Sendable, Hashable {
-    public var eventType: String
-    public var eventTime: String
-    public var run: Run
-    public var job: Job
-    public var inputs: [Dataset]
-    public var outputs: [Dataset]
-    public var producer: String
-    public var schemaURL: String
-
-    public struct Run: Codable, Sendable, Hashable {
-        public var runId: String
-        public var facets: RunFacets
-    }
-    public struct RunFacets: Codable, Sendable, Hashable {
-        public var parent: ParentFacet?
-        public var errorMessage: ErrorFacet?
-        /// On an execution's events; absent on the BIS run's own.
-        public var bis_execution: ExecutionFacet?
-    }
-    public struct ParentFacet: Codable, Sendable, Hashable {
-        public var _producer: String
-        public var _schemaURL: String
-        public var run: ParentRun
-        public var job: JobRef
-    }
-    public struct ParentRun: Codable, Sendable, Hashable { public var runId: String }
-    public struct JobRef: Codable, Sendable, Hashable {
-        public var namespace: String
-        public var name: String
-    }
-    public struct ErrorFacet: Codable, Sendable, Hashable {
-        public var _producer: String
-        public var _schemaURL: String
-        public var message: String
-        public var programmingLanguage: String
-    }
-    /// BIS's own facet: which task, attempt and worker, and how it ended.
-    public struct ExecutionFacet: Codable, Sendable, Hashable {
-        public var _producer: String
-        public var _schemaURL: String
-        public var task: String
-        public var execution: String
-        public var attempt: Int
-        public var state: String
-        public var worker: String?
-    }
-    public struct Job: Codable, Sendable, Hashable {
-        public var namespace: String
-        public var name: String
-    }
-    public struct Dataset: Codable, Sendable, Hashable {
-        public var namespace: String
-        public var name: String
-    }
-
+/// The engine's side of the OpenLineage export (the event type is in
+/// CoordinatorAPI): who produced the events, their schema, and stable run ids.
+extension OpenLineageEvent {
     static let producer = "https://github.com/bis-fleet/bis/tree/\(FleetVersion.string)"
     static let schema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 

@@ -1,4 +1,4 @@
-import Coordination
+import CoordinatorAPI
 import Foundation
 import Hummingbird
 
@@ -79,7 +79,7 @@ struct Routes: Sendable {
             try await dashboard("/runs/" + (try context.parameters.require("id")))
         }
         router.get("/metrics") { _, _ -> Response in
-            JSONResponse.text(try await service.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            JSONResponse.text(PrometheusText.render(try await service.metricsSnapshot()), contentType: PrometheusText.contentType)
         }
         router.get("/healthz") { _, _ -> Response in
             JSONResponse.text("ok")
@@ -88,13 +88,12 @@ struct Routes: Sendable {
 
     /// The dashboard's page for `path`, or an HTML 404 page a browser shows as such.
     private func dashboard(_ path: String) async throws -> Response {
-        let html = try await service.dashboardPage(path: path)
+        let html = try await Dashboard.page(path: path, from: service)
         return JSONResponse.html(html ?? Self.notFoundPage(path), status: html == nil ? .notFound : .ok)
     }
 
     static func notFoundPage(_ path: String) -> String {
-        let shown = path.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;")
+        let shown = HTMLText.escape(path)
         return """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head>
             <body style="font:14px system-ui,sans-serif;margin:24px"><h1>Nothing at \(shown)</h1>

@@ -1,4 +1,4 @@
-import Coordination
+import CoordinatorAPI
 import Hummingbird
 import Logging
 import ServiceLifecycle

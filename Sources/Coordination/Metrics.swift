@@ -1,0 +1,66 @@
+import FleetCore
+import Foundation
+import GRDB
+
+typealias Histogram = MetricsSnapshot.Histogram
+
+/// What the engine counts in memory since it started (the store holds the rest).
+struct EngineMetrics: Sendable {
+    var sent = 0
+    var commits = 0
+    var commitSeconds = 0.0
+    var taskDuration = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
+    var handoffLatency = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60])
+}
+
+extension CoordinatorEngine {
+    /// The counts `/metrics` shows: the store's by state and stage, the
+    /// queues' depths, and what this engine counted since it started.
+    /// (`CoordinatorHTTP` renders them as Prometheus text.)
+    public func metricsSnapshot() async throws -> MetricsSnapshot {
+        let depths = await transport.queueDepths()
+        let quietAfter = options.workerQuietAfterSeconds
+        let now = clock.seconds
+        var snapshot = try await store.read { db in
+            var s = MetricsSnapshot()
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM runs GROUP BY state") {
+                let state: String = row["state"]
+                guard let decoded = RunState(rawValue: state) else {
+                    throw MetricsError("runs has rows in state '\(state)', which this coordinator does not know")
+                }
+                s.runs[decoded, default: 0] += row["n"] as Int
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT stage, state, COUNT(*) AS n FROM tasks GROUP BY stage, state") {
+                let stage: String = row["stage"], state: String = row["state"]
+                guard let s1 = Stage(rawValue: stage), let s2 = TaskState(rawValue: state) else {
+                    throw MetricsError("tasks has rows of stage '\(stage)' in state '\(state)', which this coordinator does not know")
+                }
+                s.tasks.append(.init(stage: s1, state: s2, count: row["n"]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM executions GROUP BY state") {
+                let state: String = row["state"]
+                guard let decoded = ExecutionState(rawValue: state) else {
+                    throw MetricsError("executions has rows in state '\(state)', which this coordinator does not know")
+                }
+                s.executions[decoded, default: 0] += row["n"] as Int
+            }
+            s.taskRetries = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(retries), 0) FROM tasks") ?? 0
+            s.liveWorkers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workers WHERE state != 'stopped' AND last_seen > ?",
+                                             arguments: [now - quietAfter]) ?? 0
+            return s
+        }
+        let m = metricsState.withLock { $0 }
+        snapshot.queueDepths = depths
+        snapshot.messagesSent = m.sent
+        snapshot.intakeCommits = m.commits
+        snapshot.handoffLatency = m.handoffLatency
+        snapshot.taskDuration = m.taskDuration
+        return snapshot
+    }
+}
+
+/// A stored row the metrics cannot count: a state or stage this build does not know.
+struct MetricsError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
