@@ -110,6 +110,7 @@ let package = Package(
                 "FleetCore", "Columnar", "Stages",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Worker/Runtime"
         ),
@@ -135,6 +136,7 @@ let package = Package(
                 "FleetCore", "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Worker",
             exclude: ["Runtime", "README.md"]
