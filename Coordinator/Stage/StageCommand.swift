@@ -43,7 +43,6 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-
         @Argument(help: "The stage: ingest, normalize, consolidate, validate, publish, report or deliver.")
         var stage: String
 
