@@ -22,7 +22,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        // `Service`, so the HTTP server runs in the coordinator's ServiceGroup.
+        // `Service` and `ServiceGroup`: the coordinator's engine loops and HTTP
+        // server run in one ServiceGroup, bis-worker's worker in another.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
@@ -80,7 +81,6 @@ let package = Package(
             dependencies: [
                 "FleetCore", "Columnar",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),   // the .xlsx container
-                .product(name: "Crypto", package: "swift-crypto"),           // SHA-256 of idempotency keys
             ],
             exclude: ["Consolidate/README.md", "Ingest/README.md"]
         ),
@@ -121,7 +121,7 @@ let package = Package(
             dependencies: [
                 "FleetCore", "Columnar", "Stages",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // FleetWorker is a Service
             ]
         ),
         // The fleet's transport over RabbitMQ (the AMQP module): wire messages
@@ -148,6 +148,7 @@ let package = Package(
                 "FleetCore", "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Worker",
             exclude: ["README.md"]

@@ -1,10 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import AMQP
 import ArgumentParser
-import Dispatch
 import FleetAMQP
 import FleetCore
 import Foundation
 import Logging
+import ServiceLifecycle
 import WorkerRuntime
 
 @main
@@ -15,7 +20,7 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT drains the worker: it takes no new task, lets running ones finish \
             (30 s at most), hands the rest back to the broker and exits 0.
-            Exit codes: 0 stopped, 2 usage error, 3 cannot reach the broker.
+            Exit codes: 0 stopped, 2 usage error (a bad BIS_TEST_FAULT too), 3 cannot reach the broker.
             """,
         version: FleetVersion.string
     )
@@ -94,6 +99,15 @@ struct WorkerCommand: AsyncParsableCommand {
         var logger = Logger(label: "bis.worker")
         logger.logLevel = .info
         let url = amqpURL!
+        // TEST-ONLY fault injection (see FaultSwitch), wired here alone: a
+        // crash rule kills this process as a real crash would.
+        let fault: FaultSwitch?
+        do {
+            fault = try FaultSwitch.fromEnvironment(crash: { kill(getpid(), SIGKILL) })
+        } catch {
+            FileHandle.standardError.write(Data("bis-worker: \(error.message)\n".utf8))
+            throw ExitCode(2)
+        }
         let transport: AMQPTransport
         do {
             // resendUnconfirmed: a result in flight when the connection drops
@@ -112,24 +126,19 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ExitCode(3)
         }
         let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: root!), stages: try stageList(),
-                                 concurrency: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, logger: logger)
+                                 concurrency: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, fault: fault,
+                                 logger: logger)
         logger.info("connected", metadata: ["amqp.url": .string(AMQPURL.redact(url)), "data.root": .string(root!)])
 
-        // Signals become a drain; the default action (dying) is turned off.
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                logger.info("signal received: draining", metadata: ["signal": .stringConvertible(sig)])
-                worker.drain()
-            }
-            source.resume()
-            sources.append(source)
-        }
-        defer { sources.forEach { $0.cancel() } }
+        // SIGTERM and SIGINT shut the group down gracefully, which drains the
+        // worker; the group ends when the worker's run returns.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
         do {
-            try await worker.run()
+            try await group.run()
         } catch {
             logger.error("the worker stopped on an error", metadata: ["error": "\(error)"])
             await transport.close()

@@ -65,7 +65,7 @@ struct RunCommand: AsyncParsableCommand {
                                  logger: Logger(label: "bis.worker"))
         // The coordinator's services and the worker in one group, as the
         // fleet's processes run them; this command's flow below drives it.
-        let group = ServiceGroup(configuration: .init(services: try await engine.services() + [LocalWorker(worker: worker)],
+        let group = ServiceGroup(configuration: .init(services: try await engine.services() + [worker],
                                                       logger: Logger(label: "bis.local")))
         let running = Task { try await group.run() }
 
@@ -126,19 +126,6 @@ struct RunCommand: AsyncParsableCommand {
             lines += table.split(separator: "\n").map { "    " + $0 }
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// The embedded worker as a service of the local run's group: its graceful
-/// shutdown is the worker's drain.
-struct LocalWorker: Service {
-    let worker: FleetWorker
-    func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await worker.run()
-        } onGracefulShutdown: {
-            worker.drain()
-        }
     }
 }
 

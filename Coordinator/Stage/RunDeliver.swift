@@ -14,27 +14,19 @@ extension StageCommand.Run {
             throw UsageError("deliver needs --input FILE… (the report files and the dataset manifest)")
         }
         let now = Date()
-        let delivery = try await deliverRun(
+        let r = try await StageInvocation.deliver(
             pipeline, files: inputs.map { DeliveryFile(path: $0) }, run: run,
             approval: approvedBy.map { Approval(approver: $0, approvedAt: now) }, dataRoot: out, now: now)
         var report = StageReport(stage: "deliver")
-        report.delivery = delivery.receipt
-        if let dir = delivery.folder {
-            report.outputs = delivery.receipt.files.map {
-                StageReport.Output(path: dir + "/" + $0.name, sha256: $0.sha256, bytes: $0.bytes)
+        if let delivery = r.delivery {
+            report.delivery = delivery.receipt
+            if delivery.folder != nil {
+                // The delivered files; the receipt is printed as a whole.
+                report.outputs = r.outputs(.delivery).filter { $0.name != "receipt" }.map { StageReport.Output($0) }
+                report.alreadyDelivered = delivery.alreadyDelivered
             }
-            report.alreadyDelivered = delivery.alreadyDelivered
         }
         return report
-    }
-}
-
-extension StageReport.Output {
-    init(path: String, sha256: String, bytes: Int64) {
-        self.path = path
-        self.sha256 = sha256
-        self.rows = 0
-        self.bytes = bytes
     }
 }
 

@@ -23,7 +23,7 @@ extension StageCommand.Run {
     /// for `validated-*.parquet` and `*.partials.json`; `--out` is the data
     /// root, written under `<out>/published/`.
     func runPublish(_ pipeline: PipelineSpec) throws -> StageReport {
-        guard let spec = pipeline.publish else { throw UsageError("the spec has no publish section") }
+        guard pipeline.publish != nil else { throw UsageError("the spec has no publish section") }
         if let runID {
             do {
                 try PublishNames.check(runID, kind: "run")
@@ -55,21 +55,15 @@ extension StageCommand.Run {
         }
 
         // Partials in file order (sorted within a directory): the merge order.
-        let partials: [String: [PartialAggregate]]
-        do {
-            partials = try PartialsFile.collect(partialFiles, summaries: spec.summaries)
-        } catch PublishError.invalidInput(let message) {
-            throw UsageError(message)
-        }
-
         let run = runID ?? Self.newRunID(pipeline: pipeline.name, now: Date())
-        let schema = chunks.isEmpty ? SpecOperators.datasetSchema(pipeline) : nil
-        let result = try publish(dataset: spec.dataset, run: run, pipeline: pipeline.name, chunks: chunks, summaries: partials,
-                                 root: out, retention: retention, now: Date(), schema: schema, provenance: spec.provenance)
+        let r = try StageInvocation.publish(pipeline, run: run, chunks: chunks, partialFiles: partialFiles, root: out,
+                                            retention: retention, now: Date())
+        guard let result = r.published else { throw UsageError("publish published nothing") }
 
         var report = StageReport(stage: "publish")
-        report.rowsIn = result.dataset.manifest.rows
-        report.rowsOut = result.dataset.manifest.rows
+        report.rowsIn = r.rowsIn
+        report.rowsOut = r.rowsOut
+        // Every file of every version, not only the manifests handed on.
         report.outputs = result.versions.flatMap { v in
             v.manifest.files.map { StageReport.Output(path: v.path + "/" + $0.name, sha256: $0.sha256, rows: $0.rows, bytes: $0.bytes) }
         }

@@ -17,7 +17,7 @@ extension StageCommand.Run {
         } catch {
             throw UsageError("--input \(input): cannot read it: \(error.localizedDescription)")
         }
-        var summary: RunSummary
+        let summary: RunSummary
         do {
             summary = try RunSummary(json: data)
         } catch {
@@ -26,18 +26,16 @@ extension StageCommand.Run {
         guard summary.pipeline == pipeline.name else {
             throw UsageError("--input \(input) summarizes pipeline '\(summary.pipeline)', but the spec is '\(pipeline.name)'")
         }
-        summary.apply(try pipeline.reportSpec())
-
-        let result: ReportResult
+        let r: StageInvocationResult
         do {
-            result = try writeReport(summary, to: out)
+            r = try StageInvocation.report(pipeline, summary: summary, publishedSummaries: nil, outputDir: out)
         } catch let error as ReportError {
             throw UsageError(error.description)
         }
         var report = StageReport(stage: "report")
-        report.rowsIn = Int64(summary.summaries.reduce(0) { $0 + $1.rows.count })
-        report.rowsOut = result.csv.reduce(0) { $0 + ($1.rows ?? 0) }
-        report.outputs = result.files.map { StageReport.Output(report: $0) }
+        report.rowsIn = r.rowsIn
+        report.rowsOut = r.rowsOut
+        report.outputs = r.outputs(.report).map { StageReport.Output($0, input: $0.name) }
         return report
     }
 
@@ -53,16 +51,5 @@ extension StageCommand.Run {
             return c.debugDescription + path(c)
         @unknown default: return "\(error)"
         }
-    }
-}
-
-extension StageReport.Output {
-    init(report file: ReportFile) {
-        path = file.path
-        sha256 = file.sha256
-        rows = file.rows ?? 0
-        bytes = file.bytes
-        partition = nil
-        input = file.summary
     }
 }

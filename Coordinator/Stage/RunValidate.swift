@@ -19,38 +19,21 @@ extension StageCommand.Run {
         }
         let chunks = try chunkInputs(named: { $0.hasPrefix("consolidated-") && $0.hasSuffix(".parquet") },
                                      what: "consolidated-*.parquet")
-        let settings = SpecOperators.validate(pipeline)
-        let r = try Stages.validate(inputChunks: chunks, rules: settings.rules, partition: p, outputDir: out,
-                             summaries: settings.summaries,
-                             metadata: [KeyValue("bis.stage", "validate"), KeyValue("bis.partition", String(p))],
-                             options: settings.options)
-        // The result, and the summaries' partial aggregates in the form
-        // publish reads, so the stages chain by hand: `bis stage run publish --input OUT…`.
-        let (resultPath, partialsPath) = try r.writeFiles(to: out)
-
+        // The result and the summaries' partial aggregates are written in
+        // the form publish reads, so the stages chain by hand:
+        // `bis stage run publish --input OUT…`.
+        let r = try StageInvocation.validate(pipeline, partition: p, chunks: chunks, outputDir: out,
+                                             metadata: [KeyValue("bis.stage", "validate"), KeyValue("bis.partition", String(p))])
         var report = StageReport(stage: "validate")
-        report.rowsIn = r.rowsIn
-        report.rowsOut = r.rowsPassed
-        report.rowsQuarantined = r.rowsFailed
-        report.outputs = r.chunks.map { .init($0, partition: p) }
-        if let q = r.quarantine { report.quarantine = [.init(q, partition: p)] }
-        report.result = resultPath
-        report.partials = partialsPath
-        switch GateDecision.decide(results: [r], gates: pipeline.validate.gates) {
+        report.add(r)
+        let results = r.outputs(.result)
+        report.result = results.first { $0.name == "validate-result" }?.path
+        report.partials = results.first { $0.name == "partials" }?.path
+        guard let validated = r.validated else { throw UsageError("validate wrote no result") }
+        switch GateDecision.decide(results: [validated], gates: pipeline.validate.gates) {
         case .pass(let summary): report.gate = .init(passed: true, message: summary.description)
         case .fail(let message): report.gate = .init(passed: false, message: message)
         }
         return report
-    }
-}
-
-extension StageReport.Output {
-    init(_ c: ChunkRecord, partition: Int?) {
-        path = c.path
-        sha256 = c.sha256
-        rows = c.rows
-        bytes = c.bytes
-        self.partition = partition
-        input = nil
     }
 }

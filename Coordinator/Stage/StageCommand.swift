@@ -43,9 +43,6 @@ struct StageCommand: AsyncParsableCommand {
                 """
         )
 
-        /// The stages this build runs by hand, in run order.
-        static let stages = ["ingest", "normalize", "consolidate", "validate", "publish", "report", "deliver"]
-
         @Argument(help: "The stage: ingest, normalize, consolidate, validate, publish, report or deliver.")
         var stage: String
 
@@ -89,8 +86,10 @@ struct StageCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard Self.stages.contains(stage) else {
-                throw ValidationError("unknown stage '\(stage)': this build runs \(Self.stages.joined(separator: ", "))")
+            do {
+                _ = try StageName(parsing: stage)
+            } catch {
+                throw ValidationError(error.message)
             }
             if stage == "consolidate" || stage == "validate", partition == nil {
                 throw ValidationError("\(stage) needs --partition N (the partition whose chunks --input holds)")
@@ -113,19 +112,22 @@ struct StageCommand: AsyncParsableCommand {
             let report: StageReport
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                switch stage {
-                case "ingest": report = try runIngest(pipeline)
-                case "normalize": report = try runNormalize(pipeline)
-                case "validate": report = try runValidate(pipeline)
-                case "publish": report = try runPublish(pipeline)
-                case "report": report = try runReport(pipeline)
-                case "deliver": report = try await runDeliver(pipeline)
-                default: report = try runConsolidate(pipeline)
+                switch try StageName(parsing: stage) {
+                case .ingest: report = try runIngest(pipeline)
+                case .normalize: report = try runNormalize(pipeline)
+                case .consolidate: report = try runConsolidate(pipeline)
+                case .validate: report = try runValidate(pipeline)
+                case .publish: report = try runPublish(pipeline)
+                case .report: report = try runReport(pipeline)
+                case .deliver: report = try await runDeliver(pipeline)
                 }
             } catch let error as SpecErrors {
                 printError(error.description)
                 throw ExitCode(2)
             } catch let error as UsageError {
+                printError(error.message)
+                throw ExitCode(2)
+            } catch let error as StageInvocationError {
                 printError(error.message)
                 throw ExitCode(2)
             } catch let error as DeliveryError {
@@ -158,7 +160,7 @@ struct StageCommand: AsyncParsableCommand {
             var report = StageReport(stage: "ingest")
             for src in sources {
                 let files = try inputs.isEmpty ? src.resolvedFiles : inputs.map { try pipeline.confinedInput($0) }
-                let ingestSource = SpecOperators.ingestSource(src)
+                let ingestSource = SpecOperators.ingestSource(src)   // for planning the shards
                 let size = shardSize.flatMap { ByteSize(parsing: $0) }?.bytes ?? src.shardSize.bytes
                 var n = 0
                 for file in files {
@@ -166,13 +168,9 @@ struct StageCommand: AsyncParsableCommand {
                     for shard in try planShards(path: file, size: bytes, shardSize: Int64(size), source: ingestSource) {
                         let dir = out + "/" + src.name + "-" + String(format: "%05d", n)
                         n += 1
-                        let r = try ingest(shard: shard, source: ingestSource, outputDir: dir,
-                                           metadata: [KeyValue("bis.stage", "ingest"), KeyValue("bis.input", file)])
-                        report.rowsIn += r.rowsRead
-                        report.rowsOut += r.rowsWritten
-                        report.rowsQuarantined += r.rowsQuarantined
-                        report.outputs.append(.init(r.chunk, input: shardLabel(shard)))
-                        if let q = r.quarantine { report.quarantine.append(.init(q, input: shardLabel(shard))) }
+                        let r = try StageInvocation.ingest(src, shard: shard, outputDir: dir,
+                                                           metadata: [KeyValue("bis.stage", "ingest"), KeyValue("bis.input", file)])
+                        report.add(r, input: shardLabel(shard))
                     }
                 }
             }
@@ -188,18 +186,10 @@ struct StageCommand: AsyncParsableCommand {
 
         private func runNormalize(_ pipeline: PipelineSpec) throws -> StageReport {
             let chunks = try chunkInputs(named: { $0 == "ingest.parquet" }, what: "ingest.parquet")
-            let compiled = try SpecOperators.normalize(pipeline)
-            let c = SpecOperators.consolidate(pipeline)
-            let partitions = pipeline.consolidate?.partitions ?? 1
-            let r = try normalize(inputChunks: chunks, steps: compiled.ops, caster: compiled.caster,
-                                  partitionBy: c?.partitionBy ?? [], partitions: partitions, outputDir: out,
-                                  metadata: [KeyValue("bis.stage", "normalize")])
+            let r = try StageInvocation.normalize(pipeline, chunks: chunks, outputDir: out,
+                                                  metadata: [KeyValue("bis.stage", "normalize")])
             var report = StageReport(stage: "normalize")
-            report.rowsIn = r.rowsIn
-            report.rowsOut = r.rowsOut
-            report.outputs = r.partitions.map { .init($0.chunk, partition: $0.partition) }
-            report.rowsQuarantined = r.rowsQuarantined
-            if let q = r.quarantine { report.quarantine.append(.init(q)) }
+            report.add(r)
             return report
         }
 
@@ -209,21 +199,17 @@ struct StageCommand: AsyncParsableCommand {
             let p = partition ?? 0
             let name = "part-" + String(format: "%05d", p) + ".parquet"
             let chunks = try chunkInputs(named: { $0 == name }, what: name)
-            guard let c = SpecOperators.consolidate(pipeline) else {
+            guard SpecOperators.consolidate(pipeline) != nil else {
                 throw UsageError("the spec has no consolidate section")
             }
             guard p >= 0, p < (pipeline.consolidate?.partitions ?? 1) else {
                 throw UsageError("--partition \(p) is outside 0..<\(pipeline.consolidate?.partitions ?? 1)")
             }
-            let r = try consolidate(inputChunks: chunks, partitionBy: c.partitionBy, sortBy: c.sortBy, dedupe: c.dedupe,
-                                    outputDir: out, metadata: [KeyValue("bis.stage", "consolidate"),
-                                                               KeyValue("bis.partition", String(p))],
-                                    options: c.options)
+            let r = try StageInvocation.consolidate(pipeline, partition: p, chunks: chunks, outputDir: out,
+                                                    metadata: [KeyValue("bis.stage", "consolidate"),
+                                                               KeyValue("bis.partition", String(p))])
             var report = StageReport(stage: "consolidate")
-            report.rowsIn = r.rowsIn
-            report.rowsOut = r.rowsOut
-            report.duplicatesRemoved = r.duplicatesRemoved
-            report.outputs = r.chunks.map { .init($0, partition: p) }
+            report.add(r)
             return report
         }
 
@@ -269,12 +255,12 @@ struct StageReport: Encodable {
         var partition: Int?
         var input: String?
 
-        init(_ w: WriteResult, partition: Int? = nil, input: String? = nil) {
-            path = w.path
-            sha256 = w.sha256
-            rows = w.rows
-            bytes = w.bytes
-            self.partition = partition
+        init(_ o: StageOutput, input: String? = nil) {
+            path = o.path
+            sha256 = o.sha256
+            rows = o.rows
+            bytes = o.bytes
+            partition = o.partition
             self.input = input
         }
     }
@@ -301,10 +287,22 @@ struct StageReport: Encodable {
     var delivery: DeliveryReceipt?
     var alreadyDelivered: Bool?
 
+    /// Adds what one invocation wrote: its rows, its data outputs and its
+    /// quarantine (each labelled with `input` when given).
+    mutating func add(_ r: StageInvocationResult, input: String? = nil) {
+        rowsIn += r.rowsIn
+        rowsOut += r.rowsOut
+        rowsQuarantined += r.rowsQuarantined
+        if let d = r.duplicatesRemoved { duplicatesRemoved = (duplicatesRemoved ?? 0) + d }
+        outputs += r.outputs(.data).map { Output($0, input: input) }
+        quarantine += r.outputs(.quarantine).map { Output($0, input: input) }
+    }
+
     var text: String {
         if let deliveryText { return deliveryText }
+        // Every stage that can set rows aside says how many it did.
         var lines = ["\(stage): \(rowsIn) rows in, \(rowsOut) out"
-            + (stage == "ingest" || stage == "validate" ? ", \(rowsQuarantined) quarantined" : "")
+            + ((try? StageName(parsing: stage))?.quarantines == true ? ", \(rowsQuarantined) quarantined" : "")
             + (duplicatesRemoved.map { ", \($0) duplicates removed" } ?? "")]
         for o in outputs {
             lines.append("  \(o.path)  \(o.rows) rows  \(o.bytes) B  sha256 \(o.sha256)")

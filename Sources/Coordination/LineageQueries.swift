@@ -1,5 +1,4 @@
 import Columnar
-import Crypto
 import FleetCore
 import Foundation
 import GRDB

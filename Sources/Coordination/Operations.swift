@@ -1,5 +1,4 @@
 import Columnar
-import Crypto
 import FleetCore
 import Foundation
 import GRDB
@@ -56,7 +55,7 @@ extension CoordinatorEngine {
         let run = FleetIDs.newRunID(pipeline: spec.name, now: clock.now())
         let partitions = spec.consolidate?.partitions ?? 1
         let approval = (try? spec.deliverSpec())??.approval == .required
-        let specSHA = SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let specSHA = Checksum.sha256(utf8: text)
         let roots = String(decoding: try JSONEncoder().encode(spec.allowedRoots), as: UTF8.self)
         let parsed = spec
         let shardList = shards

@@ -9,7 +9,8 @@ extension TaskFailure {
     ///
     /// - permanent: the same inputs fail the same way again — a bad spec
     ///   (`SpecErrors`), expressions and casts (`ExpressionError`,
-    ///   `CastError`), operator settings and schemas (`OperatorError`), a
+    ///   `CastError`), operator settings and schemas (`OperatorError`), a spec that
+    ///   lacks what the stage needs (`StageInvocationError`), a
     ///   shard whose header or source is wrong (`IngestError` but `io`),
     ///   publish, report and deliver usage errors (a missing approval, a
     ///   target file that differs), Parquet that is corrupt or unsupported;
@@ -27,6 +28,7 @@ extension TaskFailure {
         case let e as CastError: return TaskFailure(.permanent, e.description)
         case let e as OperatorError: return TaskFailure(.permanent, e.description)
         case let e as ReportError: return TaskFailure(.permanent, e.description)
+        case let e as StageInvocationError: return TaskFailure(.permanent, e.description)
         case let e as IngestError:
             if case .io = e { return TaskFailure(.transient, e.description) }
             return TaskFailure(.permanent, e.description)

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import FleetCore
 import Foundation
 
@@ -11,12 +6,16 @@ import Foundation
 /// protocol (redelivery, dead-lettering, retries) can provoke them from the
 /// outside. Never set it in production.
 ///
+/// Only the `bis-worker` command reads the variable and wires the switch
+/// (`FleetWorker` takes none by default), and only it says what a crash is
+/// (`crash`: it kills its own process); library code never ends the process.
+///
 /// `BIS_TEST_FAULT` is a comma-separated list of `ACTION:TARGET`:
-/// - `crash` — the process dies at once with SIGKILL, before any result, as a
-///   real crash would;
+/// - `crash` — `crash` runs at once, before any result (bis-worker: the
+///   process dies with SIGKILL, as a real crash would);
 /// - `crash-after-result` — the task executes and its result is published and
-///   confirmed, then the process dies with SIGKILL before the ack: the broker
-///   redelivers the task and the next execution's result is a duplicate;
+///   confirmed, then `crash` runs before the ack: the broker redelivers the
+///   task and the next execution's result is a duplicate;
 /// - `fail` — the execution fails permanently;
 /// - `transient` — the execution fails transiently;
 /// - `sleep=MS` — sleeps MS milliseconds before executing (a window in which
@@ -26,6 +25,9 @@ import Foundation
 /// `fail:orders-daily/validate`, `sleep=3000:ingest`. The first rule that
 /// matches a task applies (sleep rules first, then the others).
 public struct FaultSwitch: Sendable, Hashable {
+    public static func == (a: FaultSwitch, b: FaultSwitch) -> Bool { a.rules == b.rules }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rules) }
+
     public enum Action: Sendable, Hashable {
         case crash
         case crashAfterResult
@@ -55,11 +57,18 @@ public struct FaultSwitch: Sendable, Hashable {
     }
 
     public var rules: [Rule]
+    /// What a crash rule does; nil (a switch nobody wired to a process):
+    /// the execution fails transiently instead, naming the rule.
+    public var crash: (@Sendable () -> Void)?
 
-    public init(rules: [Rule]) { self.rules = rules }
+    public init(rules: [Rule], crash: (@Sendable () -> Void)? = nil) {
+        self.rules = rules
+        self.crash = crash
+    }
 
     /// Parses `BIS_TEST_FAULT`'s syntax; errors name the bad entry.
-    public init(parsing text: String) throws(TaskFailure) {
+    public init(parsing text: String, crash: (@Sendable () -> Void)? = nil) throws(TaskFailure) {
+        self.crash = crash
         var rules: [Rule] = []
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             func bad(_ why: String) -> TaskFailure {
@@ -97,16 +106,12 @@ public struct FaultSwitch: Sendable, Hashable {
         self.rules = rules
     }
 
-    /// From `BIS_TEST_FAULT`; nil when unset or empty. A malformed value
-    /// stops the process with a message (a test set it wrong).
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> FaultSwitch? {
+    /// From `BIS_TEST_FAULT`; nil when unset or empty. A malformed value is
+    /// an error naming the bad entry (the command reports it and exits 2).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       crash: (@Sendable () -> Void)? = nil) throws(TaskFailure) -> FaultSwitch? {
         guard let text = environment["BIS_TEST_FAULT"], !text.isEmpty else { return nil }
-        do {
-            return try FaultSwitch(parsing: text)
-        } catch {
-            FileHandle.standardError.write(Data((error.message + "\n").utf8))
-            exit(2)
-        }
+        return try FaultSwitch(parsing: text, crash: crash)
     }
 
     /// The sleep before `task`, if a rule asks for one.
@@ -125,12 +130,12 @@ public struct FaultSwitch: Sendable, Hashable {
         }?.action
     }
 
-    /// Applies the rules to `task` just before it executes: sleeps, dies, or
-    /// throws the failure asked for.
+    /// Applies the rules to `task` just before it executes: sleeps, crashes,
+    /// or throws the failure asked for.
     public func apply(to task: TaskMessage) async throws(TaskFailure) {
         if let ms = delay(for: task) { try? await Task.sleep(for: .milliseconds(ms)) }
         switch fault(for: task) {
-        case .crash?: kill(getpid(), SIGKILL)
+        case .crash?: try crashNow(task)
         case .fail?: throw TaskFailure(.permanent, "BIS_TEST_FAULT: injected permanent failure of \(task.taskID)")
         case .transient?: throw TaskFailure(.transient, "BIS_TEST_FAULT: injected transient failure of \(task.taskID)")
         default: break
@@ -138,8 +143,16 @@ public struct FaultSwitch: Sendable, Hashable {
     }
 
     /// Applies `crash-after-result` once `task`'s result is confirmed and
-    /// before its delivery is acked: dies with SIGKILL when a rule asks for it.
+    /// before its delivery is acked: crashes when a rule asks for it (with
+    /// no crash wired, nothing happens: the result is already out).
     public func applyAfterResult(of task: TaskMessage) {
-        if fault(for: task) == .crashAfterResult { kill(getpid(), SIGKILL) }
+        if fault(for: task) == .crashAfterResult { crash?() }
+    }
+
+    private func crashNow(_ task: TaskMessage) throws(TaskFailure) {
+        guard let crash else {
+            throw TaskFailure(.transient, "BIS_TEST_FAULT: injected crash of \(task.taskID), but no crash is wired")
+        }
+        crash()
     }
 }

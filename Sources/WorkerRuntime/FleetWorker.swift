@@ -1,6 +1,7 @@
 import FleetCore
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A stateless worker: takes stage tasks from a transport, executes up to
@@ -15,11 +16,12 @@ import Synchronization
 /// (nack with requeue), so the task runs again. An unreadable body is
 /// rejected without requeue (dead-lettered).
 ///
-/// Stopping (`drain()`, on SIGTERM): no new tasks are taken; running ones get
-/// `drainGrace` to finish; those still running then are handed back (nack
-/// with requeue) and their results, should they come, are dropped; a last
-/// `stopped` heartbeat is sent and `run()` returns.
-public final class FleetWorker: Sendable {
+/// Stopping (`drain()`, the graceful shutdown of the `ServiceGroup` it runs in,
+/// which `bis-worker` triggers on SIGTERM and SIGINT): no new tasks are taken;
+/// running ones get `drainGrace` to finish; those still running then are
+/// handed back (nack with requeue) and their results, should they come, are
+/// dropped; a last `stopped` heartbeat is sent and `run()` returns.
+public final class FleetWorker: Service, Sendable {
     public let identity: WorkerIdentity
     public let stages: [Stage]
     public let concurrency: Int
@@ -51,7 +53,7 @@ public final class FleetWorker: Sendable {
 
     public init(transport: any FleetTransport, chunkStore: ChunkStore, stages: [Stage] = Stage.allCases, concurrency: Int,
                 identity: WorkerIdentity = .current(), heartbeatInterval: Duration = .seconds(2),
-                drainGrace: Duration = .seconds(30), fault: FaultSwitch? = FaultSwitch.fromEnvironment(),
+                drainGrace: Duration = .seconds(30), fault: FaultSwitch? = nil,
                 logger: Logger = Logger(label: "bis.worker")) {
         self.transport = transport
         self.executor = TaskExecutor(chunkStore: chunkStore)
@@ -67,9 +69,19 @@ public final class FleetWorker: Sendable {
         self.slots = Slots(max(1, concurrency))
     }
 
-    /// Consumes and executes tasks until `drain()` is called or the
-    /// transport's stream ends; throws what ended the stream, if it failed.
+    /// Consumes and executes tasks until `drain()` is called, the service
+    /// group shuts down gracefully (which drains) or the transport's stream
+    /// ends; throws what ended the stream, if it failed.
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runUntilDrained()
+        } onGracefulShutdown: {
+            self.logger.info("graceful shutdown (SIGTERM or SIGINT in bis-worker): draining")
+            self.drain()
+        }
+    }
+
+    private func runUntilDrained() async throws {
         // Prefetch is the concurrency: the transport hands this worker no
         // more unsettled tasks than it can run at once, so it hoards none.
         let deliveries = try await transport.taskDeliveries(stages: stages, prefetch: concurrency)
@@ -93,18 +105,20 @@ public final class FleetWorker: Sendable {
         while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let handBack: [(String, InboundTask)] = state.withLock { s in
-            var out: [(String, InboundTask)] = []
+        let handBack: [(String, Running)] = state.withLock { s in
+            var out: [(String, Running)] = []
             for (id, r) in s.running where !r.settled {
                 s.running[id]?.settled = true
-                out.append((r.taskID, r.delivery))
+                out.append((id, r))
             }
             return out
         }
-        for (taskID, delivery) in handBack {
-            logger.info("handing back a task still running after the drain grace", metadata: ["task.id": .string(taskID)])
-            do { try await delivery.nack(requeue: true) } catch {
-                logger.warning("could not hand back a task; the broker will redeliver it", metadata: ["task.id": .string(taskID), "error": "\(error)"])
+        for (execution, r) in handBack {
+            var log = logger
+            if let task = r.delivery.task { log = Self.logger(logger, task: task, execution: execution) }
+            log.info("handing back a task still running after the drain grace")
+            do { try await r.delivery.nack(requeue: true) } catch {
+                log.warning("could not hand back a task; the broker will redeliver it", metadata: ["error": "\(error)"])
             }
         }
         consumer.cancel()
@@ -172,9 +186,7 @@ public final class FleetWorker: Sendable {
             try? await delivery.nack(requeue: false)
             return
         }
-        var log = logger
-        log[metadataKey: "task.id"] = .string(task.taskID)
-        log[metadataKey: "execution.id"] = .string(execution)
+        let log = Self.logger(logger, task: task, execution: execution)
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
         // A cancelled run's tasks still in the queue: nothing to compute.
         if executor.chunkStore.isCancelled(run: task.run) {
@@ -231,6 +243,16 @@ public final class FleetWorker: Sendable {
             // The result is recorded; the redelivery becomes a duplicate execution.
             log.warning("could not ack after the result was confirmed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// `logger` with the task's keys: run.id, task.id, task.stage, execution.id.
+    private static func logger(_ logger: Logger, task: TaskMessage, execution: String) -> Logger {
+        var log = logger
+        log[metadataKey: "run.id"] = .string(task.run)
+        log[metadataKey: "task.id"] = .string(task.taskID)
+        log[metadataKey: "task.stage"] = .string(task.stage.rawValue)
+        log[metadataKey: "execution.id"] = .string(execution)
+        return log
     }
 
     /// Takes the right to settle an execution's delivery; false when the

@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import Columnar
-import Crypto
 import FleetCore
 import Foundation
 import Stages
@@ -31,8 +30,9 @@ public struct TaskOutcome: Sendable, Hashable {
     }
 }
 
-/// Executes one task message the way `bis stage run STAGE` drives the
-/// operator by hand, into the execution's own folder
+/// Executes one task message through `StageInvocation` (the layer
+/// `bis stage run STAGE` drives the operators by hand with too), into the
+/// execution's own folder
 /// `runs/<run>/<stage>/<index>/<execution>/` of the chunk store (created
 /// here, and refused if it exists: nothing is ever overwritten; the
 /// operators write temp names, fsync and rename inside it).
@@ -134,18 +134,15 @@ public final class TaskExecutor: Sendable {
         return path
     }
 
-    private func ref(_ w: WriteResult, kind: ChunkRef.Kind, partition: Int? = nil, name: String? = nil) -> ChunkRef {
-        ChunkRef(path: relative(w.path), sha256: w.sha256, rows: w.rows, bytes: w.bytes, kind: kind, partition: partition, name: name)
+    /// An output as the wire names it: its path relative to the data root.
+    private func ref(_ o: StageOutput) -> ChunkRef {
+        ChunkRef(path: relative(o.path), sha256: o.sha256, rows: o.rows, bytes: o.bytes,
+                 kind: ChunkRef.Kind(rawValue: o.kind.rawValue)!, partition: o.partition, name: o.name)
     }
 
-    private func ref(_ c: ChunkRecord, kind: ChunkRef.Kind, partition: Int?) -> ChunkRef {
-        ChunkRef(path: relative(c.path), sha256: c.sha256, rows: c.rows, bytes: c.bytes, kind: kind, partition: partition)
-    }
-
-    /// A file this execution wrote itself, described.
-    private func ref(file path: String, kind: ChunkRef.Kind, rows: Int64 = 0, partition: Int? = nil, name: String? = nil) throws -> ChunkRef {
-        ChunkRef(path: relative(path), sha256: try Digest.file(path), rows: rows, bytes: try Digest.size(path), kind: kind,
-                 partition: partition, name: name)
+    private func outcome(_ r: StageInvocationResult, result: String? = nil) -> TaskOutcome {
+        TaskOutcome(outputs: r.outputs.map(ref), rowsIn: r.rowsIn, rowsOut: r.rowsOut, rowsQuarantined: r.rowsQuarantined,
+                    result: result ?? r.result)
     }
 
     private func inputs(_ task: TaskMessage, _ kind: ChunkRef.Kind) throws -> [String] {
@@ -172,29 +169,17 @@ public final class TaskExecutor: Sendable {
 
     private func runIngest(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
         guard let shard = task.shard else { throw TaskFailure(.permanent, "an ingest task needs a shard") }
-        guard let source = spec.sources.first(where: { $0.name == shard.source }) else {
-            throw TaskFailure(.permanent, "\(spec.file): no source named '\(shard.source)' (it has \(spec.sources.map(\.name).joined(separator: ", ")))")
-        }
+        let source = try StageInvocation.source(named: shard.source, in: spec)
         let path = try spec.confinedInput(shard.path)
         var range: Range<Int64>?
         if let start = shard.start, let end = shard.end { range = start..<end }
-        let r = try ingest(shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine),
-                           source: SpecOperators.ingestSource(source), outputDir: dir,
-                           metadata: metadata(task) + [KeyValue("bis.input", path)])
-        var outputs = [ref(r.chunk, kind: .data)]
-        if let q = r.quarantine { outputs.append(ref(q, kind: .quarantine)) }
-        return TaskOutcome(outputs: outputs, rowsIn: r.rowsRead, rowsOut: r.rowsWritten, rowsQuarantined: r.rowsQuarantined)
+        let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine),
+                                           outputDir: dir, metadata: metadata(task) + [KeyValue("bis.input", path)])
+        return outcome(r)
     }
 
     private func runNormalize(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
-        let compiled = try SpecOperators.normalize(spec)
-        let c = SpecOperators.consolidate(spec)
-        let r = try normalize(inputChunks: try inputs(task, .data), steps: compiled.ops, caster: compiled.caster,
-                              partitionBy: c?.partitionBy ?? [], partitions: spec.consolidate?.partitions ?? 1,
-                              outputDir: dir, metadata: metadata(task))
-        var outputs = r.partitions.map { ref($0.chunk, kind: .data, partition: $0.partition) }
-        if let q = r.quarantine { outputs.append(ref(q, kind: .quarantine)) }
-        return TaskOutcome(outputs: outputs, rowsIn: r.rowsIn, rowsOut: r.rowsOut, rowsQuarantined: r.rowsQuarantined)
+        outcome(try StageInvocation.normalize(spec, chunks: try inputs(task, .data), outputDir: dir, metadata: metadata(task)))
     }
 
     private func runConsolidate(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
@@ -203,27 +188,12 @@ public final class TaskExecutor: Sendable {
         guard p >= 0, p < partitions else { throw TaskFailure(.permanent, "partition \(p) is outside 0..<\(partitions)") }
         let chunks = try inputs(task, .data)
         guard !chunks.isEmpty else { return TaskOutcome(result: #"{"duplicatesRemoved":0}"#) }
-        guard let c = SpecOperators.consolidate(spec) else {
-            throw TaskFailure(.permanent, "\(spec.file): the spec has no consolidate section")
-        }
-        let r = try consolidate(inputChunks: chunks, partitionBy: c.partitionBy, sortBy: c.sortBy, dedupe: c.dedupe,
-                                outputDir: dir, metadata: metadata(task), options: c.options)
-        return TaskOutcome(outputs: r.chunks.map { ref($0, kind: .data, partition: p) }, rowsIn: r.rowsIn, rowsOut: r.rowsOut,
-                           result: #"{"duplicatesRemoved":\#(r.duplicatesRemoved)}"#)
+        return outcome(try StageInvocation.consolidate(spec, partition: p, chunks: chunks, outputDir: dir, metadata: metadata(task)))
     }
 
     private func runValidate(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
-        let p = task.index
-        let settings = SpecOperators.validate(spec)
-        let r = try validate(inputChunks: try inputs(task, .data), rules: settings.rules, partition: p, outputDir: dir,
-                             summaries: settings.summaries, metadata: metadata(task), options: settings.options)
-        var outputs = r.chunks.map { ref($0, kind: .data, partition: p) }
-        if let q = r.quarantine { outputs.append(ref(q, kind: .quarantine, partition: p)) }
-        let (resultPath, partialsPath) = try r.writeFiles(to: dir)
-        outputs.append(try ref(file: resultPath, kind: .result, partition: p, name: "validate-result"))
-        if let partialsPath { outputs.append(try ref(file: partialsPath, kind: .result, partition: p, name: "partials")) }
-        return TaskOutcome(outputs: outputs, rowsIn: r.rowsIn, rowsOut: r.rowsPassed, rowsQuarantined: r.rowsFailed,
-                           result: String(decoding: try r.jsonBytes(), as: UTF8.self))
+        outcome(try StageInvocation.validate(spec, partition: task.index, chunks: try inputs(task, .data), outputDir: dir,
+                                             metadata: metadata(task)))
     }
 
     /// One published version, as publish's `result` lists it.
@@ -237,7 +207,7 @@ public final class TaskExecutor: Sendable {
     }
 
     private func runPublish(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
-        guard let publishSpec = spec.publish else { throw TaskFailure(.permanent, "\(spec.file): the spec has no publish section") }
+        guard spec.publish != nil else { throw TaskFailure(.permanent, "\(spec.file): the spec has no publish section") }
         let retention = try task.parameters["retention"].map { text in
             guard let n = Int(text), n >= 1 else { throw TaskFailure(.permanent, "retention '\(text)': keep at least 1 version") }
             return n
@@ -246,49 +216,32 @@ public final class TaskExecutor: Sendable {
         let ordered = task.inputs.sorted { ($0.partition ?? 0, $0.path) < ($1.partition ?? 0, $1.path) }
         let chunks = try ordered.filter { $0.kind == .data }.map { try chunkStore.absolute($0.path) }
         let partialFiles = try ordered.filter { $0.kind == .result && $0.name == "partials" }.map { try chunkStore.absolute($0.path) }
-        let partials = try PartialsFile.collect(partialFiles, summaries: publishSpec.summaries)
-        let schema = chunks.isEmpty ? SpecOperators.datasetSchema(spec) : nil
-        let result = try publish(dataset: publishSpec.dataset, run: task.run, pipeline: spec.name, chunks: chunks,
-                                 summaries: partials, root: chunkStore.root, retention: retention, now: Date(), schema: schema,
-                                 provenance: publishSpec.provenance)
-        var outputs: [ChunkRef] = []
-        var entries: [PublishedEntry] = []
-        for v in result.versions {
-            outputs.append(try ref(file: v.manifestPath, kind: .result, rows: v.manifest.rows, name: v.dataset))
-            entries.append(PublishedEntry(dataset: v.dataset, run: v.run, path: relative(v.path), manifest: relative(v.manifestPath),
-                                          rows: v.manifest.rows, reused: v.reused))
+        let r = try StageInvocation.publish(spec, run: task.run, chunks: chunks, partialFiles: partialFiles,
+                                            root: chunkStore.root, retention: retention, now: Date())
+        let entries = (r.published?.versions ?? []).map { v in
+            PublishedEntry(dataset: v.dataset, run: v.run, path: relative(v.path), manifest: relative(v.manifestPath),
+                           rows: v.manifest.rows, reused: v.reused)
         }
-        return TaskOutcome(outputs: outputs, rowsIn: result.dataset.manifest.rows, rowsOut: result.dataset.manifest.rows,
-                           result: try Self.json(entries))
+        return outcome(r, result: try Self.json(entries))
     }
 
     private func runReport(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
         guard let text = task.parameters["summary"] else {
             throw TaskFailure(.permanent, "a report task needs parameters[\"summary\"], the run summary as JSON")
         }
-        var summary: RunSummary
+        let summary: RunSummary
         do {
             summary = try RunSummary(json: Data(text.utf8))
         } catch {
             throw TaskFailure(.permanent, "parameters[\"summary\"] is not a run summary: \(error)")
         }
-        summary.apply(try spec.reportSpec())
-        // The published summaries, in spec order.
-        let manifests = task.inputs.filter { $0.kind == .result }
-        var tables: [SummaryTable] = []
-        for s in spec.publish?.summaries ?? [] {
-            guard let m = manifests.first(where: { $0.name == s.name }) else { continue }
-            tables.append(try SummaryTable(publishedManifest: try chunkStore.absolute(m.path), name: s.name, groupBy: s.groupBy))
+        // The published summaries' manifests, by summary name (the first of each).
+        var manifests: [String: String] = [:]
+        for m in task.inputs where m.kind == .result {
+            guard let name = m.name, manifests[name] == nil else { continue }
+            manifests[name] = try chunkStore.absolute(m.path)
         }
-        summary.summaries = tables
-        let result = try writeReport(summary, to: dir)
-        return TaskOutcome(
-            outputs: result.files.map {
-                ChunkRef(path: relative($0.path), sha256: $0.sha256, rows: $0.rows ?? 0, bytes: $0.bytes, kind: .report,
-                         name: $0.summary)
-            },
-            rowsIn: Int64(tables.reduce(0) { $0 + $1.rows.count }),
-            rowsOut: result.csv.reduce(0) { $0 + ($1.rows ?? 0) })
+        return outcome(try StageInvocation.report(spec, summary: summary, publishedSummaries: manifests, outputDir: dir))
     }
 
     private func runDeliver(_ task: TaskMessage, spec: PipelineSpec) async throws -> TaskOutcome {
@@ -311,16 +264,8 @@ public final class TaskExecutor: Sendable {
             let path = try chunkStore.absolute(input.path)
             return DeliveryFile(path: path, sha256: input.sha256)
         }
-        let delivery = try await deliverRun(spec, files: files, run: task.run, approval: approval, dataRoot: chunkStore.root,
-                                            now: Date(), environment: environment)
-        var outputs: [ChunkRef] = []
-        if let folder = delivery.folder {
-            for f in delivery.receipt.files {
-                outputs.append(ChunkRef(path: relative(folder + "/" + f.name), sha256: f.sha256, bytes: f.bytes, kind: .delivery, name: f.name))
-            }
-            outputs.append(try ref(file: folder + "/receipt.json", kind: .delivery, name: "receipt"))
-        }
-        return TaskOutcome(outputs: outputs, result: String(decoding: try delivery.receipt.json(), as: UTF8.self))
+        return outcome(try await StageInvocation.deliver(spec, files: files, run: task.run, approval: approval,
+                                                         dataRoot: chunkStore.root, now: Date(), environment: environment))
     }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
@@ -341,25 +286,14 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
     }
 }
 
-/// SHA-256 and sizes of files, streamed.
+/// SHA-256 (Columnar's one helper) and sizes of files.
 enum Digest {
     static func file(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw TaskFailure(.transient, "cannot read \(path)")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while true {
-            let data = try handle.read(upToCount: 1 << 20) ?? Data()
-            if data.isEmpty { break }
-            hasher.update(data: data)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard FileManager.default.isReadableFile(atPath: path) else { throw TaskFailure(.transient, "cannot read \(path)") }
+        return try sha256(ofFile: path)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Checksum.sha256(bytes) }
 
     static func size(_ path: String) throws -> Int64 {
         var st = stat()

@@ -121,6 +121,51 @@ id,amount,day
         #expect(rows == 2)
     }
 
+    /// normalize quarantines a value its cast cannot convert; `bis stage run
+    /// normalize` reports it like ingest and validate do (it once left the
+    /// count out of its text: the CLI and the worker drove the operators
+    /// separately and drifted apart).
+    @Test func normalizeReportsTheRowsItsCastQuarantined() throws {
+        let ws = try Workspace()
+        defer { ws.remove() }
+        try ws.write("p.yml", """
+            pipeline: orders
+            sources:
+              orders:
+                format: csv
+                files: data/*.csv
+                columns:
+                  id: int64
+                  amount: string
+                  day: date
+            normalize:
+              - cast:
+                  amount: decimal(10,2)
+            consolidate:
+              partition_by: [id]
+              partitions: 2
+              sort_by: [id]
+
+            """)
+        try ws.write("data/a.csv", ordersCSV)
+        #expect(try Bis.run(["stage", "run", "ingest", "--spec", "p.yml", "--out", "i"], in: ws.path).status == 0)
+        let text = try Bis.run(["stage", "run", "normalize", "--spec", "p.yml", "--input", "i", "--out", "n"], in: ws.path)
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.hasPrefix("normalize: 3 rows in, 2 out, 1 quarantined\n"), "\(text.stdout)")
+        #expect(text.stdout.contains("\n  quarantine /") && text.stdout.contains("/n/quarantine.parquet  1 rows"), "\(text.stdout)")
+
+        let json = try Bis.run(["stage", "run", "normalize", "--spec", "p.yml", "--input", "i", "--out", "n2", "--json"],
+                               in: ws.path)
+        #expect(json.status == 0, "\(json.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect(report["rowsQuarantined"] as? Int == 1)
+        let quarantine = try #require(report["quarantine"] as? [[String: Any]])
+        #expect(quarantine.count == 1)
+        #expect(quarantine.first?["rows"] as? Int == 1)
+        #expect((quarantine.first?["path"] as? String)?.hasSuffix("/n2/quarantine.parquet") == true)
+        #expect((report["outputs"] as? [[String: Any]])?.reduce(0) { $0 + ($1["rows"] as? Int ?? 0) } == 2)
+    }
+
     @Test func aSpecErrorExitsWith2AndNamesTheLineAndColumn() throws {
         let ws = try Workspace()
         defer { ws.remove() }

@@ -119,10 +119,40 @@ import WorkerRuntime
         #expect(after.fault(for: TaskMessage(run: "dup-1-x", stage: .consolidate, index: 1, attempt: 1, spec: nil)) == .crashAfterResult)
     }
 
-    @Test func refusesMalformedEntries() {
+    @Test func refusesMalformedEntries() throws {
         for bad in ["crash", "explode:ingest", "crash:nostage", "sleep=x:ingest", "fail:a/b/ingest/1", "fail:/ingest"] {
             #expect(throws: TaskFailure.self, "\(bad)") { try FaultSwitch(parsing: bad) }
         }
-        #expect(FaultSwitch.fromEnvironment([:]) == nil)
+        #expect(try FaultSwitch.fromEnvironment([:]) == nil)
+    }
+
+    /// A bad BIS_TEST_FAULT is an error for the command to report (bis-worker
+    /// exits 2), never an exit inside the library.
+    @Test func aMalformedVariableIsAnErrorNamingTheEntry() throws {
+        #expect(try FaultSwitch.fromEnvironment(["BIS_TEST_FAULT": "fail:normalize"])?.rules.count == 1)
+        let error = try #require(throws: TaskFailure.self) {
+            try FaultSwitch.fromEnvironment(["BIS_TEST_FAULT": "fail:normalize,explode:ingest"])
+        }
+        #expect(error.message.contains("'explode:ingest'"), "\(error.message)")
+    }
+
+    /// A crash does what whoever wired the switch says (bis-worker: SIGKILL);
+    /// a switch with no crash wired fails the execution instead.
+    @Test func aCrashRunsWhatTheCommandWired() async throws {
+        let crashes = Mutex(0)
+        let f = try FaultSwitch(parsing: "crash:r1/noop, crash-after-result:r2/noop", crash: { crashes.withLock { $0 += 1 } })
+        let r1 = TaskMessage(run: "r1", stage: .noop, index: 0, attempt: 1, spec: nil)
+        let r2 = TaskMessage(run: "r2", stage: .noop, index: 0, attempt: 1, spec: nil)
+        try await f.apply(to: r1)
+        #expect(crashes.withLock { $0 } == 1)
+        try await f.apply(to: r2)
+        f.applyAfterResult(of: r1)
+        #expect(crashes.withLock { $0 } == 1)
+        f.applyAfterResult(of: r2)
+        #expect(crashes.withLock { $0 } == 2)
+
+        let unwired = try FaultSwitch(parsing: "crash:r1/noop")
+        let failure = try await #require(throws: TaskFailure.self) { try await unwired.apply(to: r1) }
+        #expect(failure.kind == .transient)
     }
 }

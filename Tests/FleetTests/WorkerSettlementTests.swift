@@ -11,10 +11,13 @@ final class ScriptedTransport: FleetTransport {
     let events = Mutex<[TaskEvent]>([])
     let failEvents: Bool
     let deliveries: [(String, TaskMessage?)]
+    /// Why a delivery without a task did not decode, by name (default "not JSON").
+    let decodeErrors: [String: String]
 
-    init(deliveries: [(String, TaskMessage?)], failEvents: Bool = false) {
+    init(deliveries: [(String, TaskMessage?)], failEvents: Bool = false, decodeErrors: [String: String] = [:]) {
         self.deliveries = deliveries
         self.failEvents = failEvents
+        self.decodeErrors = decodeErrors
     }
 
     struct Refused: Error {}
@@ -22,7 +25,8 @@ final class ScriptedTransport: FleetTransport {
     func taskDeliveries(stages: [Stage], prefetch: Int) async throws -> AsyncThrowingStream<InboundTask, Error> {
         let (stream, continuation) = AsyncThrowingStream<InboundTask, Error>.makeStream()
         for (name, task) in deliveries {
-            continuation.yield(InboundTask(task: task, decodeError: task == nil ? "not JSON" : nil, deliveryCount: 0) { s in
+            continuation.yield(InboundTask(task: task, decodeError: task == nil ? decodeErrors[name] ?? "not JSON" : nil,
+                                           deliveryCount: 0) { s in
                 self.settlements.withLock { $0[name] = s }
             })
         }
@@ -73,6 +77,33 @@ final class ScriptedTransport: FleetTransport {
         let running = Task { try await worker.run() }
         let s = try await transport.settled(1)
         #expect(s["noop"] == .nack(requeue: true))
+        worker.drain()
+        try await running.value
+    }
+
+    /// A task message whose stage this build does not know is not read as
+    /// some other stage (never `noop`): it does not decode, the error names
+    /// the value, and the worker rejects it without requeue (dead-lettered)
+    /// like any unreadable message, running nothing and reporting nothing.
+    @Test func aTaskWithAnUnknownStageIsRejectedWithoutRequeue() async throws {
+        let good = String(decoding: try WireCoding.encode(task), as: UTF8.self)
+        let body = good.replacingOccurrences(of: #""stage":"noop""#, with: #""stage":"mangle""#)
+        #expect(body != good, "\(good)")
+        var decodeError: String?
+        do {
+            _ = try WireCoding.decode(TaskMessage.self, from: Array(body.utf8))
+        } catch {
+            decodeError = "not a task message: \(error)"   // as AMQPTransport reports it
+        }
+        let message = try #require(decodeError, "a task message with stage 'mangle' decoded")
+        #expect(message.contains("mangle"), "\(message)")
+
+        let transport = ScriptedTransport(deliveries: [("mangle", nil)], decodeErrors: ["mangle": message])
+        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: NSTemporaryDirectory()), concurrency: 1)
+        let running = Task { try await worker.run() }
+        let s = try await transport.settled(1)
+        #expect(s["mangle"] == .nack(requeue: false))
+        #expect(transport.events.withLock { $0.isEmpty })
         worker.drain()
         try await running.value
     }

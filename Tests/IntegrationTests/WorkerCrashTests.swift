@@ -95,3 +95,26 @@ struct WorkerCrashTests {
         await transport.close()
     }
 }
+
+/// `bis-worker`'s own checks, before it reaches for the broker.
+@Suite struct WorkerCommandTests {
+    /// A malformed BIS_TEST_FAULT is a usage error the command reports
+    /// (exit 2, naming the entry), found before any broker is dialled.
+    @Test func aMalformedTestFaultExitsWith2() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: WorkerCrashTests.workerExecutable)
+        p.arguments = ["--amqp", "amqp://guest:guest@127.0.0.1:1/%2F", "--data-root", NSTemporaryDirectory(),
+                       "--connect-timeout", "1"]
+        var env = ProcessInfo.processInfo.environment
+        env["BIS_TEST_FAULT"] = "crash:noop,explode:ingest"
+        p.environment = env
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 2, "\(stderr)")
+        #expect(stderr.contains("BIS_TEST_FAULT entry 'explode:ingest'"), "\(stderr)")
+    }
+}

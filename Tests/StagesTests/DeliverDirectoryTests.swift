@@ -185,8 +185,8 @@ import Testing
 
 @Suite struct DeliverKeyTests {
     @Test func sha256MatchesKnownVectorsAndTheFileHash() throws {
-        #expect(SHA256Digest.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256Digest.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Checksum.sha256([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Checksum.sha256(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let dir = try OpTempDir()
         defer { dir.cleanup() }
         var rng = OpRandom(seed: 7)
@@ -194,7 +194,7 @@ import Testing
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let path = dir.file("b\(length)")
             try Data(bytes).write(to: URL(fileURLWithPath: path))
-            #expect(SHA256Digest.hex(of: bytes) == (try sha256(ofFile: path)), "length \(length)")
+            #expect(Checksum.sha256(bytes) == (try sha256(ofFile: path)), "length \(length)")
         }
     }
 

@@ -14,23 +14,29 @@ public func sha256(ofFile path: String) throws -> String {
     return checksum.finalize()
 }
 
-/// Streaming SHA-256 of the bytes a writer emits, as lowercase hex.
-struct Checksum {
+/// Streaming SHA-256 as lowercase hex: the project's one SHA-256 helper
+/// (the bytes a writer emits, files with `sha256(ofFile:)`, spec texts and
+/// idempotency keys with `Checksum.sha256(_:)`).
+public struct Checksum {
     private var hasher = SHA256()
 
-    mutating func update(_ data: UnsafeRawBufferPointer) {
+    public init() {}
+
+    public mutating func update(_ data: UnsafeRawBufferPointer) {
         hasher.update(bufferPointer: data)
     }
 
-    mutating func update(_ bytes: [UInt8]) {
+    public mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    func finalize() -> String {
+    /// The digest so far, as 64 lowercase hex digits.
+    public func finalize() -> String {
         Checksum.hex(Array(hasher.finalize()))
     }
 
-    static func hex(_ digest: [UInt8]) -> String {
+    /// Bytes as lowercase hex, two digits each.
+    public static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var s = [UInt8]()
         s.reserveCapacity(digest.count * 2)
@@ -41,9 +47,15 @@ struct Checksum {
         return String(decoding: s, as: UTF8.self)
     }
 
-    static func sha256(_ bytes: [UInt8]) -> String {
+    /// SHA-256 of `bytes`, as lowercase hex.
+    public static func sha256(_ bytes: [UInt8]) -> String {
         var c = Checksum()
         c.update(bytes)
         return c.finalize()
+    }
+
+    /// SHA-256 of a text's UTF-8 bytes, as lowercase hex.
+    public static func sha256(utf8 text: String) -> String {
+        sha256(Array(text.utf8))
     }
 }

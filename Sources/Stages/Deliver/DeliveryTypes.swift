@@ -1,3 +1,4 @@
+import Columnar
 import FleetCore
 import Foundation
 
@@ -156,7 +157,7 @@ public struct DeliveryReceipt: Sendable, Hashable, Codable {
         for f in files.sorted(by: { $0.name < $1.name }) {
             text += "file \(f.sha256) \(f.name)\n"
         }
-        return "bis-" + SHA256Digest.hex(of: Array(text.utf8))
+        return "bis-" + Checksum.sha256(utf8: text)
     }
 
     enum CodingKeys: String, CodingKey {
