@@ -6,16 +6,21 @@ import Foundation
 // `CoordinatorService`; `CoordinatorHTTP` maps it to JSON over HTTP and
 // renders the dashboard and /metrics from what it answers.
 
+// The states below, for clients. The moves between them, each with who
+// makes it, are one table in `Sources/Coordination/State/Transitions.swift`;
+// only `StateMachine.swift` beside it writes a state, and the store refuses
+// a state not listed here (CHECK constraints, migration 0002).
+
 /// A run's state. Who moves it:
 /// - `pending`: submit writes it; the engine moves it to `running` when it
-///   queues the first tasks (in the same transaction).
+///   has planned the first tasks (in the same transaction).
 /// - `running`: event intake moves it to `awaiting_approval` (report done,
 ///   deliver needs approval), `succeeded` (last task done), `failed` (a task
 ///   failed for good, or the quality gate failed); `cancel` to `cancelled`.
 /// - `awaiting_approval`: `approve` moves it back to `running` (deliver
 ///   queued); `cancel` to `cancelled`.
 /// - `failed`: `retry` moves it back to `running`, re-queuing only the failed
-///   tasks; committed outputs are reused.
+///   tasks; committed outputs are reused; `cancel` to `cancelled`.
 /// - `succeeded`, `cancelled`: final.
 public enum RunState: String, Codable, Sendable, CaseIterable {
     case pending, running
