@@ -33,7 +33,9 @@ public struct ChunkStore: Sendable, Hashable {
     public func markCancelled(run: String) {
         let path = root + "/" + cancelMarker(run: run)
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data("cancelled\n".utf8))
+        // Written whole or not at all (a temporary file renamed over it): a
+        // worker never reads a half-written marker.
+        try? Data("cancelled\n".utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// The absolute path of a chunk path from a message. Relative paths must

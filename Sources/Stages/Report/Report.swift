@@ -161,7 +161,8 @@ public func writeReport(_ summary: RunSummary, to dir: String, options: ReportOp
 }
 
 /// Calls `body` with a fresh temporary path beside `path`, flushes it to
-/// disk, renames it to `path` and returns its size and sha256.
+/// disk, renames it to `path`, flushes the folder and returns its size and
+/// sha256.
 private func writeAtomically(_ path: String, _ body: (String) throws -> Void) throws -> ReportFile {
     let tmp = path + ".tmp-" + UUID().uuidString
     do {
@@ -173,6 +174,9 @@ private func writeAtomically(_ path: String, _ body: (String) throws -> Void) th
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path,
                 NSLocalizedDescriptionKey: "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))"])
         }
+        // The rename is durable only once the folder is: a crash right after
+        // it could otherwise leave the report without this file.
+        try DurableFiles.sync((path as NSString).deletingLastPathComponent)
     } catch {
         try? FileManager.default.removeItem(atPath: tmp)
         throw error
