@@ -60,7 +60,7 @@ extension CoordinatorEngine {
         let parsed = spec
         let shardList = shards
         let by = request.submittedBy
-        try await store.write { [self] db in
+        let view = try await store.write { [self] db in
             let now = clock.seconds
             try StateMachine.createRun(.init(id: run, kind: "pipeline", pipeline: parsed.name, specText: text, specSHA256: specSHA,
                                              specFile: parsed.file, specDirectory: parsed.directory, allowedRoots: roots,
@@ -74,12 +74,15 @@ extension CoordinatorEngine {
                          label: "ingest of shard \(i) (\(label))", db, now: now, effects: &effects)
             }
             try StateMachine.startRun(run, db)
+            return try Self.view(of: run, db)!
         }
-        specs.withLock { $0[specSHA] = parsed }
+        let key = SpecRef(text: "", sha256: specSHA, file: parsed.file, directory: parsed.directory,
+                          allowedRoots: parsed.allowedRoots).parseKey(textHash: specSHA)
+        specs.withLock { $0[key] = parsed }
         wake.yield()
         logger.info("run submitted", metadata: ["run.id": "\(run)", "run.submitted_by": "\(by)", "run.ingest_tasks": "\(shards.count)",
                                             "run.partitions": "\(partitions)"])
-        return try await self.run(run)!
+        return view
     }
 
     /// A run of `tasks` no-op tasks (the dispatch benchmark): each is sent,
@@ -105,10 +108,13 @@ extension CoordinatorEngine {
 
     // MARK: operator actions
 
+    // Each action returns the run as its own transaction left it: read
+    // afterwards, a fast fleet could already have moved it on.
+
     /// Records the approval; a run waiting for it goes on to deliver. A run
     /// still running may be approved ahead of time.
     public func approve(_ id: String, by: String) async throws -> RunView {
-        try await store.write { [self] db in
+        let view = try await store.write { [self] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard run.approvalRequired else { throw ServiceError.conflict("run \(id) does not need approval: its spec does not ask for it") }
             guard run.approvedBy == nil else { throw ServiceError.conflict("run \(id) was already approved by \(run.approvedBy!)") }
@@ -120,15 +126,16 @@ extension CoordinatorEngine {
             try db.audit(actor: by, action: "run.approved", run: id, at: now)
             var effects = IntakeEffects()
             try advance(run: id, db, now: now, effects: &effects)
+            return try Self.view(of: id, db)!
         }
         wake.yield()
-        return try await run(id)!
+        return view
     }
 
     /// A failed run again from its failed tasks: every committed output is
     /// reused; failed and cancelled tasks get a fresh attempt budget.
     public func retry(_ id: String, by: String) async throws -> RunView {
-        try await store.write { [self] db in
+        let view = try await store.write { [self] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard RunMove.retry.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a failed run can be retried")
@@ -148,16 +155,17 @@ extension CoordinatorEngine {
             try db.audit(actor: by, action: "run.retried", run: id, detail: "\(again.count) tasks again", at: now)
             var effects = IntakeEffects()
             try advance(run: id, db, now: now, effects: &effects)
+            return try Self.view(of: id, db)!
         }
         wake.yield()
-        return try await run(id)!
+        return view
     }
 
     /// Stops a run: tasks not yet sent are dropped; those already queued in
     /// the broker are skipped by the workers (the run's cancel marker in the
     /// chunk store); results of running ones are recorded and discarded.
     public func cancel(_ id: String, by: String) async throws -> RunView {
-        try await store.write { [clock] db in
+        let view = try await store.write { [clock] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard RunMove.cancel.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue) already")
@@ -167,9 +175,10 @@ extension CoordinatorEngine {
             try db.execute(sql: "DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", arguments: [id])
             try StateMachine.cancelTasks(run: id, among: [.planned, .queued, .running], at: now, db)
             try db.audit(actor: by, action: "run.cancelled", run: id, at: now)
+            return try Self.view(of: id, db)!
         }
         chunkStore.markCancelled(run: id)
-        return try await run(id)!
+        return view
     }
 
     /// Polls until the run is settled (succeeded, failed, cancelled or awaiting approval).

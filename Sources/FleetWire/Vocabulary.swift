@@ -116,6 +116,17 @@ public struct SpecRef: Codable, Sendable, Hashable {
     }
 }
 
+extension SpecRef {
+    /// What a parsed spec depends on: its text (by hash) and where it was
+    /// submitted from, which decides how its relative paths resolve and
+    /// which roots its globs may reach. A cache of parsed specs keyed by the
+    /// text alone would run the same text submitted from two folders with
+    /// the first one's roots.
+    public func parseKey(textHash: String) -> String {
+        ([textHash, file, directory] + allowedRoots).joined(separator: "\u{0}")
+    }
+}
+
 /// Who ran an execution.
 public struct WorkerIdentity: Codable, Sendable, Hashable {
     /// `host:pid:random`, unique per worker process.

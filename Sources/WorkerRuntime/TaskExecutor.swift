@@ -95,7 +95,7 @@ public final class TaskExecutor: Sendable {
     }
 
     func parsedSpec(_ ref: SpecRef) throws -> PipelineSpec {
-        let key = ref.sha256.isEmpty ? Digest.hex(Array(ref.text.utf8)) : ref.sha256
+        let key = ref.parseKey(textHash: ref.sha256.isEmpty ? Digest.hex(Array(ref.text.utf8)) : ref.sha256)
         if let cached = specs.withLock({ $0[key] }) { return cached }
         let spec = try PipelineSpec.parse(yaml: ref.text, file: ref.file, directory: ref.directory, allowedRoots: ref.allowedRoots)
         specs.withLock { $0[key] = spec }

@@ -1,3 +1,4 @@
+import Columnar
 import Crypto
 import FleetCore
 import Foundation
@@ -157,5 +158,22 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let o = try await execute(task(.consolidate, 3))
         #expect(o.outputs.isEmpty)
+    }
+
+    /// The same spec text submitted from two folders, with other allowed
+    /// roots, is parsed for each: a cache keyed by the text alone ran the
+    /// second with the first one's folder and roots (issue 12, item 5).
+    @Test func theSameSpecTextFromTwoFoldersKeepsEachOnesRoots() throws {
+        let executor = TaskExecutor(chunkStore: ChunkStore(root: dir))
+        let text = "pipeline: p\nsources:\n  s:\n    format: csv\n    files: [\"in/*.csv\"]\n    columns: {a: int64}\n"
+        let sha = Checksum.sha256(utf8: text)
+        let first = try executor.parsedSpec(SpecRef(text: text, sha256: sha, file: "/team-a/p.yml", directory: "/team-a",
+                                                    allowedRoots: ["/team-a"]))
+        let second = try executor.parsedSpec(SpecRef(text: text, sha256: sha, file: "/team-b/p.yml", directory: "/team-b",
+                                                     allowedRoots: ["/team-b", "/shared"]))
+        #expect(first.directory == "/team-a")
+        #expect(second.directory == "/team-b")
+        #expect(second.allowedRoots.contains("/shared"))
+        #expect(!first.allowedRoots.contains("/shared"))
     }
 }
