@@ -99,6 +99,11 @@ public struct PipelineSpec: Sendable, Hashable {
         guard let root else {
             throw SpecErrors([SpecError(file: file, location: nil, message: "the spec is empty; it needs at least 'pipeline' and 'sources'")])
         }
+        if let at = SpecSize.overflow(root) {
+            throw SpecErrors([SpecError(file: file, location: at, message: "the spec expands to more than "
+                + "\(SpecSize.maxValues) YAML values once its aliases are repeated; a pipeline spec is far smaller "
+                + "(aliases inside aliases multiply: use each anchor for a small value)")])
+        }
         let absoluteDirectory = PathResolver.absolute(directory, relativeTo: FileManager.default.currentDirectoryPath)
         var loader = SpecLoader(yaml: yaml, file: file, checker: expressionChecker)
         let spec = loader.load(root, directory: absoluteDirectory,
