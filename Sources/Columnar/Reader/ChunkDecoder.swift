@@ -42,85 +42,15 @@ struct ChunkDecoder {
         var seen: Int64 = 0
         var pageIndex = 0
         while seen < meta.numValues {
-            guard pos < bytes.count else {
-                throw ColumnarError.corrupt("column chunk ends after \(seen) of \(meta.numValues) values")
-            }
-            var r = CompactReader(bytes, from: pos)
-            let header = try r.pageHeader()
-            pos = r.pos
-            let size = Int(header.compressedSize)
-            guard size >= 0, header.uncompressedSize >= 0, size <= bytes.count - pos else {
-                throw ColumnarError.corrupt("page \(pageIndex) of \(size) bytes overruns the column chunk")
-            }
-            let body = pos..<(pos + size)
-            pos += size
+            let (header, body) = try nextPage(bytes, at: &pos, seen: seen, index: pageIndex)
             try withContext("page \(pageIndex)") {
                 switch header.type {
                 case PageType.dictionary:
-                    guard let d = header.dictionaryPage else { throw ColumnarError.corrupt("dictionary page without its header") }
-                    guard d.encoding == Encoding.plain || d.encoding == Encoding.plainDictionary else {
-                        throw ColumnarError.unsupported("dictionary page encoding \(Encoding.name(d.encoding))")
-                    }
-                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues else {
-                        throw ColumnarError.corrupt("dictionary size \(d.numValues)")
-                    }
-                    let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
-                    dictionary = try plain(data, 0, data.count, count: Int(d.numValues))
+                    dictionary = try dictionaryPage(header, bytes, body)
                 case PageType.data:
-                    guard let d = header.dataPage else { throw ColumnarError.corrupt("data page without its header") }
-                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues,
-                          Int64(d.numValues) <= meta.numValues - seen
-                    else {
-                        throw ColumnarError.corrupt("data page holds \(d.numValues) values, more than the chunk has left")
-                    }
-                    let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
-                    var start = 0
-                    var levels: [UInt8]?
-                    if plan.nullable {
-                        guard d.definitionLevelEncoding == Encoding.rle else {
-                            throw ColumnarError.unsupported("definition levels encoded as \(Encoding.name(d.definitionLevelEncoding))")
-                        }
-                        guard data.count >= 4 else { throw ColumnarError.corrupt("definition levels length missing") }
-                        let len = Int(ValueDecoding.readUInt32(data, 0))
-                        guard len <= data.count - 4 else { throw ColumnarError.corrupt("definition levels overrun the page") }
-                        levels = try decodeLevels(data, 4, 4 + len, count: Int(d.numValues))
-                        start = 4 + len
-                    }
-                    try decodeValues(d.encoding, data, start, data.count, levels: levels,
-                                     count: Int(d.numValues), dictionary: dictionary, into: &builder)
-                    seen += Int64(d.numValues)
+                    seen += try dataPage(header, bytes, body, seen: seen, dictionary: dictionary, into: &builder)
                 case PageType.dataV2:
-                    guard let d = header.dataPageV2 else { throw ColumnarError.corrupt("v2 data page without its header") }
-                    guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues,
-                          Int64(d.numValues) <= meta.numValues - seen
-                    else {
-                        throw ColumnarError.corrupt("data page holds \(d.numValues) values, more than the chunk has left")
-                    }
-                    let repLen = Int(d.repetitionLevelsByteLength), defLen = Int(d.definitionLevelsByteLength)
-                    guard repLen == 0 else { throw ColumnarError.unsupported("repetition levels (nested data)") }
-                    guard defLen >= 0, defLen <= size, Int(header.uncompressedSize) >= defLen else {
-                        throw ColumnarError.corrupt("v2 level lengths exceed the page")
-                    }
-                    var levels: [UInt8]?
-                    if plan.nullable {
-                        levels = try decodeLevels(bytes, body.lowerBound, body.lowerBound + defLen, count: Int(d.numValues))
-                    } else if defLen != 0 {
-                        throw ColumnarError.corrupt("definition levels in a REQUIRED column")
-                    }
-                    let valuesRange = (body.lowerBound + defLen)..<body.upperBound
-                    let valueSize = Int(header.uncompressedSize) - defLen
-                    let data: [UInt8]
-                    if d.isCompressed && meta.codec != Codec.uncompressed {
-                        data = try decompress(bytes, valuesRange, size: valueSize)
-                    } else {
-                        guard valueSize == valuesRange.count else {
-                            throw ColumnarError.corrupt("uncompressed v2 page size \(valueSize) differs from \(valuesRange.count) stored bytes")
-                        }
-                        data = Array(bytes[valuesRange])
-                    }
-                    try decodeValues(d.encoding, data, 0, data.count, levels: levels,
-                                     count: Int(d.numValues), dictionary: dictionary, into: &builder)
-                    seen += Int64(d.numValues)
+                    seen += try dataPageV2(header, bytes, body, seen: seen, dictionary: dictionary, into: &builder)
                 default:
                     break // index pages and unknown page types carry no values
                 }
@@ -131,6 +61,98 @@ struct ChunkDecoder {
             throw ColumnarError.corrupt("column chunk holds \(builder.count) rows, row group has \(rows)")
         }
         return builder.build()
+    }
+
+    /// The header of the page at `pos` and where its body lies; moves `pos` past the page.
+    private func nextPage(_ bytes: [UInt8], at pos: inout Int, seen: Int64, index: Int) throws -> (PageHeader, Range<Int>) {
+        guard pos < bytes.count else {
+            throw ColumnarError.corrupt("column chunk ends after \(seen) of \(meta.numValues) values")
+        }
+        var r = CompactReader(bytes, from: pos)
+        let header = try r.pageHeader()
+        pos = r.pos
+        let size = Int(header.compressedSize)
+        guard size >= 0, header.uncompressedSize >= 0, size <= bytes.count - pos else {
+            throw ColumnarError.corrupt("page \(index) of \(size) bytes overruns the column chunk")
+        }
+        let body = pos..<(pos + size)
+        pos += size
+        return (header, body)
+    }
+
+    private func dictionaryPage(_ header: PageHeader, _ bytes: [UInt8], _ body: Range<Int>) throws -> StoredValues {
+        guard let d = header.dictionaryPage else { throw ColumnarError.corrupt("dictionary page without its header") }
+        guard d.encoding == Encoding.plain || d.encoding == Encoding.plainDictionary else {
+            throw ColumnarError.unsupported("dictionary page encoding \(Encoding.name(d.encoding))")
+        }
+        guard d.numValues >= 0, d.numValues <= ChunkDecoder.maxPageValues else {
+            throw ColumnarError.corrupt("dictionary size \(d.numValues)")
+        }
+        let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
+        return try plain(data, 0, data.count, count: Int(d.numValues))
+    }
+
+    /// A page claiming more values than are left in the chunk is corrupt.
+    private func checkValueCount(_ numValues: Int32, seen: Int64) throws {
+        guard numValues >= 0, numValues <= ChunkDecoder.maxPageValues, Int64(numValues) <= meta.numValues - seen else {
+            throw ColumnarError.corrupt("data page holds \(numValues) values, more than the chunk has left")
+        }
+    }
+
+    /// A v1 data page: levels and values compressed together. Returns its value count.
+    private func dataPage(_ header: PageHeader, _ bytes: [UInt8], _ body: Range<Int>, seen: Int64,
+                          dictionary: StoredValues?, into builder: inout ColumnBuilder) throws -> Int64 {
+        guard let d = header.dataPage else { throw ColumnarError.corrupt("data page without its header") }
+        try checkValueCount(d.numValues, seen: seen)
+        let data = try decompress(bytes, body, size: Int(header.uncompressedSize))
+        var start = 0
+        var levels: [UInt8]?
+        if plan.nullable {
+            guard d.definitionLevelEncoding == Encoding.rle else {
+                throw ColumnarError.unsupported("definition levels encoded as \(Encoding.name(d.definitionLevelEncoding))")
+            }
+            guard data.count >= 4 else { throw ColumnarError.corrupt("definition levels length missing") }
+            let len = Int(ValueDecoding.readUInt32(data, 0))
+            guard len <= data.count - 4 else { throw ColumnarError.corrupt("definition levels overrun the page") }
+            levels = try decodeLevels(data, 4, 4 + len, count: Int(d.numValues))
+            start = 4 + len
+        }
+        try decodeValues(d.encoding, data, start, data.count, levels: levels,
+                         count: Int(d.numValues), dictionary: dictionary, into: &builder)
+        return Int64(d.numValues)
+    }
+
+    /// A v2 data page: levels stored uncompressed before the values, which
+    /// may be compressed. Returns its value count.
+    private func dataPageV2(_ header: PageHeader, _ bytes: [UInt8], _ body: Range<Int>, seen: Int64,
+                            dictionary: StoredValues?, into builder: inout ColumnBuilder) throws -> Int64 {
+        guard let d = header.dataPageV2 else { throw ColumnarError.corrupt("v2 data page without its header") }
+        try checkValueCount(d.numValues, seen: seen)
+        let repLen = Int(d.repetitionLevelsByteLength), defLen = Int(d.definitionLevelsByteLength)
+        guard repLen == 0 else { throw ColumnarError.unsupported("repetition levels (nested data)") }
+        guard defLen >= 0, defLen <= body.count, Int(header.uncompressedSize) >= defLen else {
+            throw ColumnarError.corrupt("v2 level lengths exceed the page")
+        }
+        var levels: [UInt8]?
+        if plan.nullable {
+            levels = try decodeLevels(bytes, body.lowerBound, body.lowerBound + defLen, count: Int(d.numValues))
+        } else if defLen != 0 {
+            throw ColumnarError.corrupt("definition levels in a REQUIRED column")
+        }
+        let valuesRange = (body.lowerBound + defLen)..<body.upperBound
+        let valueSize = Int(header.uncompressedSize) - defLen
+        let data: [UInt8]
+        if d.isCompressed && meta.codec != Codec.uncompressed {
+            data = try decompress(bytes, valuesRange, size: valueSize)
+        } else {
+            guard valueSize == valuesRange.count else {
+                throw ColumnarError.corrupt("uncompressed v2 page size \(valueSize) differs from \(valuesRange.count) stored bytes")
+            }
+            data = Array(bytes[valuesRange])
+        }
+        try decodeValues(d.encoding, data, 0, data.count, levels: levels,
+                         count: Int(d.numValues), dictionary: dictionary, into: &builder)
+        return Int64(d.numValues)
     }
 
     private func decompress(_ bytes: [UInt8], _ range: Range<Int>, size: Int) throws -> [UInt8] {

@@ -20,13 +20,67 @@ struct ColumnPlan {
             throw ColumnarError.unsupported("column '\(e.name)' is a group (nested data)")
         }
         self.physical = physical
+        nullable = try Self.nullable(e)
+        (type, conversion) = try Annotation(e, physical).mapping()
+    }
+
+    /// REQUIRED is not nullable, OPTIONAL (or unsaid) is; REPEATED is refused.
+    private static func nullable(_ e: SchemaElement) throws -> Bool {
         switch e.repetition {
         case 2: throw ColumnarError.unsupported("column '\(e.name)' is REPEATED (lists)")
-        case 0: nullable = false
-        default: nullable = true
+        case 0: return false
+        default: return true
         }
-        let conv = e.convertedType
-        let logical = e.logicalType
+    }
+
+    /// A leaf's physical type with what annotates it (the converted type, the
+    /// logical type, or neither), read into a column type and a conversion.
+    private struct Annotation {
+        let e: SchemaElement
+        let physical: PhysicalType
+        let converted: Int32?
+        let logical: LogicalType?
+        let isDecimal: Bool
+
+        static let convertedNames: [Int32: String] = [
+            7: "TIME_MILLIS", 8: "TIME_MICROS", 11: "UINT_8", 12: "UINT_16", 13: "UINT_32", 14: "UINT_64",
+            20: "BSON", 21: "INTERVAL",
+        ]
+
+        init(_ e: SchemaElement, _ physical: PhysicalType) {
+            self.e = e
+            self.physical = physical
+            converted = e.convertedType
+            logical = e.logicalType
+            var isDecimal = converted == ConvertedType.decimal
+            if case .decimal = logical { isDecimal = true }
+            self.isDecimal = isDecimal
+        }
+
+        /// The annotation as the error messages name it.
+        var text: String {
+            logical.map(\.description) ?? converted.map { Self.convertedNames[$0] ?? "converted type #\($0)" } ?? "none"
+        }
+
+        var unsupported: ColumnarError {
+            ColumnarError.unsupported("column '\(e.name)' is \(physical.name) annotated \(text)")
+        }
+
+        func mapping() throws -> (ColumnType, Conversion) {
+            switch physical {
+            case .boolean: return (.bool, .none)
+            case .int32: return (try int32Type(), .none)
+            case .int64: return try int64Mapping()
+            case .double: return (.double, .none)
+            case .float: return (.double, .float)
+            case .byteArray: return (try byteArrayType(), .none)
+            case .fixedLenByteArray: return try fixedMapping()
+            case .int96:
+                throw ColumnarError.unsupported("column '\(e.name)' is INT96 (legacy timestamps); write timestamps as INT64 microseconds")
+            }
+        }
+
+        /// Precision and scale from the logical type, else from the element.
         func decimal() throws -> ColumnType {
             var p = e.precision.map(Int.init) ?? 0
             var s = e.scale.map(Int.init) ?? 0
@@ -39,93 +93,67 @@ struct ColumnPlan {
             }
             return .decimal(precision: p, scale: s)
         }
-        var isDecimal = conv == ConvertedType.decimal
-        if case .decimal = logical { isDecimal = true }
-        let convertedNames: [Int32: String] = [
-            7: "TIME_MILLIS", 8: "TIME_MICROS", 11: "UINT_8", 12: "UINT_16", 13: "UINT_32", 14: "UINT_64",
-            20: "BSON", 21: "INTERVAL",
-        ]
-        let annotation = logical.map(\.description) ?? conv.map { convertedNames[$0] ?? "converted type #\($0)" } ?? "none"
-        let unsupportedAnnotation = ColumnarError.unsupported(
-            "column '\(e.name)' is \(physical.name) annotated \(annotation)")
 
-        switch physical {
-        case .boolean:
-            type = .bool
-            conversion = .none
-        case .int32:
-            conversion = .none
-            if isDecimal {
-                type = try decimal()
-                return
-            }
+        func int32Type() throws -> ColumnType {
+            if isDecimal { return try decimal() }
             switch logical {
-            case .date?: type = .date
+            case .date?: return .date
             case .integer(let bits, let signed)?:
-                guard signed || bits < 32 else { throw unsupportedAnnotation }
-                type = .int32
+                guard signed || bits < 32 else { throw unsupported }
+                return .int32
             case nil:
-                switch conv {
-                case nil, ConvertedType.int8?, ConvertedType.int16?, ConvertedType.int32?, 11?, 12?: type = .int32
-                case ConvertedType.date?: type = .date
-                default: throw unsupportedAnnotation
+                switch converted {
+                case nil, ConvertedType.int8?, ConvertedType.int16?, ConvertedType.int32?, 11?, 12?: return .int32
+                case ConvertedType.date?: return .date
+                default: throw unsupported
                 }
-            default: throw unsupportedAnnotation
+            default: throw unsupported
             }
-        case .int64:
-            if isDecimal {
-                type = try decimal()
-                conversion = .none
-                return
-            }
+        }
+
+        func int64Mapping() throws -> (ColumnType, Conversion) {
+            if isDecimal { return (try decimal(), .none) }
             switch logical {
             case .timestamp(_, let unit)?:
-                type = .timestamp
                 switch unit {
-                case 1: conversion = .millisToMicros
-                case 2: conversion = .none
+                case 1: return (.timestamp, .millisToMicros)
+                case 2: return (.timestamp, .none)
                 default:
                     throw ColumnarError.unsupported("column '\(e.name)' is a timestamp in nanoseconds; only milli- and microseconds are read")
                 }
             case .integer(let bits, let signed)?:
-                guard signed, bits == 64 else { throw unsupportedAnnotation }
-                type = .int64
-                conversion = .none
+                guard signed, bits == 64 else { throw unsupported }
+                return (.int64, .none)
             case nil:
-                switch conv {
-                case nil, ConvertedType.int64?: type = .int64; conversion = .none
-                case ConvertedType.timestampMicros?: type = .timestamp; conversion = .none
-                case ConvertedType.timestampMillis?: type = .timestamp; conversion = .millisToMicros
-                default: throw unsupportedAnnotation
+                switch converted {
+                case nil, ConvertedType.int64?: return (.int64, .none)
+                case ConvertedType.timestampMicros?: return (.timestamp, .none)
+                case ConvertedType.timestampMillis?: return (.timestamp, .millisToMicros)
+                default: throw unsupported
                 }
-            default: throw unsupportedAnnotation
+            default: throw unsupported
             }
-        case .double:
-            type = .double
-            conversion = .none
-        case .float:
-            type = .double
-            conversion = .float
-        case .byteArray:
-            conversion = .none
+        }
+
+        func byteArrayType() throws -> ColumnType {
             if isDecimal { throw ColumnarError.unsupported("column '\(e.name)' is a DECIMAL stored as BYTE_ARRAY") }
             switch logical {
             case nil, .string?, .json?, .enumeration?:
-                switch conv {
-                case nil, ConvertedType.utf8?, 4?, 19?: type = .string
-                default: throw unsupportedAnnotation
+                switch converted {
+                case nil, ConvertedType.utf8?, 4?, 19?: return .string
+                default: throw unsupported
                 }
-            default: throw unsupportedAnnotation
+            default: throw unsupported
             }
-        case .fixedLenByteArray:
+        }
+
+        /// Only decimals of 1 to 16 bytes.
+        func fixedMapping() throws -> (ColumnType, Conversion) {
             let width = Int(e.typeLength ?? 0)
             guard isDecimal, (1...16).contains(width) else {
-                throw ColumnarError.unsupported("column '\(e.name)' is FIXED_LEN_BYTE_ARRAY(\(width)) annotated \(annotation); only decimals are read")
+                throw ColumnarError.unsupported("column '\(e.name)' is FIXED_LEN_BYTE_ARRAY(\(width)) annotated \(text); only decimals are read")
             }
-            type = try decimal()
-            conversion = .fixedDecimal(width: width)
-        case .int96:
-            throw ColumnarError.unsupported("column '\(e.name)' is INT96 (legacy timestamps); write timestamps as INT64 microseconds")
+            return (try decimal(), .fixedDecimal(width: width))
         }
     }
 

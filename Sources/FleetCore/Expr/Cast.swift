@@ -87,28 +87,67 @@ public enum Cast {
     /// The conversion itself; nil when unsupported. Stops recording (but
     /// keeps converting, with nulls) after `limit` failures.
     static func convert(_ column: Column, to type: ColumnType, failures: inout [CastFailure], limit: Int) -> Column? {
-        let from = column.type
-        guard isSupported(from: from, to: type) else { return nil }
-        if from == type { return column }
-        let n = column.count
-        var validity = column.validity ?? [Bool](repeating: true, count: n)
+        guard isSupported(from: column.type, to: type) else { return nil }
+        if column.type == type { return column }
+        var conversion = Conversion(column, limit: limit, failures: failures)
+        let values: ColumnValues?
+        switch type {
+        case .string: values = conversion.toText()
+        case .int64, .int32, .decimal: values = conversion.toInteger(type)
+        case .double: values = conversion.toDouble()
+        case .bool: values = conversion.toBool()
+        case .date: values = conversion.toDate()
+        case .timestamp: values = conversion.toTimestamp()
+        }
+        guard let values else { return nil }
+        failures = conversion.failures
+        return conversion.column(type, values)
+    }
+
+    /// One column on its way to another type: the rows still valid, and the
+    /// failures so far. Each `to…` step converts every valid row and returns
+    /// the new values (nil when the source storage cannot go there).
+    struct Conversion {
+        let source: Column
+        let n: Int
+        let limit: Int
+        var validity: [Bool]
         var failed = false
-        func fail(_ row: Int, _ reason: String) {
+        var failures: [CastFailure]
+
+        init(_ source: Column, limit: Int, failures: [CastFailure]) {
+            self.source = source
+            n = source.count
+            self.limit = limit
+            validity = source.validity ?? [Bool](repeating: true, count: n)
+            self.failures = failures
+        }
+
+        /// Row `row` becomes null, recorded with `reason` while under the limit.
+        mutating func fail(_ row: Int, _ reason: String) {
             validity[row] = false
             failed = true
             if failures.count < limit {
-                failures.append(CastFailure(row: row, value: text(column, row), reason: reason))
+                failures.append(CastFailure(row: row, value: Cast.text(source, row), reason: reason))
             }
         }
-        let values: ColumnValues
-        switch type {
-        case .string:
+
+        /// The result, with a validity mask when the source had one or a row failed.
+        func column(_ type: ColumnType, _ values: ColumnValues) -> Column {
+            let mask: [Bool]? = (source.validity != nil || failed) ? validity : nil
+            return Kernel.column(type, values, mask)
+        }
+
+        mutating func toText() -> ColumnValues {
             var out = StringColumn()
             for i in 0..<n {
-                if validity[i] { out.append(text(column, i)) } else { out.append(bytes: EmptyCollection()) }
+                if validity[i] { out.append(Cast.text(source, i)) } else { out.append(bytes: EmptyCollection()) }
             }
-            values = .bytes(out)
-        case .int64, .int32, .decimal:
+            return .bytes(out)
+        }
+
+        /// int64, int32 and decimal: unscaled integers, range checked.
+        mutating func toInteger(_ type: ColumnType) -> ColumnValues {
             let scale: Int, precision: Int, range: ClosedRange<Int64>
             switch type {
             case .decimal(let p, let s): (precision, scale, range) = (p, s, -DecimalMath.maxUnscaled(precision: p)...DecimalMath.maxUnscaled(precision: p))
@@ -117,10 +156,10 @@ public enum Cast {
             }
             var out = [Int64](repeating: 0, count: n)
             let rangeText = "out of range for \(type)"
-            switch column.values {
+            switch source.values {
             case .int64(let v):
                 let fromScale: Int
-                if case .decimal(_, let s) = from { fromScale = s } else { fromScale = 0 }
+                if case .decimal(_, let s) = source.type { fromScale = s } else { fromScale = 0 }
                 for i in 0..<n where validity[i] {
                     guard let r = DecimalMath.rescale(v[i], from: fromScale, to: scale), range.contains(r) else {
                         fail(i, rangeText)
@@ -137,59 +176,72 @@ public enum Cast {
                     out[i] = r
                 }
             case .double(let v):
-                for i in 0..<n where validity[i] {
-                    let d = v[i]
-                    if type == .int64 || type == .int32 {
-                        // Integer targets round half to even, as DuckDB's cast does.
-                        let r = d.rounded(.toNearestOrEven)
-                        guard r.isFinite, r >= -9.223372036854775808e18, r < 9.223372036854775808e18,
-                              range.contains(Int64(r)) else {
-                            fail(i, d.isFinite ? rangeText : "is not a finite number")
-                            continue
-                        }
-                        out[i] = Int64(r)
-                        continue
-                    }
-                    guard let r = DecimalMath.fromDouble(d, scale: scale, precision: precision) else {
-                        fail(i, d.isFinite ? rangeText : "is not a finite number")
-                        continue
-                    }
-                    out[i] = r
-                }
+                integers(fromDoubles: v, type, scale: scale, precision: precision, range: range, into: &out)
             case .bool(let v):
                 for i in 0..<n where validity[i] {
                     out[i] = v[i] ? DecimalMath.pow10[scale] : 0
                     if !range.contains(out[i]) { fail(i, rangeText) }
                 }
             case .bytes(let s):
-                for i in 0..<n where validity[i] {
-                    let b = s.bytes(at: i)
-                    if scale == 0, let exact = parseInt64(b) {
-                        guard range.contains(exact) else {
-                            fail(i, rangeText)
-                            continue
-                        }
-                        out[i] = exact
+                integers(fromText: s, type, scale: scale, precision: precision, range: range, into: &out)
+            }
+            if type == .int32 { return .int32(out.map { Int32(truncatingIfNeeded: $0) }) }
+            return .int64(out)
+        }
+
+        /// Integer targets round half to even, as DuckDB's cast does;
+        /// decimals round half away from zero from the double's exact value.
+        private mutating func integers(fromDoubles v: [Double], _ type: ColumnType, scale: Int, precision: Int,
+                                       range: ClosedRange<Int64>, into out: inout [Int64]) {
+            let rangeText = "out of range for \(type)"
+            for i in 0..<n where validity[i] {
+                let d = v[i]
+                if type == .int64 || type == .int32 {
+                    let r = d.rounded(.toNearestOrEven)
+                    guard r.isFinite, r >= -9.223372036854775808e18, r < 9.223372036854775808e18,
+                          range.contains(Int64(r)) else {
+                        fail(i, d.isFinite ? rangeText : "is not a finite number")
                         continue
                     }
-                    switch DecimalText.parse(b, scale: scale, precision: Swift.min(precision, 18)) {
-                    case .value(let r) where range.contains(r): out[i] = r
-                    case .value, .outOfRange: fail(i, rangeText)
-                    case .malformed: fail(i, "is not a number")
+                    out[i] = Int64(r)
+                    continue
+                }
+                guard let r = DecimalMath.fromDouble(d, scale: scale, precision: precision) else {
+                    fail(i, d.isFinite ? rangeText : "is not a finite number")
+                    continue
+                }
+                out[i] = r
+            }
+        }
+
+        /// Plain integers exactly; anything else through the decimal parser.
+        private mutating func integers(fromText s: StringColumn, _ type: ColumnType, scale: Int, precision: Int,
+                                       range: ClosedRange<Int64>, into out: inout [Int64]) {
+            let rangeText = "out of range for \(type)"
+            for i in 0..<n where validity[i] {
+                let b = s.bytes(at: i)
+                if scale == 0, let exact = Cast.parseInt64(b) {
+                    guard range.contains(exact) else {
+                        fail(i, rangeText)
+                        continue
                     }
+                    out[i] = exact
+                    continue
+                }
+                switch DecimalText.parse(b, scale: scale, precision: Swift.min(precision, 18)) {
+                case .value(let r) where range.contains(r): out[i] = r
+                case .value, .outOfRange: fail(i, rangeText)
+                case .malformed: fail(i, "is not a number")
                 }
             }
-            if type == .int32 {
-                values = .int32(out.map { Int32(truncatingIfNeeded: $0) })
-            } else {
-                values = .int64(out)
-            }
-        case .double:
+        }
+
+        mutating func toDouble() -> ColumnValues {
             var out = [Double](repeating: 0, count: n)
-            switch column.values {
+            switch source.values {
             case .int64(let v):
                 let scale: Int
-                if case .decimal(_, let s) = from { scale = s } else { scale = 0 }
+                if case .decimal(_, let s) = source.type { scale = s } else { scale = 0 }
                 for i in 0..<n where validity[i] { out[i] = DecimalMath.toDouble(v[i], scale: scale) }
             case .int32(let v):
                 for i in 0..<n where validity[i] { out[i] = Double(v[i]) }
@@ -207,10 +259,12 @@ public enum Cast {
                     out[i] = d
                 }
             }
-            values = .double(out)
-        case .bool:
+            return .double(out)
+        }
+
+        mutating func toBool() -> ColumnValues {
             var out = [Bool](repeating: false, count: n)
-            switch column.values {
+            switch source.values {
             case .int64(let v): for i in 0..<n where validity[i] { out[i] = v[i] != 0 }
             case .int32(let v): for i in 0..<n where validity[i] { out[i] = v[i] != 0 }
             case .double(let v): for i in 0..<n where validity[i] { out[i] = v[i] != 0 }
@@ -224,10 +278,13 @@ public enum Cast {
                     }
                 }
             }
-            values = .bool(out)
-        case .date:
+            return .bool(out)
+        }
+
+        /// From a timestamp (its UTC day) or text; nil from anything else.
+        mutating func toDate() -> ColumnValues? {
             var out = [Int32](repeating: 0, count: n)
-            switch column.values {
+            switch source.values {
             case .int64(let v):  // timestamp
                 for i in 0..<n where validity[i] {
                     guard let d = Int32(exactly: CalendarMath.day(ofMicros: v[i])) else {
@@ -251,10 +308,13 @@ public enum Cast {
             default:
                 return nil
             }
-            values = .int32(out)
-        case .timestamp:
+            return .int32(out)
+        }
+
+        /// From a date (midnight UTC) or text; nil from anything else.
+        mutating func toTimestamp() -> ColumnValues? {
             var out = [Int64](repeating: 0, count: n)
-            switch column.values {
+            switch source.values {
             case .int32(let v):  // date
                 for i in 0..<n where validity[i] {
                     let (r, overflow) = Int64(v[i]).multipliedReportingOverflow(by: CalendarMath.microsPerDay)
@@ -271,10 +331,8 @@ public enum Cast {
             default:
                 return nil
             }
-            values = .int64(out)
+            return .int64(out)
         }
-        let mask: [Bool]? = (column.validity != nil || failed) ? validity : nil
-        return Kernel.column(type, values, mask)
     }
 
     /// Value `row` of `column` as exact text (the form `string` casts give).
@@ -295,7 +353,7 @@ public enum Cast {
     }
 
     /// Plain optional-sign digits with surrounding spaces, exactly in Int64.
-    private static func parseInt64(_ bytes: ArraySlice<UInt8>) -> Int64? {
+    fileprivate static func parseInt64(_ bytes: ArraySlice<UInt8>) -> Int64? {
         var b = bytes
         while b.first == 0x20 { b.removeFirst() }
         while b.last == 0x20 { b.removeLast() }

@@ -288,119 +288,135 @@ struct SpecLoader {
         return steps
     }
 
+    /// One normalize step, by its key; each updates the tracked columns.
     mutating func loadStep(_ entry: Entry, tracker: inout SchemaTracker) -> NormalizeOperation? {
-        let step = entry.key
         let value = entry.value
-        switch step {
-        case "rename":
-            guard let pairs = mapping(value, "'rename'") else { return nil }
-            var renames: [ColumnRename] = []
-            for pair in pairs {
-                guard let to = string(pair.value, "the new name of '\(pair.key)'") else { continue }
-                guard requireColumn(pair.key, at: pair.keyNode.location, in: "rename", tracker) != nil else { continue }
-                if to == pair.key { continue }
-                if tracker.index(of: to) != nil {
-                    sink.add(pair.value.location, "cannot rename '\(pair.key)' to '\(to)': a column named '\(to)' already exists; drop it first")
-                    continue
-                }
-                if to.isEmpty {
-                    sink.add(pair.value.location, "cannot rename '\(pair.key)' to an empty name")
-                    continue
-                }
-                if Provenance.isReserved(to) {
-                    sink.add(pair.value.location, Provenance.reservedMessage(to, "cannot rename '\(pair.key)' to"))
-                    continue
-                }
-                tracker.rename(pair.key, to: to, at: pair.keyNode.location)
-                renames.append(ColumnRename(from: pair.key, to: to))
-            }
-            return .rename(renames)
-
-        case "select":
-            let names = stringList(value, "'select'", allowSingle: false)
-            var kept: [SpecColumn] = []
-            for name in names {
-                guard let column = requireColumn(name.value, at: name.location, in: "select", tracker) else { continue }
-                if kept.contains(where: { $0.name == name.value }) {
-                    sink.add(name.location, "'\(name.value)' appears twice in select")
-                    continue
-                }
-                kept.append(column)
-            }
-            tracker.select(kept, at: value.location)
-            return .select(names.map(\.value))
-
-        case "drop":
-            let names = stringList(value, "'drop'", allowSingle: false)
-            for name in names where requireColumn(name.value, at: name.location, in: "drop", tracker) != nil {
-                tracker.remove(name.value, at: name.location, by: "drop")
-            }
-            return .drop(names.map(\.value))
-
-        case "cast":
-            guard let pairs = mapping(value, "'cast'") else { return nil }
-            var casts: [ColumnCast] = []
-            for pair in pairs {
-                let type = columnType(pair.value, "cast of '\(pair.key)'")
-                guard requireColumn(pair.key, at: pair.keyNode.location, in: "cast", tracker) != nil, let type else { continue }
-                tracker.setType(pair.key, type)
-                casts.append(ColumnCast(column: pair.key, type: type))
-            }
-            return .cast(casts)
-
-        case "trim", "upper", "lower":
-            let names = stringList(value, "'\(step)'", allowSingle: false)
-            for name in names {
-                guard let column = requireColumn(name.value, at: name.location, in: step, tracker) else { continue }
-                if let type = column.type, type != .string {
-                    sink.add(name.location, "\(step) needs a string column, but '\(name.value)' is \(type); "
-                             + "cast it to string in an earlier step if that is what you mean")
-                }
-            }
-            let columns = names.map(\.value)
-            return step == "trim" ? .trim(columns) : step == "upper" ? .upper(columns) : .lower(columns)
-
-        case "fill_null":
-            guard let pairs = mapping(value, "'fill_null'") else { return nil }
-            var fills: [FillNull] = []
-            for pair in pairs {
-                guard let literal = string(pair.value, "the fill_null value of '\(pair.key)'"),
-                      let column = requireColumn(pair.key, at: pair.keyNode.location, in: "fill_null", tracker) else { continue }
-                var scalar: Scalar?
-                if let type = column.type {
-                    scalar = SpecLiteral.scalar(literal, as: type)
-                    if scalar == nil {
-                        sink.add(pair.value.location, "fill_null value '\(literal)' is not a valid \(type) for column '\(pair.key)'"
-                                 + literalHint(type))
-                        continue
-                    }
-                }
-                tracker.setNullable(pair.key, false)
-                fills.append(FillNull(column: pair.key, text: literal, value: scalar))
-            }
-            return .fillNull(fills)
-
-        case "derive":
-            guard let pairs = mapping(value, "'derive'") else { return nil }
-            var derived: [DerivedColumn] = []
-            for pair in pairs {
-                guard let column = loadDerived(pair, tracker: tracker) else { continue }
-                tracker.derive(column.name, type: column.type)
-                derived.append(column)
-            }
-            return .derive(derived)
-
-        case "filter":
-            guard let node = expressionNode(value, "'filter'") else { return nil }
-            let expression = SpecExpression(node.scalar!.string, location: node.location)
-            if let type = checkExpression(node, what: "filter", tracker: tracker), type != .bool {
-                sink.add(node.location, "filter needs a bool expression, but this one is \(type)")
-            }
-            return .filter(expression)
-
-        default:
-            return nil
+        switch entry.key {
+        case "rename": return loadRename(value, tracker: &tracker)
+        case "select": return loadSelect(value, tracker: &tracker)
+        case "drop": return loadDrop(value, tracker: &tracker)
+        case "cast": return loadCast(value, tracker: &tracker)
+        case "trim", "upper", "lower": return loadTextStep(entry.key, value, tracker: tracker)
+        case "fill_null": return loadFillNull(value, tracker: &tracker)
+        case "derive": return loadDerive(value, tracker: &tracker)
+        case "filter": return loadFilter(value, tracker: tracker)
+        default: return nil
         }
+    }
+
+    mutating func loadRename(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation? {
+        guard let pairs = mapping(value, "'rename'") else { return nil }
+        var renames: [ColumnRename] = []
+        for pair in pairs {
+            guard let to = string(pair.value, "the new name of '\(pair.key)'") else { continue }
+            guard requireColumn(pair.key, at: pair.keyNode.location, in: "rename", tracker) != nil else { continue }
+            if to == pair.key { continue }
+            if tracker.index(of: to) != nil {
+                sink.add(pair.value.location, "cannot rename '\(pair.key)' to '\(to)': a column named '\(to)' already exists; drop it first")
+                continue
+            }
+            if to.isEmpty {
+                sink.add(pair.value.location, "cannot rename '\(pair.key)' to an empty name")
+                continue
+            }
+            if Provenance.isReserved(to) {
+                sink.add(pair.value.location, Provenance.reservedMessage(to, "cannot rename '\(pair.key)' to"))
+                continue
+            }
+            tracker.rename(pair.key, to: to, at: pair.keyNode.location)
+            renames.append(ColumnRename(from: pair.key, to: to))
+        }
+        return .rename(renames)
+    }
+
+    mutating func loadSelect(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation {
+        let names = stringList(value, "'select'", allowSingle: false)
+        var kept: [SpecColumn] = []
+        for name in names {
+            guard let column = requireColumn(name.value, at: name.location, in: "select", tracker) else { continue }
+            if kept.contains(where: { $0.name == name.value }) {
+                sink.add(name.location, "'\(name.value)' appears twice in select")
+                continue
+            }
+            kept.append(column)
+        }
+        tracker.select(kept, at: value.location)
+        return .select(names.map(\.value))
+    }
+
+    mutating func loadDrop(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation {
+        let names = stringList(value, "'drop'", allowSingle: false)
+        for name in names where requireColumn(name.value, at: name.location, in: "drop", tracker) != nil {
+            tracker.remove(name.value, at: name.location, by: "drop")
+        }
+        return .drop(names.map(\.value))
+    }
+
+    mutating func loadCast(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation? {
+        guard let pairs = mapping(value, "'cast'") else { return nil }
+        var casts: [ColumnCast] = []
+        for pair in pairs {
+            let type = columnType(pair.value, "cast of '\(pair.key)'")
+            guard requireColumn(pair.key, at: pair.keyNode.location, in: "cast", tracker) != nil, let type else { continue }
+            tracker.setType(pair.key, type)
+            casts.append(ColumnCast(column: pair.key, type: type))
+        }
+        return .cast(casts)
+    }
+
+    /// `trim`, `upper` and `lower`: string columns only.
+    mutating func loadTextStep(_ step: String, _ value: Node, tracker: SchemaTracker) -> NormalizeOperation {
+        let names = stringList(value, "'\(step)'", allowSingle: false)
+        for name in names {
+            guard let column = requireColumn(name.value, at: name.location, in: step, tracker) else { continue }
+            if let type = column.type, type != .string {
+                sink.add(name.location, "\(step) needs a string column, but '\(name.value)' is \(type); "
+                         + "cast it to string in an earlier step if that is what you mean")
+            }
+        }
+        let columns = names.map(\.value)
+        return step == "trim" ? .trim(columns) : step == "upper" ? .upper(columns) : .lower(columns)
+    }
+
+    mutating func loadFillNull(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation? {
+        guard let pairs = mapping(value, "'fill_null'") else { return nil }
+        var fills: [FillNull] = []
+        for pair in pairs {
+            guard let literal = string(pair.value, "the fill_null value of '\(pair.key)'"),
+                  let column = requireColumn(pair.key, at: pair.keyNode.location, in: "fill_null", tracker) else { continue }
+            var scalar: Scalar?
+            if let type = column.type {
+                scalar = SpecLiteral.scalar(literal, as: type)
+                if scalar == nil {
+                    sink.add(pair.value.location, "fill_null value '\(literal)' is not a valid \(type) for column '\(pair.key)'"
+                             + literalHint(type))
+                    continue
+                }
+            }
+            tracker.setNullable(pair.key, false)
+            fills.append(FillNull(column: pair.key, text: literal, value: scalar))
+        }
+        return .fillNull(fills)
+    }
+
+    mutating func loadDerive(_ value: Node, tracker: inout SchemaTracker) -> NormalizeOperation? {
+        guard let pairs = mapping(value, "'derive'") else { return nil }
+        var derived: [DerivedColumn] = []
+        for pair in pairs {
+            guard let column = loadDerived(pair, tracker: tracker) else { continue }
+            tracker.derive(column.name, type: column.type)
+            derived.append(column)
+        }
+        return .derive(derived)
+    }
+
+    mutating func loadFilter(_ value: Node, tracker: SchemaTracker) -> NormalizeOperation? {
+        guard let node = expressionNode(value, "'filter'") else { return nil }
+        let expression = SpecExpression(node.scalar!.string, location: node.location)
+        if let type = checkExpression(node, what: "filter", tracker: tracker), type != .bool {
+            sink.add(node.location, "filter needs a bool expression, but this one is \(type)")
+        }
+        return .filter(expression)
     }
 
     mutating func loadDerived(_ pair: Entry, tracker: SchemaTracker) -> DerivedColumn? {

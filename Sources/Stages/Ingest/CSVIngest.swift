@@ -107,57 +107,30 @@ struct CSVIngest {
         }
     }
 
+    /// Which column each field of a record feeds, and where the records start.
+    struct FieldLayout {
+        /// `fieldMap[i]`: the column field i feeds, or -1 to skip it.
+        var fieldMap: [Int]
+        /// Declared columns the header lacks: filled with nulls.
+        var fillNull: [Int] = []
+        /// File offset of the first record this shard reads.
+        var start: Int64
+        /// The physical line that record starts on.
+        var line: Int64
+    }
+
     func parse() throws {
-        let columns = source.columns
-        // fieldMap[i]: the column field i feeds, or -1 to skip it.
-        var fieldMap = [Int]()
-        var fillNull = [Int]()
-        var start = shard.byteRange?.lowerBound ?? 0
+        guard let layout = try fieldLayout() else { return }
         let end = shard.byteRange?.upperBound ?? Int64.max
-        var line = shard.firstLine
-        if source.header {
-            guard let header = try readHeader() else { return }
-            var seen = Set<String>()
-            for name in header.names where !seen.insert(name).inserted {
-                throw IngestError.invalidSource(file: shard.path, message: "the header names column \(name) twice")
-            }
-            let declared = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
-            let missing = columns.map(\.name).filter { !seen.contains($0) }
-            let extra = header.names.filter { declared[$0] == nil }
-            let missingFails = !missing.isEmpty && source.missingColumns == .error
-            let extraFails = !extra.isEmpty && source.extraColumns == .error
-            if missingFails || extraFails {
-                throw IngestError.schemaDrift(file: shard.path, missing: missingFails ? missing : [],
-                                              extra: extraFails ? extra : [])
-            }
-            for name in missing {
-                let i = declared[name]!
-                guard columns[i].nullable else {
-                    throw IngestError.invalidSource(
-                        file: shard.path,
-                        message: "the header lacks column \(name), which is not nullable and cannot be filled with nulls")
-                }
-                fillNull.append(i)
-            }
-            fieldMap = header.names.map { declared[$0] ?? -1 }
-            if start == 0 {
-                start = header.end
-                line = 1 + header.newlines
-            }
-        } else {
-            fieldMap = Array(columns.indices)
-        }
-        let expected = fieldMap.count
-        let reader = try BlockReader(path: shard.path, start: start, limit: end, blockBytes: options.readBlockBytes)
-        if start == 0 {
-            while !reader.eof && reader.count < 3 { try reader.refill() }
-            reader.pos = CSVIngest.bomLength(reader.buffer, reader.count)
-        }
+        let reader = try openReader(at: layout.start, limit: end)
+        let expected = layout.fieldMap.count
         let scanner = CSVScanner(delimiter: source.delimiter, quote: source.quote, capacity: expected + 1)
         defer { scanner.deallocate() }
         let map = UnsafeMutablePointer<Int>.allocate(capacity: expected)
         defer { map.deallocate() }
-        for i in 0..<expected { map[i] = fieldMap[i] }
+        for i in 0..<expected { map[i] = layout.fieldMap[i] }
+        let fillNull = layout.fillNull
+        var line = layout.line
         var scratch = [UInt8]()
         let sinks = run.sinks
         let quote = source.quote
@@ -187,67 +160,132 @@ struct CSVIngest {
             if r.contentEnd == recordStart && r.fields == 1 && r.syntax == nil { continue }
             run.read()
             let raw = UnsafeRawBufferPointer(start: b + recordStart, count: r.contentEnd - recordStart)
-            if let syntax = r.syntax {
-                try run.reject(line: recordLine, column: nil,
-                               reason: "line \(recordLine): " + CSVIngest.describe(syntax), raw: raw)
-                continue
+            guard try checkShape(r, expected: expected, line: recordLine, raw: raw) else { continue }
+            guard try appendFields(b, scanner, map: map, count: expected, sinks: sinks, scratch: &scratch,
+                                   quote: quote, line: recordLine, raw: raw) else { continue }
+            for c in fillNull { _ = sinks[c].appendNull() }
+            try run.commitRow(line: recordLine)
+        }
+    }
+
+    /// Maps the header's names to the declared columns (or, without a
+    /// header, field i to column i) and finds where this shard's records
+    /// start. Nil for an empty file.
+    func fieldLayout() throws -> FieldLayout? {
+        let columns = source.columns
+        let start = shard.byteRange?.lowerBound ?? 0
+        guard source.header else {
+            return FieldLayout(fieldMap: Array(columns.indices), start: start, line: shard.firstLine)
+        }
+        guard let header = try readHeader() else { return nil }
+        var seen = Set<String>()
+        for name in header.names where !seen.insert(name).inserted {
+            throw IngestError.invalidSource(file: shard.path, message: "the header names column \(name) twice")
+        }
+        let declared = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
+        let missing = columns.map(\.name).filter { !seen.contains($0) }
+        let extra = header.names.filter { declared[$0] == nil }
+        let missingFails = !missing.isEmpty && source.missingColumns == .error
+        let extraFails = !extra.isEmpty && source.extraColumns == .error
+        if missingFails || extraFails {
+            throw IngestError.schemaDrift(file: shard.path, missing: missingFails ? missing : [],
+                                          extra: extraFails ? extra : [])
+        }
+        var layout = FieldLayout(fieldMap: header.names.map { declared[$0] ?? -1 }, start: start, line: shard.firstLine)
+        for name in missing {
+            let i = declared[name]!
+            guard columns[i].nullable else {
+                throw IngestError.invalidSource(
+                    file: shard.path,
+                    message: "the header lacks column \(name), which is not nullable and cannot be filled with nulls")
             }
-            if r.fields != expected {
-                try run.reject(line: recordLine, column: nil,
-                               reason: "line \(recordLine): \(r.fields) field\(r.fields == 1 ? "" : "s"), expected \(expected)",
-                               raw: raw)
-                continue
-            }
-            var failed = false
-            for f in 0..<expected {
-                let c = map[f]
-                if c < 0 { continue }
-                let s = scanner.starts[f]
-                let n = scanner.ends[f] - s
-                let flag = scanner.flags[f]
-                var failure: FieldFailure?
-                var p = b + s
-                var len = n
-                if flag == 0 {
-                    if markerLengths & (1 << UInt64(min(n, 63))) != 0 && isNullMarker(p, n) {
-                        failure = sinks[c].appendNull()
-                    } else {
-                        failure = sinks[c].append(p, n)
-                    }
-                } else if flag & CSVScanner.escapedFlag != 0 {
-                    scratch.removeAll(keepingCapacity: true)
-                    var i = 0
-                    while i < n {
-                        scratch.append(p[i])
-                        i += p[i] == quote ? 2 : 1
-                    }
-                    len = scratch.count
-                    failure = scratch.withUnsafeBufferPointer { sinks[c].append($0.baseAddress!, $0.count) }
-                    if failure != nil {
-                        // Report the unescaped text.
-                        let text = scratch
-                        try text.withUnsafeBufferPointer { t in
-                            p = t.baseAddress!
-                            try rejectField(field: run.fields[c], failure: failure!, line: recordLine, p, len, raw: raw)
-                        }
-                        failed = true
-                        break
-                    }
-                } else if n == 0 && !sinks[c].isString {
+            layout.fillNull.append(i)
+        }
+        if start == 0 {
+            layout.start = header.end
+            layout.line = 1 + header.newlines
+        }
+        return layout
+    }
+
+    /// A reader from `start`; at the file's start past a byte-order mark.
+    private func openReader(at start: Int64, limit end: Int64) throws -> BlockReader {
+        let reader = try BlockReader(path: shard.path, start: start, limit: end, blockBytes: options.readBlockBytes)
+        if start == 0 {
+            while !reader.eof && reader.count < 3 { try reader.refill() }
+            reader.pos = CSVIngest.bomLength(reader.buffer, reader.count)
+        }
+        return reader
+    }
+
+    /// False (the record quarantined) when it is not valid CSV or has the
+    /// wrong number of fields.
+    @inline(__always)
+    private func checkShape(_ r: CSVScanner.Record, expected: Int, line: Int64, raw: UnsafeRawBufferPointer) throws -> Bool {
+        if let syntax = r.syntax {
+            try run.reject(line: line, column: nil, reason: "line \(line): " + CSVIngest.describe(syntax), raw: raw)
+            return false
+        }
+        if r.fields != expected {
+            try run.reject(line: line, column: nil,
+                           reason: "line \(line): \(r.fields) field\(r.fields == 1 ? "" : "s"), expected \(expected)",
+                           raw: raw)
+            return false
+        }
+        return true
+    }
+
+    /// Appends the record's fields to their columns' sinks (null markers
+    /// as nulls, quoted fields unescaped). False (the record quarantined)
+    /// at the first value its column refuses.
+    @inline(__always)
+    private func appendFields(_ b: UnsafePointer<UInt8>, _ scanner: CSVScanner, map: UnsafeMutablePointer<Int>, count expected: Int,
+                              sinks: UnsafeMutablePointer<ColumnSink>, scratch: inout [UInt8], quote: UInt8,
+                              line recordLine: Int64, raw: UnsafeRawBufferPointer) throws -> Bool {
+        for f in 0..<expected {
+            let c = map[f]
+            if c < 0 { continue }
+            let s = scanner.starts[f]
+            let n = scanner.ends[f] - s
+            let flag = scanner.flags[f]
+            var failure: FieldFailure?
+            var p = b + s
+            var len = n
+            if flag == 0 {
+                if markerLengths & (1 << UInt64(min(n, 63))) != 0 && isNullMarker(p, n) {
                     failure = sinks[c].appendNull()
                 } else {
                     failure = sinks[c].append(p, n)
                 }
-                if let failure {
-                    try rejectField(field: run.fields[c], failure: failure, line: recordLine, p, len, raw: raw)
-                    failed = true
-                    break
+            } else if flag & CSVScanner.escapedFlag != 0 {
+                scratch.removeAll(keepingCapacity: true)
+                var i = 0
+                while i < n {
+                    scratch.append(p[i])
+                    i += p[i] == quote ? 2 : 1
                 }
+                len = scratch.count
+                failure = scratch.withUnsafeBufferPointer { sinks[c].append($0.baseAddress!, $0.count) }
+                if failure != nil {
+                    // Report the unescaped text.
+                    let text = scratch
+                    try text.withUnsafeBufferPointer { t in
+                        p = t.baseAddress!
+                        try rejectField(field: run.fields[c], failure: failure!, line: recordLine, p, len, raw: raw)
+                    }
+                    return false
+                }
+            } else if n == 0 && !sinks[c].isString {
+                failure = sinks[c].appendNull()
+            } else {
+                failure = sinks[c].append(p, n)
             }
-            if failed { continue }
-            for c in fillNull { _ = sinks[c].appendNull() }
-            try run.commitRow(line: recordLine)
+            if let failure {
+                try rejectField(field: run.fields[c], failure: failure, line: recordLine, p, len, raw: raw)
+                return false
+            }
         }
+        return true
     }
 
     /// Quarantines a record longer than `maxRecordBytes` without holding it.
