@@ -188,7 +188,7 @@ let package = Package(
             exclude: ["python"]
         ),
         // Runs the built `bis` executable as a user would (exit codes, --json).
-        .testTarget(name: "CLITests", dependencies: ["bis"]),
+        .testTarget(name: "CLITests", dependencies: ["bis", "TestSupport"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
         // Runs `bis-worker` too (crashes on purpose through BIS_TEST_FAULT).
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `bis chunk inspect` and `bis chunk cat` on a chunk that `bis stage run`

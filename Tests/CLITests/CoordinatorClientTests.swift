@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The coordinator commands where no coordinator is needed to judge them:
@@ -64,25 +65,5 @@ import Testing
             #expect(r.stdout.contains("--coordinator"), "\(command)")
             #expect(r.stdout.contains("--json"), "\(command)")
         }
-    }
-}
-
-extension Bis {
-    /// `run(_:in:)` with variables added to the environment.
-    static func run(_ args: [String], in dir: String, environment: [String: String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
     }
 }

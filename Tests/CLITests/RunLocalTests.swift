@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `bis run --local` ends with the run's first quarantined rows, ingest's and

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// validate per partition, then `bis stage gate` over all of them (exit 1 on

@@ -1,20 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The `bis` executable built beside the tests (the test target depends on it).
 enum Bis {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-    static var executable: String {
-        // The test bundle sits in the same build folder as the executables.
-        let bundleDir = Bundle.main.bundleURL.deletingLastPathComponent().path
-        for candidate in [bundleDir + "/bis", Bundle.main.bundlePath + "/../bis", packageRoot + "/.build/debug/bis"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        return packageRoot + "/.build/debug/bis"
-    }
+    static var executable: String { BuiltProduct.path("bis") }
 
     struct Result {
         let status: Int32
@@ -23,10 +13,16 @@ enum Bis {
     }
 
     static func run(_ args: [String], in dir: String) throws -> Result {
+        try run(args, in: dir, environment: [:])
+    }
+
+    /// `run(_:in:)` with variables added to the environment.
+    static func run(_ args: [String], in dir: String, environment: [String: String]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -39,40 +35,8 @@ enum Bis {
     }
 }
 
-/// A temp folder with a spec and a CSV file, removed afterwards.
-struct Workspace {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("bis-cli-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path + "/data", withIntermediateDirectories: true)
-    }
-
-    func write(_ relative: String, _ text: String) throws {
-        try text.write(toFile: path + "/" + relative, atomically: true, encoding: .utf8)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-let ordersSpec = """
-pipeline: orders
-sources:
-  orders:
-    format: csv
-    files: data/*.csv
-    columns:
-      id: int64
-      amount: decimal(10,2)
-      day: date
-normalize:
-  - derive: {cents: "amount * 100"}
-consolidate:
-  partition_by: [id]
-  partitions: 2
-  sort_by: [id]
-
-"""
+/// The orders spec with a derived column (`Workspace` and `OrdersSpec` are in TestSupport).
+let ordersSpec = OrdersSpec.derivingCents
 
 let ordersCSV = """
 id,amount,day

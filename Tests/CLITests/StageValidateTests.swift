@@ -1,16 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
-let validatedSpec = """
-pipeline: orders
-sources:
-  orders:
-    format: csv
-    files: data/*.csv
-    columns:
-      id: int64
-      amount: decimal(10,2)
-      day: date
+let validatedSpec = OrdersSpec.source + """
 consolidate:
   partition_by: [id]
   partitions: 1

@@ -1,19 +1,11 @@
 import Foundation
+import TestSupport
 
 /// The `bis` executable built beside the tests (this target depends on it),
 /// run as a user would, against an address given in its environment.
 enum Bis {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-    static var executable: String {
-        let bundleDir = Bundle.main.bundleURL.deletingLastPathComponent().path
-        for candidate in [bundleDir + "/bis", Bundle.main.bundlePath + "/../bis", packageRoot + "/.build/debug/bis"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        return packageRoot + "/.build/debug/bis"
-    }
+    static let packageRoot = BuiltProduct.packageRoot
+    static var executable: String { BuiltProduct.path("bis") }
 
     struct Result: Sendable {
         let status: Int32
@@ -63,46 +55,8 @@ enum Bis {
     }
 }
 
-/// A temp folder with a spec and its input, removed afterwards.
-struct Workspace {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("bis-http-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path + "/data", withIntermediateDirectories: true)
-    }
-
-    func write(_ relative: String, _ text: String) throws {
-        try text.write(toFile: path + "/" + relative, atomically: true, encoding: .utf8)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    /// A workspace holding `orders.yml` and one CSV file it reads.
-    static func withOrders() throws -> Workspace {
-        let ws = try Workspace()
-        try ws.write("orders.yml", ordersSpec)
-        try ws.write("data/a.csv", "id,amount,day\n1,10.50,2026-01-01\n2,3.00,2026-01-02\n")
-        return ws
-    }
-}
-
-let ordersSpec = """
-pipeline: orders
-sources:
-  orders:
-    format: csv
-    files: data/*.csv
-    columns:
-      id: int64
-      amount: decimal(10,2)
-      day: date
-consolidate:
-  partition_by: [id]
-  partitions: 2
-  sort_by: [id]
-
-"""
+/// The orders spec `Workspace.withOrders()` writes (both are in TestSupport).
+let ordersSpec = OrdersSpec.plain
 
 /// A `bis` process whose stderr a test can wait on while it runs, to act at
 /// the moment it reports something (not after a guessed delay).

@@ -2,6 +2,7 @@ import Coordination
 import CoordinatorHTTP
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 /// The built `bis` against the in-process server over a fake service: what

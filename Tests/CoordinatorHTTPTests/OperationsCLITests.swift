@@ -2,6 +2,7 @@ import Coordination
 import CoordinatorHTTP
 import FleetCore
 import Foundation
+import TestSupport
 import Testing
 
 /// `bis status --watch`, `bis quarantine` and `bis lineage` as an operator

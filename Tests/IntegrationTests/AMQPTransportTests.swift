@@ -6,8 +6,18 @@ import TestSupport
 import Testing
 import WorkerRuntime
 
+/// A delay goes to the smallest bucket of the ladder at least as long.
+@Test func aDelayGoesToTheSmallestBucketAtLeastAsLong() {
+    #expect(AMQPTransport.delayBucket(for: 700) == 1000)
+    #expect(AMQPTransport.delayBucket(for: 0) == nil)
+    #expect(AMQPTransport.delayBucket(for: 10_000_000) == AMQPTransport.delayLadder.last)
+}
+
 /// `AMQPTransport` against the private broker, each test in a namespace of
-/// its own whose queues it deletes at the end.
+/// its own whose queues it deletes at the end. What every `FleetTransport`
+/// must do (deliveries, acks, redeliveries, the delivery limit, delays,
+/// events and heartbeats) is checked for both transports in
+/// `TransportConformanceTests`.
 @Suite(.serialized, .usesBroker, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
 struct AMQPTransportTests {
     func connect(deliveryLimit: Int = 2) async throws -> AMQPTransport {
@@ -18,90 +28,6 @@ struct AMQPTransportTests {
 
     func task(_ stage: Stage = .noop, index: Int = 0) -> TaskMessage {
         TaskMessage(run: "amqp-test", stage: stage, index: index, attempt: 1, spec: nil, parameters: ["k": "v"])
-    }
-
-    @Test func aTaskReturnedPastTheDeliveryLimitReachesTheCoordinatorAsADeadLetter() async throws {
-        let transport = try await connect(deliveryLimit: 2)
-        let sent = task(index: 3)
-        try await transport.publishTask(sent, delayMilliseconds: 0)
-        let deliveries = try await transport.taskDeliveries(stages: [.noop], prefetch: 1)
-        let counts = try await withTimeout(60, "deliveries up to the limit") {
-            var counts: [Int] = []
-            for try await d in deliveries {
-                #expect(d.task == sent)
-                counts.append(d.deliveryCount)
-                try await d.nack(requeue: true)
-                if counts.count == 3 { break }
-            }
-            return counts
-        }
-        #expect(counts == [0, 1, 2])
-        let inbox = try await transport.coordinatorInbox(prefetch: 10)
-        let (dead, reason) = try await withTimeout(60, "the dead letter") { () -> (TaskMessage?, String) in
-            for try await e in inbox {
-                try await e.ack()
-                if case .deadLetter(let t, let reason) = e.body { return (t, reason) }
-            }
-            return (nil, "")
-        }
-        #expect(dead == sent)
-        #expect(reason.contains("delivery_limit"), "\(reason)")
-        await transport.deleteQueues()
-        await transport.close()
-    }
-
-    @Test func aDelayedTaskArrivesNotBeforeMostOfItsDelay() async throws {
-        let transport = try await connect()
-        let deliveries = try await transport.taskDeliveries(stages: [.ingest], prefetch: 1)
-        let start = ContinuousClock.now
-        try await transport.publishTask(task(.ingest), delayMilliseconds: 1000)
-        let got = try await withTimeout(60, "the delayed task") { () -> TaskMessage? in
-            for try await d in deliveries {
-                try await d.ack()
-                return d.task
-            }
-            return nil
-        }
-        let waited = ContinuousClock.now - start
-        #expect(got == task(.ingest))
-        #expect(waited >= .milliseconds(800), "arrived after \(waited)")
-        #expect(AMQPTransport.delayBucket(for: 700) == 1000)
-        #expect(AMQPTransport.delayBucket(for: 0) == nil)
-        #expect(AMQPTransport.delayBucket(for: 10_000_000) == AMQPTransport.delayLadder.last)
-        await transport.deleteQueues()
-        await transport.close()
-    }
-
-    @Test func eventsAndHeartbeatsRoundTrip() async throws {
-        let transport = try await connect()
-        let worker = WorkerIdentity(id: "h:1:abcd", host: "h", pid: 1, version: "test")
-        let event = TaskEvent(kind: .succeeded, task: task(), execution: "0123456789abcdef", worker: worker, deliveryCount: 0,
-                              startedAt: Date(timeIntervalSince1970: 1_000), finishedAt: Date(timeIntervalSince1970: 1_001),
-                              outputs: [ChunkRef(path: "runs/r/noop/0/x/a.parquet", sha256: "ab", rows: 1, bytes: 2, kind: .data, partition: 0)],
-                              result: "{}")
-        let beat = WorkerHeartbeat(worker: worker, at: Date(timeIntervalSince1970: 1_002), state: .draining, stages: [.noop],
-                                   concurrency: 2, running: ["r/noop/0"])
-        try await transport.publishEvent(event)
-        try await transport.publishHeartbeat(beat)
-        let inbox = try await transport.coordinatorInbox(prefetch: 10)
-        let (e, b) = try await withTimeout(60, "the event and the heartbeat") { () -> (TaskEvent?, WorkerHeartbeat?) in
-            var e: TaskEvent?, b: WorkerHeartbeat?
-            for try await m in inbox {
-                try await m.ack()
-                switch m.body {
-                case .event(let x): e = x
-                case .heartbeat(let x): b = x
-                default: break
-                }
-                if e != nil, b != nil { break }
-            }
-            return (e, b)
-        }
-        #expect(e == event)
-        #expect(b == beat)
-        #expect(await transport.queueDepths()[.noop] == 0)
-        await transport.deleteQueues()
-        await transport.close()
     }
 
     /// A `FleetWorker` over RabbitMQ: every task's result reaches the
