@@ -61,6 +61,10 @@ public final class InMemoryTransport: FleetTransport {
     /// Messages waiting or unacknowledged, for tests.
     public func pending() async -> Int { await broker.pending() }
 
+    /// Consumers still attached, for tests: a consumer whose stream ended
+    /// detaches a moment later (its unsettled messages then go back).
+    public func consumerCount() async -> Int { await broker.consumerCount() }
+
     actor Broker {
         struct Message {
             let id: UInt64
@@ -174,6 +178,8 @@ public final class InMemoryTransport: FleetTransport {
             for s in Stage.allCases { d[s] = queues[s]?.count ?? 0 }
             return d
         }
+
+        func consumerCount() -> Int { consumers.count }
 
         func pending() -> Int {
             queues.values.reduce(0) { $0 + $1.count } + consumers.values.reduce(0) { $0 + $1.unacked.count }

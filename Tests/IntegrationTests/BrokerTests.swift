@@ -7,6 +7,18 @@ import Testing
 /// restarts the broker, which would break the others' connections.
 @Suite(.serialized, .usesBroker, .enabled(if: TestBroker.enabled, "needs the private broker: run ops/test"))
 struct BrokerTests {
+    /// Closing twice returns; a call after the close fails at once with
+    /// `closed`. (The second close used to wait for a loop that had gone,
+    /// forever: a test fixture that closed twice hung the broker suites.)
+    @Test(.timeLimit(.minutes(1))) func closingTwiceReturnsAndLaterCallsFailAtOnce() async throws {
+        let amqp = try await TestBroker.connect()
+        await amqp.close()
+        await amqp.close()
+        await #expect(throws: AMQPError.self) {
+            try await amqp.declare(.queue(QueueSpec(TestBroker.uniqueName("after-close"))))
+        }
+    }
+
     @Test func roundTripKeepsBodyAndProperties() async throws {
         let amqp = try await TestBroker.connect()
         let queue = TestBroker.uniqueName("roundtrip")

@@ -51,8 +51,14 @@ struct InMemoryFixture: TransportFixture {
 
     var coordinator: any FleetTransport { transport }
     func worker() async throws -> any FleetTransport { transport }
-    /// In one process a worker is its consumer: ending the stream is enough.
-    func vanish(_ worker: any FleetTransport) async {}
+    /// In one process a worker is its consumer: its stream has ended, and
+    /// the consumer detaches a moment later; wait for that, as a broker's
+    /// connection close is waited for.
+    func vanish(_ worker: any FleetTransport) async {
+        for _ in 0..<200 where await transport.consumerCount() > 0 {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
     var deliveryLimitReason: String { "delivery limit" }
     func tearDown() async { await transport.close() }
 }
@@ -87,7 +93,6 @@ struct AMQPFixture: TransportFixture {
     }
     /// The worker's connection closes: the broker returns what it held.
     func vanish(_ worker: any FleetTransport) async {
-        // Closed once only: a second `close()` of an AMQP connection never returns.
         workers.list.withLock { $0.removeAll { $0 === worker as AnyObject } }
         await worker.close()
     }

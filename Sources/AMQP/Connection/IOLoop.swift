@@ -53,6 +53,8 @@ final class IOLoop: @unchecked Sendable {
     private struct Inbox {
         var commands: [Command] = []
         var signalled = false
+        /// The loop has closed for good: nothing would handle a command.
+        var finished = false
     }
 
     let config: AMQPConfiguration
@@ -111,11 +113,18 @@ final class IOLoop: @unchecked Sendable {
     }
 
     func submit(_ command: Command) {
-        let wake = inbox.withLock { box -> Bool in
+        let (wake, finished) = inbox.withLock { box -> (Bool, Bool) in
+            if box.finished { return (false, true) }
             box.commands.append(command)
-            if box.signalled { return false }
+            if box.signalled { return (false, false) }
             box.signalled = true
-            return true
+            return (true, false)
+        }
+        if finished {
+            // After the loop closed (a second `close()`, say): answer at once
+            // instead of leaving the caller waiting for a loop that is gone.
+            fail(command, with: .closed)
+            return
         }
         if wake {
             var one: UInt64 = 1
@@ -497,6 +506,7 @@ final class IOLoop: @unchecked Sendable {
         failure = .closed
         // Commands that raced with the close.
         let late = inbox.withLock { box -> [Command] in
+            box.finished = true
             defer { box.commands.removeAll() }
             return box.commands
         }
