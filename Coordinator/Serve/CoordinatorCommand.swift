@@ -112,7 +112,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             await transport.close()
             throw ExitCode(1)
         }
-        logger.info("stopped")
+        logger.info("stopped: the store is consistent at every commit; unsent messages go out at the next start")
         await transport.close()
     }
 }

@@ -73,10 +73,16 @@ public final class FleetWorker: Service, Sendable {
     /// group shuts down gracefully (which drains) or the transport's stream
     /// ends; throws what ended the stream, if it failed.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await runUntilDrained()
-        } onGracefulShutdown: {
-            self.logger.info("graceful shutdown (SIGTERM or SIGINT in bis-worker): draining")
+        // Cancelled (its group failed elsewhere), it drains too: its wait
+        // for a drain would otherwise never end, and the group would hang.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await runUntilDrained()
+            } onGracefulShutdown: {
+                self.logger.info("graceful shutdown (SIGTERM or SIGINT in bis-worker): draining")
+                self.drain()
+            }
+        } onCancel: {
             self.drain()
         }
     }

@@ -95,7 +95,9 @@ public final class TaskExecutor: Sendable {
     }
 
     func parsedSpec(_ ref: SpecRef) throws -> PipelineSpec {
-        let key = ref.parseKey(textHash: ref.sha256.isEmpty ? Digest.hex(Array(ref.text.utf8)) : ref.sha256)
+        // The text's own hash, not the one the message claims: a message
+        // whose text and hash disagree must not reuse another spec's parse.
+        let key = ref.parseKey(textHash: Digest.hex(Array(ref.text.utf8)))
         if let cached = specs.withLock({ $0[key] }) { return cached }
         let spec = try PipelineSpec.parse(yaml: ref.text, file: ref.file, directory: ref.directory, allowedRoots: ref.allowedRoots)
         specs.withLock { $0[key] = spec }

@@ -80,7 +80,7 @@ import Testing
 
     /// A password holding `/`, `@`, `:` or an escape is parsed whole and
     /// never shown, also when the URL does not parse.
-    @Test(arguments: [("pa/ss", "pa/ss"), ("p@ss", "p@ss"), ("p:ss", "p:ss"), ("pa%2Fss", "pa/ss"), ("a/b@c:d", "a/b@c:d")])
+    @Test(arguments: [("pa/ss", "pa/ss"), ("p@ss", "p@ss"), ("p:ss", "p:ss"), ("pa%2Fss", "pa/ss"), ("a/b@c:d", "a/b@c:d"), ("a,b", "a,b"), ("x,amqp", "x,amqp")])
     func passwordsWithReservedCharacters(written: String, meant: String) throws {
         let text = "amqps://ops:\(written)@broker.example:5671/%2F"
         let url = try AMQPURL(text)
@@ -101,5 +101,11 @@ import Testing
         }
         let list = "amqp://a:\(written)@h1:5672/%2F,amqp://b:\(written)@h2:5672/%2F"
         #expect(AMQPURL.redact(list) == "amqp://a:***@h1:5672/%2F,amqp://b:***@h2:5672/%2F")
+    }
+
+    /// An `@` in the query is not the end of the user information.
+    @Test func anAtSignInTheQueryIsNotTheUserinfo() throws {
+        let url = try AMQPURL("amqp://u:p@h:5672/v?x=a@b")
+        #expect(url.host == "h" && url.password == "p" && url.vhost == "v")
     }
 }

@@ -384,6 +384,16 @@ struct ExprEvalTests {
         #expect(try ExprFixture.constant(Array(repeating: "1", count: 150).joined(separator: " + ")) == "150")
     }
 
+    /// A long `in` list is one flat list to the parser; the checker joins
+    /// its comparisons as a balanced tree, so 10,000 values neither crash
+    /// nor change the answer.
+    @Test func longInListsAreBalancedNotDeep() throws {
+        let values = (1...10_000).map(String.init).joined(separator: ", ")
+        #expect(try ExprFixture.constant("9999 in (\(values))") == "true")
+        #expect(try ExprFixture.constant("10001 in (\(values))") == "false")
+        #expect(try ExprFixture.constant("1 not in (\(values))") == "false")
+    }
+
     @Test func nullsInAColumnCheckedAsRequiredAreRefused() throws {
         let required = Schema([Field("x", .int64, nullable: false)])
         let typed = try Expression.parse("x + 1").check(required)

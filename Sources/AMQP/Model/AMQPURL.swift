@@ -92,8 +92,12 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// or `@` in it is hidden whole), or the whole string when it has no
     /// scheme. A comma-separated list is redacted URL by URL.
     public static func redact(_ string: String) -> String {
-        if string.contains(","), string.split(separator: ",").count > 1 {
-            return string.split(separator: ",", omittingEmptySubsequences: false).map { redact(String($0)) }.joined(separator: ",")
+        // A list: split only where a URL starts, since a password may hold a comma.
+        for comma in string.indices where string[comma] == "," {
+            let after = string[string.index(after: comma)...]
+            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
+                return redact(String(string[..<comma])) + "," + redact(String(after))
+            }
         }
         guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else {
             return string.contains("@") ? "<url>" : string
@@ -107,9 +111,10 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The `@` that ends the user information of what follows the scheme:
-    /// the last one. Nil when there is none.
+    /// the last one before the query (`?…`). Nil when there is none.
     static func userinfoEnd(_ afterScheme: Substring) -> Substring.Index? {
-        afterScheme.lastIndex(of: "@")
+        let beforeQuery = afterScheme.firstIndex(of: "?").map { afterScheme[..<$0] } ?? afterScheme
+        return beforeQuery.lastIndex(of: "@")
     }
 
     static func percentDecode(_ s: Substring, in url: String) throws(AMQPError) -> String {

@@ -13,13 +13,13 @@ import FleetCore
 // Where the decisions behind the moves are made:
 // - retries (a transient failure or lost execution with attempts left) and a
 //   run failing because a task failed for good: `RetryOrFail.swift`; the
-//   backoff: `RetryPolicy` (FleetCore);
+//   backoff: `RetryPolicy` (FleetWire);
 // - the quality gate failing a run: `Planner.swift`, `decideGateAndPublish`,
 //   over `GateDecision` (Stages);
 // - what is planned next, approval, success: `Planner.swift`, `advance`;
 // - what worker events do: `Intake.swift`;
 // - operator actions (approve, retry, cancel): `Operations.swift`;
-// - the time of day: `CoordinatorOptions.clock`, a `WallClock` (FleetCore).
+// - the time of day: `CoordinatorOptions.clock`, a `WallClock` (FleetWire).
 
 /// One allowed move: from any of `from` to `to`, made by `by`.
 public struct Transition<State: Hashable & Sendable>: Sendable {
