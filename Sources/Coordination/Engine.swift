@@ -111,6 +111,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                         WHERE o.sent_at IS NULL ORDER BY o.id LIMIT ?
                         """, arguments: [limit]).map { try OutboxRow($0) }
                 }
+            } catch is CancellationError {
+                return   // shutting down
             } catch {
                 logger.error("reading the outbox failed; trying again in a second", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
