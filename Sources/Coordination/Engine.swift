@@ -204,11 +204,14 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         defer { reader.cancel() }
         while !Task.isCancelled, let batch = await batcher.take(max: options.intakeBatch) {
             var committed = false
+            var oneByOne = false
             while !committed && !Task.isCancelled {
                 do {
                     let bodies = batch.map(\.body)
                     let started = ContinuousClock.now
-                    let effects = try await store.write { [self] db in try self.apply(bodies, db) }
+                    let effects = try await store.write { [self, oneByOne] db in
+                        oneByOne ? try self.applyOneByOne(bodies, db) : try self.apply(bodies, db)
+                    }
                     let elapsed = ContinuousClock.now - started
                     committed = true
                     await withTaskGroup(of: Void.self) { group in
@@ -225,6 +228,13 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                 } catch is CancellationError {
                     // Stopping: the batch stays unacked and comes back at the next start.
                     return
+                } catch let error as StoredValueError where !oneByOne {
+                    // A row this build cannot read (a newer version wrote it, or
+                    // a hand edit): commit the batch event by event, so that
+                    // only the events touching it are skipped, not the fleet.
+                    logger.error("an event touches a row this coordinator cannot read; committing the batch event by event",
+                                 metadata: ["intake.events": "\(batch.count)", "error": "\(error)"])
+                    oneByOne = true
                 } catch {
                     logger.error("committing a batch of events failed; retrying", metadata: ["intake.events": "\(batch.count)", "error": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))

@@ -126,6 +126,31 @@ extension CoordinatorEngine {
         return effects
     }
 
+    /// `apply`, each message in a savepoint of its own: one that touches a
+    /// row this build cannot read (`StoredValueError`) is logged and skipped
+    /// (acked with the batch: it could never be committed), the others are
+    /// committed. The slow path, taken only after a batch failed that way.
+    func applyOneByOne(_ bodies: [InboundEvent.Body], _ db: Database) throws -> IntakeEffects {
+        var all = IntakeEffects()
+        for body in bodies {
+            var one = IntakeEffects()
+            do {
+                try db.inSavepoint {
+                    one = try apply([body], db)
+                    return .commit
+                }
+            } catch let error as StoredValueError {
+                logger.error("skipped an event that touches a row this coordinator cannot read", metadata: ["error": "\(error)"])
+                continue
+            }
+            all.reclaim += one.reclaim
+            all.planned = all.planned || one.planned
+            all.taskDurations += one.taskDurations
+            all.handoffLatencies += one.handoffLatencies
+        }
+        return all
+    }
+
     /// Records one worker event; returns whether the run may have moved.
     private func applyEvent(_ e: TaskEvent, _ db: Database, now: Double, effects: inout IntakeEffects) throws -> Bool {
         guard let task = try TaskRecord.fetch(db, run: e.run, stage: e.stage, index: e.index) else {

@@ -1,5 +1,6 @@
 @testable import Coordination
 import FleetCore
+import WorkerRuntime
 import Foundation
 import GRDB
 import Testing
@@ -238,5 +239,34 @@ import Testing
         #expect(try await engine.workers().first { $0.id == "w2" }?.quiet == false)
         clock.advance(by: 11)
         #expect(try await engine.workers().first { $0.id == "w2" }?.quiet == true)
+    }
+
+    /// An event that touches a row this build cannot read is skipped, not
+    /// retried forever: the rest of the fleet's runs go on.
+    @Test(.timeLimit(.minutes(1))) func anUnreadableRowDoesNotStopTheFleet() async throws {
+        let (store, dir) = try Self.store()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await store.pool.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE tasks SET state = 'running'")
+            try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+            try db.execute(sql: "UPDATE runs SET state = 'paused'")
+            try db.execute(sql: "PRAGMA ignore_check_constraints = OFF")
+        }
+        let transport = InMemoryTransport()
+        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: ChunkStore(root: dir))
+        try await engine.start()
+        // A success for the unreadable run's task, first in the inbox.
+        let task = TaskMessage(run: "r", stage: .noop, index: 0, attempt: 1, spec: nil)
+        try await transport.publishEvent(TaskEvent(kind: .succeeded, task: task, execution: "late",
+                                                   worker: WorkerIdentity(id: "w", host: "h", pid: 1, version: "v"),
+                                                   deliveryCount: 0, startedAt: Date(), finishedAt: Date()))
+        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: dir), concurrency: 2)
+        let working = Task { try await worker.run() }
+        let run = try await engine.submitNoop(tasks: 5, by: "test")
+        #expect(try await engine.waitUntilSettled(run).state == .succeeded)
+        worker.drain()
+        _ = await working.result
+        await engine.stop()
+        await transport.close()
     }
 }
