@@ -38,6 +38,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Where the HTTP API listens (HOST:PORT).")
     var http: String = "127.0.0.1:8470"
 
+    @Option(help: ArgumentHelp(
+        "The URL clients reach the API at, when it is not --http's address (e.g. https://bis.example.com:8470).",
+        discussion: "Requests whose Host header names neither --http's address (nor a loopback name, on loopback) "
+            + "nor this URL's host are refused with 403: a web page cannot reach the API through DNS rebinding."))
+    var publicURL: String?
+
     @Option(help: "Prefix of the broker's exchanges and queues (several fleets can share a broker).")
     var namespace: String = "bis"
 
@@ -57,6 +63,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
         guard HostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8470)") }
+        if let publicURL, URL(string: publicURL)?.host == nil {
+            throw ValidationError("--public-url '\(publicURL)' is not a URL with a host (e.g. https://bis.example.com:8470)")
+        }
     }
 
     func run() async throws {
@@ -92,7 +101,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                        options: Coordination.CoordinatorOptions(policy: policy), logger: logger)
         let hp = HostPort(http)!
         let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token, logger: logger)
+        let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token,
+                                       publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)
         // One ServiceGroup: event intake, the outbox dispatcher, the ticker,
         // then the HTTP API. SIGTERM or SIGINT shuts them down gracefully in
         // reverse order (the API first); the store is consistent at every

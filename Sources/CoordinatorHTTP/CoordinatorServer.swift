@@ -21,6 +21,7 @@ public struct CoordinatorServer: Service {
     public let port: Int
     private let service: any CoordinatorService
     private let token: String?
+    private let hosts: AllowedHosts
     private let logger: Logger
     private let listening = ListeningPort()
 
@@ -29,12 +30,16 @@ public struct CoordinatorServer: Service {
     ///     fleet's hosts must reach it (then set a `token`).
     ///   - token: when set, every POST must carry `Authorization: Bearer <token>`
     ///     (compared in constant time, never logged); GETs stay open.
+    ///   - publicHost: the host name clients use when it is not the listen
+    ///     address (`--public-url`); requests naming another Host are refused
+    ///     (DNS rebinding), see `RequestOriginMiddleware`.
     public init(service: any CoordinatorService, host: String = "127.0.0.1", port: Int = 8470,
-                token: String? = nil, logger: Logger) {
+                token: String? = nil, publicHost: String? = nil, logger: Logger) {
         self.service = service
         self.host = host
         self.port = port
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.hosts = AllowedHosts(listenHost: host, publicHost: publicHost)
         self.logger = logger
     }
 
@@ -44,6 +49,7 @@ public struct CoordinatorServer: Service {
     public func run() async throws {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.add(middleware: RequestOriginMiddleware(hosts: hosts))
         router.add(middleware: TokenMiddleware(token: token))
         Routes(service: service).register(on: router)
         let listening = self.listening
