@@ -63,7 +63,7 @@ final class QuarantineSink {
     private func flush() throws {
         guard !lines.isEmpty else { return }
         if writer == nil {
-            writer = try ParquetWriter(path: path, schema: QuarantineSink.schema, options: writerOptions)
+            writer = try ParquetWriter(path: path, schema: QuarantineSink.schema, options: writerOptions.forQuarantine)
         }
         var fileCol = StringColumn()
         var colCol = StringColumn()
@@ -151,5 +151,16 @@ enum Reasons {
         case .nullInRequired:
             return head + "null in a non-nullable column"
         }
+    }
+}
+
+extension WriterOptions {
+    /// A quarantine chunk's options: the stage's, with row groups of at
+    /// most 16,384 rows, so that showing its first rows (`bis quarantine
+    /// --limit`, the dashboard) decodes one small row group, not the chunk.
+    var forQuarantine: WriterOptions {
+        var o = self
+        o.rowGroupRows = Swift.min(o.rowGroupRows, 16_384)
+        return o
     }
 }

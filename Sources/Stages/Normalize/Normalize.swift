@@ -98,7 +98,7 @@ final class NormalizeQuarantine {
 
     private func flush() throws {
         guard !lines.isEmpty else { return }
-        if writer == nil { writer = try ParquetWriter(path: path, schema: Self.schema, options: options) }
+        if writer == nil { writer = try ParquetWriter(path: path, schema: Self.schema, options: options.forQuarantine) }
         try writer!.append(try ColumnBatch(schema: Self.schema, columns: [
             try Column(.string, .bytes(files)), try Column(.int64, .int64(lines)), try Column(.string, .bytes(columns)),
             try Column(.string, .bytes(rules)), try Column(.string, .bytes(reasons)), try Column(.string, .bytes(raws)),

@@ -184,7 +184,7 @@ final class ValidateQuarantine {
 
     private func flush() throws {
         guard pending > 0 else { return }
-        if writer == nil { writer = try ParquetWriter(path: path, schema: validateQuarantineSchema, options: options) }
+        if writer == nil { writer = try ParquetWriter(path: path, schema: validateQuarantineSchema, options: options.forQuarantine) }
         try writer!.append(try ColumnBatch(schema: validateQuarantineSchema, columns: [
             try Column(.string, .bytes(files), validity: fileValid.contains(false) ? fileValid : nil),
             try Column(.int64, .int64(lines), validity: lineValid.contains(false) ? lineValid : nil),
