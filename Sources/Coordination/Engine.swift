@@ -253,8 +253,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
 
     func spec(_ run: RunRecord) throws -> PipelineSpec? {
         guard run.kind == "pipeline" else { return nil }
-        let key = SpecRef(text: "", sha256: run.specSHA256, file: run.specFile, directory: run.specDirectory,
-                          allowedRoots: run.allowedRoots).parseKey(textHash: run.specSHA256)
+        let key = SpecRef.parseKey(textHash: run.specSHA256, file: run.specFile, directory: run.specDirectory,
+                                   allowedRoots: run.allowedRoots)
         if let s = specs.withLock({ $0[key] }) { return s }
         let s = try PipelineSpec.parse(yaml: run.specText, file: run.specFile, directory: run.specDirectory,
                                        allowedRoots: run.allowedRoots)

@@ -76,8 +76,8 @@ extension CoordinatorEngine {
             try StateMachine.startRun(run, db)
             return try Self.view(of: run, db)!
         }
-        let key = SpecRef(text: "", sha256: specSHA, file: parsed.file, directory: parsed.directory,
-                          allowedRoots: parsed.allowedRoots).parseKey(textHash: specSHA)
+        let key = SpecRef.parseKey(textHash: specSHA, file: parsed.file, directory: parsed.directory,
+                                   allowedRoots: parsed.allowedRoots)
         specs.withLock { $0[key] = parsed }
         wake.yield()
         logger.info("run submitted", metadata: ["run.id": "\(run)", "run.submitted_by": "\(by)", "run.ingest_tasks": "\(shards.count)",

@@ -166,7 +166,10 @@ extension Dashboard {
     }
 }
 
-/// Text made safe inside HTML elements and quoted attributes.
+/// Text made safe inside HTML elements and quoted attributes. The same
+/// escaping as the report's `HTML.escape` in Stages, kept apart on purpose:
+/// the HTTP layer must not link the stage operators (and the Parquet codec)
+/// for twenty lines.
 enum HTMLText {
     static func escape(_ s: String) -> String {
         var out = ""

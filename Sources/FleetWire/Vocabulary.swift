@@ -123,6 +123,11 @@ extension SpecRef {
     /// text alone would run the same text submitted from two folders with
     /// the first one's roots.
     public func parseKey(textHash: String) -> String {
+        Self.parseKey(textHash: textHash, file: file, directory: directory, allowedRoots: allowedRoots)
+    }
+
+    /// The same key, for a spec known by its parts (the coordinator's run row).
+    public static func parseKey(textHash: String, file: String, directory: String, allowedRoots: [String]) -> String {
         ([textHash, file, directory] + allowedRoots).joined(separator: "\u{0}")
     }
 }

@@ -231,10 +231,10 @@ enum StateMachine {
 
         static let queueTask = task(.queue, extra: " AND attempt = ?")
         static let startTask = task(.start)
-        static let commitWinner = "UPDATE tasks SET state = '\(TaskMove.commitWinner.transition.to.rawValue)', winner = ?, result = ?, finished_at = ? WHERE id = ? AND \(TaskMove.commitWinner.transition.fromClause)"
-        static let scheduleRetry = "UPDATE tasks SET state = '\(TaskMove.scheduleRetry.transition.to.rawValue)', attempt = ?, retries = retries + 1, last_error = ? WHERE id = ? AND \(TaskMove.scheduleRetry.transition.fromClause)"
-        static let failTask = "UPDATE tasks SET state = '\(TaskMove.fail.transition.to.rawValue)', last_error = ?, finished_at = ? WHERE id = ? AND \(TaskMove.fail.transition.fromClause)"
-        static let retryTask = "UPDATE tasks SET state = '\(TaskMove.retry.transition.to.rawValue)', attempt = ?, max_attempts = ?, finished_at = NULL WHERE id = ? AND \(TaskMove.retry.transition.fromClause)"
+        static let commitWinner = task(.commitWinner, set: ", winner = ?, result = ?, finished_at = ?")
+        static let scheduleRetry = task(.scheduleRetry, set: ", attempt = ?, retries = retries + 1, last_error = ?")
+        static let failTask = task(.fail, set: ", last_error = ?, finished_at = ?")
+        static let retryTask = task(.retry, set: ", attempt = ?, max_attempts = ?, finished_at = NULL")
 
         static let finishExecution: [ExecutionMove: String] = Dictionary(uniqueKeysWithValues:
             [ExecutionMove.succeed, .recordDuplicate, .fail].map { move in
