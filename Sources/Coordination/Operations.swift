@@ -51,6 +51,16 @@ extension CoordinatorEngine {
         var spec: PipelineSpec
         do throws(SpecErrors) {
             spec = try PipelineSpec.parse(yaml: text, file: path, directory: directory, allowedRoots: allowedRoots)
+        } catch {
+            throw ServiceError.badRequest(error.description)
+        }
+        // The roots as the loader resolved them, checked again: a folder
+        // swapped for a symlink since `admit` must not widen them.
+        if let inputRoots = options.inputRoots, let wide = spec.allowedRoots.first(where: { !inputRoots.contains($0) }) {
+            throw ServiceError.forbidden("the spec's roots now include \(wide), outside the coordinator's input roots: "
+                                         + inputRoots.policy)
+        }
+        do throws(SpecErrors) {
             try spec.resolveInputs(entryLimit: options.globEntryLimit)
         } catch {
             // A glob outside the roots is a refusal of where the spec reads (403).

@@ -118,6 +118,26 @@ import Testing
         }
     }
 
+    @Test func aPathSpelledThroughTheRootAsGivenIsUnderIt() throws {
+        try withTempDir { dir in
+            try dir.write("mnt/in/specs/p.yml", spec)
+            try dir.write("mnt/in/team/x", "")
+            try dir.write("mnt/other/y", "")
+            try FileManager.default.createSymbolicLink(atPath: dir.path + "/in", withDestinationPath: dir.path + "/mnt/in")
+            let roots = try InputRoots(resolving: [dir.path + "/in"], relativeTo: "/")
+            let real = PathResolver.canonical(dir.path + "/mnt/in")
+            #expect(roots.paths == [real])
+            let admitted = try roots.admit(specPath: dir.path + "/in/specs/p.yml", specText: nil,
+                                           allowedRoots: [dir.path + "/in/team"], base: "/")
+            #expect(admitted.directory == real + "/specs")
+            #expect(admitted.allowedRoots == [real + "/team"])
+            #expect(admitted.text == spec)
+            // The spelling does not reach beyond the root: `..` is applied first.
+            #expect(refusal(roots, specPath: dir.path + "/in/../other/p.yml", specText: spec) != nil)
+            #expect(roots.contains(real + "/team") && !roots.contains(PathResolver.canonical(dir.path + "/mnt/other")))
+        }
+    }
+
     @Test func anOversizedSpecFileIsRefused() throws {
         try withTempDir { dir in
             try dir.write("in/p.yml", String(repeating: "#", count: 2000))

@@ -23,12 +23,17 @@ import Foundation
 public struct InputRoots: Sendable, Hashable {
     /// Existing folders with their symlinks resolved.
     public let paths: [String]
+    /// Each root as the operator spelled it (absolute), where that differs
+    /// from its resolved path: a client's path spelled the same way (a mount
+    /// reached through a symlink, say) is read as under the root.
+    let spellings: [String: String]
 
     /// Resolves `folders` (relative ones against `base`) with their symlinks;
     /// each must be an existing folder. Throws a message naming the first one
     /// that is not.
     public init(resolving folders: [String], relativeTo base: String) throws(InputRootsError) {
         var paths: [String] = []
+        var spellings: [String: String] = [:]
         for folder in folders {
             let absolute = PathResolver.absolute(folder, relativeTo: base)
             guard let resolved = realpath(absolute, nil) else {
@@ -40,9 +45,26 @@ public struct InputRoots: Sendable, Hashable {
                 throw InputRootsError(message: "the input root \(folder) is not a folder")
             }
             if !paths.contains(canonical) { paths.append(canonical) }
+            if absolute != canonical { spellings[absolute] = canonical }
         }
         guard !paths.isEmpty else { throw InputRootsError(message: "at least one input root is needed") }
         self.paths = paths
+        self.spellings = spellings
+    }
+
+    /// `path` (absolute, lexical) resolved below the roots; a path under a
+    /// root as the operator spelled it is read under the resolved root.
+    func confine(_ path: String) -> Confinement {
+        if !paths.contains(where: { PathResolver.isUnder(path, root: $0) }),
+           let (spelled, canonical) = spellings.filter({ PathResolver.isUnder(path, root: $0.key) }).max(by: { $0.key.count < $1.key.count }) {
+            return PathResolver.confine(canonical + path.dropFirst(spelled.count), roots: paths)
+        }
+        return PathResolver.confine(path, roots: paths)
+    }
+
+    /// Whether `path` (resolved) lies under a root.
+    public func contains(_ path: String) -> Bool {
+        paths.contains { PathResolver.isUnder(path, root: $0) }
     }
 
     /// The policy in a sentence, for refusals.
@@ -70,13 +92,13 @@ public struct InputRoots: Sendable, Hashable {
                       maxSpecBytes: Int = 4 << 20) throws(InputRefusal) -> Admitted {
         let file = PathResolver.absolute(specPath, relativeTo: base)
         let folder = (file as NSString).deletingLastPathComponent
-        guard case .inside(let directory) = PathResolver.confine(folder, roots: paths), PathResolver.isDirectory(directory) else {
+        guard case .inside(let directory) = confine(folder), PathResolver.isDirectory(directory) else {
             throw .forbidden("the spec's folder \(folder) is not a folder under the coordinator's input roots: \(policy)")
         }
         var narrowed: [String] = []
         for root in allowedRoots {
             let absolute = PathResolver.absolute(root, relativeTo: base)
-            guard case .inside(let resolved) = PathResolver.confine(absolute, roots: paths), PathResolver.isDirectory(resolved) else {
+            guard case .inside(let resolved) = confine(absolute), PathResolver.isDirectory(resolved) else {
                 throw .forbidden("the allowed root \(root) is not a folder under the coordinator's input roots "
                                  + "(a client may only narrow them): \(policy)")
             }
@@ -86,7 +108,7 @@ public struct InputRoots: Sendable, Hashable {
         if let specText {
             text = specText
         } else {
-            switch PathResolver.confine(file, roots: paths) {
+            switch confine(file) {
             case .outside:
                 throw .forbidden("the spec \(file) is not under the coordinator's input roots: \(policy)")
             case .missing:
