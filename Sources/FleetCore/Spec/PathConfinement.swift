@@ -109,6 +109,9 @@ struct GlobWalk {
     private var matches = Set<String>()
     private var escapes = Set<String>()
     private var exhausted = false
+    /// Folders listed for the current glob: `**` and the segment after it
+    /// read the same folder once.
+    private var listed: [String: [String]] = [:]
 
     init(roots: [String], limit: Int) {
         self.roots = roots
@@ -126,6 +129,7 @@ struct GlobWalk {
         }
         matches = []
         escapes = []
+        listed = [:]
         let rootDepth = root == "/" ? 0 : root.split(separator: "/").count
         expand(shown: root, physical: root, segments: segments.dropFirst(rootDepth))
         if exhausted { return .tooLarge }
@@ -183,14 +187,16 @@ struct GlobWalk {
         }
     }
 
-    /// The names in `folder`, counted against the limit.
+    /// The names in `folder`, counted against the limit the first time.
     private mutating func names(in folder: String) -> [String] {
+        if let names = listed[folder] { return names }
         guard let names = PathResolver.children(of: folder, budget: limit - visited + 1) else {
             exhausted = true
             return []
         }
         visited += names.count
         if visited > limit { exhausted = true; return [] }
+        listed[folder] = names
         return names
     }
 }
