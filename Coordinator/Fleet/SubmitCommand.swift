@@ -29,7 +29,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Wait until the run settles; exit 0 only if it succeeded.")
     var wait = false
 
-    @Option(help: "A folder inputs may come from besides the spec's folder (repeatable).")
+    @Option(help: "A folder inputs may come from besides the spec's folder (repeatable); the coordinator admits only folders under its --input-root.")
     var allowRoot: [String] = []
 
     @Option(help: .hidden)

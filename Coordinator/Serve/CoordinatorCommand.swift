@@ -19,6 +19,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             again: it resumes every run from its store (--db) and the broker.
             The store must be on local disk (SQLite over NFS is not safe); the data root is the chunk store every \
             worker mounts at the same path.
+            Specs and input files are read only under the input roots (--input-root, default the working \
+            directory); a submit naming a path outside them is refused with 403.
             Environment: BIS_AMQP_URL, BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need \
             `Authorization: Bearer $BIS_TOKEN`).
             Exit codes: 0 stopped by SIGTERM/SIGINT, 1 a service failed (the HTTP port taken, for one), 2 usage error, \
@@ -44,6 +46,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             + "nor this URL's host are refused with 403: a web page cannot reach the API through DNS rebinding."))
     var publicURL: String?
 
+    @Option(help: ArgumentHelp(
+        "A folder submitted specs and their input files must lie under (repeatable; default: the working directory).",
+        discussion: "A submit whose spec folder, allowed roots, globs or (without inline text) spec file lie outside "
+            + "every input root is refused with 403 before anything there is read; a client's --allow-root may only "
+            + "narrow the roots. Symlinks are resolved; each root must exist.",
+        valueName: "dir"))
+    var inputRoot: [String] = []
+
+    @Option(help: "Most folder entries one submit's globs may look at before the submit is refused.")
+    var maxGlobEntries: Int = PipelineSpec.defaultGlobEntryLimit
+
     @Option(help: "Prefix of the broker's exchanges and queues (several fleets can share a broker).")
     var namespace: String = "bis"
 
@@ -62,6 +75,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     func validate() throws {
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
+        guard maxGlobEntries >= 1 else { throw ValidationError("--max-glob-entries must be at least 1") }
         guard HostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8470)") }
         if let publicURL, URL(string: publicURL)?.host == nil {
             throw ValidationError("--public-url '\(publicURL)' is not a URL with a host (e.g. https://bis.example.com:8470)")
@@ -74,6 +88,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = Logger(label: "bis.coordinator")
         guard let url = amqp ?? env["BIS_AMQP_URL"] else {
             printError("no broker: pass --amqp URL or set BIS_AMQP_URL (e.g. amqp://bis:bis@127.0.0.1:5682/%2F, see `ops/broker url`)")
+            throw ExitCode(2)
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        let inputRoots: InputRoots
+        do {
+            inputRoots = try InputRoots(resolving: inputRoot.isEmpty ? [cwd] : inputRoot, relativeTo: cwd)
+        } catch {
+            printError("\(error.message) (--input-root)")
+            throw ExitCode(2)
+        }
+        // Like a web server's document root: the working directory unless
+        // told otherwise, but never the whole file system by accident (a
+        // systemd service starts in /). `--input-root /` says it on purpose.
+        if inputRoot.isEmpty, inputRoots.paths == ["/"] {
+            printError("no input root: the working directory is /, which would let a submit read any file; "
+                       + "pass --input-root DIR (the folders specs and their inputs live in)")
             throw ExitCode(2)
         }
         let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/data")
@@ -98,7 +128,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
-                                       options: Coordination.CoordinatorOptions(policy: policy), logger: logger)
+                                       options: Coordination.CoordinatorOptions(policy: policy, inputRoots: inputRoots,
+                                                                                globEntryLimit: maxGlobEntries),
+                                       logger: logger)
         let hp = HostPort(http)!
         let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token,
@@ -114,6 +146,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         logger.info("coordinator up", metadata: [
             "amqp.url": "\(redacted(url))", "data.root": "\(root.root)", "store": "\(dbPath)",
             "http": "http://\(hp.host):\(hp.port)", "http.token": "\(token == nil ? "none" : "required for changes")",
+            "input.roots": "\(inputRoots.paths.joined(separator: ", "))",
         ])
         do {
             try await group.run()

@@ -18,14 +18,23 @@ public struct CoordinatorOptions: Sendable {
     public var dispatchBatch: Int
     /// Where the engine, its planner and its views read the time of day.
     public var clock: any WallClock
+    /// The folders submitted specs and their inputs must lie under
+    /// (`bis coordinator --input-root`); nil for an embedded engine
+    /// (`bis run --local`, tests), where the caller's roots are taken as given.
+    public var inputRoots: InputRoots?
+    /// Most folder entries one submit's globs may look at.
+    public var globEntryLimit: Int
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
-                dispatchBatch: Int = 1000, clock: any WallClock = SystemClock()) {
+                dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,
+                globEntryLimit: Int = PipelineSpec.defaultGlobEntryLimit) {
         self.policy = policy
         self.workerQuietAfterSeconds = workerQuietAfterSeconds
         self.intakeBatch = intakeBatch
         self.dispatchBatch = dispatchBatch
         self.clock = clock
+        self.inputRoots = inputRoots
+        self.globEntryLimit = globEntryLimit
     }
 }
 

@@ -11,24 +11,60 @@ extension CoordinatorEngine {
     /// the spec's folder and the allowed roots), records every input file as
     /// a source chunk with its sha256, plans the ingest tasks (one per shard)
     /// and queues them, all in one transaction.
+    ///
+    /// With input roots (`CoordinatorOptions.inputRoots`), the spec's folder,
+    /// the allowed roots and (without inline text) the spec file must lie
+    /// under them, else `ServiceError.forbidden` before anything is parsed
+    /// or read (`InputRoots.admit`).
     public func submit(_ request: SubmitRequest) async throws -> RunView {
-        let path = request.specPath.hasPrefix("/") ? request.specPath
-            : FileManager.default.currentDirectoryPath + "/" + request.specPath
+        let cwd = FileManager.default.currentDirectoryPath
+        let path: String
+        let directory: String
         let text: String
-        if let given = request.specText {
-            text = given
+        let allowedRoots: [String]
+        if let inputRoots = options.inputRoots {
+            let admitted: InputRoots.Admitted
+            do throws(InputRefusal) {
+                admitted = try inputRoots.admit(specPath: request.specPath, specText: request.specText,
+                                                allowedRoots: request.allowedRoots, base: cwd)
+            } catch {
+                switch error {
+                case .forbidden(let m):
+                    logger.notice("submit refused: outside the input roots", metadata: ["submitted_by": "\(request.submittedBy)"])
+                    throw ServiceError.forbidden(m)
+                case .unreadable(let m): throw ServiceError.badRequest(m)
+                }
+            }
+            (path, directory, text, allowedRoots) = (admitted.file, admitted.directory, admitted.text, admitted.allowedRoots)
         } else {
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-                throw ServiceError.badRequest("cannot read the spec \(path): \(error.localizedDescription)")
+            path = request.specPath.hasPrefix("/") ? request.specPath : cwd + "/" + request.specPath
+            directory = (path as NSString).deletingLastPathComponent
+            allowedRoots = request.allowedRoots
+            if let given = request.specText {
+                text = given
+            } else {
+                do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                    throw ServiceError.badRequest("cannot read the spec \(path): \(error.localizedDescription)")
+                }
             }
         }
         var spec: PipelineSpec
-        do {
-            spec = try PipelineSpec.parse(yaml: text, file: path, directory: (path as NSString).deletingLastPathComponent,
-                                          allowedRoots: request.allowedRoots)
-            try spec.resolveInputs()
+        do throws(SpecErrors) {
+            spec = try PipelineSpec.parse(yaml: text, file: path, directory: directory, allowedRoots: allowedRoots)
         } catch {
             throw ServiceError.badRequest(error.description)
+        }
+        // The roots as the loader resolved them, checked again: a folder
+        // swapped for a symlink since `admit` must not widen them.
+        if let inputRoots = options.inputRoots, let wide = spec.allowedRoots.first(where: { !inputRoots.contains($0) }) {
+            throw ServiceError.forbidden("the spec's roots now include \(wide), outside the coordinator's input roots: "
+                                         + inputRoots.policy)
+        }
+        do throws(SpecErrors) {
+            try spec.resolveInputs(entryLimit: options.globEntryLimit)
+        } catch {
+            // A glob outside the roots is a refusal of where the spec reads (403).
+            throw error.outsideRoots ? ServiceError.forbidden(error.description) : ServiceError.badRequest(error.description)
         }
         // Shards and checksums, outside the transaction (this reads the files).
         var shards: [(ShardRef, ChunkRef, String)] = []

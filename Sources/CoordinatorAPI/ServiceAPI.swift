@@ -59,11 +59,16 @@ public enum ExecutionState: String, Codable, Sendable, CaseIterable {
 }
 
 public struct SubmitRequest: Codable, Sendable {
-    /// The spec's absolute path on the coordinator's file system (shared with the CLI's).
+    /// The spec's absolute path on the coordinator's file system (shared with
+    /// the CLI's). Its folder, where relative globs start, must lie under one
+    /// of the coordinator's input roots (403 otherwise), inline text or not.
     public var specPath: String
-    /// The spec text as the CLI read it; when absent the coordinator reads `specPath`.
+    /// The spec text as the CLI read it; when absent the coordinator reads
+    /// `specPath`, only if that lies under one of its input roots.
     public var specText: String?
-    /// Folders inputs may come from besides the spec's folder.
+    /// Folders inputs may come from besides the spec's folder; each must lie
+    /// under one of the coordinator's input roots (a client may only narrow
+    /// them; 403 otherwise).
     public var allowedRoots: [String]
     /// Who submitted it (the audit log's actor): user@host.
     public var submittedBy: String
@@ -177,10 +182,13 @@ public enum ServiceError: Error, Sendable, CustomStringConvertible {
     case conflict(String)
     /// 400: e.g. the spec has errors (the message lists them with line:column).
     case badRequest(String)
+    /// 403: the coordinator's policy refuses it (e.g. a path outside its
+    /// input roots); the message says why.
+    case forbidden(String)
 
     public var description: String {
         switch self {
-        case .notFound(let m), .conflict(let m), .badRequest(let m): return m
+        case .notFound(let m), .conflict(let m), .badRequest(let m), .forbidden(let m): return m
         }
     }
 }

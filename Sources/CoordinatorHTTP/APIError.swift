@@ -17,7 +17,7 @@ struct APIError: Error, Sendable {
 }
 
 /// Turns every error a route throws into a JSON error response with the status
-/// a client can act on: `ServiceError` → 404, 409, 400; `APIError` as it says;
+/// a client can act on: `ServiceError` → 404, 409, 400, 403; `APIError` as it says;
 /// Hummingbird's own (no such route: 404, a body too large: 413) keep their status; anything else is
 /// a 500 and is logged. Logs each request's method, path and status at debug,
 /// never its headers (they carry the token).
@@ -46,6 +46,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .notFound(let m): return JSONResponse.error(.notFound, m)
             case .conflict(let m): return JSONResponse.error(.conflict, m)
             case .badRequest(let m): return JSONResponse.error(.badRequest, m)
+            case .forbidden(let m): return JSONResponse.error(.forbidden, m)
             }
         case let error as APIError:
             return JSONResponse.error(error.status, error.message)

@@ -82,7 +82,7 @@ final class NetnsFleet: @unchecked Sendable {
         let address = "127.0.0.1:\(port)"
         let p = try start("coordinator", Self.executable("bis"),
                           ["coordinator", "--amqp", brokerURL.string!, "--data-root", dataRoot, "--db", work + "/bis.db",
-                           "--http", address, "--namespace", amqpNamespace])
+                           "--http", address, "--namespace", amqpNamespace, "--input-root", work])
         coordinatorAddress = "http://" + address
         _ = try await netnsPoll("the coordinator's HTTP API", timeout: 60, diagnostics: diagnostics) { () throws -> Bool? in
             if !p.isRunning { throw NetnsFailure("the coordinator exited") }

@@ -6,43 +6,82 @@ import Darwin
 import Foundation
 
 extension PipelineSpec {
+    /// Most folder entries the globs of one spec may look at: a glob over a
+    /// huge tree fails with a clear error instead of stalling its caller (the
+    /// coordinator resolves globs inside `POST /api/runs`).
+    public static let defaultGlobEntryLimit = 200_000
+
     /// Expands every source's `files:` globs into `resolvedFiles`: absolute
-    /// paths with symlinks resolved, sorted, without repeats. Every file
-    /// must lie under one of `allowedRoots`; a glob that matches no file is
-    /// an error. Throws every problem at once.
+    /// paths with symlinks resolved, sorted, without repeats. A glob is a
+    /// path under one of `allowedRoots` (relative ones start at `directory`);
+    /// a glob that matches no file is an error. Throws every problem at once.
     ///
     /// Globs: `*`, `?` and `[...]` match within one path segment (and, as in
     /// a shell, not a leading `.`); `**` as a whole segment matches any
-    /// number of folders, including none. Relative globs start at
-    /// `directory`. Only regular files (or symlinks to them) are matched.
-    public mutating func resolveInputs() throws(SpecErrors) {
+    /// number of folders, including none. Only regular files (or symlinks to
+    /// them) are matched.
+    ///
+    /// Confinement: the search never looks at a path outside the roots. A
+    /// glob whose folders before the first wildcard lie outside every root
+    /// (`../x/*.csv`, `/**`) fails before any folder is read; `..` is applied
+    /// to the text first. A symlink the search reaches is followed by its
+    /// target's text only when that lies under a root (else it is an error
+    /// naming the link, never its target); `**` does not descend into
+    /// symlinked folders. Errors name the glob and the roots, and at most
+    /// files under the roots, so they tell nothing about the rest of the
+    /// file system. At most `entryLimit` folder entries are looked at in all.
+    public mutating func resolveInputs(entryLimit: Int = PipelineSpec.defaultGlobEntryLimit) throws(SpecErrors) {
         var sink = ErrorSink(file: file)
         let roots = allowedRoots
+        let shownRoots = PathResolver.describe(roots)
+        // Relative globs start at the folder as resolved; an absolute glob
+        // spelled through the spec's folder as named is read the same way.
+        let base = PathResolver.canonical(directory)
+        var walk = GlobWalk(roots: roots, limit: entryLimit)
+        var outsideRoots = false
         for s in sources.indices {
             var found = Set<String>()
+            let source = sources[s].name
             for pattern in sources[s].files {
-                let matches = PathResolver.glob(pattern.pattern, base: directory)
-                if matches.isEmpty {
-                    sink.add(pattern.location, "no file matches '\(pattern.pattern)' in source '\(sources[s].name)' "
-                             + "(relative globs start at \(directory))")
-                    continue
+                var full = PathResolver.absolute(pattern.pattern, relativeTo: base)
+                let spelled = PathResolver.absolute(directory, relativeTo: "/")
+                if spelled != base, !roots.contains(where: { PathResolver.isUnder(full, root: $0) }),
+                   PathResolver.isUnder(full, root: spelled) {
+                    full = base + full.dropFirst(spelled.count)
                 }
-                for match in matches {
-                    let resolved = PathResolver.canonical(match)
-                    guard roots.contains(where: { PathResolver.isUnder(resolved, root: $0) }) else {
-                        let shown = match == resolved ? match : "\(match) (which resolves to \(resolved))"
-                        sink.add(pattern.location, "input file \(shown) is outside the allowed input "
-                                 + "\(roots.count == 1 ? "root" : "roots") \(roots.joined(separator: ", ")); "
-                                 + "move it under the spec's folder or allow its folder as an input root")
-                        continue
+                let outcome = walk.expand(full)
+                switch outcome {
+                case .outside:
+                    outsideRoots = true
+                    sink.add(pattern.location, "'\(pattern.pattern)' in source '\(source)' is outside the allowed input "
+                             + "\(shownRoots): a glob must lie under one of them (relative globs start at \(directory))")
+                case .tooLarge:
+                    sink.add(pattern.location, "'\(pattern.pattern)' in source '\(source)' looks at more than \(entryLimit) "
+                             + "folder entries under the allowed input \(shownRoots); name the folders before '**' "
+                             + "or split the source")
+                case .searched(let matches, let escapes):
+                    if !escapes.isEmpty {
+                        outsideRoots = true
+                        let shown = escapes.prefix(3).joined(separator: ", ")
+                            + (escapes.count > 3 ? " and \(escapes.count - 3) more" : "")
+                        sink.add(pattern.location, "'\(pattern.pattern)' in source '\(source)' reaches \(shown), "
+                                 + "\(escapes.count == 1 ? "a symlink that leads" : "symlinks that lead") outside the allowed "
+                                 + "input \(shownRoots); move the file under the spec's folder or allow its folder as an input root")
+                    } else if matches.isEmpty {
+                        sink.add(pattern.location, "no file matches '\(pattern.pattern)' in source '\(source)' under the "
+                                 + "allowed input \(shownRoots) (relative globs start at \(directory))")
                     }
-                    found.insert(resolved)
+                    found.formUnion(matches)
                 }
             }
             sources[s].resolvedFiles = found.sorted()
         }
         let errors = sink.sorted()
-        if !errors.isEmpty { throw SpecErrors(errors) }
+        if !errors.isEmpty {
+            var thrown = SpecErrors(errors)
+            thrown.outsideRoots = outsideRoots
+            throw thrown
+        }
     }
 }
 
@@ -90,62 +129,19 @@ enum PathResolver {
         root == "/" || path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
     }
 
-    /// The regular files `pattern` matches, sorted; paths are absolute but
-    /// not yet canonical (a `..` in the pattern stays visible to the caller).
-    static func glob(_ pattern: String, base: String) -> [String] {
-        let full = pattern.hasPrefix("/") ? pattern : base + "/" + pattern
-        let segments = full.split(separator: "/").map(String.init)
-        var results = Set<String>()
-        expand(directory: "", segments: segments[...], into: &results)
-        return results.filter(isRegularFile).sorted()
-    }
-
-    private static func expand(directory: String, segments: ArraySlice<String>, into results: inout Set<String>) {
-        guard let segment = segments.first else {
-            results.insert(directory.isEmpty ? "/" : directory)
-            return
-        }
-        let rest = segments.dropFirst()
-        let here = directory.isEmpty ? "/" : directory
-        if segment == "**" {
-            expand(directory: directory, segments: rest, into: &results)
-            for name in children(of: here) where !name.hasPrefix(".") {
-                let child = directory + "/" + name
-                if isRealDirectory(child) {
-                    expand(directory: child, segments: segments, into: &results)
-                }
-            }
-        } else if segment.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
-            for name in children(of: here) where fnmatch(segment, name, FNM_PERIOD) == 0 {
-                expand(directory: directory + "/" + name, segments: rest, into: &results)
-            }
-        } else {
-            let path = directory + "/" + segment
-            if rest.isEmpty {
-                if FileManager.default.fileExists(atPath: path) { results.insert(path) }
-            } else if isDirectory(path) {
-                expand(directory: path, segments: rest, into: &results)
-            }
-        }
-    }
-
-    private static func children(of directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
-    }
-
-    private static func isDirectory(_ path: String) -> Bool {
+    static func isDirectory(_ path: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
     }
 
     /// A directory that is not a symlink: `**` does not follow links, so it
     /// cannot loop.
-    private static func isRealDirectory(_ path: String) -> Bool {
+    static func isRealDirectory(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    private static func isRegularFile(_ path: String) -> Bool {
+    static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }

@@ -48,6 +48,10 @@ public struct SpecError: Error, Sendable, Hashable, CustomStringConvertible {
 /// problem per line.
 public struct SpecErrors: Error, Sendable, Hashable, CustomStringConvertible {
     public var errors: [SpecError]
+    /// Some glob lies or leads outside the allowed input roots: a refusal
+    /// of where the spec reads, not a mistake in its text (the coordinator
+    /// answers 403 rather than 400).
+    public var outsideRoots = false
 
     public init(_ errors: [SpecError]) {
         self.errors = errors

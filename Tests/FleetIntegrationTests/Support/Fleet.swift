@@ -35,6 +35,9 @@ struct FleetOptions: Sendable {
     var supervise = false
     /// More `bis coordinator` arguments (`--max-attempts 2` …).
     var coordinatorArguments: [String] = []
+    /// The coordinator's `--input-root`s; nil for the fleet's folder (where
+    /// its specs and generated inputs are).
+    var inputRoots: [String]? = nil
     /// More `bis-worker` arguments (`--delivery-limit 1`: it must equal the coordinator's).
     var workerArguments: [String] = []
 }
@@ -146,8 +149,9 @@ final class Fleet: @unchecked Sendable {
     func startCoordinator(timeout: Double = 90) async throws {
         try await TestSupport.waitForBroker(amqpURL)
         let n = lock.withLock { () -> Int in coordinatorStarts += 1; return coordinatorStarts }
+        let roots = (options.inputRoots ?? [dir]).flatMap { ["--input-root", $0] }
         let args = ["coordinator", "--amqp", amqpURL, "--data-root", dataRoot, "--db", db,
-                    "--http", "127.0.0.1:\(port)", "--namespace", namespace] + options.coordinatorArguments
+                    "--http", "127.0.0.1:\(port)", "--namespace", namespace] + roots + options.coordinatorArguments
         let p = try ChildProcess(name: "coordinator", executable: bisPath, arguments: args, environment: baseEnvironment(),
                                  stdout: logs + "/coordinator.out", stderr: logs + "/coordinator.log", append: n > 1)
         lock.withLock { coordinator = p }
