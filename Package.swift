@@ -53,7 +53,8 @@ let package = Package(
         // chunk references, ids, the version, the `FleetTransport` protocol and
         // its in-memory implementation, retry policy, chunk store layout.
         // Foundation only: the transport needs neither Columnar nor Yams.
-        .target(name: "FleetWire"),
+        // Crypto for the messages' HMAC-SHA256 under the fleet key.
+        .target(name: "FleetWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The pipeline spec (YAML through Yams) and the expression language,
         // which evaluates over Columnar's column buffers. Re-exports FleetWire.
         .target(
