@@ -52,8 +52,9 @@ let package = Package(
         // The fleet's wire vocabulary: task and event messages, heartbeats,
         // chunk references, ids, the version, the `FleetTransport` protocol and
         // its in-memory implementation, retry policy, chunk store layout.
-        // Foundation only: the transport needs neither Columnar nor Yams.
-        .target(name: "FleetWire"),
+        // Foundation and swift-crypto only: the transport needs neither Columnar nor Yams.
+        // Crypto for the messages' HMAC-SHA256 under the fleet key.
+        .target(name: "FleetWire", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The pipeline spec (YAML through Yams) and the expression language,
         // which evaluates over Columnar's column buffers. Re-exports FleetWire.
         .target(

@@ -20,7 +20,11 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT drains the worker: it takes no new task, lets running ones finish \
             (30 s at most), hands the rest back to the broker and exits 0.
-            Exit codes: 0 stopped, 2 usage error (a bad BIS_TEST_FAULT too), 3 cannot reach the broker.
+            Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, BIS_DATA_ROOT. \
+            A password in --amqp is refused (exit 2): it would show in ps.
+            The fleet key must be the coordinator's: --fleet-key-file, or <data root>/fleet.key (created when missing).
+            Exit codes: 0 stopped, 2 usage error (a bad BIS_TEST_FAULT, a password in --amqp, a bad fleet key too), \
+            3 cannot reach the broker.
             """,
         version: FleetVersion.string
     )
@@ -38,8 +42,14 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    @Option(help: "The broker URL, amqp:// or amqps:// (default: $BIS_AMQP_URL).")
+    @Option(help: "The broker URL, amqp:// or amqps://, without a password (default: $BIS_AMQP_URL).")
     var amqp: String?
+
+    @Option(help: "A file whose first line is the broker password (else $BIS_AMQP_PASSWORD, else the one in $BIS_AMQP_URL).")
+    var amqpPasswordFile: String?
+
+    @Option(help: "The fleet key file, the coordinator's (default: $BIS_FLEET_KEY_FILE, else <data root>/fleet.key, created when missing).")
+    var fleetKeyFile: String?
 
     @Option(help: "The chunk store root every host mounts at the same path (default: $BIS_DATA_ROOT).")
     var dataRoot: String?
@@ -76,12 +86,13 @@ struct WorkerCommand: AsyncParsableCommand {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
         if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
         if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
-        if amqpURL == nil { throw ValidationError("give the broker with --amqp URL or BIS_AMQP_URL") }
+        if amqp == nil && (ProcessInfo.processInfo.environment["BIS_AMQP_URL"] ?? "").isEmpty {
+            throw ValidationError("give the broker with BIS_AMQP_URL, or --amqp URL without a password")
+        }
         if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
         _ = try stageList()
     }
 
-    var amqpURL: String? { amqp ?? ProcessInfo.processInfo.environment["BIS_AMQP_URL"] }
     var root: String? { dataRoot ?? ProcessInfo.processInfo.environment["BIS_DATA_ROOT"] }
 
     func stageList() throws -> [Stage] {
@@ -98,7 +109,31 @@ struct WorkerCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "bis.worker")
         logger.logLevel = .info
-        let url = amqpURL!
+        let broker: BrokerSecrets.Broker
+        do {
+            guard let b = try BrokerSecrets.broker(flag: amqp, passwordFile: amqpPasswordFile) else {
+                throw BrokerSecrets.Refusal("give the broker with BIS_AMQP_URL, or --amqp URL without a password")
+            }
+            broker = b
+        } catch {
+            FileHandle.standardError.write(Data("bis-worker: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let url = broker.url
+        let fleetKey: FleetKey
+        do {
+            try? FileManager.default.createDirectory(atPath: root!, withIntermediateDirectories: true)
+            let (key, path, created) = try BrokerSecrets.fleetKey(file: fleetKeyFile, dataRoot: ChunkStore(root: root!).root)
+            fleetKey = key
+            if created {
+                logger.notice("created the fleet key; the coordinator and every worker must read the same file", metadata: ["fleet.key": .string(path)])
+            } else if FleetKey.isShared(file: path) {
+                logger.warning("the fleet key file can be read by its group or others; chmod 600 it", metadata: ["fleet.key": .string(path)])
+            }
+        } catch {
+            FileHandle.standardError.write(Data("bis-worker: fleet key: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         // TEST-ONLY fault injection (see FaultSwitch), wired here alone: a
         // crash rule kills this process as a real crash would.
         let fault: FaultSwitch?
@@ -115,11 +150,12 @@ struct WorkerCommand: AsyncParsableCommand {
             // lost; the coordinator records it (as a duplicate if the task was
             // redone meanwhile). Events are idempotent by execution id.
             transport = try await AMQPTransport.connecting(for: connectTimeout, logger: logger) {
-                try await AMQPTransport.connect(url: url, namespace: namespace,
+                try await AMQPTransport.connect(url: url, key: fleetKey, namespace: namespace,
                                                 policy: RetryPolicy(deliveryLimit: deliveryLimit),
                                                 tls: TLSOptions(caFile: tlsCA),
                                                 connectionName: "bis-worker \(ProcessInfo.processInfo.hostName)",
-                                                heartbeat: heartbeat, resendUnconfirmed: true, logger: logger)
+                                                heartbeat: heartbeat, resendUnconfirmed: true, password: broker.password,
+                                                logger: logger)
             }
         } catch {
             FileHandle.standardError.write(Data("bis-worker: cannot reach the broker at \(AMQPURL.redact(url)): \(error)\n".utf8))

@@ -22,8 +22,10 @@ func cpuSeconds(_ who: __rusage_who) -> Double {
         + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
 
-guard let url = argument("--amqp") else {
-    FileHandle.standardError.write(Data("usage: bis-bench-dispatch --amqp URL [--tasks N] [--workers N] [--concurrency N]\n".utf8))
+// The URL (with its password) from BIS_AMQP_URL, never the command line (ps);
+// --amqp only for a URL without a password.
+guard let url = argument("--amqp") ?? ProcessInfo.processInfo.environment["BIS_AMQP_URL"] else {
+    FileHandle.standardError.write(Data("usage: BIS_AMQP_URL=URL bis-bench-dispatch [--tasks N] [--workers N] [--concurrency N]\n".utf8))
     exit(2)
 }
 let tasks = Int(argument("--tasks") ?? "") ?? 20_000
@@ -38,7 +40,9 @@ try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories
 
 var logger = Logger(label: "bis.bench")
 logger.logLevel = .warning
-let transport = try await AMQPTransport.connect(url: url, namespace: namespace, policy: .standard,
+// The fleet key the workers find in the same data root.
+let fleetKey = try BrokerSecrets.fleetKey(file: nil, dataRoot: dir + "/data").key
+let transport = try await AMQPTransport.connect(url: url, key: fleetKey, namespace: namespace, policy: .standard,
                                                 connectionName: "bis-bench-dispatch", logger: logger)
 let engine = CoordinatorEngine(store: try LineageStore(path: dir + "/bis.db"), transport: transport,
                                chunkStore: ChunkStore(root: dir + "/data"), logger: logger)
@@ -48,8 +52,11 @@ var processes: [Process] = []
 for _ in 0..<workers {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: binDir + "/bis-worker")
-    p.arguments = ["--amqp", url, "--data-root", dir + "/data", "--stages", "noop", "--namespace", namespace,
+    p.arguments = ["--data-root", dir + "/data", "--stages", "noop", "--namespace", namespace,
                    "--concurrency", String(concurrency)]
+    var env = ProcessInfo.processInfo.environment
+    env["BIS_AMQP_URL"] = url
+    p.environment = env
     p.standardOutput = FileHandle.nullDevice
     p.standardError = FileHandle.nullDevice
     try p.run()

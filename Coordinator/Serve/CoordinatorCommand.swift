@@ -21,15 +21,24 @@ struct CoordinatorCommand: AsyncParsableCommand {
             worker mounts at the same path.
             Specs and input files are read only under the input roots (--input-root, default the working \
             directory); a submit naming a path outside them is refused with 403.
-            Environment: BIS_AMQP_URL, BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need \
-            `Authorization: Bearer $BIS_TOKEN`).
+            Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, \
+            BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need `Authorization: Bearer $BIS_TOKEN`).
+            Secrets never go on the command line: a password in --amqp is refused (exit 2).
+            The fleet key (every queue message carries an HMAC-SHA256 under it) is --fleet-key-file, or \
+            <data root>/fleet.key, created (mode 0600) when missing; every worker must use the same key.
             Exit codes: 0 stopped by SIGTERM/SIGINT, 1 a service failed (the HTTP port taken, for one), 2 usage error, \
             3 cannot reach the broker.
             """
     )
 
-    @Option(help: "The broker (amqp:// or amqps://); default $BIS_AMQP_URL.")
+    @Option(help: "The broker (amqp:// or amqps://) without a password; default $BIS_AMQP_URL.")
     var amqp: String?
+
+    @Option(help: "A file whose first line is the broker password (else $BIS_AMQP_PASSWORD, else the one in $BIS_AMQP_URL).")
+    var amqpPasswordFile: String?
+
+    @Option(help: "The fleet key file, the same on every host (default: $BIS_FLEET_KEY_FILE, else <data root>/fleet.key, created when missing).")
+    var fleetKeyFile: String?
 
     @Option(help: "The chunk store's root, shared with every worker; default $BIS_DATA_ROOT or .bis/data.")
     var dataRoot: String?
@@ -86,8 +95,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let env = ProcessInfo.processInfo.environment
         let logger = Logger(label: "bis.coordinator")
-        guard let url = amqp ?? env["BIS_AMQP_URL"] else {
-            printError("no broker: pass --amqp URL or set BIS_AMQP_URL (e.g. amqp://bis:bis@127.0.0.1:5682/%2F, see `ops/broker url`)")
+        let broker: BrokerSecrets.Broker
+        do {
+            guard let b = try BrokerSecrets.broker(flag: amqp, passwordFile: amqpPasswordFile, environment: env) else {
+                printError("no broker: set BIS_AMQP_URL (e.g. amqp://bis:bis@127.0.0.1:5682/%2F, see `ops/broker url`), "
+                           + "or pass --amqp URL without a password and the password in BIS_AMQP_PASSWORD or --amqp-password-file")
+                throw ExitCode(2)
+            }
+            broker = b
+        } catch let refusal as BrokerSecrets.Refusal {
+            printError(refusal.description)
             throw ExitCode(2)
         }
         let cwd = FileManager.default.currentDirectoryPath
@@ -106,14 +123,30 @@ struct CoordinatorCommand: AsyncParsableCommand {
                        + "pass --input-root DIR (the folders specs and their inputs live in)")
             throw ExitCode(2)
         }
+        let url = broker.url
         let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/data")
+        let fleetKey: FleetKey
+        do {
+            try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
+            let (key, path, created) = try BrokerSecrets.fleetKey(file: fleetKeyFile, dataRoot: root.root, environment: env)
+            fleetKey = key
+            if created {
+                logger.notice("created the fleet key; every worker must read the same file", metadata: ["fleet.key": "\(path)"])
+            } else if FleetKey.isShared(file: path) {
+                logger.warning("the fleet key file can be read by its group or others; chmod 600 it", metadata: ["fleet.key": "\(path)"])
+            }
+        } catch {
+            printError("fleet key: \(error)")
+            throw ExitCode(2)
+        }
         let dbPath = db ?? env["BIS_DB"] ?? root.root + "/bis.db"
         let policy = RetryPolicy(defaultMaxAttempts: maxAttempts, deliveryLimit: deliveryLimit)
         let transport: AMQPTransport
         do {
             transport = try await AMQPTransport.connecting(for: connectTimeout, logger: logger) {
-                try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
-                                                tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator", logger: logger)
+                try await AMQPTransport.connect(url: url, key: fleetKey, namespace: namespace, policy: policy,
+                                                tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator",
+                                                password: broker.password, logger: logger)
             }
         } catch {
             printError("cannot reach the broker at \(redacted(url)): \(error)")

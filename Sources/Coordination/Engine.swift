@@ -231,6 +231,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                         m.commitSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                         for d in effects.taskDurations { m.taskDuration.observe(d) }
                         for d in effects.handoffLatencies { m.handoffLatency.observe(d) }
+                        m.rejected.merge(effects.rejected, uniquingKeysWith: +)
                     }
                     if effects.planned { wake.yield() }
                     reclaim(effects.reclaim)
@@ -255,7 +256,13 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// Deletes the execution folders of duplicates and discarded executions.
     private func reclaim(_ dirs: [String]) {
         for dir in dirs {
-            guard let path = try? chunkStore.absolute(dir), path.hasPrefix(chunkStore.root + "/runs/") else { continue }
+            // Exactly runs/<run>/<stage>/<index>/<execution>, inside the root.
+            let parts = dir.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 5, parts[0] == "runs", FleetIDs.isValidID(String(parts[1])), FleetIDs.isValidID(String(parts[4])),
+                  let path = try? chunkStore.absolute(dir, field: "execution folder"), path.hasPrefix(chunkStore.root + "/runs/") else {
+                logger.warning("refusing to reclaim a folder that is not an execution folder", metadata: ["folder": "\(dir)"])
+                continue
+            }
             try? FileManager.default.removeItem(atPath: path)
         }
     }

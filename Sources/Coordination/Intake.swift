@@ -12,6 +12,8 @@ struct IntakeEffects: Sendable {
     var planned = false
     var taskDurations: [Double] = []
     var handoffLatencies: [Double] = []
+    /// Messages refused (a missing or wrong MAC, a malformed field), by reason.
+    var rejected: [MessageRejection.Reason: Int] = [:]
 }
 
 /// A run's row.
@@ -110,11 +112,29 @@ extension CoordinatorEngine {
         for body in bodies {
             switch body {
             case .event(let e):
+                // Ids and paths checked before any path is built from them
+                // (a duplicate's folder is deleted by its execution id).
+                do {
+                    try e.validate()
+                } catch {
+                    reject(MessageRejection(.invalidField, "an event from worker \(e.worker.id): \(error)"), &effects)
+                    continue
+                }
                 if try applyEvent(e, db, now: now, effects: &effects) { touched.append(e.run) }
             case .heartbeat(let b):
                 try StateMachine.recordHeartbeat(b, at: now, db)
             case .deadLetter(let task, let reason):
+                // A task message a worker refused for a malformed field
+                // comes back here: counted, never retried.
+                do {
+                    try task.validate()
+                } catch {
+                    reject(MessageRejection(.invalidField, "a dead-lettered task message (\(reason)): \(error)"), &effects)
+                    continue
+                }
                 if try applyLost(task, reason: reason, db, now: now, effects: &effects) { touched.append(task.run) }
+            case .rejected(let rejection):
+                reject(rejection, &effects)
             case .unreadable(let why):
                 logger.warning("an unreadable message reached the coordinator and was dropped", metadata: ["error": "\(why)"])
             }
@@ -124,6 +144,14 @@ extension CoordinatorEngine {
             try advance(run: run, db, now: now, effects: &effects)
         }
         return effects
+    }
+
+    /// Counts and logs a message refused unread (its MAC) or unused (a
+    /// malformed field): it changes nothing in the store.
+    private func reject(_ r: MessageRejection, _ effects: inout IntakeEffects) {
+        effects.rejected[r.reason, default: 0] += 1
+        logger.warning("a message was refused and not acted on", metadata: ["rejection.reason": "\(r.reason.rawValue)",
+                                                                          "rejection.detail": "\(r.detail)"])
     }
 
     /// `apply`, each message in a savepoint of its own: one that touches a
@@ -147,6 +175,7 @@ extension CoordinatorEngine {
             all.planned = all.planned || one.planned
             all.taskDurations += one.taskDurations
             all.handoffLatencies += one.handoffLatencies
+            all.rejected.merge(one.rejected, uniquingKeysWith: +)
         }
         return all
     }

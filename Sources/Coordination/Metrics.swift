@@ -9,6 +9,8 @@ struct EngineMetrics: Sendable {
     var sent = 0
     var commits = 0
     var commitSeconds = 0.0
+    /// Messages refused by reason (see `MessageRejection`).
+    var rejected: [MessageRejection.Reason: Int] = [:]
     var taskDuration = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
     var handoffLatency = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60])
 }
@@ -53,6 +55,7 @@ extension CoordinatorEngine {
         snapshot.queueDepths = depths
         snapshot.messagesSent = m.sent
         snapshot.intakeCommits = m.commits
+        snapshot.messagesRejected = Dictionary(uniqueKeysWithValues: m.rejected.map { ($0.key.rawValue, $0.value) })
         snapshot.handoffLatency = m.handoffLatency
         snapshot.taskDuration = m.taskDuration
         return snapshot

@@ -22,6 +22,10 @@ public struct MetricsSnapshot: Sendable, Hashable {
     public var messagesSent: Int
     /// Event batches committed (group commits), since start.
     public var intakeCommits: Int
+    /// Messages refused since start, by reason (`missing_mac`, `bad_mac`,
+    /// `invalid_field`): never executed or committed. A task message a
+    /// worker refused counts when its dead letter reaches the coordinator.
+    public var messagesRejected: [String: Int] = [:]
     /// From a task's planning to its result's commit, since start.
     public var handoffLatency: Histogram
     /// Winning executions' run time, since start.

@@ -27,6 +27,11 @@ enum PrometheusText {
         out.append("bis_workers_live \(m.liveWorkers)")
         family("bis_messages_sent_total", "counter", "Task messages the outbox sent and the broker confirmed, since start.")
         out.append("bis_messages_sent_total \(m.messagesSent)")
+        family("bis_messages_rejected_total", "counter",
+               "Messages refused since start (a missing or wrong MAC, a malformed id or path): never executed or committed.")
+        for reason in MessageRejection.Reason.allCases {
+            out.append("bis_messages_rejected_total{reason=\"\(reason.rawValue)\"} \(m.messagesRejected[reason.rawValue] ?? 0)")
+        }
         family("bis_intake_commits_total", "counter", "Event batches committed (group commits), since start.")
         out.append("bis_intake_commits_total \(m.intakeCommits)")
         family("bis_handoff_latency_seconds", "histogram", "From a task's planning to its result's commit.")

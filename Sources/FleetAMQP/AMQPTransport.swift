@@ -15,6 +15,13 @@ import Logging
 /// | exchange + quorum queue `<ns>.dead` (fanout) | task messages a stage queue gave up on, or that a worker rejected |
 /// | exchange + quorum queue `<ns>.events` (fanout) | results and heartbeats, told apart by the `bis-kind` header |
 /// | exchange + quorum queue `<ns>.delay.<ms>` (fanout) | retries with backoff: a message waits `<ms>` (`x-message-ttl`) and is dead-lettered to `<ns>.tasks` with its routing key (its stage) |
+/// | exchange + quorum queue `<ns>.rejected` (fanout) | messages refused for a missing or wrong MAC, with `bis-rejected-reason` and `bis-rejected-detail` headers; nobody consumes it (inspect and purge it by hand) |
+///
+/// Every message carries `bis-mac`: HMAC-SHA256 under the fleet key over
+/// its body (`FleetKey`). A worker dead-letters a task message whose MAC is
+/// missing or wrong without decoding it (nack without requeue); the
+/// coordinator checks the MAC of everything it reads from `<ns>.events` and
+/// `<ns>.dead` and moves what fails to `<ns>.rejected`, counting it.
 ///
 /// Delays form a ladder 250 ms·2^k up to 64 s; a delay goes to the smallest
 /// bucket at least as long (the longest for anything beyond).
@@ -27,15 +34,20 @@ public final class AMQPTransport: FleetTransport {
     public let policy: RetryPolicy
     private let amqp: AMQPConnection
     private let logger: Logger
+    private let key: FleetKey
 
     /// The delay buckets, in milliseconds.
     public static let delayLadder: [Int] = (0...8).map { 250 << $0 }
     /// How long an unread heartbeat stays in the events queue.
     public static let heartbeatExpirationMilliseconds = 60_000
     static let kindHeader = "bis-kind"
+    static let macHeader = "bis-mac"
+    static let rejectedReasonHeader = "bis-rejected-reason"
+    static let rejectedDetailHeader = "bis-rejected-detail"
 
-    private init(amqp: AMQPConnection, namespace: String, policy: RetryPolicy, logger: Logger) {
+    private init(amqp: AMQPConnection, namespace: String, policy: RetryPolicy, key: FleetKey, logger: Logger) {
         self.amqp = amqp
+        self.key = key
         self.namespace = namespace
         self.policy = policy
         self.logger = logger
@@ -50,17 +62,20 @@ public final class AMQPTransport: FleetTransport {
     /// confirmed it is sent again after the reconnect instead of failing
     /// (workers set it: their events may then arrive twice, which the
     /// coordinator's intake, idempotent by execution id, absorbs).
-    public static func connect(url: String, namespace: String = "bis", policy: RetryPolicy = .standard,
+    /// `key`: the fleet key every message is signed and checked with.
+    /// `password`, when given, replaces the URL's (see `BrokerSecrets`).
+    public static func connect(url: String, key: FleetKey, namespace: String = "bis", policy: RetryPolicy = .standard,
                                tls: TLSOptions = .init(), connectionName: String = "bis-fleet", heartbeat: Int? = nil,
-                               resendUnconfirmed: Bool = false,
+                               resendUnconfirmed: Bool = false, password: String? = nil,
                                logger: Logger = Logger(label: "bis.amqp")) async throws -> AMQPTransport {
         var config = try AMQPConfiguration(url: url)
+        if let password { config.url.password = password }
         config.tls = tls
         if let heartbeat { config.heartbeat = heartbeat }
         config.resendUnconfirmed = resendUnconfirmed
         config.connectionName = connectionName
         let amqp = try await AMQPConnection.connect(config, logger: logger)
-        let transport = AMQPTransport(amqp: amqp, namespace: namespace, policy: policy, logger: logger)
+        let transport = AMQPTransport(amqp: amqp, namespace: namespace, policy: policy, key: key, logger: logger)
         do {
             try await amqp.declare(transport.topology)
         } catch {
@@ -75,6 +90,7 @@ public final class AMQPTransport: FleetTransport {
     public var tasksExchange: String { "\(namespace).tasks" }
     public var deadName: String { "\(namespace).dead" }
     public var eventsName: String { "\(namespace).events" }
+    public var rejectedName: String { "\(namespace).rejected" }
     public func stageQueue(_ stage: Stage) -> String { "\(namespace).stage.\(stage.rawValue)" }
     public func delayName(_ milliseconds: Int) -> String { "\(namespace).delay.\(milliseconds)" }
 
@@ -94,6 +110,9 @@ public final class AMQPTransport: FleetTransport {
             .exchange(ExchangeSpec(eventsName, kind: .fanout)),
             .queue(QueueSpec(eventsName)),
             .binding(BindingSpec(queue: eventsName, exchange: eventsName, routingKey: "")),
+            .exchange(ExchangeSpec(rejectedName, kind: .fanout)),
+            .queue(QueueSpec(rejectedName)),
+            .binding(BindingSpec(queue: rejectedName, exchange: rejectedName, routingKey: "")),
         ]
         for stage in Stage.allCases {
             d.append(.queue(.work(stageQueue(stage), deliveryLimit: policy.deliveryLimit, deadLetterExchange: deadName)))
@@ -115,7 +134,8 @@ public final class AMQPTransport: FleetTransport {
     }
 
     public func publishEncodedTask(_ body: [UInt8], stage: Stage, taskID: String, attempt: Int, delayMilliseconds: Int) async throws {
-        var message = OutgoingMessage(body: body, contentType: "application/json", messageID: "\(taskID)#\(attempt)")
+        var message = OutgoingMessage(body: body, contentType: "application/json", messageID: "\(taskID)#\(attempt)",
+                                      headers: [Self.macHeader: .string(key.mac(.task, body))])
         message.persistent = true
         // A delayed task goes through its bucket's fanout exchange, keeping
         // the stage as routing key for the dead-lettering back to the tasks.
@@ -124,16 +144,18 @@ public final class AMQPTransport: FleetTransport {
     }
 
     public func publishEvent(_ event: TaskEvent) async throws {
-        var message = OutgoingMessage(body: try WireCoding.encode(event), contentType: "application/json",
+        let body = try WireCoding.encode(event)
+        var message = OutgoingMessage(body: body, contentType: "application/json",
                                       messageID: event.execution + "." + event.kind.rawValue,
-                                      headers: [Self.kindHeader: .string("event")])
+                                      headers: [Self.kindHeader: .string("event"), Self.macHeader: .string(key.mac(.event, body))])
         message.persistent = true
         try await amqp.publish(message, exchange: eventsName, routingKey: "", mandatory: true)
     }
 
     public func publishHeartbeat(_ beat: WorkerHeartbeat) async throws {
-        var message = OutgoingMessage(body: try WireCoding.encode(beat), contentType: "application/json",
-                                      headers: [Self.kindHeader: .string("heartbeat")])
+        let body = try WireCoding.encode(beat)
+        var message = OutgoingMessage(body: body, contentType: "application/json",
+                                      headers: [Self.kindHeader: .string("heartbeat"), Self.macHeader: .string(key.mac(.heartbeat, body))])
         message.persistent = false
         message.expirationMilliseconds = Self.heartbeatExpirationMilliseconds
         try await amqp.publish(message, exchange: eventsName, routingKey: "")
@@ -144,8 +166,8 @@ public final class AMQPTransport: FleetTransport {
         let dead = try await amqp.consume(queue: deadName, prefetch: prefetch)
         let (stream, continuation) = AsyncThrowingStream<InboundEvent, Error>.makeStream()
         let pumps = [
-            Task { await Self.pump(events, into: continuation) { Self.inbound(event: $0) } },
-            Task { await Self.pump(dead, into: continuation) { Self.inbound(dead: $0) } },
+            Task { await Self.pump(events, into: continuation) { self.checked(event: $0) } },
+            Task { await Self.pump(dead, into: continuation) { self.checked(dead: $0) } },
         ]
         continuation.onTermination = { _ in
             events.cancel()
@@ -172,7 +194,8 @@ public final class AMQPTransport: FleetTransport {
         }
         let (stream, continuation) = AsyncThrowingStream<InboundTask, Error>.makeStream()
         let started = consumers
-        let pumps = started.map { c in Task { await Self.pump(c, into: continuation) { Self.inbound(task: $0) } } }
+        let key = self.key
+        let pumps = started.map { c in Task { await Self.pump(c, into: continuation) { Self.inbound(task: $0, key: key) } } }
         continuation.onTermination = { _ in
             started.forEach { $0.cancel() }
             pumps.forEach { $0.cancel() }
@@ -192,7 +215,7 @@ public final class AMQPTransport: FleetTransport {
 
     /// Deletes every queue of the namespace (tests clean up with it).
     public func deleteQueues() async {
-        let queues = [deadName, eventsName] + Stage.allCases.map(stageQueue) + Self.delayLadder.map(delayName)
+        let queues = [deadName, eventsName, rejectedName] + Stage.allCases.map(stageQueue) + Self.delayLadder.map(delayName)
         for q in queues { try? await amqp.deleteQueue(q) }
     }
 
@@ -208,17 +231,62 @@ public final class AMQPTransport: FleetTransport {
         }
     }
 
-    static func inbound(task d: Delivery) -> InboundTask {
+    /// A task delivery; one without a valid MAC is handed over without its
+    /// content (the worker rejects it: dead-lettered, and the coordinator
+    /// counts it when the dead letter arrives).
+    static func inbound(task d: Delivery, key: FleetKey) -> InboundTask {
         let settle: @Sendable (InboundTask.Settlement) async throws -> Void = { s in
             switch s {
             case .ack: try await d.ack()
             case .nack(let requeue): try await d.nack(requeue: requeue)
             }
         }
+        if let reason = key.verify(.task, d.body, mac: d.properties.headers[macHeader]?.stringValue).rejection {
+            return InboundTask(task: nil, decodeError: "refused unread: \(reason.rawValue) (the fleet key's MAC)",
+                               deliveryCount: d.deliveryCount, settle: settle)
+        }
         do {
             return InboundTask(task: try WireCoding.decode(TaskMessage.self, from: d.body), deliveryCount: d.deliveryCount, settle: settle)
         } catch {
             return InboundTask(task: nil, decodeError: "not a task message: \(error)", deliveryCount: d.deliveryCount, settle: settle)
+        }
+    }
+
+    /// An events-queue delivery, its MAC checked first.
+    func checked(event d: Delivery) -> InboundEvent {
+        let kind = d.properties.headers[Self.kindHeader]?.stringValue
+        let purpose: FleetKey.Purpose = kind == "heartbeat" ? .heartbeat : .event
+        if let reason = key.verify(purpose, d.body, mac: d.properties.headers[Self.macHeader]?.stringValue).rejection {
+            return rejected(d, MessageRejection(reason, "a message of kind '\(kind ?? "none")' on \(eventsName)"))
+        }
+        return Self.inbound(event: d)
+    }
+
+    /// A dead letter, its MAC checked first: a task message a worker refused
+    /// for its MAC comes back here and is refused again, counted.
+    func checked(dead d: Delivery) -> InboundEvent {
+        if let reason = key.verify(.task, d.body, mac: d.properties.headers[Self.macHeader]?.stringValue).rejection {
+            let h = d.properties.headers
+            let from = h["x-first-death-queue"]?.stringValue ?? "a stage queue"
+            let why = h["x-first-death-reason"]?.stringValue ?? "unknown"
+            return rejected(d, MessageRejection(reason, "a task message dead-lettered from \(from) (\(why)), never executed"))
+        }
+        return Self.inbound(dead: d)
+    }
+
+    /// `.rejected`, acked by moving it to `<ns>.rejected` with the reason.
+    private func rejected(_ d: Delivery, _ r: MessageRejection) -> InboundEvent {
+        let amqp = self.amqp
+        let exchange = rejectedName
+        return InboundEvent(body: .rejected(r)) {
+            var headers = d.properties.headers
+            headers[Self.rejectedReasonHeader] = .string(r.reason.rawValue)
+            headers[Self.rejectedDetailHeader] = .string(r.detail)
+            var message = OutgoingMessage(body: d.body, contentType: d.properties.contentType, messageID: d.properties.messageID,
+                                          headers: headers)
+            message.persistent = true
+            try await amqp.publish(message, exchange: exchange, routingKey: "")
+            try await d.ack()
         }
     }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
 /// The chunk store: one root folder every host mounts at the same path.
@@ -38,16 +43,40 @@ public struct ChunkStore: Sendable, Hashable {
         try? Data("cancelled\n".utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    /// The absolute path of a chunk path from a message. Relative paths must
-    /// stay inside the root (no `..` out of it); absolute ones (sources) are
-    /// returned as they are.
-    public func absolute(_ path: String) throws -> String {
-        if path.hasPrefix("/") { return path }
-        let joined = URL(fileURLWithPath: root + "/" + path).standardizedFileURL.path
-        guard joined == root || joined.hasPrefix(root + "/") else {
-            throw TaskFailure(.permanent, "chunk path '\(path)' leaves the chunk store \(root)")
+    /// The absolute path of a chunk path from a message (`field` names it in
+    /// errors). Only relative paths inside the root are accepted: an
+    /// absolute path, a `..` segment, or a symlink on the way that leads out
+    /// of the root is refused (a permanent failure naming the field and the
+    /// value). Source files are not chunk paths: they are confined to the
+    /// spec's allowed roots where they are read.
+    public func absolute(_ path: String, field: String = "chunk path") throws(TaskFailure) -> String {
+        do {
+            try Self.checkRelative(path, field: field)
+        } catch {
+            throw TaskFailure(.permanent, "\(error) (data root \(root))")
+        }
+        let joined = root + "/" + path
+        // Symlinks: the deepest part of the path that exists, resolved, must
+        // still lie under the root (resolved too).
+        let realRoot = Self.realPath(root) ?? root
+        var probe = joined
+        while probe.count > root.count {
+            if let real = Self.realPath(probe) {
+                guard real == realRoot || real.hasPrefix(realRoot + "/") else {
+                    throw TaskFailure(.permanent, "field \(field) '\(MessageFieldError.shown(path))' leads out of the data root "
+                                      + "\(root) through a symlink (to \(real))")
+                }
+                break
+            }
+            probe = (probe as NSString).deletingLastPathComponent
         }
         return joined
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
     }
 
     /// `path` relative to the root, or nil when it is outside.

@@ -4,6 +4,14 @@ import Foundation
 /// AMQP over RabbitMQ (`FleetAMQP.AMQPTransport`, the fleet) and
 /// `InMemoryTransport` (`bis run --local` and unit tests).
 ///
+/// Both sign every message they send (task messages, events, heartbeats)
+/// with the fleet key (`FleetKey`, HMAC-SHA256 over the body as sent) and
+/// verify it on receipt, before decoding: a worker is never handed a task
+/// message, nor the coordinator an event or heartbeat, whose MAC is missing
+/// or wrong. A worker's transport dead-letters such a task message; the
+/// coordinator's inbox hands it and any such event on as
+/// `InboundEvent.Body.rejected`.
+///
 /// Semantics both keep, because the commit protocol relies on them:
 /// - every `publish…` returns only once the message is safely queued (a broker
 ///   confirm); a throw means it may or may not have been queued;
@@ -88,6 +96,11 @@ public struct InboundEvent: Sendable {
         case deadLetter(TaskMessage, reason: String)
         /// A body that could not be decoded; ack and log it.
         case unreadable(String)
+        /// A message refused unread: its MAC is missing or wrong (or a task
+        /// message a worker refused so came back dead-lettered). Count and
+        /// log it, then ack: acking moves it to the transport's rejected
+        /// messages (AMQP: the `<ns>.rejected` queue), kept for inspection.
+        case rejected(MessageRejection)
     }
     public let body: Body
     private let settle: @Sendable () async throws -> Void

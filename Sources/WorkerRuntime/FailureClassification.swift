@@ -23,6 +23,7 @@ extension TaskFailure {
     public static func classify(_ error: any Error) -> TaskFailure {
         switch error {
         case let f as TaskFailure: return f
+        case let e as MessageFieldError: return TaskFailure(.permanent, "refusing the task message: \(e)")
         case let e as SpecErrors: return TaskFailure(.permanent, e.description)
         case let e as ExpressionError: return TaskFailure(.permanent, e.description)
         case let e as CastError: return TaskFailure(.permanent, e.description)

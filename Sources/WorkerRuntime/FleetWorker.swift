@@ -194,6 +194,15 @@ public final class FleetWorker: Service, Sendable {
         }
         let log = Self.logger(logger, task: task, execution: execution)
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
+        // Its ids become folder names: a malformed one is refused before
+        // anything is built from it (dead-lettered; the coordinator counts it).
+        do {
+            try task.validate()
+        } catch {
+            log.warning("rejecting a task message with a malformed field", metadata: ["error": "\(error)"])
+            if claim(execution) { try? await delivery.nack(requeue: false) }
+            return
+        }
         // A cancelled run's tasks still in the queue: nothing to compute.
         if executor.chunkStore.isCancelled(run: task.run) {
             log.info("task skipped: its run was cancelled")

@@ -80,10 +80,17 @@ public final class TaskExecutor: Sendable {
     /// The spec, the inputs checked, the execution folder created.
     private func prepare(_ task: TaskMessage, execution: String) throws -> (PipelineSpec, String) {
         guard let ref = task.spec else { throw TaskFailure(.permanent, "a \(task.stage.rawValue) task needs a spec") }
+        // Ids become folder names: checked before any path is built.
+        do {
+            try task.validate()
+            try FleetIDs.check(execution, field: "execution")
+        } catch {
+            throw TaskFailure(.permanent, "refusing the task message: \(error)")
+        }
         let spec = try parsedSpec(ref)
-        for input in task.inputs { try verify(input, shard: task.shard) }
+        for (i, input) in task.inputs.enumerated() { try verify(input, shard: task.shard, spec: spec, field: "inputs[\(i)].path") }
         let relative = chunkStore.executionDirectory(run: task.run, stage: task.stage, index: task.index, execution: execution)
-        let dir = try chunkStore.absolute(relative)
+        let dir = try chunkStore.absolute(relative, field: "execution folder")
         try FileManager.default.createDirectory(atPath: (dir as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
         guard mkdir(dir, 0o755) == 0 else {
@@ -105,8 +112,10 @@ public final class TaskExecutor: Sendable {
     }
 
     /// Refuses an input that is missing or not the file the message names.
-    func verify(_ input: ChunkRef, shard: ShardRef?) throws {
-        let path = try chunkStore.absolute(input.path)
+    /// A source file must lie under the spec's allowed roots; any other
+    /// input is a chunk path inside the data root.
+    func verify(_ input: ChunkRef, shard: ShardRef?, spec: PipelineSpec, field: String) throws {
+        let path = input.kind == .source ? try spec.confinedInput(input.path) : try chunkStore.absolute(input.path, field: field)
         guard FileManager.default.fileExists(atPath: path) else {
             throw TaskFailure(.transient, "input \(path) does not exist")
         }
@@ -148,7 +157,9 @@ public final class TaskExecutor: Sendable {
     }
 
     private func inputs(_ task: TaskMessage, _ kind: ChunkRef.Kind) throws -> [String] {
-        try task.inputs.filter { $0.kind == kind }.map { try chunkStore.absolute($0.path) }
+        try task.inputs.enumerated().filter { $0.element.kind == kind }.map {
+            try chunkStore.absolute($0.element.path, field: "inputs[\($0.offset)].path")
+        }
     }
 
     private func metadata(_ task: TaskMessage) -> [KeyValue] {
@@ -172,6 +183,12 @@ public final class TaskExecutor: Sendable {
     private func runIngest(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
         guard let shard = task.shard else { throw TaskFailure(.permanent, "an ingest task needs a shard") }
         let source = try StageInvocation.source(named: shard.source, in: spec)
+        // Only a file the message names as a source input (checked by
+        // `verify` against its sha256 or size) and that lies under the
+        // spec's allowed roots.
+        guard task.inputs.contains(where: { $0.kind == .source && $0.path == shard.path }) else {
+            throw TaskFailure(.permanent, "field shard.path '\(shard.path)' is not one of the task's source inputs")
+        }
         let path = try spec.confinedInput(shard.path)
         var range: Range<Int64>?
         if let start = shard.start, let end = shard.end { range = start..<end }
@@ -216,8 +233,9 @@ public final class TaskExecutor: Sendable {
         } ?? 5
         // Chunks and partials in partition order (the merge order), then path.
         let ordered = task.inputs.sorted { ($0.partition ?? 0, $0.path) < ($1.partition ?? 0, $1.path) }
-        let chunks = try ordered.filter { $0.kind == .data }.map { try chunkStore.absolute($0.path) }
-        let partialFiles = try ordered.filter { $0.kind == .result && $0.name == "partials" }.map { try chunkStore.absolute($0.path) }
+        let chunks = try ordered.filter { $0.kind == .data }.map { try chunkStore.absolute($0.path, field: "inputs[].path") }
+        let partialFiles = try ordered.filter { $0.kind == .result && $0.name == "partials" }
+            .map { try chunkStore.absolute($0.path, field: "inputs[].path") }
         let r = try StageInvocation.publish(spec, run: task.run, chunks: chunks, partialFiles: partialFiles,
                                             root: chunkStore.root, retention: retention, now: Date())
         let entries = (r.published?.versions ?? []).map { v in
@@ -241,7 +259,7 @@ public final class TaskExecutor: Sendable {
         var manifests: [String: String] = [:]
         for m in task.inputs where m.kind == .result {
             guard let name = m.name, manifests[name] == nil else { continue }
-            manifests[name] = try chunkStore.absolute(m.path)
+            manifests[name] = try chunkStore.absolute(m.path, field: "inputs[].path")
         }
         return outcome(try StageInvocation.report(spec, summary: summary, publishedSummaries: manifests, outputDir: dir))
     }
@@ -263,7 +281,7 @@ public final class TaskExecutor: Sendable {
         }
         let files = try task.inputs.filter { $0.kind == .report || $0.kind == .result }.map { input in
             // Names on the target as `bis stage run deliver` gives them: the file names.
-            let path = try chunkStore.absolute(input.path)
+            let path = try chunkStore.absolute(input.path, field: "inputs[].path")
             return DeliveryFile(path: path, sha256: input.sha256)
         }
         return outcome(try await StageInvocation.deliver(spec, files: files, run: task.run, approval: approval,

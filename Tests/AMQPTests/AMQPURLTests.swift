@@ -109,3 +109,19 @@ import Testing
         #expect(url.host == "h" && url.password == "p" && url.vhost == "v")
     }
 }
+
+/// What `--amqp` refuses: a URL that carries a password (it would show in `ps`).
+@Suite struct AMQPURLPasswordTests {
+    @Test func aPasswordAnywhereInTheUserInformationCounts() {
+        for url in ["amqp://bis:bis@127.0.0.1:5672/%2F", "amqp://bis:@host", "amqps://u:p/w@rd@host/v",
+                    "amqp://u:a%2Fb@host", "amqp://u:p:q@host", "host@with-no-scheme"] {
+            #expect(AMQPURL.carriesPassword(url), "\(url)")
+        }
+    }
+
+    @Test func aURLWithoutAPasswordPasses() {
+        for url in ["amqp://bis@127.0.0.1:5672/%2F", "amqp://host", "amqps://host:5671/v?heartbeat=5", "amqp://user@host/v%40x"] {
+            #expect(!AMQPURL.carriesPassword(url), "\(url)")
+        }
+    }
+}

@@ -22,7 +22,7 @@ import WorkerRuntime
 struct AMQPTransportTests {
     func connect(deliveryLimit: Int = 2) async throws -> AMQPTransport {
         guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }
-        return try await AMQPTransport.connect(url: url, namespace: TestBroker.uniqueName("fleet"),
+        return try await AMQPTransport.connect(url: url, key: .random(), namespace: TestBroker.uniqueName("fleet"),
                                                policy: RetryPolicy(deliveryLimit: deliveryLimit), connectionName: "bis-tests")
     }
 

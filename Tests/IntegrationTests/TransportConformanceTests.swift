@@ -67,6 +67,7 @@ struct AMQPFixture: TransportFixture {
     let url: String
     let namespace: String
     let policy: RetryPolicy
+    let key: FleetKey
     let transport: AMQPTransport
     /// Worker connections open, closed at the end.
     let workers = Workers()
@@ -79,14 +80,15 @@ struct AMQPFixture: TransportFixture {
         guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }
         let namespace = TestBroker.uniqueName("conformance")
         let policy = RetryPolicy(deliveryLimit: deliveryLimit)
-        let transport = try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
+        let key = FleetKey.random()
+        let transport = try await AMQPTransport.connect(url: url, key: key, namespace: namespace, policy: policy,
                                                         connectionName: "bis-tests-coordinator")
-        return AMQPFixture(url: url, namespace: namespace, policy: policy, transport: transport)
+        return AMQPFixture(url: url, namespace: namespace, policy: policy, key: key, transport: transport)
     }
 
     var coordinator: any FleetTransport { transport }
     func worker() async throws -> any FleetTransport {
-        let worker = try await AMQPTransport.connect(url: url, namespace: namespace, policy: policy,
+        let worker = try await AMQPTransport.connect(url: url, key: key, namespace: namespace, policy: policy,
                                                      connectionName: "bis-tests-worker")
         workers.list.withLock { $0.append(worker) }
         return worker

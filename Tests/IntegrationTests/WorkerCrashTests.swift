@@ -15,13 +15,19 @@ struct WorkerCrashTests {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? root + "/.build/debug/bis-worker"
     }
 
+    /// The fleet key `bis-worker --data-root NSTemporaryDirectory()` reads (and creates when missing).
+    static func fleetKey() throws -> FleetKey {
+        try BrokerSecrets.fleetKey(file: nil, dataRoot: ChunkStore(root: NSTemporaryDirectory()).root).key
+    }
+
     /// Starts `bis-worker` and waits until it exits.
     func runWorker(url: String, namespace: String, fault: String) async throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.workerExecutable)
-        p.arguments = ["--amqp", url, "--data-root", NSTemporaryDirectory(), "--namespace", namespace,
+        p.arguments = ["--data-root", NSTemporaryDirectory(), "--namespace", namespace,
                        "--stages", "noop", "--concurrency", "1"]
         var env = ProcessInfo.processInfo.environment
+        env["BIS_AMQP_URL"] = url   // the password stays out of the command line
         env["BIS_TEST_FAULT"] = fault
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
@@ -39,7 +45,8 @@ struct WorkerCrashTests {
     @Test func aTaskThatKillsEveryWorkerIsDeadLetteredPastTheDeliveryLimit() async throws {
         guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }
         let namespace = TestBroker.uniqueName("crash")
-        let transport = try await AMQPTransport.connect(url: url, namespace: namespace, connectionName: "bis-tests")
+        let transport = try await AMQPTransport.connect(url: url, key: try Self.fleetKey(), namespace: namespace,
+                                                        connectionName: "bis-tests")
         let task = TaskMessage(run: "crashy-1", stage: .noop, index: 0, attempt: 1, spec: nil)
         try await transport.publishTask(task, delayMilliseconds: 0)
 
@@ -69,11 +76,15 @@ struct WorkerCrashTests {
     @Test func sigtermDrainsTheWorkerWhichExitsZero() async throws {
         guard let url = TestBroker.urlString else { throw TestBroker.Missing(variable: "BIS_TEST_AMQP_URL") }
         let namespace = TestBroker.uniqueName("drain")
-        let transport = try await AMQPTransport.connect(url: url, namespace: namespace, connectionName: "bis-tests")
+        let transport = try await AMQPTransport.connect(url: url, key: try Self.fleetKey(), namespace: namespace,
+                                                        connectionName: "bis-tests")
         let inbox = try await transport.coordinatorInbox(prefetch: 10)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.workerExecutable)
-        p.arguments = ["--amqp", url, "--data-root", NSTemporaryDirectory(), "--namespace", namespace, "--stages", "noop"]
+        p.arguments = ["--data-root", NSTemporaryDirectory(), "--namespace", namespace, "--stages", "noop"]
+        var env = ProcessInfo.processInfo.environment
+        env["BIS_AMQP_URL"] = url
+        p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -103,9 +114,9 @@ struct WorkerCrashTests {
     @Test func aMalformedTestFaultExitsWith2() async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: WorkerCrashTests.workerExecutable)
-        p.arguments = ["--amqp", "amqp://guest:guest@127.0.0.1:1/%2F", "--data-root", NSTemporaryDirectory(),
-                       "--connect-timeout", "1"]
+        p.arguments = ["--data-root", NSTemporaryDirectory(), "--connect-timeout", "1"]
         var env = ProcessInfo.processInfo.environment
+        env["BIS_AMQP_URL"] = "amqp://guest:guest@127.0.0.1:1/%2F"
         env["BIS_TEST_FAULT"] = "crash:noop,explode:ingest"
         p.environment = env
         let err = Pipe()

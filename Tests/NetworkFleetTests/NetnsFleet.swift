@@ -81,8 +81,9 @@ final class NetnsFleet: @unchecked Sendable {
         let port = try NetnsCommand.freePort()
         let address = "127.0.0.1:\(port)"
         let p = try start("coordinator", Self.executable("bis"),
-                          ["coordinator", "--amqp", brokerURL.string!, "--data-root", dataRoot, "--db", work + "/bis.db",
-                           "--http", address, "--namespace", amqpNamespace, "--input-root", work])
+                          ["coordinator", "--data-root", dataRoot, "--db", work + "/bis.db",
+                           "--http", address, "--namespace", amqpNamespace, "--input-root", work],
+                          environment: ["BIS_AMQP_URL": brokerURL.string!])   // the password stays out of ps
         coordinatorAddress = "http://" + address
         _ = try await netnsPoll("the coordinator's HTTP API", timeout: 60, diagnostics: diagnostics) { () throws -> Bool? in
             if !p.isRunning { throw NetnsFailure("the coordinator exited") }
@@ -93,10 +94,10 @@ final class NetnsFleet: @unchecked Sendable {
 
     /// `bis-worker` inside `host`'s namespace, reaching the broker through the relay.
     func startWorker(_ name: String, on host: NetnsHost, heartbeat: Int, fault: String? = nil) throws -> NetnsProcess {
-        let command = [Self.executable("bis-worker"), "--amqp", brokerURL(host: host.rootAddress), "--data-root", dataRoot,
+        let command = [Self.executable("bis-worker"), "--data-root", dataRoot,
                        "--namespace", amqpNamespace, "--concurrency", "1", "--heartbeat", String(heartbeat)]
         let (exe, args) = network.exec(in: host, command)
-        var env: [String: String] = [:]
+        var env: [String: String] = ["BIS_AMQP_URL": brokerURL(host: host.rootAddress)]
         if let fault { env["BIS_TEST_FAULT"] = fault }
         return try start(name, exe, args, environment: env)
     }
@@ -173,7 +174,7 @@ final class NetnsFleet: @unchecked Sendable {
 
     /// Deletes this run's queues from the broker (best effort).
     func deleteQueues() async {
-        guard let transport = try? await AMQPTransport.connect(url: brokerURL.string!, namespace: amqpNamespace,
+        guard let transport = try? await AMQPTransport.connect(url: brokerURL.string!, key: .random(), namespace: amqpNamespace,
                                                                connectionName: "bis-netns-tests") else { return }
         await transport.deleteQueues()
         await transport.close()

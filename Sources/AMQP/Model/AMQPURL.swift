@@ -110,6 +110,15 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         return String(string[..<schemeEnd]) + user + ":***" + String(afterScheme[at...])
     }
 
+    /// Whether a URL string carries a password (user information with a
+    /// `:`, even an empty password): what `ps` would show.
+    public static func carriesPassword(_ string: String) -> Bool {
+        guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else { return string.contains("@") }
+        let afterScheme = string[string.index(colon, offsetBy: 3)...]
+        guard let at = userinfoEnd(afterScheme) else { return false }
+        return afterScheme[..<at].contains(":")
+    }
+
     /// The `@` that ends the user information of what follows the scheme:
     /// the last one before the query (`?…`). Nil when there is none.
     static func userinfoEnd(_ afterScheme: Substring) -> Substring.Index? {

@@ -138,7 +138,7 @@ final class Fleet: @unchecked Sendable {
     /// The environment without what could point a process elsewhere.
     private func baseEnvironment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        for key in ["BIS_TOKEN", "BIS_AMQP_URL", "BIS_DATA_ROOT", "BIS_DB", "BIS_COORDINATOR", "BIS_TEST_FAULT"] {
+        for key in ["BIS_TOKEN", "BIS_AMQP_URL", "BIS_AMQP_PASSWORD", "BIS_FLEET_KEY_FILE", "BIS_DATA_ROOT", "BIS_DB", "BIS_COORDINATOR", "BIS_TEST_FAULT"] {
             env[key] = nil
         }
         return env
@@ -150,9 +150,11 @@ final class Fleet: @unchecked Sendable {
         try await TestSupport.waitForBroker(amqpURL)
         let n = lock.withLock { () -> Int in coordinatorStarts += 1; return coordinatorStarts }
         let roots = (options.inputRoots ?? [dir]).flatMap { ["--input-root", $0] }
-        let args = ["coordinator", "--amqp", amqpURL, "--data-root", dataRoot, "--db", db,
+        let args = ["coordinator", "--data-root", dataRoot, "--db", db,
                     "--http", "127.0.0.1:\(port)", "--namespace", namespace] + roots + options.coordinatorArguments
-        let p = try ChildProcess(name: "coordinator", executable: bisPath, arguments: args, environment: baseEnvironment(),
+        var env = baseEnvironment()
+        env["BIS_AMQP_URL"] = amqpURL   // the broker password stays out of the command line (ps)
+        let p = try ChildProcess(name: "coordinator", executable: bisPath, arguments: args, environment: env,
                                  stdout: logs + "/coordinator.out", stderr: logs + "/coordinator.log", append: n > 1)
         lock.withLock { coordinator = p }
         let deadline = Date().addingTimeInterval(timeout)
@@ -198,8 +200,9 @@ final class Fleet: @unchecked Sendable {
             return (slots[i].spec, slots[i].starts)
         }
         var env = baseEnvironment()
+        env["BIS_AMQP_URL"] = amqpURL
         if let fault = spec.fault, n == 1 || !spec.restartClean { env["BIS_TEST_FAULT"] = fault }
-        var args = ["--amqp", amqpURL, "--data-root", dataRoot, "--namespace", namespace, "--concurrency", String(spec.concurrency)]
+        var args = ["--data-root", dataRoot, "--namespace", namespace, "--concurrency", String(spec.concurrency)]
         if let stages = spec.stages { args += ["--stages", stages] }
         args += options.workerArguments
         let p = try ChildProcess(name: "worker\(i)", executable: workerPath, arguments: args, environment: env,
@@ -428,6 +431,12 @@ final class Fleet: @unchecked Sendable {
     }
 
     // MARK: - HTTP
+
+    /// The coordinator's `/metrics` text, nil when it does not answer.
+    func metricsText() async -> String? {
+        guard let (status, body) = await httpGet("/metrics"), status == 200 else { return nil }
+        return String(decoding: body, as: UTF8.self)
+    }
 
     private func httpGet(_ path: String) async -> (status: Int, body: Data)? {
         guard let url = URL(string: address + path) else { return nil }

@@ -85,7 +85,7 @@ enum FleetEnvironment {
                   let escaped = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else { continue }
             _ = await call("DELETE", "/api/queues/%2F/\(escaped)")
         }
-        for exchange in ["tasks", "dead", "events"] + (0...8).map({ "delay.\(250 << $0)" }) {
+        for exchange in ["tasks", "dead", "events", "rejected"] + (0...8).map({ "delay.\(250 << $0)" }) {
             _ = await call("DELETE", "/api/exchanges/%2F/\(namespace).\(exchange)")
         }
     }
