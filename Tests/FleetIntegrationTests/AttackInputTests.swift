@@ -134,7 +134,7 @@ struct AttackInputTests {
             if t == nil { await p.kill9() }
             return (t, p.stderr)
         }
-        let common = "'\(bis)' coordinator --amqp amqp://nobody:x@127.0.0.1:1/%2F --connect-timeout 1 --data-root '\(dir)/root' --http 127.0.0.1:0"
+        let common = "'\(bis)' coordinator --amqp amqp://nobody@127.0.0.1:1/%2F --connect-timeout 1 --data-root '\(dir)/root' --http 127.0.0.1:0"
         // Started in / (as systemd starts a service) without --input-root: the whole file system would be a root.
         let (rootDir, rootErr) = try await start("cd / && exec \(common)")
         #expect(rootDir?.exitCode == 2, "\(rootErr)")
