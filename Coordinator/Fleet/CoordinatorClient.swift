@@ -142,7 +142,7 @@ struct CoordinatorClient: Sendable {
                 ?? String(decoding: data.prefix(500), as: UTF8.self)
             if statusCode == 401, token != nil {
                 throw .status(401, "the coordinator at \(address) refused the token in BIS_TOKEN: "
-                              + "set it to the one the coordinator was started with")
+                              + "set it to your principal's token (or the coordinator's BIS_TOKEN)")
             }
             throw .status(statusCode, message)
         }

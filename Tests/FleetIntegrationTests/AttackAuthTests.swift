@@ -116,6 +116,20 @@ struct AttackAuthTests {
         #expect(t == .exited(2), "\(p.stderr)")
         #expect(p.stderr.contains("listens beyond loopback without TLS (--tls-cert FILE --tls-key FILE) and auth (--auth FILE or BIS_TOKEN)"),
                 "\(p.stderr)")
+
+        // A bad --auth file stops it too, naming the file and line.
+        let bad = dir + "/auth.txt"
+        try "# principals\nann operator not-a-hash\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let q = try ChildProcess(name: "coordinator", executable: bis,
+                                 arguments: args.map { $0 == "0.0.0.0:\(port)" ? "127.0.0.1:\(port)" : $0 } + ["--auth", bad],
+                                 environment: env, stdout: dir + "/out2", stderr: dir + "/err2")
+        guard let u = await q.wait(seconds: 60) else {
+            await q.kill9()
+            Issue.record("the coordinator started with a bad --auth file:\n\(q.stderr)")
+            return
+        }
+        #expect(u == .exited(2), "\(q.stderr)")
+        #expect(q.stderr.contains("bad --auth file: \(bad):2: 'not-a-hash' is not a SHA-256 in hex"), "\(q.stderr)")
     }
 
     @Test func bisOverTLSVerifiesWithBIS_CA_FILE() async throws {
