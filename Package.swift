@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in the graph through hummingbird; named for the CLI's HTTPS client (BIS_CA_FILE).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // `Service` and `ServiceGroup`: the coordinator's engine loops and HTTP
         // server run in one ServiceGroup, bis-worker's worker in another.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
@@ -112,6 +115,9 @@ let package = Package(
             dependencies: [
                 "CoordinatorAPI", "FleetWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),   // --tls-cert/--tls-key, over swift-nio-ssl
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),          // SHA-256 of presented tokens
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -138,6 +144,11 @@ let package = Package(
                 "FleetWire", "FleetCore", "Columnar", "Stages", "CoordinatorAPI", "Coordination", "CoordinatorHTTP",
                 "WorkerRuntime", "FleetAMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The client's HTTPS with a private CA (BIS_CA_FILE): URLSession on Linux cannot take one.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // `bis coordinator` is one ServiceGroup
             ],
@@ -185,6 +196,7 @@ let package = Package(
                 "TestSupport", "bis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["python"]
         ),
@@ -199,7 +211,9 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.
-        .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport"], exclude: ["python"]),
+        .testTarget(name: "FleetIntegrationTests", dependencies: ["FleetCore", "TestSupport",
+                                                              .product(name: "Crypto", package: "swift-crypto")],
+                    exclude: ["python"]),
         // Workers on separate "hosts" (network namespaces, veth pairs, a relay to the broker): a host cut off mid-task.
         .testTarget(name: "NetworkFleetTests", dependencies: ["FleetCore", "FleetAMQP", "TestSupport"], exclude: ["python"]),
     ]

@@ -12,10 +12,12 @@ struct CoordinatorClient: Sendable {
     /// The address as the user gave it, without a trailing slash: error messages show it.
     let address: String
     let token: String?
+    /// CA certificates (PEM) that verify an https:// coordinator (`BIS_CA_FILE`); nil: the system's.
+    let caFile: String?
     private let base: URL
 
     /// `address` may omit the scheme (`127.0.0.1:8470`, as `bis coordinator --http` takes it).
-    init(address: String, token: String?) throws(ClientError) {
+    init(address: String, token: String?, caFile: String? = nil) throws(ClientError) {
         var text = address.trimmingCharacters(in: .whitespaces)
         while text.hasSuffix("/") { text.removeLast() }
         if !text.contains("://") { text = "http://" + text }
@@ -28,6 +30,11 @@ struct CoordinatorClient: Sendable {
         self.address = text
         self.base = url
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.caFile = caFile
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw .usage("BIS_CA_FILE names \(caFile), which cannot be read; give the PEM file of the CA that signed "
+                         + "the coordinator's certificate")
+        }
     }
 
     func submit(_ request: SubmitRequest) async throws(ClientError) -> RunView {
@@ -68,6 +75,16 @@ struct CoordinatorClient: Sendable {
         try await send("GET", "/api/runs/\(Self.escape(run))/openlineage")
     }
 
+    func whoami() async throws(ClientError) -> WhoAmI {
+        try await send("GET", "/api/whoami")
+    }
+
+    func audit(run: String?, limit: Int) async throws(ClientError) -> [AuditEntry] {
+        var path = "/api/audit?limit=\(limit)"
+        if let run { path += "&run=" + Self.escapeQuery(run) }
+        return try await send("GET", path)
+    }
+
     /// A query value: everything but unreserved characters and `/` percent-encoded
     /// (a space as %20, never `+`, which the server keeps as it is).
     private static func escapeQuery(_ value: String) -> String {
@@ -95,21 +112,39 @@ struct CoordinatorClient: Sendable {
         }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
 
-        let data: Data, response: URLResponse
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
-            throw .unreachable(address)
+        let data: Data, statusCode: Int
+        if base.scheme?.lowercased() == "https" {
+            // URLSession on Linux cannot take a CA file (libcurl's CAINFO is set
+            // from the environment on Android only): HTTPS goes through NIOSSL.
+            do {
+                (statusCode, data) = try await HTTPSClient.send(request, caFile: caFile)
+            } catch let error as HTTPSClient.Failure {
+                switch error {
+                case .tls(let reason): throw .tls(address, reason)
+                case .connect: throw .unreachable(address)
+                case .badAnswer(let reason): throw .badResponse("\(address) answered what bis cannot read: \(reason)")
+                }
+            } catch {
+                throw .unreachable(address)
+            }
+        } else {
+            let response: URLResponse
+            do {
+                (data, response) = try await URLSession.shared.data(for: request)
+            } catch {
+                throw .unreachable(address)
+            }
+            guard let http = response as? HTTPURLResponse else { throw .badResponse("the answer is not HTTP") }
+            statusCode = http.statusCode
         }
-        guard let http = response as? HTTPURLResponse else { throw .badResponse("the answer is not HTTP") }
-        guard (200..<300).contains(http.statusCode) else {
+        guard (200..<300).contains(statusCode) else {
             let message = (try? APICoding.decoder().decode(APICoding.ErrorBody.self, from: data))?.error
                 ?? String(decoding: data.prefix(500), as: UTF8.self)
-            if http.statusCode == 401, token != nil {
+            if statusCode == 401, token != nil {
                 throw .status(401, "the coordinator at \(address) refused the token in BIS_TOKEN: "
-                              + "set it to the one the coordinator was started with")
+                              + "set it to your principal's token (or the coordinator's BIS_TOKEN)")
             }
-            throw .status(http.statusCode, message)
+            throw .status(statusCode, message)
         }
         do {
             return try APICoding.decoder().decode(T.self, from: data)
@@ -125,7 +160,8 @@ enum RunAction: String, CaseIterable, Sendable {
 }
 
 /// Why a call to the coordinator did not give an answer, and the exit code
-/// each deserves (DESIGN.md: 1 run failed or refused, 2 usage, 3 unreachable).
+/// each deserves (DESIGN.md: 1 run failed or refused, 2 usage, 3 unreachable;
+/// issue 12: 4 refused by auth, 401/403).
 /// Re-reads a run for `bis status --watch` and `bis submit --wait`, riding
 /// out a coordinator that stops answering (restarted, say) for up to
 /// `reconnectSeconds`: the run goes on without bis.
@@ -172,6 +208,8 @@ struct RunPoller {
 enum ClientError: Error, Sendable {
     /// Nothing answered at the address (refused, timed out, no such host).
     case unreachable(String)
+    /// The coordinator's certificate did not verify (address, reason).
+    case tls(String, String)
     /// The coordinator answered with an error status and message.
     case status(Int, String)
     /// A bad address or option.

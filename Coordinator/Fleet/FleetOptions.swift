@@ -8,7 +8,8 @@ struct CoordinatorOptions: ParsableArguments {
     @Option(name: .customLong("coordinator"), help: ArgumentHelp(
         "The coordinator's HTTP address.",
         discussion: "Defaults to $BIS_COORDINATOR, else \(CoordinatorClient.defaultAddress). "
-            + "POSTs carry $BIS_TOKEN as a bearer token when it is set.",
+            + "Requests carry $BIS_TOKEN as a bearer token when it is set; https:// addresses are verified "
+            + "with the CA certificates of $BIS_CA_FILE when it is set (else the system's).",
         valueName: "url"))
     var coordinator: String?
 
@@ -19,7 +20,8 @@ struct CoordinatorOptions: ParsableArguments {
         let env = ProcessInfo.processInfo.environment
         let address = coordinator ?? env["BIS_COORDINATOR"].flatMap { $0.isEmpty ? nil : $0 } ?? CoordinatorClient.defaultAddress
         do {
-            return try CoordinatorClient(address: address, token: env["BIS_TOKEN"])
+            return try CoordinatorClient(address: address, token: env["BIS_TOKEN"],
+                                         caFile: env["BIS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
         } catch {
             throw exit(for: error)
         }
@@ -34,13 +36,23 @@ struct CoordinatorOptions: ParsableArguments {
             printError("cannot reach the coordinator at \(address): is `bis coordinator` running? "
                        + "(set BIS_COORDINATOR to its address)")
             return ExitCode(3)
+        case .tls(let address, let reason):
+            printError("TLS verification of the coordinator at \(address) failed: \(reason) "
+                       + "(BIS_CA_FILE names the CA that signed its certificate)")
+            return ExitCode(3)
         case .usage(let message):
             printError(message)
             return ExitCode(2)
         case .status(404, let message):
             printError(run.map { "no run \($0)" } ?? message)
             return ExitCode(2)
-        case .status(let code, let message) where code == 400 || code == 401:
+        case .status(401, let message):
+            printError("refused: not authenticated: \(message)")
+            return ExitCode(4)
+        case .status(403, let message):
+            printError("refused: not allowed: \(message)")
+            return ExitCode(4)
+        case .status(400, let message):
             printError(message)
             return ExitCode(2)
         case .status(409, let message):

@@ -40,7 +40,8 @@ struct CancelCommand: AsyncParsableCommand {
 enum RunActionText {
     static func discussion(_ conflict: String) -> String {
         "Prints the run's state afterwards. Exit codes: 0 done, 1 refused (\(conflict)), "
-            + "2 no such run, or a token is needed (set BIS_TOKEN), 3 the coordinator cannot be reached."
+            + "2 no such run, 3 the coordinator cannot be reached, 4 refused: not authenticated (set BIS_TOKEN) "
+            + "or not allowed (your role, or approving a run you submitted)."
     }
 
     static func perform(_ action: RunAction, run: String, options: CoordinatorOptions) async throws {

@@ -18,8 +18,8 @@ struct SubmitCommand: AsyncParsableCommand {
             `bis approve RUN`.
             Exit codes: 0 submitted (with --wait: the run succeeded), 1 the run \
             failed or was cancelled (with --wait), 2 the spec has problems or \
-            bad usage or a token is needed (set BIS_TOKEN), 3 the coordinator \
-            cannot be reached.
+            bad usage, 3 the coordinator cannot be reached, 4 refused: not \
+            authenticated (set BIS_TOKEN) or not allowed (the role).
             """
     )
 

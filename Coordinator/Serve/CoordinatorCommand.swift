@@ -6,6 +6,7 @@ import FleetAMQP
 import FleetCore
 import Foundation
 import Logging
+import NIOSSL
 import ServiceLifecycle
 
 /// `bis coordinator`: the fleet's one coordinator — lineage store, planner,
@@ -22,10 +23,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
             Specs and input files are read only under the input roots (--input-root, default the working \
             directory); a submit naming a path outside them is refused with 403.
             Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, \
-            BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (when set, mutating HTTP calls need `Authorization: Bearer $BIS_TOKEN`).
+            BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (without --auth: one principal, admin, whose token it is).
             Secrets never go on the command line: a password in --amqp is refused (exit 2).
             The fleet key (every queue message carries an HMAC-SHA256 under it) is --fleet-key-file, or \
             <data root>/fleet.key, created (mode 0600) when missing; every worker must use the same key.
+            Auth: with --auth FILE or BIS_TOKEN every route but /healthz needs `Authorization: Bearer TOKEN` \
+            (or HTTP Basic NAME:TOKEN): 401 without a principal, 403 when its role does not allow the route. \
+            Beyond loopback the coordinator needs both TLS (--tls-cert, --tls-key) and auth, unless --insecure-listen.
             Exit codes: 0 stopped by SIGTERM/SIGINT, 1 a service failed (the HTTP port taken, for one), 2 usage error, \
             3 cannot reach the broker.
             """
@@ -66,6 +70,28 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Most folder entries one submit's globs may look at before the submit is refused.")
     var maxGlobEntries: Int = PipelineSpec.defaultGlobEntryLimit
 
+    @Option(help: ArgumentHelp(
+        "The API's principals: one per line, NAME ROLE SHA256-OF-TOKEN (roles viewer, operator, approver, admin).",
+        discussion: "Hash a token with: printf %s \"$TOKEN\" | sha256sum. A bad file stops the coordinator (exit 2) "
+            + "naming FILE:LINE. With --auth, BIS_TOKEN is not a principal.",
+        valueName: "file"))
+    var auth: String?
+
+    @Flag(help: "Let /metrics answer without a token (for Prometheus scrapers) when auth is on.")
+    var metricsAnonymous = false
+
+    @Flag(help: "Let the principal who submitted a run approve it too (refused by default when auth is on).")
+    var allowSelfApproval = false
+
+    @Option(help: ArgumentHelp("Serve the API over HTTPS with this certificate chain (PEM); needs --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Flag(help: "Listen beyond loopback without TLS and auth (logged as a warning at start): anyone on the network can act.")
+    var insecureListen = false
+
     @Option(help: "Prefix of the broker's exchanges and queues (several fleets can share a broker).")
     var namespace: String = "bis"
 
@@ -95,6 +121,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let env = ProcessInfo.processInfo.environment
         let logger = Logger(label: "bis.coordinator")
+        let hp = HostPort(http)!
+        let (access, tls) = try apiSecurity(env: env, host: hp.host, logger: logger)
         let broker: BrokerSecrets.Broker
         do {
             guard let b = try BrokerSecrets.broker(flag: amqp, passwordFile: amqpPasswordFile, environment: env) else {
@@ -164,9 +192,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                        options: Coordination.CoordinatorOptions(policy: policy, inputRoots: inputRoots,
                                                                                 globEntryLimit: maxGlobEntries),
                                        logger: logger)
-        let hp = HostPort(http)!
-        let token = env["BIS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, token: token,
+        let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, access: access, tls: tls,
                                        publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)
         // One ServiceGroup: event intake, the outbox dispatcher, the ticker,
         // then the HTTP API. SIGTERM or SIGINT shuts them down gracefully in
@@ -178,7 +204,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             logger: logger))
         logger.info("coordinator up", metadata: [
             "amqp.url": "\(redacted(url))", "data.root": "\(root.root)", "store": "\(dbPath)",
-            "http": "http://\(hp.host):\(hp.port)", "http.token": "\(token == nil ? "none" : "required for changes")",
+            "http": "\(tls == nil ? "http" : "https")://\(hp.host):\(hp.port)",
+            "http.auth": "\(access.map { "\($0.principals.count) principal(s)" } ?? "off: anyone who reaches the port may act")",
             "input.roots": "\(inputRoots.paths.joined(separator: ", "))",
         ])
         do {
@@ -190,6 +217,72 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         logger.info("stopped: the store is consistent at every commit; unsent messages go out at the next start")
         await transport.close()
+    }
+}
+
+extension CoordinatorCommand {
+    /// The API's principals and TLS, from the flags and BIS_TOKEN; refuses
+    /// (exit 2) a bad --auth file, a half-given TLS pair, and a listener
+    /// beyond loopback without both TLS and auth unless --insecure-listen.
+    func apiSecurity(env: [String: String], host: String, logger: Logger) throws -> (Access?, TLSConfiguration?) {
+        var access: Access?
+        if let auth {
+            do { access = try Access.load(path: auth) } catch {
+                printError("bad --auth file: \(error)")
+                throw ExitCode(2)
+            }
+            if env["BIS_TOKEN"].map({ !$0.isEmpty }) == true {
+                logger.notice("BIS_TOKEN is set but --auth is given: BIS_TOKEN is not a principal of this coordinator")
+            }
+        } else if let token = env["BIS_TOKEN"], !token.isEmpty {
+            access = Access.singleAdmin(token: token)
+        }
+        access?.metricsAnonymous = metricsAnonymous
+        access?.allowSelfApproval = allowSelfApproval
+        if access == nil, metricsAnonymous || allowSelfApproval {
+            logger.notice("--metrics-anonymous and --allow-self-approval change nothing without auth (--auth or BIS_TOKEN)")
+        }
+
+        var tls: TLSConfiguration?
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            do { tls = try CoordinatorServer.tlsConfiguration(certificateFile: cert, keyFile: key) } catch {
+                printError("cannot use --tls-cert \(cert) with --tls-key \(key): \(error)")
+                throw ExitCode(2)
+            }
+        default:
+            printError("--tls-cert and --tls-key go together: give both files (PEM)")
+            throw ExitCode(2)
+        }
+
+        if !Self.isLoopback(host) {
+            var missing: [String] = []
+            if tls == nil { missing.append("TLS (--tls-cert FILE --tls-key FILE)") }
+            if access == nil { missing.append("auth (--auth FILE or BIS_TOKEN)") }
+            if !missing.isEmpty {
+                if insecureListen {
+                    let what = missing.joined(separator: " and ")
+                    logger.warning("""
+                        INSECURE: the HTTP API listens on \(host), beyond loopback, without \(what) (--insecure-listen): \
+                        anyone who reaches the port can read and act, tokens and data cross the network in the clear
+                        """)
+                } else {
+                    printError("--http \(http) listens beyond loopback without " + missing.joined(separator: " and ")
+                               + ": give them, listen on 127.0.0.1, or pass --insecure-listen to accept the risk")
+                    throw ExitCode(2)
+                }
+            }
+        }
+        return (access, tls)
+    }
+
+    /// 127.0.0.0/8, ::1, localhost.
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let octets = h.split(separator: ".", omittingEmptySubsequences: false)
+        let v4Loopback = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return h == "localhost" || h == "::1" || v4Loopback
     }
 }
 

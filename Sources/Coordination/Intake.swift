@@ -35,6 +35,7 @@ struct RunRecord: Sendable {
     let message: String?
     let approvedBy: String?
     let approvedAt: Double?
+    let submitterPrincipal: String?
 
     init(_ row: Row) throws {
         id = row["id"]
@@ -54,6 +55,7 @@ struct RunRecord: Sendable {
         message = row["message"]
         approvedBy = row["approved_by"]
         approvedAt = row["approved_at"]
+        submitterPrincipal = row["submitter_principal"]
     }
 
     static func fetch(_ db: Database, _ id: String) throws -> RunRecord? {

@@ -253,6 +253,20 @@ public final class LineageStore: Sendable {
                 ALTER TABLE workers_new RENAME TO workers;
                 """)
         }
+        // Who did it: the authenticated principal who submitted a run, and
+        // the audit log's principal, role and outcome (`ok`, or the 401/403
+        // of a refused request). The audit table stays append-only: the
+        // triggers of 0001 abort any UPDATE or DELETE of it (ADD COLUMN is
+        // neither, and keeps them).
+        m.registerMigration("0003-audit") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN submitter_principal TEXT;
+                ALTER TABLE audit ADD COLUMN principal TEXT;
+                ALTER TABLE audit ADD COLUMN role TEXT;
+                ALTER TABLE audit ADD COLUMN outcome TEXT;
+                CREATE INDEX audit_by_run ON audit(run, id);
+                """)
+        }
         return m
     }
 
@@ -288,6 +302,14 @@ extension Database {
 
     func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double) throws {
         try self.run("INSERT INTO audit(at, actor, action, run, detail) VALUES (?, ?, ?, ?, ?)", [at, actor, action, run, detail])
+    }
+
+    /// An operator's action through the API, with who asked: the principal
+    /// and role (`anonymous` and none without auth), outcome `ok`.
+    func audit(actor: String, action: String, run: String?, detail: String? = nil, at: Double, caller: Caller) throws {
+        try self.run("""
+            INSERT INTO audit(at, actor, action, run, detail, principal, role, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'ok')
+            """, [at, actor, action, run, detail, caller.principalName, caller.roleName])
     }
 
     /// The chunk's id, inserting it when new (a chunk is its path and sha256).

@@ -17,6 +17,13 @@ extension CoordinatorEngine {
     /// under them, else `ServiceError.forbidden` before anything is parsed
     /// or read (`InputRoots.admit`).
     public func submit(_ request: SubmitRequest) async throws -> RunView {
+        try await submit(request, as: Caller(principal: nil, claimedName: request.submittedBy))
+    }
+
+    /// `submit(_:)` as `caller`: the run's `submitted_by` is the principal's
+    /// name when there is one (the request's `submittedBy` is then ignored),
+    /// and `submitter_principal` records it (nil without auth).
+    public func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView {
         let cwd = FileManager.default.currentDirectoryPath
         let path: String
         let directory: String
@@ -95,13 +102,16 @@ extension CoordinatorEngine {
         let roots = String(decoding: try JSONEncoder().encode(spec.allowedRoots), as: UTF8.self)
         let parsed = spec
         let shardList = shards
-        let by = request.submittedBy
+        let by = caller.name
+        let principal = caller.principal?.name
         let view = try await store.write { [self] db in
             let now = clock.seconds
             try StateMachine.createRun(.init(id: run, kind: "pipeline", pipeline: parsed.name, specText: text, specSHA256: specSHA,
                                              specFile: parsed.file, specDirectory: parsed.directory, allowedRoots: roots,
-                                             partitions: partitions, approvalRequired: approval, submittedBy: by), at: now, db)
-            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)", at: now)
+                                             partitions: partitions, approvalRequired: approval, submittedBy: by,
+                                             submitterPrincipal: principal), at: now, db)
+            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)", at: now,
+                         caller: caller)
             let record = try RunRecord.fetch(db, run)!
             var effects = IntakeEffects()
             for (i, (shard, source, label)) in shardList.enumerated() {
@@ -150,6 +160,14 @@ extension CoordinatorEngine {
     /// Records the approval; a run waiting for it goes on to deliver. A run
     /// still running may be approved ahead of time.
     public func approve(_ id: String, by: String) async throws -> RunView {
+        try await approve(id, as: Caller(principal: nil, claimedName: by))
+    }
+
+    /// `approve(_:by:)` as `caller`: the approver recorded is `caller.name`.
+    /// Whether the caller may approve this run (their role, their own run)
+    /// the HTTP layer decides before.
+    public func approve(_ id: String, as caller: Caller) async throws -> RunView {
+        let by = caller.name
         let view = try await store.write { [self] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard run.approvalRequired else { throw ServiceError.conflict("run \(id) does not need approval: its spec does not ask for it") }
@@ -159,7 +177,7 @@ extension CoordinatorEngine {
             }
             let now = clock.seconds
             try StateMachine.approveRun(id, by: by, at: now, db)
-            try db.audit(actor: by, action: "run.approved", run: id, at: now)
+            try db.audit(actor: by, action: "run.approved", run: id, at: now, caller: caller)
             var effects = IntakeEffects()
             try advance(run: id, db, now: now, effects: &effects)
             return try Self.view(of: id, db)!
@@ -171,6 +189,11 @@ extension CoordinatorEngine {
     /// A failed run again from its failed tasks: every committed output is
     /// reused; failed and cancelled tasks get a fresh attempt budget.
     public func retry(_ id: String, by: String) async throws -> RunView {
+        try await retry(id, as: Caller(principal: nil, claimedName: by))
+    }
+
+    public func retry(_ id: String, as caller: Caller) async throws -> RunView {
+        let by = caller.name
         let view = try await store.write { [self] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard RunMove.retry.transition.allows(run.state) else {
@@ -188,7 +211,7 @@ extension CoordinatorEngine {
                 try db.execute(sql: "INSERT INTO outbox(task, attempt, delay_ms, created_at) VALUES (?, ?, 0, ?)",
                                arguments: [task, next, now])
             }
-            try db.audit(actor: by, action: "run.retried", run: id, detail: "\(again.count) tasks again", at: now)
+            try db.audit(actor: by, action: "run.retried", run: id, detail: "\(again.count) tasks again", at: now, caller: caller)
             var effects = IntakeEffects()
             try advance(run: id, db, now: now, effects: &effects)
             return try Self.view(of: id, db)!
@@ -201,6 +224,11 @@ extension CoordinatorEngine {
     /// the broker are skipped by the workers (the run's cancel marker in the
     /// chunk store); results of running ones are recorded and discarded.
     public func cancel(_ id: String, by: String) async throws -> RunView {
+        try await cancel(id, as: Caller(principal: nil, claimedName: by))
+    }
+
+    public func cancel(_ id: String, as caller: Caller) async throws -> RunView {
+        let by = caller.name
         let view = try await store.write { [clock] db in
             guard let run = try RunRecord.fetch(db, id) else { throw ServiceError.notFound("no run \(id)") }
             guard RunMove.cancel.transition.allows(run.state) else {
@@ -210,7 +238,7 @@ extension CoordinatorEngine {
             try StateMachine.cancelRun(id, message: "cancelled by \(by)", at: now, db)
             try db.execute(sql: "DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", arguments: [id])
             try StateMachine.cancelTasks(run: id, among: [.planned, .queued, .running], at: now, db)
-            try db.audit(actor: by, action: "run.cancelled", run: id, at: now)
+            try db.audit(actor: by, action: "run.cancelled", run: id, at: now, caller: caller)
             return try Self.view(of: id, db)!
         }
         chunkStore.markCancelled(run: id)

@@ -22,6 +22,7 @@ extension CoordinatorEngine {
         view.message = run.message
         view.approvalRequired = run.approvalRequired
         view.approvedBy = run.approvedBy
+        view.submitterPrincipal = run.submitterPrincipal
 
         var stages: [Stage: StageView] = [:]
         for row in try Row.fetchAll(db, sql: """

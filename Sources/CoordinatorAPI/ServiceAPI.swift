@@ -130,6 +130,9 @@ public struct RunView: Codable, Sendable, Hashable {
     public var message: String?
     public var approvalRequired: Bool
     public var approvedBy: String?
+    /// The authenticated principal who submitted it; nil when the
+    /// coordinator ran without auth (then `submittedBy` is only a claim).
+    public var submitterPrincipal: String?
     public var stages: [StageView]
     /// Published dataset versions (dataset → version folder, relative to the data root).
     public var published: [String: String]
@@ -182,7 +185,8 @@ public enum ServiceError: Error, Sendable, CustomStringConvertible {
     case conflict(String)
     /// 400: e.g. the spec has errors (the message lists them with line:column).
     case badRequest(String)
-    /// 403: the coordinator's policy refuses it (e.g. a path outside its
+    /// 403: the caller may not do this (the submitter approving their own
+    /// run), or the coordinator's policy refuses it (a path outside its
     /// input roots); the message says why.
     case forbidden(String)
 
@@ -216,6 +220,21 @@ public protocol CoordinatorService: Sendable {
     /// The input files a run's tasks read (absolute paths, sorted), for the
     /// dashboard's lineage graph; empty when there are none yet.
     func runInputs(_ run: String) async throws -> [String]
+
+    // Identities (the HTTP layer authenticates; the service records).
+
+    /// Submits as `caller`: the run's submitter is the principal when there
+    /// is one (`submittedBy` in the request is then ignored).
+    func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView
+    /// Approves as `caller`; the approver recorded is `caller.name`, never a
+    /// name the client sent when there is a principal.
+    func approve(_ id: String, as caller: Caller) async throws -> RunView
+    func retry(_ id: String, as caller: Caller) async throws -> RunView
+    func cancel(_ id: String, as caller: Caller) async throws -> RunView
+    /// The audit log, oldest first, of one run or all; at most `limit` rows (the newest).
+    func audit(run: String?, limit: Int) async throws -> [AuditEntry]
+    /// Appends a refused request (401, 403) to the audit log.
+    func recordRefusal(_ refusal: Refusal) async throws
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -233,4 +252,17 @@ extension CoordinatorService {
         throw ServiceError.notFound("this coordinator keeps no lineage")
     }
     public func runInputs(_ run: String) async throws -> [String] { [] }
+
+    public func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView {
+        var request = request
+        request.submittedBy = caller.name
+        return try await submit(request)
+    }
+    public func approve(_ id: String, as caller: Caller) async throws -> RunView { try await approve(id, by: caller.name) }
+    public func retry(_ id: String, as caller: Caller) async throws -> RunView { try await retry(id, by: caller.name) }
+    public func cancel(_ id: String, as caller: Caller) async throws -> RunView { try await cancel(id, by: caller.name) }
+    public func audit(run: String?, limit: Int) async throws -> [AuditEntry] {
+        throw ServiceError.notFound("this coordinator keeps no audit log")
+    }
+    public func recordRefusal(_ refusal: Refusal) async throws {}
 }

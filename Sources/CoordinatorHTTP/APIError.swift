@@ -9,11 +9,10 @@ import Logging
 struct APIError: Error, Sendable {
     var status: HTTPResponse.Status
     var message: String
+    /// Extra response headers (`WWW-Authenticate` on a 401).
+    var headers: HTTPFields = [:]
 
     static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, message: message) }
-
-    static let tokenRequired = APIError(
-        status: .unauthorized, message: "this coordinator requires a token: set BIS_TOKEN")
 }
 
 /// Turns every error a route throws into a JSON error response with the status
@@ -49,7 +48,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .forbidden(let m): return JSONResponse.error(.forbidden, m)
             }
         case let error as APIError:
-            return JSONResponse.error(error.status, error.message)
+            var response = JSONResponse.error(error.status, error.message)
+            for field in error.headers { response.headers.append(field) }
+            return response
         case let error as any HTTPResponseError:
             // Hummingbird's own: no such route, a body over the limit (NIO's too-many-bytes).
             let message: String
@@ -67,44 +68,6 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             ])
             return JSONResponse.error(.internalServerError, "the coordinator failed: \(error)")
         }
-    }
-}
-
-/// When the coordinator has a token, every call that changes something (all
-/// but GET and HEAD) must carry `Authorization: Bearer <token>`. Reads stay
-/// open, so anyone who can reach the port can watch runs.
-struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let token, request.method != .get, request.method != .head {
-            guard let presented = Self.bearer(request.headers[.authorization]),
-                  Self.constantTimeEqual(presented, token)
-            else { throw APIError.tokenRequired }
-        }
-        return try await next(request, context)
-    }
-
-    /// The credentials of an `Authorization: Bearer <token>` header.
-    static func bearer(_ header: String?) -> String? {
-        guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
-    }
-
-    /// Compares every byte whatever the first difference, so that the time
-    /// taken tells nothing about how much of a guess was right.
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var diff: UInt8 = x.count == y.count ? 0 : 1
-        let n = max(x.count, y.count)
-        for i in 0..<n {
-            let p = i < x.count ? x[i] : 0
-            let q = i < y.count ? y[i] : 0
-            diff |= p ^ q
-        }
-        return diff == 0
     }
 }
 

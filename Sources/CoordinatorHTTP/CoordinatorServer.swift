@@ -1,5 +1,8 @@
 import CoordinatorAPI
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import ServiceLifecycle
 
@@ -7,7 +10,7 @@ import ServiceLifecycle
 /// Hummingbird: the address `bis` talks to (`BIS_COORDINATOR`).
 ///
 /// ```swift
-/// let server = CoordinatorServer(service: engine, port: 0, token: env["BIS_TOKEN"], logger: logger)
+/// let server = CoordinatorServer(service: engine, port: 0, access: try Access.load(path: "auth.txt"), logger: logger)
 /// async let serving: Void = server.run()
 /// let port = try await server.boundPort()
 /// ```
@@ -20,7 +23,8 @@ public struct CoordinatorServer: Service {
     /// The port asked for; 0 lets the system choose one (see `boundPort()`).
     public let port: Int
     private let service: any CoordinatorService
-    private let token: String?
+    private let access: Access?
+    private let tls: TLSConfiguration?
     private let hosts: AllowedHosts
     private let logger: Logger
     private let listening = ListeningPort()
@@ -28,17 +32,22 @@ public struct CoordinatorServer: Service {
     /// - Parameters:
     ///   - host: the address to listen on; the loopback interface unless the
     ///     fleet's hosts must reach it (then set a `token`).
-    ///   - token: when set, every POST must carry `Authorization: Bearer <token>`
-    ///     (compared in constant time, never logged); GETs stay open.
+    ///   - token: `BIS_TOKEN`: one principal, `admin` (see `Access.singleAdmin`).
+    ///     Ignored when `access` is given.
+    ///   - access: the principals (`--auth FILE`); with it or a token, every
+    ///     route but `/healthz` needs a principal (see `AuthMiddleware`).
+    ///   - tls: serve HTTPS only (`--tls-cert`, `--tls-key`; see `tlsConfiguration`).
     ///   - publicHost: the host name clients use when it is not the listen
     ///     address (`--public-url`); requests naming another Host are refused
     ///     (DNS rebinding), see `RequestOriginMiddleware`.
     public init(service: any CoordinatorService, host: String = "127.0.0.1", port: Int = 8470,
-                token: String? = nil, publicHost: String? = nil, logger: Logger) {
+                token: String? = nil, access: Access? = nil, tls: TLSConfiguration? = nil,
+                publicHost: String? = nil, logger: Logger) {
         self.service = service
         self.host = host
         self.port = port
-        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.access = access ?? token.flatMap { $0.isEmpty ? nil : Access.singleAdmin(token: $0) }
+        self.tls = tls
         self.hosts = AllowedHosts(listenHost: host, publicHost: publicHost)
         self.logger = logger
     }
@@ -47,21 +56,24 @@ public struct CoordinatorServer: Service {
     /// `ServiceGroup` shuts down gracefully. Throws when it cannot listen (the
     /// port is taken, the host is not an address of this machine).
     public func run() async throws {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: CoordinatorContext.self)
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: RequestOriginMiddleware(hosts: hosts))
-        router.add(middleware: TokenMiddleware(token: token))
-        Routes(service: service).register(on: router)
+        router.add(middleware: AuthMiddleware(access: access, service: service, logger: logger))
+        Routes(service: service, access: access).register(on: router)
         let listening = self.listening
         let asked = port
+        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { channel in await listening.bound(channel.localAddress?.port ?? asked) },
             logger: logger
         )
         logger.info("coordinator HTTP API starting", metadata: [
-            "http.host": "\(host)", "http.port": "\(port)", "http.token": "\(token == nil ? "none" : "required for POST")",
+            "http.host": "\(host)", "http.port": "\(port)", "http.tls": "\(tls == nil ? "off" : "on")",
+            "http.auth": "\(access.map { "\($0.principals.count) principal(s)" } ?? "off")",
         ])
         // Hummingbird's Application runs its own ServiceGroup, which follows
         // the graceful shutdown of the group around us (task-locals reach the
@@ -91,6 +103,23 @@ public struct CoordinatorServer: Service {
     public func boundPort() async throws -> Int {
         try await listening.port()
     }
+
+    /// The server side of `--tls-cert FILE --tls-key FILE`: the certificate
+    /// chain (PEM, the server's first) and its private key (PEM). TLS 1.2 and up.
+    public static func tlsConfiguration(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+        guard !chain.isEmpty else { throw TLSFileError(message: "\(certificateFile) has no PEM certificate") }
+        let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                              privateKey: .privateKey(key))
+        config.minimumTLSVersion = .tlsv12
+        return config
+    }
+}
+
+struct TLSFileError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 /// Where `run()` tells `boundPort()` callers the port, once.

@@ -16,11 +16,23 @@ import Hummingbird
 /// | `GET /api/runs/{id}/openlineage` | | `[OpenLineageEvent]` |
 /// | `GET /api/lineage/trace?target=T` | | `LineageNode` |
 /// | `GET /api/lineage/impact?file=F` | | `ImpactReport` |
+/// | `GET /api/whoami` | | `WhoAmI`: the caller's principal and role |
+/// | `GET /api/audit?run=R&limit=N` | | `[AuditEntry]`, oldest first (the newest N, default 100, at most 10000) |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
 /// | `GET /`, `GET /runs/{id}` | | the read-only dashboard, `text/html`; an HTML 404 page when there is none |
+///
+/// With auth on (`Access`), `AuthMiddleware` has found the principal before
+/// a route runs: 401 without one, 403 when the role does not allow the route.
+/// The submitter and approver recorded are the principal's name, never a
+/// name in the body; a principal cannot approve a run they submitted (403)
+/// unless `Access.allowSelfApproval`.
 struct Routes: Sendable {
     let service: any CoordinatorService
+    var access: Access? = nil
+
+    static let defaultAuditLimit = 100
+    static let maxAuditLimit = 10_000
 
     static let defaultLimit = 20
     static let maxLimit = 1000
@@ -31,10 +43,11 @@ struct Routes: Sendable {
     /// stray upload fill memory.
     static let maxBody = 4 << 20
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
-        router.post("/api/runs") { request, _ -> Response in
+    func register(on router: Router<CoordinatorContext>) {
+        router.post("/api/runs") { request, context -> Response in
             let submit = try await Self.decode(SubmitRequest.self, named: "SubmitRequest", from: request)
-            return try JSONResponse.encode(try await service.submit(submit), status: .created)
+            let caller = context.caller(claiming: submit.submittedBy)
+            return try JSONResponse.encode(try await service.submit(submit, as: caller), status: .created)
         }
         router.get("/api/runs") { request, _ -> Response in
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
@@ -45,9 +58,24 @@ struct Routes: Sendable {
             guard let run = try await service.run(id) else { throw ServiceError.notFound("no run \(id)") }
             return try JSONResponse.encode(run)
         }
-        action("approve", on: router) { try await $0.approve($1, by: $2) }
-        action("retry", on: router) { try await $0.retry($1, by: $2) }
-        action("cancel", on: router) { try await $0.cancel($1, by: $2) }
+        action("approve", on: router) { [access] service, id, caller in
+            try await Self.refuseSelfApproval(of: id, by: caller, service: service, access: access)
+            return try await service.approve(id, as: caller)
+        }
+        action("retry", on: router) { try await $0.retry($1, as: $2) }
+        action("cancel", on: router) { try await $0.cancel($1, as: $2) }
+        router.get("/api/whoami") { _, context -> Response in
+            // Without auth there is no principal: anyone may do anything.
+            let who = context.principal.map { WhoAmI(name: $0.name, role: $0.role, authenticated: true) }
+                ?? WhoAmI(name: Caller.anonymous, role: .admin, authenticated: false)
+            return try JSONResponse.encode(who)
+        }
+        router.get("/api/audit") { request, _ -> Response in
+            let query = request.uri.queryParameters
+            let limit = try Self.limit(query["limit"].map(String.init), default: Self.defaultAuditLimit, max: Self.maxAuditLimit)
+            let run = query["run"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            return try JSONResponse.encode(try await service.audit(run: run, limit: limit))
+        }
         router.get("/api/workers") { _, _ -> Response in
             try JSONResponse.encode(try await service.workers())
         }
@@ -109,9 +137,23 @@ struct Routes: Sendable {
         return value
     }
 
-    private func action<Context: RequestContext>(
-        _ name: String, on router: Router<Context>,
-        _ perform: @escaping @Sendable (any CoordinatorService, String, String) async throws -> RunView
+    /// The submitter of a run may not approve it (four eyes), unless the
+    /// coordinator allows it. Only with auth: without it names are claims.
+    static func refuseSelfApproval(of id: String, by caller: Caller, service: any CoordinatorService, access: Access?) async throws {
+        guard let access, !access.allowSelfApproval, let principal = caller.principal else { return }
+        guard let run = try await service.run(id) else { throw ServiceError.notFound("no run \(id)") }
+        guard run.submitterPrincipal == principal.name else { return }
+        let reason = "\(principal.name) submitted run \(id) and cannot approve it too: another principal with "
+            + "\(Permission.approve.explanation) must (or start the coordinator with --allow-self-approval)"
+        do {
+            try await service.recordRefusal(Refusal(principal: principal, action: "approve", run: id, status: 403, reason: reason))
+        } catch {}
+        throw ServiceError.forbidden(reason)
+    }
+
+    private func action(
+        _ name: String, on router: Router<CoordinatorContext>,
+        _ perform: @escaping @Sendable (any CoordinatorService, String, Caller) async throws -> RunView
     ) {
         router.post("/api/runs/:id/\(name)") { [service] request, context -> Response in
             let id = try context.parameters.require("id")
@@ -119,7 +161,7 @@ struct Routes: Sendable {
             guard !body.by.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw APIError.badRequest("the ActionRequest body's 'by' is empty; it names who acts, as user@host")
             }
-            return try JSONResponse.encode(try await perform(service, id, body.by))
+            return try JSONResponse.encode(try await perform(service, id, context.caller(claiming: body.by)))
         }
     }
 

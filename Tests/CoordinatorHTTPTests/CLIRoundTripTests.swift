@@ -231,21 +231,26 @@ import Testing
         }
     }
 
-    @Test func aTokenIsSentFromBIS_TOKENAndItsAbsenceIsExit2() async throws {
+    // Issue 12: a missing or refused token was exit 2 and reads needed no
+    // token (this test asserted both); now 401 is exit 4, "refused", and
+    // reads need the token too.
+    @Test func aTokenIsSentFromBIS_TOKENAndItsAbsenceIsExit4() async throws {
         let ws = try Workspace.withOrders()
         defer { ws.remove() }
         try await withServer(token: "t0ken") { fake, http in
             await fake.add(sampleRun("r1", .running))
             let without = try await Bis.run(["cancel", "r1"], in: ws.path, coordinator: http.base)
-            #expect(without.status == 2)
-            #expect(without.stderr == "error: this coordinator requires a token: set BIS_TOKEN\n")
+            #expect(without.status == 4)
+            #expect(without.stderr == "error: refused: not authenticated: this coordinator requires a token: set BIS_TOKEN\n")
             let submit = try await Bis.run(["submit", "orders.yml"], in: ws.path, coordinator: http.base, token: "wrong")
-            #expect(submit.status == 2)
+            #expect(submit.status == 4)
             #expect(submit.stderr.contains("refused the token in BIS_TOKEN"), "\(submit.stderr)")
 
-            // Reads need no token.
+            // Reads need the token too.
             let status = try await Bis.run(["status", "r1"], in: ws.path, coordinator: http.base)
-            #expect(status.status == 0)
+            #expect(status.status == 4, "\(status.stderr)")
+            let read = try await Bis.run(["status", "r1"], in: ws.path, coordinator: http.base, token: "t0ken")
+            #expect(read.status == 0, "\(read.stderr)")
 
             let with = try await Bis.run(["cancel", "r1"], in: ws.path, coordinator: http.base, token: "t0ken")
             #expect(with.status == 0, "\(with.stderr)")

@@ -91,6 +91,48 @@ actor FakeCoordinatorService: CoordinatorService {
 
     func workers() async throws -> [WorkerView] { workerList }
 
+    // MARK: identities and the audit log
+
+    /// Refusals the HTTP layer reported, and the callers of each action (as the engine records them).
+    private(set) var refusals: [Refusal] = []
+    private(set) var callers: [String] = []
+
+    func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView {
+        var request = request
+        request.submittedBy = caller.name
+        var run = try await submit(request)
+        run.submitterPrincipal = caller.principal?.name
+        runsByID[run.id] = run
+        callers.append("submit \(run.id) as \(caller.principalName)")
+        return run
+    }
+
+    func approve(_ id: String, as caller: Caller) async throws -> RunView {
+        callers.append("approve \(id) as \(caller.principalName)")
+        return try await approve(id, by: caller.name)
+    }
+
+    func retry(_ id: String, as caller: Caller) async throws -> RunView {
+        callers.append("retry \(id) as \(caller.principalName)")
+        return try await retry(id, by: caller.name)
+    }
+
+    func cancel(_ id: String, as caller: Caller) async throws -> RunView {
+        callers.append("cancel \(id) as \(caller.principalName)")
+        return try await cancel(id, by: caller.name)
+    }
+
+    func recordRefusal(_ refusal: Refusal) async throws { refusals.append(refusal) }
+
+    func audit(run: String?, limit: Int) async throws -> [AuditEntry] {
+        let rows = refusals.enumerated().map { i, r in
+            AuditEntry(id: Int64(i + 1), at: Self.epoch, actor: r.principal?.name ?? "unauthenticated", principal: r.principal?.name,
+                       role: r.principal?.role.rawValue, action: "request.refused", run: r.run, outcome: "\(r.status)",
+                       detail: "\(r.action): \(r.reason)")
+        }
+        return Array(rows.filter { run == nil || $0.run == run }.suffix(limit))
+    }
+
     // MARK: lineage, quarantine, the dashboard's inputs
 
     /// Whole views handed out one per `run(id)` call (a run that progresses

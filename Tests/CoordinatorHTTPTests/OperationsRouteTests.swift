@@ -115,13 +115,16 @@ import Testing
         }
     }
 
-    @Test func theNewGetsStayOpenWithAToken() async throws {
+    // Issue 12 item 4: these GETs used to stay open with a token (this test asserted it).
+    @Test func theNewGetsNeedTheTokenToo() async throws {
         try await withServer(token: "t") { fake, http in
             await fake.setQuarantine("r1", [])
             await fake.setEvents("r1", [])
             for path in ["/", "/api/runs/r1/quarantine", "/api/runs/r1/openlineage", "/api/lineage/impact?file=x"] {
                 let a = try await http.get(path)
-                #expect(a.status == 200, "\(path): \(a.text)")
+                #expect(a.status == 401, "\(path): \(a.text)")
+                let b = try await http.send("GET", path, body: nil, token: "t")
+                #expect(b.status == 200, "\(path): \(b.text)")
             }
         }
     }

@@ -192,8 +192,8 @@ import Testing
     }
 }
 
-/// The token rule: with a token, POSTs need `Authorization: Bearer <token>`;
-/// GETs stay open.
+/// The token rule: with a token (BIS_TOKEN: one admin), every route but
+/// /healthz needs `Authorization: Bearer <token>`.
 @Suite struct TokenTests {
     static let token = "s3cret-token"
 
@@ -229,13 +229,17 @@ import Testing
         }
     }
 
-    @Test func getsStayOpen() async throws {
+    // Issue 12 item 4: GETs used to stay open with a token (this test asserted it).
+    @Test func getsNeedTheTokenTooButHealthz() async throws {
         try await withServer(token: Self.token) { fake, http in
             await fake.add(sampleRun("r1", .running))
-            for path in ["/api/runs", "/api/runs/r1", "/api/workers", "/metrics", "/healthz"] {
+            for path in ["/api/runs", "/api/runs/r1", "/api/workers", "/metrics"] {
                 let a = try await http.get(path)
-                #expect(a.status == 200, "\(path): \(a.text)")
+                #expect(a.status == 401, "\(path): \(a.text)")
+                let b = try await http.send("GET", path, body: nil, token: Self.token)
+                #expect(b.status == 200, "\(path): \(b.text)")
             }
+            #expect(try await http.get("/healthz").status == 200)
         }
     }
 }

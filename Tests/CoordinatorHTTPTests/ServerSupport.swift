@@ -10,12 +10,13 @@ import Logging
 /// for the length of `body`.
 func withServer<T: Sendable>(
     token: String? = nil,
+    access: Access? = nil,
     _ body: @Sendable (FakeCoordinatorService, HTTPClient) async throws -> T
 ) async throws -> T {
     let fake = FakeCoordinatorService()
     var logger = Logger(label: "test.http")
     logger.logLevel = .critical
-    let server = CoordinatorServer(service: fake, port: 0, token: token, logger: logger)
+    let server = CoordinatorServer(service: fake, port: 0, token: token, access: access, logger: logger)
     let serving = Task { try await server.run() }
     defer { serving.cancel() }
     let port = try await server.boundPort()
@@ -30,6 +31,7 @@ struct HTTPClient: Sendable {
         let status: Int
         let data: Data
         let contentType: String?
+        var wwwAuthenticate: String? = nil
         var text: String { String(decoding: data, as: UTF8.self) }
         func json() throws -> Any { try JSONSerialization.jsonObject(with: data) }
         var object: [String: Any]? { try? json() as? [String: Any] }
@@ -56,7 +58,8 @@ struct HTTPClient: Sendable {
         if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
-        return Answer(status: http.statusCode, data: data, contentType: http.value(forHTTPHeaderField: "Content-Type"))
+        return Answer(status: http.statusCode, data: data, contentType: http.value(forHTTPHeaderField: "Content-Type"),
+                      wwwAuthenticate: http.value(forHTTPHeaderField: "WWW-Authenticate"))
     }
 }
 

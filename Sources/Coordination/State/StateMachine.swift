@@ -27,6 +27,8 @@ enum StateMachine {
         var partitions: Int
         var approvalRequired: Bool
         var submittedBy: String
+        /// The authenticated principal who submitted it (nil without auth).
+        var submitterPrincipal: String? = nil
     }
 
     /// Writes the run `pending`; `startRun` moves it on once its first
@@ -34,10 +36,10 @@ enum StateMachine {
     static func createRun(_ r: NewRun, at now: Double, _ db: Database) throws {
         try db.run("""
             INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
-                             partitions, approval_required, submitted_by, submitted_at)
-            VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             partitions, approval_required, submitted_by, submitted_at, submitter_principal)
+            VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [r.id, r.kind, r.pipeline, r.specText, r.specSHA256, r.specFile, r.specDirectory, r.allowedRoots,
-                  r.partitions, r.approvalRequired, r.submittedBy, now])
+                  r.partitions, r.approvalRequired, r.submittedBy, now, r.submitterPrincipal])
     }
 
     @discardableResult

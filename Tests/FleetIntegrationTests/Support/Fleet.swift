@@ -40,6 +40,9 @@ struct FleetOptions: Sendable {
     var inputRoots: [String]? = nil
     /// More `bis-worker` arguments (`--delivery-limit 1`: it must equal the coordinator's).
     var workerArguments: [String] = []
+    /// A token the harness's own HTTP calls and `bis` commands carry (a
+    /// coordinator with `--auth`); a command's own environment overrides it.
+    var harnessToken: String? = nil
 }
 
 /// What a `bis` command did.
@@ -320,6 +323,7 @@ final class Fleet: @unchecked Sendable {
         let n = lock.withLock { () -> Int in commands += 1; return commands }
         var env = baseEnvironment()
         env["BIS_COORDINATOR"] = address
+        if let token = options.harnessToken { env["BIS_TOKEN"] = token }
         env.merge(extra) { $1 }
         let p = try ChildProcess(name: "bis \(args.first ?? "")", executable: bisPath, arguments: args, environment: env,
                                  stdout: logs + "/cli-\(n).out", stderr: logs + "/cli-\(n).err")
@@ -339,6 +343,11 @@ final class Fleet: @unchecked Sendable {
     /// Runs `bis ARGS` to its end.
     func bis(_ args: [String], timeout: Double = 180) async throws -> CommandResult {
         try await finish(try startBis(args), timeout: timeout)
+    }
+
+    /// Runs `bis ARGS` to its end with more environment (`BIS_TOKEN`, `BIS_CA_FILE`).
+    func bis(_ args: [String], environment: [String: String], timeout: Double = 180) async throws -> CommandResult {
+        try await finish(try startBis(args, environment: environment), timeout: timeout)
     }
 
     /// `bis submit SPEC`: the run id.
@@ -442,6 +451,7 @@ final class Fleet: @unchecked Sendable {
         guard let url = URL(string: address + path) else { return nil }
         var request = URLRequest(url: url)
         request.timeoutInterval = 5
+        if let token = options.harnessToken { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         guard let (data, response) = try? await URLSession.shared.data(for: request),
               let http = response as? HTTPURLResponse else { return nil }
         return (http.statusCode, data)

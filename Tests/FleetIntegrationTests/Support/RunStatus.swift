@@ -25,6 +25,7 @@ struct RunStatus: Decodable, Sendable, CustomStringConvertible {
     var message: String?
     var approvalRequired: Bool?
     var approvedBy: String?
+    var submittedBy: String?
     var stages: [StageStatus]
     var published: [String: String]
     var reportDirectory: String?
