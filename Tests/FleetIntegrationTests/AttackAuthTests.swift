@@ -104,7 +104,8 @@ struct AttackAuthTests {
         let port = try freePort()
         var env = ProcessInfo.processInfo.environment
         env["BIS_TOKEN"] = nil
-        let args = ["coordinator", "--amqp", try FleetEnvironment.brokerURL(), "--data-root", dir + "/root",
+        env["BIS_AMQP_URL"] = try FleetEnvironment.brokerURL()   // the broker password stays out of argv
+        let args = ["coordinator", "--data-root", dir + "/root",
                     "--http", "0.0.0.0:\(port)", "--namespace", "t" + randomHex()]
         let p = try ChildProcess(name: "coordinator", executable: bis, arguments: args, environment: env,
                                  stdout: dir + "/out", stderr: dir + "/err")
@@ -143,7 +144,8 @@ struct AttackAuthTests {
         var env = ProcessInfo.processInfo.environment
         for key in ["BIS_TOKEN", "BIS_COORDINATOR", "BIS_CA_FILE"] { env[key] = nil }
         let namespace = "t" + randomHex()
-        let args = ["coordinator", "--amqp", try FleetEnvironment.brokerURL(), "--data-root", dir + "/root",
+        env["BIS_AMQP_URL"] = try FleetEnvironment.brokerURL()   // the broker password stays out of argv
+        let args = ["coordinator", "--data-root", dir + "/root",
                     "--http", "127.0.0.1:\(port)", "--namespace", namespace, "--auth", auth,
                     "--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server-key.pem"]
         let coordinator = try ChildProcess(name: "coordinator", executable: bis, arguments: args, environment: env,
