@@ -23,4 +23,32 @@ import Testing
         let yaml = baseSpec + "report:\n  title: &t Orders\n  subtitle: *t\n"
         #expect(!specErrors(yaml).contains { $0.contains("expands to more than") })
     }
+
+    /// Found by fuzzing (ops/fuzz spec, then the same shape made large): one
+    /// derive step with thousands of columns made checking the spec and
+    /// compiling its normalize steps quadratic (20,000 columns in 430 KB kept
+    /// the loader busy for minutes). Refused at the step that passes the bound.
+    @Test func tooManyDerivedColumnsAreRefused() {
+        let derived = (0..<3_000).map { "      c\($0): \"id + 1\"\n" }.joined()
+        let errors = specErrors(baseSpec + "normalize:\n  - derive:\n" + derived, checker: ExpressionLanguageChecker())
+        #expect(errors == ["spec.yml:12:5: normalize has more than 1000 operations (each derived, cast, filled or "
+                           + "renamed column counts as one); split the pipeline"], "\(errors)")
+    }
+
+    /// The same through many small steps, each deriving a new column.
+    @Test func tooManyNormalizeStepsAreRefused() {
+        let steps = (0..<3_000).map { "  - derive: {c\($0): \"id\"}\n" }.joined()
+        let errors = specErrors(baseSpec + "normalize:\n" + steps, checker: ExpressionLanguageChecker())
+        #expect(errors.count == 1)
+        #expect(errors.first?.hasPrefix("spec.yml:1012:5: normalize has more than 1000 operations") == true, "\(errors)")
+    }
+
+    /// A source that declares more columns than the bound.
+    @Test func tooManySourceColumnsAreRefused() {
+        let columns = (0..<1_500).map { "      c\($0): int64\n" }.joined()
+        let yaml = "pipeline: wide\nsources:\n  s:\n    format: csv\n    files: data/*.csv\n    columns:\n" + columns
+        let errors = specErrors(yaml)
+        #expect(errors == ["spec.yml:1007:7: 'columns' in source 's' declares 1500 columns, more than the 1000 a source may have"],
+                "\(errors)")
+    }
 }

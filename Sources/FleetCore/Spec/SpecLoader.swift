@@ -192,6 +192,11 @@ struct SpecLoader {
         if entries.isEmpty {
             sink.add(node.location, "'columns' in \(context) needs at least one column")
         }
+        if entries.count > SpecSize.maxColumns {
+            sink.add(entries[SpecSize.maxColumns].keyNode.location,
+                     "'columns' in \(context) declares \(entries.count) columns, more than the \(SpecSize.maxColumns) a source may have")
+            return []
+        }
         var fields: [Field] = []
         for entry in entries {
             if entry.key.isEmpty {
@@ -263,8 +268,16 @@ struct SpecLoader {
     mutating func loadNormalize(_ node: Node, tracker: inout SchemaTracker) -> [NormalizeStep] {
         guard let items = sequence(node, "'normalize'") else { return [] }
         var steps: [NormalizeStep] = []
+        var operations = 0
         for item in items {
             guard let entries = mapping(item, "a normalize step") else { continue }
+            // derive, cast, fill_null and rename: one operation per column.
+            operations += max(1, entries.first?.value.mapping?.count ?? 1)
+            if operations > SpecSize.maxNormalizeOperations {
+                sink.add(item.location, "normalize has more than \(SpecSize.maxNormalizeOperations) operations "
+                         + "(each derived, cast, filled or renamed column counts as one); split the pipeline")
+                break
+            }
             guard let entry = entries.first else {
                 sink.add(item.location, "a normalize step is empty; use one of \(NormalizeOperation.keys.joined(separator: ", "))")
                 continue
