@@ -224,9 +224,13 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     /// GET and HEAD read; `POST …/approve` approves; every other call operates.
+    /// By path segment, not suffix: the router ignores a trailing slash and
+    /// empty segments, so `/api/runs/R/approve/` reaches the approve route
+    /// and must need the approve permission too (an operator could approve
+    /// through it when this compared the path's text).
     static func permission(method: HTTPRequest.Method, path: String) -> Permission {
         if method == .get || method == .head { return .read }
-        return path.hasSuffix("/approve") ? .approve : .operate
+        return path.split(separator: "/").last?.lowercased() == "approve" ? .approve : .operate
     }
 
     /// "submitting a run", "approving run R", … for messages.
@@ -252,8 +256,8 @@ struct AuthMiddleware: RouterMiddleware {
         return ("\(method.rawValue) \(path)", nil)
     }
 
-    /// Writes a refused POST to the audit log (reads are not recorded: a
-    /// refused read changes nothing). A store that fails is logged, and the
+    /// Writes a principal's refused POST to the audit log (reads are not
+    /// recorded: a refused read changes nothing; nor are 401s, only logged). A store that fails is logged, and the
     /// refusal stands.
     private func refuse(_ request: Request, principal: Principal?, status: Int, reason: String) async {
         logger.notice("request refused", metadata: [
@@ -261,6 +265,9 @@ struct AuthMiddleware: RouterMiddleware {
             "http.status": "\(status)", "principal": "\(principal?.name ?? "-")",
         ])
         guard request.method != .get, request.method != .head else { return }
+        // Only a principal's refusals are stored: an unauthenticated caller
+        // could otherwise grow the store (and load its one writer) at will.
+        guard principal != nil else { return }
         let (action, run) = Self.action(request.method, request.uri.path)
         do {
             try await service.recordRefusal(Refusal(principal: principal, action: action, run: run, status: status, reason: reason))

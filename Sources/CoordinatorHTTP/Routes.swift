@@ -157,6 +157,12 @@ struct Routes: Sendable {
     ) {
         router.post("/api/runs/:id/\(name)") { [service] request, context -> Response in
             let id = try context.parameters.require("id")
+            // The middleware decided the permission from the path; the route
+            // checks it again from what it is, whatever the path looked like.
+            let needed: Permission = name == "approve" ? .approve : .operate
+            if let principal = context.principal, !principal.role.allows(needed) {
+                throw ServiceError.forbidden("\(principal.name) is a \(principal.role.rawValue): this needs \(needed.explanation)")
+            }
             let body = try await Self.decode(ActionRequest.self, named: "ActionRequest", from: request)
             guard !body.by.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw APIError.badRequest("the ActionRequest body's 'by' is empty; it names who acts, as user@host")
