@@ -154,10 +154,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let url = broker.url
         let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/data")
         let fleetKey: FleetKey
+        var keyPath = ""
         do {
             try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
             let (key, path, created) = try BrokerSecrets.fleetKey(file: fleetKeyFile, dataRoot: root.root, environment: env)
             fleetKey = key
+            keyPath = path
             if created {
                 logger.notice("created the fleet key; every worker must read the same file", metadata: ["fleet.key": "\(path)"])
             } else if FleetKey.isShared(file: path) {
@@ -189,8 +191,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
-                                       options: Coordination.CoordinatorOptions(policy: policy, inputRoots: inputRoots,
-                                                                                globEntryLimit: maxGlobEntries),
+                                       options: Coordination.CoordinatorOptions(
+                                           policy: policy, inputRoots: inputRoots, globEntryLimit: maxGlobEntries,
+                                           protectedFiles: [keyPath, dbPath, dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"]
+                                               + [auth, tlsKey, amqpPasswordFile].compactMap { $0 }),
                                        logger: logger)
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, access: access, tls: tls,
                                        publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)

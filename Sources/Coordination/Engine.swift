@@ -24,10 +24,17 @@ public struct CoordinatorOptions: Sendable {
     public var inputRoots: InputRoots?
     /// Most folder entries one submit's globs may look at.
     public var globEntryLimit: Int
+    /// The coordinator's own secrets and state (the fleet key, the lineage
+    /// store and its journal files, the auth file, the TLS key, the broker
+    /// password file): a submitted spec may neither be one nor read one as
+    /// an input, even where they lie under an input root (the default data
+    /// root, `.bis/data`, lies under the default input root).
+    public var protectedFiles: [String]
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
                 dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,
-                globEntryLimit: Int = PipelineSpec.defaultGlobEntryLimit) {
+                globEntryLimit: Int = PipelineSpec.defaultGlobEntryLimit, protectedFiles: [String] = []) {
+        self.protectedFiles = protectedFiles
         self.policy = policy
         self.workerQuietAfterSeconds = workerQuietAfterSeconds
         self.intakeBatch = intakeBatch

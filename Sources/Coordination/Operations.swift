@@ -25,6 +25,10 @@ extension CoordinatorEngine {
     /// and `submitter_principal` records it (nil without auth).
     public func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView {
         let cwd = FileManager.default.currentDirectoryPath
+        if request.specText == nil {   // before the file is read
+            try refuseProtected(specFile: request.specPath.hasPrefix("/") ? request.specPath : cwd + "/" + request.specPath,
+                                inputs: [])
+        }
         let path: String
         let directory: String
         let text: String
@@ -73,6 +77,7 @@ extension CoordinatorEngine {
             // A glob outside the roots is a refusal of where the spec reads (403).
             throw error.outsideRoots ? ServiceError.forbidden(error.description) : ServiceError.badRequest(error.description)
         }
+        try refuseProtected(specFile: nil, inputs: spec.sources.flatMap(\.resolvedFiles))
         // Shards and checksums, outside the transaction (this reads the files).
         var shards: [(ShardRef, ChunkRef, String)] = []
         do {
@@ -254,5 +259,29 @@ extension CoordinatorEngine {
             if state.isSettled, let view = try await run(id) { return view }
             try await Task.sleep(for: poll)
         }
+    }
+}
+
+extension CoordinatorEngine {
+    /// Refuses (403) a spec file or input that is one of the coordinator's
+    /// own files (`CoordinatorOptions.protectedFiles`): with the defaults the
+    /// data root, and so the fleet key and the store, lie under the input
+    /// root, and an input read as CSV would show the key in the quarantine.
+    func refuseProtected(specFile: String?, inputs: [String]) throws {
+        guard !options.protectedFiles.isEmpty else { return }
+        let protected = Set(options.protectedFiles.map(Self.canonical))
+        for (role, path) in (specFile.map { [("spec", $0)] } ?? []) + inputs.map({ ("input", $0) })
+        where protected.contains(Self.canonical(path)) {
+            throw ServiceError.forbidden("the \(role) \(path) is one of the coordinator's own files (its fleet key, store, "
+                                         + "auth file or TLS key), which no spec may read")
+        }
+    }
+
+    /// `path` with symlinks resolved: the file's own when it exists, else its
+    /// folder's (a store's `-wal` file comes and goes).
+    static func canonical(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        if FileManager.default.fileExists(atPath: url.path) { return url.resolvingSymlinksInPath().path }
+        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
     }
 }

@@ -108,8 +108,23 @@ struct AttackInputTests {
 
             // 6. The CLI is refused the same way: --allow-root cannot widen the coordinator's roots.
             let cli = try await fleet.bis(["submit", spec, "--allow-root", "/"], timeout: 60)
-            fleet.check(cli.exitCode != 0 && cli.stderr.contains("the allowed root / is not a folder under the coordinator's input roots"),
-                        "bis submit --allow-root / should be refused: \(cli)")
+            fleet.check(cli.exitCode == 4 && cli.stderr.contains("the allowed root / is not a folder under the coordinator's input roots"),
+                        "bis submit --allow-root / should be refused with exit 4 (not allowed): \(cli)")
+
+            // 6b. The coordinator's own files under its input root (here as with the defaults: the
+            // data root, with the fleet key, and the store lie under it) are no spec's input, nor a spec.
+            let key = try String(contentsOfFile: fleet.dataRoot + "/fleet.key", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            for files in ["root/fleet.key", "store/bis.db", "'root/fleet*'"] {
+                let own = specText.replacingOccurrences(of: "files: data/*.csv", with: "files: \(files)")
+                let r = try await Self.post(fleet, ["specPath": spec, "specText": own, "allowedRoots": [], "submittedBy": "eve@host"])
+                fleet.check(r.status == 403 && r.error.contains("is one of the coordinator's own files"),
+                            "a spec reading \(files) should be refused with 403: \(r)")
+                fleet.check(!r.error.contains(key.prefix(16)), "the refusal shows the fleet key: \(r.error)")
+            }
+            let asSpec = try await Self.post(fleet, ["specPath": fleet.dataRoot + "/fleet.key", "allowedRoots": [], "submittedBy": "eve@host"])
+            fleet.check(asSpec.status == 403 && !asSpec.error.contains(key.prefix(16)),
+                        "the fleet key as the spec file should be refused unread: \(asSpec)")
 
             // 7. A legitimate narrowed submit still runs to the end.
             let ok = try await fleet.bis(["submit", spec, "--allow-root", fleet.dir + "/data", "--wait"])

@@ -123,4 +123,36 @@ import Testing
         #expect(m.contains("no file matches 'data/*.tsv' in source 'orders' under the allowed input root \(s.root)/specs"))
         await s.remove()
     }
+
+    /// The coordinator's own files under an input root (with the defaults
+    /// the data root, and so the fleet key and the store, lie under it): no
+    /// spec reads them as input, by name or by glob, and none is read as a spec.
+    @Test func theCoordinatorsOwnFilesAreNoInput() async throws {
+        let s = try Setup()
+        let key = s.dir + "/in/specs/data/fleet.key"
+        try String(repeating: "ab", count: 32).write(toFile: key, atomically: true, encoding: .utf8)
+        let engine = CoordinatorEngine(store: try LineageStore(path: s.dir + "/store/own.db"), transport: s.transport,
+                                       chunkStore: ChunkStore(root: s.dir + "/store"),
+                                       options: CoordinatorOptions(inputRoots: try InputRoots(resolving: [s.dir + "/in"], relativeTo: "/"),
+                                                                   globEntryLimit: 1000, protectedFiles: [key]))
+        for files in ["data/fleet.key", "'data/*'"] {
+            do {
+                _ = try await engine.submit(SubmitRequest(specPath: s.dir + "/in/specs/p.yml", specText: s.text(files), submittedBy: "eve@host"))
+                Issue.record("\(files): accepted")
+            } catch let error as ServiceError {
+                guard case .forbidden(let m) = error else { Issue.record("\(files): \(error)"); continue }
+                #expect(m == "the input \(s.root)/specs/data/fleet.key is one of the coordinator's own files (its fleet key, store, "
+                        + "auth file or TLS key), which no spec may read", "\(files)")
+            }
+        }
+        do {
+            _ = try await engine.submit(SubmitRequest(specPath: key, submittedBy: "eve@host"))
+            Issue.record("the key as a spec: accepted")
+        } catch let error as ServiceError {
+            guard case .forbidden(let m) = error else { Issue.record("\(error)"); return }
+            #expect(m.hasPrefix("the spec \(key) is one of the coordinator's own files"), "\(m)")
+        }
+        #expect(try await engine.runs(limit: 10).isEmpty)
+        await s.remove()
+    }
 }
