@@ -269,19 +269,12 @@ extension CoordinatorEngine {
     /// root, and an input read as CSV would show the key in the quarantine.
     func refuseProtected(specFile: String?, inputs: [String]) throws {
         guard !options.protectedFiles.isEmpty else { return }
-        let protected = Set(options.protectedFiles.map(Self.canonical))
+        // Resolved now, not at start: the store's -wal file exists while it is open.
+        let protected = Set(options.protectedFiles.map(PathResolver.canonical))
         for (role, path) in (specFile.map { [("spec", $0)] } ?? []) + inputs.map({ ("input", $0) })
-        where protected.contains(Self.canonical(path)) {
+        where protected.contains(PathResolver.canonical(path)) {
             throw ServiceError.forbidden("the \(role) \(path) is one of the coordinator's own files (its fleet key, store, "
                                          + "auth file or TLS key), which no spec may read")
         }
-    }
-
-    /// `path` with symlinks resolved: the file's own when it exists, else its
-    /// folder's (a store's `-wal` file comes and goes).
-    static func canonical(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path).standardizedFileURL
-        if FileManager.default.fileExists(atPath: url.path) { return url.resolvingSymlinksInPath().path }
-        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
     }
 }

@@ -101,7 +101,7 @@ extension PipelineSpec {
 }
 
 /// File system paths: absolute and canonical forms, and glob expansion.
-enum PathResolver {
+public enum PathResolver {
     /// `path` made absolute against `base`, with `.` and `..` segments
     /// removed lexically.
     static func absolute(_ path: String, relativeTo base: String) -> String {
@@ -117,7 +117,7 @@ enum PathResolver {
 
     /// The real path (symlinks resolved) when it exists, else the lexical
     /// absolute form.
-    static func canonical(_ path: String) -> String {
+    public static func canonical(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else {
             return absolute(path, relativeTo: FileManager.default.currentDirectoryPath)
         }
