@@ -10,12 +10,27 @@ public struct PublishSpec: Sendable, Hashable {
     /// the dataset has exactly the normalized columns. Summaries never have them.
     public var provenance: Bool
     public var location: SpecLocation
+    /// `schema_change:` which differences from CURRENT's schema a new
+    /// version may have (the schema contract); `none` unless the spec says.
+    public var schemaChange: SchemaChange = .none
 
     public init(dataset: String, summaries: [SummarySpec], provenance: Bool = false, location: SpecLocation) {
         self.dataset = dataset
         self.summaries = summaries
         self.provenance = provenance
         self.location = location
+    }
+
+    /// `publish: {schema_change: none | additive | any}`: how a new version's
+    /// schema (column names, types, nullability, order) may differ from the
+    /// one `CURRENT` names. The first version of a dataset sets the contract.
+    public enum SchemaChange: String, Sendable, Hashable, CaseIterable {
+        /// No difference at all (the default).
+        case none
+        /// New nullable columns after the existing ones; nothing else changes.
+        case additive
+        /// Any difference (the contract is off).
+        case any
     }
 }
 
