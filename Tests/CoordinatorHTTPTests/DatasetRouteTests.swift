@@ -231,6 +231,10 @@ import TestSupport
         let hash = try #require(view.publishedSchemas?["orders"])
         #expect(try await live.engine.datasets().first { $0.name == "orders" }?.schemaSHA256 == hash)
         #expect(view.publishedSchemas?["revenue_by_country"] != nil)
+        // The report's Published table has it too.
+        let report = live.engine.chunkStore.root + "/" + (try #require(view.reportDirectory)) + "/report.html"
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(html.contains("<th>schema sha256</th>") && html.contains(hash), "\(report)")
         let page = try await HTTPClient(base: live.base).get("/runs/\(live.run)")
         #expect(page.text.contains("<h2>Published</h2>") && page.text.contains(hash), "\(page.text.prefix(2000))")
         let status = try await Bis.run(["status", live.run], in: ws.path, coordinator: live.base)
