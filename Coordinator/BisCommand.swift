@@ -23,7 +23,7 @@ struct BisCommand: AsyncParsableCommand {
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
             QuarantineCommand.self, LineageCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
-            WhoamiCommand.self, AuditCommand.self,
+            WhoamiCommand.self, AuditCommand.self, GCCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
         ]
     )
