@@ -200,7 +200,8 @@ extension CoordinatorEngine {
             report.items.append(item)
         }
 
-        let (executions, edges) = try await pruneLineage(before: now - r.keepLineage, dryRun: dryRun)
+        let (executions, edges) = try await pruneLineage(before: now - r.keepLineage, retryableAfter: now - r.keepIntermediate,
+                                                         dryRun: dryRun)
         report.lineageExecutionsPruned = executions
         report.lineageEdgesPruned = edges
 
@@ -273,7 +274,11 @@ extension CoordinatorEngine {
                 """, arguments: [now - r.keepIntermediate]) {
                 protected[row["id"]] = "its run is \(row["state"] as String)"
             }
-            let recorded = Set(try String.fetchAll(db, sql: "SELECT path FROM gc_intents WHERE kind = 'version'"))
+            // A version found pointed at when its turn came (outcome `kept`)
+            // is considered again: CURRENT may have moved on since.
+            let recorded = Set(try String.fetchAll(db, sql: """
+                SELECT path FROM gc_intents WHERE kind = 'version' AND (done_at IS NULL OR outcome = 'removed')
+                """))
             return (keeps, protected, recorded)
         }
         for d in datasets {
@@ -340,25 +345,30 @@ extension CoordinatorEngine {
     }
 
     /// Deletes (or, dry, counts) the lineage rows of executions that ended
-    /// before `cutoff` in runs that are over: their edges, the executions,
-    /// then chunk rows nothing references any more — never source files'
-    /// (the runs' inputs' hashes) nor published versions'.
-    private func pruneLineage(before cutoff: Double, dryRun: Bool) async throws -> (Int, Int) {
+    /// before `cutoff` in runs that are over (a failed run only once it can
+    /// no longer be retried: a retry reuses its committed outputs through
+    /// these rows): their edges, the executions, then chunk rows nothing
+    /// references any more — never source files' (the runs' inputs'
+    /// hashes) nor published versions'.
+    private func pruneLineage(before cutoff: Double, retryableAfter: Double, dryRun: Bool) async throws -> (Int, Int) {
         let select = """
             SELECT x.id FROM executions x JOIN tasks t ON t.id = x.task JOIN runs r ON r.id = t.run
             WHERE COALESCE(x.finished_at, x.started_at, 0) < ? AND r.state IN ('succeeded', 'failed', 'cancelled')
+            AND NOT (r.state = 'failed' AND COALESCE(r.finished_at, 0) > ?
+                     AND NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate'))
             """
+        let arguments: StatementArguments = [cutoff, retryableAfter]
         if dryRun {
             return try await store.read { db in
-                let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(select))", arguments: [cutoff]) ?? 0
-                let e = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM edges WHERE execution IN (\(select))", arguments: [cutoff]) ?? 0
+                let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(select))", arguments: arguments) ?? 0
+                let e = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM edges WHERE execution IN (\(select))", arguments: arguments) ?? 0
                 return (n, e)
             }
         }
         return try await store.write { db in
             try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS gc_prune(id TEXT PRIMARY KEY)")
             try db.execute(sql: "DELETE FROM gc_prune")
-            try db.execute(sql: "INSERT INTO gc_prune \(select)", arguments: [cutoff])
+            try db.execute(sql: "INSERT INTO gc_prune \(select)", arguments: arguments)
             let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_prune") ?? 0
             guard n > 0 else { return (0, 0) }
             try db.execute(sql: "DELETE FROM edges WHERE execution IN (SELECT id FROM gc_prune)")
