@@ -235,6 +235,10 @@ public protocol CoordinatorService: Sendable {
     func audit(run: String?, limit: Int) async throws -> [AuditEntry]
     /// Appends a refused request (401, 403) to the audit log.
     func recordRefusal(_ refusal: Refusal) async throws
+
+    /// One retention pass (`bis gc`): what it would remove (`dryRun`), or
+    /// what it removed, with an audit row naming `caller` for a real pass.
+    func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -265,4 +269,7 @@ extension CoordinatorService {
         throw ServiceError.notFound("this coordinator keeps no audit log")
     }
     public func recordRefusal(_ refusal: Refusal) async throws {}
+    public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
+        throw ServiceError.notFound("this coordinator keeps no chunk store to collect")
+    }
 }
