@@ -9,7 +9,7 @@ struct BisCommand: AsyncParsableCommand {
         abstract: "Submit, watch, approve, retry and trace BIS Fleet pipeline runs.",
         discussion: """
             Runs go to a coordinator over HTTP (`bis submit`, `status`, `runs`, \
-            `workers`, `quarantine`, `lineage`, `approve`, `retry`, `cancel`): \
+            `workers`, `quarantine`, `lineage`, `approve`, `retry`, `cancel`, `gc`): \
             set BIS_COORDINATOR to its \
             address (default http://127.0.0.1:8470) and BIS_TOKEN when it \
             requires one. The stages also run by hand (`bis stage run`), with \
@@ -23,7 +23,7 @@ struct BisCommand: AsyncParsableCommand {
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
             QuarantineCommand.self, LineageCommand.self, DatasetsCommand.self, DatasetCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
-            WhoamiCommand.self, AuditCommand.self,
+            WhoamiCommand.self, AuditCommand.self, GCCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
         ]
     )

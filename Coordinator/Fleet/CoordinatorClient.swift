@@ -97,6 +97,11 @@ struct CoordinatorClient: Sendable {
         return try await send("GET", path)
     }
 
+    /// `bis gc`: a dry run reads (`GET`), a real pass acts (`POST`).
+    func gc(dryRun: Bool, by: String) async throws(ClientError) -> GCReport {
+        dryRun ? try await send("GET", "/api/gc") : try await send("POST", "/api/gc", body: ActionRequest(by: by))
+    }
+
     /// A query value: everything but unreserved characters and `/` percent-encoded
     /// (a space as %20, never `+`, which the server keeps as it is).
     private static func escapeQuery(_ value: String) -> String {

@@ -144,6 +144,11 @@ enum LineageText {
     }
 
     static func describe(_ n: LineageNode) -> String {
+        guard let removed = n.removedAt else { return describeChunk(n) }
+        return describeChunk(n) + "  [removed \(removed.formatted(.iso8601)) by retention]"
+    }
+
+    static func describeChunk(_ n: LineageNode) -> String {
         guard let p = n.producedBy else {
             if n.kind == .source {
                 return "input \(n.path)  sha256 \(n.sha256)" + (n.name.map { "  source \($0)" } ?? "")

@@ -107,7 +107,40 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Deliveries of one task message before the broker dead-letters it (a worker crashing on it each time).")
     var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
 
+    @Option(help: ArgumentHelp("Keep a finished run's intermediate chunks (runs/<run>/) this long; a failed run can be "
+                               + "retried until then (90s, 15m, 2h, 7d).", valueName: "duration"))
+    var keepIntermediate: String = "7d"
+
+    @Option(help: ArgumentHelp("Keep a published version a delivery named for this long, beyond publish.keep.",
+                               valueName: "duration"))
+    var keepDelivered: String = "30d"
+
+    @Option(help: ArgumentHelp("Keep executions' lineage rows this long (runs, input hashes, versions and the audit "
+                               + "log stay).", valueName: "duration"))
+    var keepLineage: String = "400d"
+
+    @Option(help: ArgumentHelp("How often the coordinator runs a retention pass by itself (0s: never; bis gc still works).",
+                               valueName: "duration"))
+    var gcInterval: String = "1h"
+
+    /// The --keep-* and --gc-interval flags, checked.
+    func retentionOptions() throws -> Coordination.RetentionOptions {
+        func seconds(_ text: String, _ flag: String) throws -> Double {
+            guard let s = RetentionDuration.seconds(text) else {
+                throw ValidationError("\(flag) '\(text)' is not a duration: a whole number and s, m, h or d (90s, 15m, 2h, 7d)")
+            }
+            return s
+        }
+        let interval = try seconds(gcInterval, "--gc-interval")
+        return Coordination.RetentionOptions(
+            keepIntermediate: try seconds(keepIntermediate, "--keep-intermediate"),
+            keepDelivered: try seconds(keepDelivered, "--keep-delivered"),
+            keepLineage: try seconds(keepLineage, "--keep-lineage"),
+            interval: interval > 0 ? .seconds(interval) : nil)
+    }
+
     func validate() throws {
+        _ = try retentionOptions()
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
         guard maxGlobEntries >= 1 else { throw ValidationError("--max-glob-entries must be at least 1") }
@@ -190,11 +223,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
             printError("cannot open the lineage store \(dbPath): \(error)")
             throw ExitCode(2)
         }
-        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root,
-                                       options: Coordination.CoordinatorOptions(
-                                           policy: policy, inputRoots: inputRoots, globEntryLimit: maxGlobEntries,
-                                           protectedFiles: [keyPath, dbPath, dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"]
-                                               + [auth, tlsKey, amqpPasswordFile].compactMap { $0 }),
+        var engineOptions = Coordination.CoordinatorOptions(
+            policy: policy, inputRoots: inputRoots, globEntryLimit: maxGlobEntries,
+            protectedFiles: [keyPath, dbPath, dbPath + "-wal", dbPath + "-shm", dbPath + "-journal"]
+                + [auth, tlsKey, amqpPasswordFile].compactMap { $0 })
+        engineOptions.retention = try retentionOptions()
+        engineOptions.retention.faults = Self.gcFaults(env: env, logger: logger)
+        let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root, options: engineOptions,
                                        logger: logger)
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, access: access, tls: tls,
                                        publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)
@@ -225,6 +260,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 extension CoordinatorCommand {
+    /// TEST-ONLY: `BIS_TEST_GC_FAULT=STEP` (`intent-recorded`,
+    /// `version-unlinked`, `files-removed`) kills the coordinator with
+    /// SIGKILL the first time a retention pass reaches that step, as a crash
+    /// there would. Never set it in production.
+    static func gcFaults(env: [String: String], logger: Logger) -> GCFaults {
+        guard let text = env["BIS_TEST_GC_FAULT"], !text.isEmpty else { return .none }
+        guard let step = GCFaults.Step(rawValue: text) else {
+            logger.warning("BIS_TEST_GC_FAULT '\(text)' names no step; ignored")
+            return .none
+        }
+        logger.warning("TEST-ONLY fault injection on: the coordinator kills itself at gc step \(step.rawValue)")
+        return GCFaults { reached, _ in
+            if reached == step { kill(getpid(), SIGKILL) }
+        }
+    }
+
     /// The API's principals and TLS, from the flags and BIS_TOKEN; refuses
     /// (exit 2) a bad --auth file, a half-given TLS pair, and a listener
     /// beyond loopback without both TLS and auth unless --insecure-listen.

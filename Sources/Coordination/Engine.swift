@@ -30,6 +30,9 @@ public struct CoordinatorOptions: Sendable {
     /// an input, even where they lie under an input root (the default data
     /// root, `.bis/data`, lies under the default input root).
     public var protectedFiles: [String]
+    /// How long finished runs' chunks, delivered versions and lineage rows
+    /// are kept, and how often the coordinator collects (`bis gc`).
+    public var retention = RetentionOptions()
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
                 dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,
@@ -70,6 +73,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     let embedded = Mutex<(group: ServiceGroup, task: Task<Void, Never>)?>(nil)
     let specs = Mutex<[String: PipelineSpec]>([:])
     let metricsState = Mutex(EngineMetrics())
+    /// One retention pass at a time (the periodic one and `bis gc`).
+    let gcGate = GCGate()
     let batcher = Batcher()
 
     /// The time of day, as every part of the engine reads it.
@@ -93,7 +98,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     public func services() async throws -> [any Service] {
         let inbox = try await transport.coordinatorInbox(prefetch: options.intakeBatch * 2)
         wake.yield()
-        return [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
+        var services: [any Service] = [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
+        if let every = options.retention.interval { services.append(RetentionPass(engine: self, interval: every)) }
+        return services
     }
 
     /// Runs `services()` in a `ServiceGroup` of the engine's own, for tests

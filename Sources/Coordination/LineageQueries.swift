@@ -77,7 +77,8 @@ extension CoordinatorEngine {
         }
         let c = ChunkRef(row: row)
         var node = LineageNode(kind: c.kind, path: c.path, sha256: c.sha256, rows: c.rows, bytes: c.bytes, name: c.name,
-                               producedBy: nil, inputs: [])
+                               producedBy: nil, inputs: [],
+                               removedAt: (row["removed_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
         // The winning execution that wrote it (a duplicate's chunks are never recorded).
         if depth < 16, let producer = try Row.fetchOne(db, sql: """
             SELECT x.id, x.worker, x.attempt, t.run, t.stage, t.idx FROM edges e JOIN executions x ON x.id = e.execution

@@ -267,6 +267,32 @@ public final class LineageStore: Sendable {
                 CREATE INDEX audit_by_run ON audit(run, id);
                 """)
         }
+        // Retention (`bis gc`): a chunk whose file was removed keeps its
+        // lineage row with `removed_at`; `gc_intents` records each removal
+        // before any file goes (`done_at` once it is complete), so a pass
+        // killed midway is finished by the next one, and a run whose
+        // intermediate chunks are (being) removed cannot be retried.
+        m.registerMigration("0004-retention") { db in
+            try db.execute(sql: """
+                ALTER TABLE chunks ADD COLUMN removed_at REAL;
+                CREATE TABLE gc_intents (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('intermediate', 'version')),
+                    path TEXT NOT NULL,
+                    run TEXT NOT NULL,
+                    dataset TEXT,
+                    bytes INTEGER NOT NULL,
+                    files INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    planned_at REAL NOT NULL,
+                    done_at REAL,
+                    outcome TEXT
+                );
+                CREATE INDEX gc_intents_pending ON gc_intents(id) WHERE done_at IS NULL;
+                CREATE INDEX gc_intents_by_run ON gc_intents(run, kind);
+                CREATE INDEX chunks_by_run ON chunks(run);
+                """)
+        }
         return m
     }
 

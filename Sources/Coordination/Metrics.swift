@@ -13,6 +13,9 @@ struct EngineMetrics: Sendable {
     var rejected: [MessageRejection.Reason: Int] = [:]
     var taskDuration = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
     var handoffLatency = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60])
+    var gcBytes: Int64 = 0
+    var gcFiles = 0
+    var gcPasses = 0
 }
 
 extension CoordinatorEngine {
@@ -58,6 +61,9 @@ extension CoordinatorEngine {
         snapshot.messagesRejected = Dictionary(uniqueKeysWithValues: m.rejected.map { ($0.key.rawValue, $0.value) })
         snapshot.handoffLatency = m.handoffLatency
         snapshot.taskDuration = m.taskDuration
+        snapshot.gcReclaimedBytes = m.gcBytes
+        snapshot.gcReclaimedFiles = m.gcFiles
+        snapshot.gcPasses = m.gcPasses
         return snapshot
     }
 }

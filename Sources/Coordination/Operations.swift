@@ -204,6 +204,7 @@ extension CoordinatorEngine {
             guard RunMove.retry.transition.allows(run.state) else {
                 throw ServiceError.conflict("run \(id) is \(run.state.rawValue); only a failed run can be retried")
             }
+            if let refusal = try Self.retentionRefusal(run: id, db) { throw ServiceError.conflict(refusal) }
             let now = clock.seconds
             try StateMachine.retryRun(id, db)
             let again = try Row.fetchAll(db, sql: "SELECT id, attempt, stage FROM tasks WHERE run = ? AND state IN ('failed', 'cancelled')",

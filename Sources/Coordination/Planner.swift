@@ -16,6 +16,10 @@ struct StageCounts: Sendable {
 }
 
 extension CoordinatorEngine {
+    /// Publish's own `retention` parameter in the fleet: every version (the
+    /// coordinator's retention pass applies `publish.keep`).
+    static let publishKeepsAll = "1000000000"
+
     /// Plans whatever the run's committed tasks now allow, in the same
     /// transaction as the commits that allowed it. Idempotent: it only adds
     /// tasks that do not exist yet, so calling it again (after a restart, a
@@ -137,7 +141,10 @@ extension CoordinatorEngine {
             if spec.publish != nil {
                 let inputs = try winnersOutputs(run: run.id, stage: .validate, kinds: [.data, .result], db)
                     .filter { $0.1.kind == .data || $0.1.name == "partials" }
-                try plan(run, spec, .publish, index: 0, inputs: inputs, label: "publish", db, now: now, effects: &effects)
+                // In the fleet the coordinator's retention (`bis gc`) removes old
+                // versions, minding deliveries; publish itself keeps them all.
+                try plan(run, spec, .publish, index: 0, inputs: inputs, parameters: ["retention": Self.publishKeepsAll],
+                         label: "publish", db, now: now, effects: &effects)
                 return false
             }
         }

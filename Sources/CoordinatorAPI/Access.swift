@@ -109,7 +109,7 @@ public struct AuditEntry: Codable, Sendable, Hashable {
     public var principal: String?
     public var role: String?
     /// `run.submitted`, `run.approved`, `run.retried`, `run.cancelled`,
-    /// `request.refused`, `task.committed`, `run.succeeded`, …
+    /// `request.refused`, `task.committed`, `run.succeeded`, `gc` (a retention pass), …
     public var action: String
     public var run: String?
     /// `ok`, or `401`/`403` for a refused request.

@@ -1,3 +1,4 @@
+import Foundation
 import FleetWire
 
 /// One node of a lineage tree: a chunk (or source file, or published
@@ -13,6 +14,8 @@ public struct LineageNode: Codable, Sendable, Hashable {
     /// The execution that wrote it (nil for input files).
     public var producedBy: ProducedBy?
     public var inputs: [LineageNode]
+    /// When retention (`bis gc`) removed the chunk's file; the lineage row stays.
+    public var removedAt: Date?
 
     public struct ProducedBy: Codable, Sendable, Hashable {
         public var run: String
@@ -33,7 +36,8 @@ public struct LineageNode: Codable, Sendable, Hashable {
     }
 
     public init(kind: ChunkRef.Kind, path: String, sha256: String, rows: Int64, bytes: Int64, name: String?,
-                producedBy: ProducedBy?, inputs: [LineageNode]) {
+                producedBy: ProducedBy?, inputs: [LineageNode], removedAt: Date? = nil) {
+        self.removedAt = removedAt
         self.kind = kind
         self.path = path
         self.sha256 = sha256

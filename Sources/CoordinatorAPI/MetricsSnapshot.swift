@@ -30,6 +30,11 @@ public struct MetricsSnapshot: Sendable, Hashable {
     public var handoffLatency: Histogram
     /// Winning executions' run time, since start.
     public var taskDuration: Histogram
+    /// Retention (`bis gc` and the hourly pass): bytes and files removed,
+    /// and passes made, since start.
+    public var gcReclaimedBytes: Int64 = 0
+    public var gcReclaimedFiles: Int = 0
+    public var gcPasses: Int = 0
 
     public struct TaskCount: Sendable, Hashable {
         public var stage: Stage

@@ -250,6 +250,10 @@ public protocol CoordinatorService: Sendable {
     /// `run`, with an audit row naming `caller`; `notFound` for an unknown
     /// dataset or a run without a version of it, `conflict` for a damaged version.
     func rollbackDataset(_ name: String, to run: String, as caller: Caller) async throws -> RollbackResult
+
+    /// One retention pass (`bis gc`): what it would remove (`dryRun`), or
+    /// what it removed, with an audit row naming `caller` for a real pass.
+    func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -288,5 +292,8 @@ extension CoordinatorService {
     }
     public func rollbackDataset(_ name: String, to run: String, as caller: Caller) async throws -> RollbackResult {
         throw ServiceError.notFound("this coordinator keeps no published datasets")
+    }
+    public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
+        throw ServiceError.notFound("this coordinator keeps no chunk store to collect")
     }
 }

@@ -239,6 +239,7 @@ struct AuthMiddleware: RouterMiddleware {
         switch action {
         case "submit": return "submitting a run"
         case let a where a.hasPrefix("rollback dataset "): return "rolling back dataset " + a.dropFirst("rollback dataset ".count)
+        case "gc": return "a gc pass (bis gc; --dry-run needs any role)"
         case "approve", "retry", "cancel":
             let verb = ["approve": "approving", "retry": "retrying", "cancel": "cancelling"][action]!
             return "\(verb) run \(run ?? "?")"
@@ -249,6 +250,7 @@ struct AuthMiddleware: RouterMiddleware {
     /// The audit log's action and run of a request.
     static func action(_ method: HTTPRequest.Method, _ path: String) -> (String, String?) {
         if method == .post, path == "/api/runs" { return ("submit", nil) }
+        if method == .post, path.split(separator: "/") == ["api", "gc"] { return ("gc", nil) }
         let parts = path.split(separator: "/").map(String.init)
         if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "runs",
            ["approve", "retry", "cancel"].contains(parts[3]) {

@@ -38,6 +38,12 @@ enum PrometheusText {
         out += lines(m.handoffLatency, "bis_handoff_latency_seconds")
         family("bis_task_duration_seconds", "histogram", "Winning executions' run time.")
         out += lines(m.taskDuration, "bis_task_duration_seconds")
+        family("bis_gc_reclaimed_bytes_total", "counter", "Bytes of the files retention (bis gc) removed, since start.")
+        out.append("bis_gc_reclaimed_bytes_total \(m.gcReclaimedBytes)")
+        family("bis_gc_reclaimed_files_total", "counter", "Files retention (bis gc) removed, since start.")
+        out.append("bis_gc_reclaimed_files_total \(m.gcReclaimedFiles)")
+        family("bis_gc_passes_total", "counter", "Retention passes made (bis gc and the periodic pass), since start.")
+        out.append("bis_gc_passes_total \(m.gcPasses)")
         return out.joined(separator: "\n") + "\n"
     }
 

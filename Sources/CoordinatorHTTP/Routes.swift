@@ -21,6 +21,8 @@ import Hummingbird
 /// | `POST /api/datasets/{name}/rollback` | `RollbackRequest` | `RollbackResult`; 404 for an unknown dataset or a run without a version of it, 409 for a damaged version (operator) |
 /// | `GET /api/whoami` | | `WhoAmI`: the caller's principal and role |
 /// | `GET /api/audit?run=R&limit=N` | | `[AuditEntry]`, oldest first (the newest N, default 100, at most 10000) |
+/// | `GET /api/gc` | | `GCReport`: what a retention pass would remove (dry run; any role) |
+/// | `POST /api/gc` | `ActionRequest` | `GCReport`: a retention pass, audited (operator or admin) |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
 /// | `GET /`, `GET /runs/{id}` | | the read-only dashboard, `text/html`; an HTML 404 page when there is none |
@@ -99,6 +101,20 @@ struct Routes: Sendable {
             let limit = try Self.limit(query["limit"].map(String.init), default: Self.defaultAuditLimit, max: Self.maxAuditLimit)
             let run = query["run"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             return try JSONResponse.encode(try await service.audit(run: run, limit: limit))
+        }
+        router.get("/api/gc") { _, context -> Response in
+            try JSONResponse.encode(try await service.gc(dryRun: true, as: context.caller(claiming: Caller.anonymous)))
+        }
+        router.post("/api/gc") { [service] request, context -> Response in
+            if let principal = context.principal, !principal.role.allows(.operate) {
+                throw ServiceError.forbidden("\(principal.name) is a \(principal.role.rawValue): a gc pass needs "
+                                             + "\(Permission.operate.explanation) (bis gc --dry-run needs any role)")
+            }
+            let body = try await Self.decode(ActionRequest.self, named: "ActionRequest", from: request)
+            guard !body.by.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.badRequest("the ActionRequest body's 'by' is empty; it names who acts, as user@host")
+            }
+            return try JSONResponse.encode(try await service.gc(dryRun: false, as: context.caller(claiming: body.by)))
         }
         router.get("/api/workers") { _, _ -> Response in
             try JSONResponse.encode(try await service.workers())

@@ -124,6 +124,14 @@ actor FakeCoordinatorService: CoordinatorService {
 
     func recordRefusal(_ refusal: Refusal) async throws { refusals.append(refusal) }
 
+    func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
+        callers.append("gc\(dryRun ? " --dry-run" : "") as \(caller.principalName)")
+        return GCReport(dryRun: dryRun, at: Self.epoch, items: [
+            .init(kind: "intermediate", path: "runs/r0", run: "r0", dataset: nil, bytes: 1234, files: 3,
+                  reason: "run succeeded more than 7d ago (--keep-intermediate)", outcome: dryRun ? "planned" : "removed"),
+        ], bytes: 1234, files: 3)
+    }
+
     func audit(run: String?, limit: Int) async throws -> [AuditEntry] {
         let rows = refusals.enumerated().map { i, r in
             AuditEntry(id: Int64(i + 1), at: Self.epoch, actor: r.principal?.name ?? "unauthenticated", principal: r.principal?.name,

@@ -9,15 +9,24 @@ public struct PublishSpec: Sendable, Hashable {
     /// be traced to its input file and line; by default they are dropped and
     /// the dataset has exactly the normalized columns. Summaries never have them.
     public var provenance: Bool
+    /// `keep: N`: versions of the dataset (and of each summary) the
+    /// coordinator's retention keeps (`bis gc`); never `CURRENT`'s, nor one a
+    /// recent delivery names. 1 to 10000, default 5.
+    public var keep: Int
     public var location: SpecLocation
     /// `schema_change:` which differences from CURRENT's schema a new
     /// version may have (the schema contract); `none` unless the spec says.
     public var schemaChange: SchemaChange = .none
 
-    public init(dataset: String, summaries: [SummarySpec], provenance: Bool = false, location: SpecLocation) {
+    public static let defaultKeep = 5
+    public static let keepRange = 1...10_000
+
+    public init(dataset: String, summaries: [SummarySpec], provenance: Bool = false, keep: Int = PublishSpec.defaultKeep,
+                location: SpecLocation) {
         self.dataset = dataset
         self.summaries = summaries
         self.provenance = provenance
+        self.keep = keep
         self.location = location
     }
 

@@ -581,10 +581,10 @@ struct SpecLoader {
 
     mutating func loadPublish(_ node: Node, tracker: SchemaTracker) -> PublishSpec? {
         guard let entries = mapping(node, "'publish'") else { return nil }
-        checkKeys(entries, allowed: ["dataset", "summaries", "provenance", "schema_change"], in: "publish")
+        checkKeys(entries, allowed: ["dataset", "summaries", "provenance", "keep", "schema_change"], in: "publish")
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         guard let datasetEntry = byKey["dataset"] else {
-            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries", "provenance", "schema_change"], at: node.location,
+            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries", "provenance", "keep", "schema_change"], at: node.location,
                           "publish needs 'dataset' (the name of the published dataset)")
             return nil
         }
@@ -605,7 +605,11 @@ struct SpecLoader {
         if let entry = byKey["provenance"], let value = bool(entry.value, "'provenance' in publish") {
             provenance = value
         }
-        var spec = PublishSpec(dataset: dataset, summaries: summaries, provenance: provenance, location: node.location)
+        var keep = PublishSpec.defaultKeep
+        if let entry = byKey["keep"], let n = int(entry.value, "'keep' in publish", range: PublishSpec.keepRange) {
+            keep = n
+        }
+        var spec = PublishSpec(dataset: dataset, summaries: summaries, provenance: provenance, keep: keep, location: node.location)
         if let entry = byKey["schema_change"], let text = string(entry.value, "'schema_change' in publish") {
             if let value = PublishSpec.SchemaChange(rawValue: text) {
                 spec.schemaChange = value

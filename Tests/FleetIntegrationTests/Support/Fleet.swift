@@ -103,6 +103,14 @@ final class Fleet: @unchecked Sendable {
     private var supervisor: Task<Void, Never>?
     private var commands = 0
     private var failed = false
+    /// For the coordinator's next start: arguments after `options.coordinatorArguments`
+    /// (a later flag wins) and environment (`BIS_TEST_GC_FAULT`).
+    private var nextCoordinator: (arguments: [String], environment: [String: String]) = ([], [:])
+
+    /// What the coordinator's next (re)start adds to its arguments and environment.
+    func setNextCoordinator(arguments: [String] = [], environment: [String: String] = [:]) {
+        lock.withLock { nextCoordinator = (arguments, environment) }
+    }
 
     init(label: String, options: FleetOptions = FleetOptions()) throws {
         self.label = label
@@ -141,7 +149,8 @@ final class Fleet: @unchecked Sendable {
     /// The environment without what could point a process elsewhere.
     private func baseEnvironment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        for key in ["BIS_TOKEN", "BIS_AMQP_URL", "BIS_AMQP_PASSWORD", "BIS_FLEET_KEY_FILE", "BIS_DATA_ROOT", "BIS_DB", "BIS_COORDINATOR", "BIS_TEST_FAULT"] {
+        for key in ["BIS_TOKEN", "BIS_AMQP_URL", "BIS_AMQP_PASSWORD", "BIS_FLEET_KEY_FILE", "BIS_DATA_ROOT", "BIS_DB", "BIS_COORDINATOR", "BIS_TEST_FAULT",
+                    "BIS_TEST_GC_FAULT"] {
             env[key] = nil
         }
         return env
@@ -155,7 +164,9 @@ final class Fleet: @unchecked Sendable {
         let roots = (options.inputRoots ?? [dir]).flatMap { ["--input-root", $0] }
         let args = ["coordinator", "--data-root", dataRoot, "--db", db,
                     "--http", "127.0.0.1:\(port)", "--namespace", namespace] + roots + options.coordinatorArguments
+            + lock.withLock { nextCoordinator.arguments }
         var env = baseEnvironment()
+        env.merge(lock.withLock { nextCoordinator.environment }) { $1 }
         env["BIS_AMQP_URL"] = amqpURL   // the broker password stays out of the command line (ps)
         let p = try ChildProcess(name: "coordinator", executable: bisPath, arguments: args, environment: env,
                                  stdout: logs + "/coordinator.out", stderr: logs + "/coordinator.log", append: n > 1)
@@ -175,6 +186,12 @@ final class Fleet: @unchecked Sendable {
     func killCoordinator() async {
         let p = lock.withLock { coordinator }
         await p?.kill9()
+    }
+
+    /// Stops the coordinator gracefully (SIGTERM), as systemd would.
+    func stopCoordinator() async {
+        let p = lock.withLock { coordinator }
+        await p?.stop(grace: 20)
     }
 
     var coordinatorProcess: ChildProcess? { lock.withLock { coordinator } }
@@ -401,6 +418,16 @@ final class Fleet: @unchecked Sendable {
         guard r.status == 0, let line = r.output.split(separator: "\n").last,
               let check = try? JSONDecoder().decode(PublishedCheck.self, from: Data(line.utf8)) else {
             throw FleetError("check_fleet.py published failed (status \(r.status)):\n\(r.output)")
+        }
+        return check
+    }
+
+    /// Every complete version of `dataset` read back with DuckDB, and its view.sql (check_fleet.py versions).
+    func checkVersions(dataset: String) throws -> VersionsCheck {
+        let r = try FleetEnvironment.python.script(FleetEnvironment.checker, ["versions", dataRoot, dataset])
+        guard r.status == 0, let line = r.output.split(separator: "\n").last,
+              let check = try? JSONDecoder().decode(VersionsCheck.self, from: Data(line.utf8)) else {
+            throw FleetError("check_fleet.py versions failed (status \(r.status)):\n\(r.output)")
         }
         return check
     }

@@ -21,6 +21,12 @@ Usage:
       RUN's executions of STAGE the lineage store has as running (their
       worker announced them). Prints [{"index": i, "execution": id,
       "pid": pid, "age": seconds since it started}].
+  check_fleet.py versions ROOT DATASET
+      Every complete version folder of published/<DATASET> (those with a
+      _manifest.json; .tmp-… entries are not versions) read back with DuckDB:
+      each file's sha256 against the manifest, the row count against it, and
+      view.sql executed. Prints {"ok": bool, "versions": {run: rows},
+      "current": run, "view_rows": n, "leftovers": [names], "mismatches": [...]}.
 
 The pipeline (the spec FleetData writes):
   ingest     rows where a present value does not cast are quarantined
@@ -175,11 +181,52 @@ def running(db, run, stage):
     return [{"index": i, "execution": x, "pid": pid, "age": now - started} for i, x, pid, started in rows]
 
 
+def versions(root, dataset):
+    base = os.path.join(root, "published", dataset)
+    mismatches, counts = [], {}
+    con = duckdb.connect()
+    for name in sorted(os.listdir(base)):
+        folder = os.path.join(base, name)
+        if name.startswith(".") or not os.path.isdir(folder):
+            continue
+        try:
+            with open(os.path.join(folder, "_manifest.json")) as f:
+                manifest = json.load(f)
+        except OSError as e:
+            mismatches.append(f"{name}: a version folder without a readable manifest: {e}")
+            continue
+        paths = []
+        for entry in manifest["files"]:
+            path = os.path.join(folder, entry["name"])
+            with open(path, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != entry["sha256"]:
+                    mismatches.append(f"{name}/{entry['name']}: sha256 differs from the manifest")
+            paths.append(path)
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({lst(paths)})").fetchone()[0]
+        if rows != manifest["rows"]:
+            mismatches.append(f"{name}: {rows} rows read, the manifest says {manifest['rows']}")
+        counts[name] = rows
+    with open(os.path.join(base, "CURRENT")) as f:
+        current = f.read().strip()
+    with open(os.path.join(base, "view.sql")) as f:
+        con.execute(f.read())
+    view_rows = con.execute(f'SELECT count(*) FROM "{dataset}"').fetchone()[0]
+    if current not in counts:
+        mismatches.append(f"CURRENT names {current}, which is not a complete version")
+    elif view_rows != counts[current]:
+        mismatches.append(f"view.sql reads {view_rows} rows, CURRENT's version has {counts[current]}")
+    leftovers = sorted(n for n in os.listdir(base) if n.startswith(".tmp-"))
+    return {"ok": not mismatches, "versions": counts, "current": current, "view_rows": view_rows,
+            "leftovers": leftovers, "mismatches": mismatches}
+
+
 mode = sys.argv[1]
 if mode == "published":
     print(json.dumps(published(sys.argv[2].split(","), sys.argv[3], sys.argv[4], sys.argv[5]), default=str))
 elif mode == "executions":
     print(json.dumps(executions(sys.argv[2], sys.argv[3])))
+elif mode == "versions":
+    print(json.dumps(versions(sys.argv[2], sys.argv[3])))
 elif mode == "running":
     print(json.dumps(running(sys.argv[2], sys.argv[3], sys.argv[4])))
 else:

@@ -1,0 +1,397 @@
+import FleetCore
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+import Stages
+
+/// How long the coordinator keeps what runs leave behind (`bis coordinator
+/// --keep-intermediate`, `--keep-delivered`, `--keep-lineage`,
+/// `--gc-interval`), in seconds.
+public struct RetentionOptions: Sendable {
+    /// A finished run's `runs/<run>/` (succeeded, cancelled, or failed: a
+    /// failed run can be retried until then), counted from its `finished_at`.
+    public var keepIntermediate: Double
+    /// A published version named by a delivery younger than this is kept
+    /// beyond `publish.keep`.
+    public var keepDelivered: Double
+    /// Executions' lineage rows (and their edges) older than this are pruned.
+    public var keepLineage: Double
+    /// How often the coordinator's own pass runs; nil: never (only `bis gc`).
+    public var interval: Duration?
+    /// Test hook: see `GCFaults`.
+    public var faults: GCFaults
+
+    public static let defaultKeepIntermediate = 7.0 * 86400
+    public static let defaultKeepDelivered = 30.0 * 86400
+    public static let defaultKeepLineage = 400.0 * 86400
+
+    public init(keepIntermediate: Double = defaultKeepIntermediate, keepDelivered: Double = defaultKeepDelivered,
+                keepLineage: Double = defaultKeepLineage, interval: Duration? = .seconds(3600), faults: GCFaults = .none) {
+        self.keepIntermediate = keepIntermediate
+        self.keepDelivered = keepDelivered
+        self.keepLineage = keepLineage
+        self.interval = interval
+        self.faults = faults
+    }
+}
+
+/// TEST-ONLY points in a retention pass where a test makes it stop as if the
+/// process died there (`bis coordinator` wires `BIS_TEST_GC_FAULT=STEP` to a
+/// SIGKILL of itself). The hook gets the step and the folder; when it
+/// throws, the pass stops at once, leaving store and files as a crash would.
+public struct GCFaults: Sendable {
+    public enum Step: String, Sendable, CaseIterable {
+        /// The removal is recorded in the store; nothing removed yet.
+        case intentRecorded = "intent-recorded"
+        /// A published version was renamed out of reach; its files are still there.
+        case versionUnlinked = "version-unlinked"
+        /// The files are gone; the store does not yet say so.
+        case filesRemoved = "files-removed"
+    }
+
+    public var hook: (@Sendable (Step, String) throws -> Void)?
+
+    public init(_ hook: (@Sendable (Step, String) throws -> Void)? = nil) {
+        self.hook = hook
+    }
+
+    public static var none: GCFaults { GCFaults() }
+
+    func at(_ step: Step, _ path: String) throws {
+        try hook?(step, path)
+    }
+}
+
+/// One pass at a time: the periodic one and `bis gc` take turns.
+actor GCGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
+}
+
+/// The coordinator's periodic retention pass (every `--gc-interval`), a
+/// service of its ServiceGroup. The first pass comes one interval (at most a
+/// minute) after start, so a pass killed midway is finished soon.
+struct RetentionPass: Service {
+    let engine: CoordinatorEngine
+    let interval: Duration
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { [engine, interval] in
+            var wait = min(interval, .seconds(60))
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: wait) } catch { return }
+                wait = interval
+                do {
+                    _ = try await engine.gc(dryRun: false, caller: nil)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    engine.logger.error("the retention pass failed; the next one tries again", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+extension CoordinatorEngine {
+    /// `bis gc`: a retention pass as `caller` (see `gc(dryRun:caller:)`).
+    public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
+        try await gc(dryRun: dryRun, caller: caller)
+    }
+
+    /// One retention pass. First it finishes removals an earlier pass
+    /// recorded and did not complete (a crash); then it removes, each
+    /// recorded in the store before any file goes and marked done after:
+    /// - the `runs/<run>/` folder of every run that finished (succeeded,
+    ///   failed, cancelled) longer than `keepIntermediate` ago; a failed run
+    ///   so collected can no longer be retried;
+    /// - published versions beyond their spec's `publish.keep` newest, never
+    ///   the one `CURRENT` or `view.sql` names, never one whose run delivered
+    ///   less than `keepDelivered` ago or is still running (or failed and
+    ///   retryable);
+    /// and prunes the lineage rows (executions, edges, chunks no longer
+    /// referenced) of executions older than `keepLineage`. Runs, tasks,
+    /// their inputs' hashes, published versions' rows and the audit log stay.
+    ///
+    /// A dry run changes nothing and lists what would go. A real pass writes
+    /// an audit row: always for a caller, for the periodic pass only when it
+    /// removed something.
+    func gc(dryRun: Bool, caller: Caller?) async throws -> GCReport {
+        await gcGate.acquire()
+        do {
+            let report = try await gcPass(dryRun: dryRun, caller: caller)
+            await gcGate.release()
+            return report
+        } catch {
+            await gcGate.release()
+            throw error
+        }
+    }
+
+    private struct Candidate: Sendable {
+        var kind: String
+        var path: String
+        var run: String
+        var dataset: String?
+        var bytes: Int64
+        var files: Int
+        var reason: String
+    }
+
+    private func gcPass(dryRun: Bool, caller: Caller?) async throws -> GCReport {
+        let r = options.retention
+        let now = clock.seconds
+        var report = GCReport(dryRun: dryRun, at: Date(timeIntervalSince1970: now),
+                              keepIntermediateSeconds: r.keepIntermediate, keepDeliveredSeconds: r.keepDelivered,
+                              keepLineageSeconds: r.keepLineage)
+
+        // Removals recorded by an earlier pass and not finished.
+        let pending: [(Int64, Candidate)] = try await store.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM gc_intents WHERE done_at IS NULL ORDER BY id").map { row in
+                (row["id"], Candidate(kind: row["kind"], path: row["path"], run: row["run"], dataset: row["dataset"],
+                                      bytes: row["bytes"], files: row["files"], reason: row["reason"]))
+            }
+        }
+        var work = pending
+        let fresh = try await candidates(now: now)
+        if dryRun {
+            work += fresh.map { (0, $0) }
+        } else if !fresh.isEmpty {
+            // Recorded before any file goes, each checked again inside the
+            // transaction (a retry may have restarted the run since).
+            let recorded: [(Int64, Candidate)] = try await store.write { [self] db in
+                var out: [(Int64, Candidate)] = []
+                for c in fresh where try stillCollectable(c, now: now, db) {
+                    try db.run("""
+                        INSERT INTO gc_intents(kind, path, run, dataset, bytes, files, reason, planned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """, [c.kind, c.path, c.run, c.dataset, c.bytes, c.files, c.reason, now])
+                    out.append((db.lastInsertedRowID, c))
+                }
+                return out
+            }
+            work += recorded
+        }
+
+        for (id, c) in work {
+            var item = GCReport.Item(kind: c.kind, path: c.path, run: c.run, dataset: c.dataset, bytes: c.bytes,
+                                     files: c.files, reason: id != 0 && pending.contains(where: { $0.0 == id })
+                                        ? c.reason + " (finishing an earlier pass)" : c.reason,
+                                     outcome: "planned")
+            if !dryRun {
+                item.outcome = try await execute(id: id, c)
+            }
+            if item.outcome == "planned" || item.outcome == "removed" {
+                report.bytes += c.bytes
+                report.files += c.files
+            }
+            report.items.append(item)
+        }
+
+        let (executions, edges) = try await pruneLineage(before: now - r.keepLineage, retryableAfter: now - r.keepIntermediate,
+                                                         dryRun: dryRun)
+        report.lineageExecutionsPruned = executions
+        report.lineageEdgesPruned = edges
+
+        if !dryRun {
+            let removed = report.items.filter { $0.outcome == "removed" }
+            metricsState.withLock { m in
+                m.gcPasses += 1
+                m.gcBytes += removed.reduce(0) { $0 + $1.bytes }
+                m.gcFiles += removed.reduce(0) { $0 + $1.files }
+            }
+            let detail = "removed \(removed.count) folders (\(report.bytes) bytes, \(report.files) files); "
+                + "pruned the lineage of \(executions) executions (\(edges) edges)"
+            if let caller {
+                try await store.write { db in try db.audit(actor: caller.name, action: "gc", run: nil, detail: detail, at: now, caller: caller) }
+            } else if !report.items.isEmpty || executions > 0 {
+                try await store.write { db in try db.audit(actor: "coordinator", action: "gc", run: nil, detail: detail, at: now) }
+            }
+            if !report.items.isEmpty || executions > 0 {
+                logger.info("retention pass", metadata: ["gc.removed": "\(removed.count)", "gc.bytes": "\(report.bytes)",
+                                                         "gc.lineage_executions": "\(executions)"])
+            }
+        }
+        return report
+    }
+
+    /// What this pass would remove, beyond what is already recorded.
+    private func candidates(now: Double) async throws -> [Candidate] {
+        let r = options.retention
+        let root = chunkStore.root
+        // Runs finished long enough ago, whose folder no removal names yet.
+        let runs: [(String, String)] = try await store.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, state FROM runs r WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL
+                AND finished_at <= ? AND NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate')
+                ORDER BY finished_at, id
+                """, arguments: [now - r.keepIntermediate]).map { ($0["id"], $0["state"]) }
+        }
+        var out: [Candidate] = []
+        let keepText = RetentionDuration.text(r.keepIntermediate)
+        for (run, state) in runs where FleetIDs.isValidID(run) {
+            let rel = chunkStore.runDirectory(run: run)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), isDir.boolValue else { continue }
+            let (bytes, files) = PublishedVersions.treeSize(root + "/" + rel)
+            out.append(Candidate(kind: "intermediate", path: rel, run: run, dataset: nil, bytes: bytes, files: files,
+                                 reason: "run \(state) more than \(keepText) ago (--keep-intermediate)"))
+        }
+
+        // Published versions beyond their spec's keep.
+        let datasets = PublishedVersions.list(root: root)
+        guard !datasets.isEmpty else { return out }
+        let newest = datasets.compactMap(\.versions.first?.run)
+        let (keeps, protected, recorded): ([String: Int], [String: String], Set<String>) = try await store.read { [self] db in
+            var keeps: [String: Int] = [:]
+            for run in Set(newest) {
+                if let record = try RunRecord.fetch(db, run), let spec = try? spec(record), let publish = spec.publish {
+                    keeps[run] = publish.keep
+                }
+            }
+            var protected: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT run, MAX(finished_at) AS at FROM tasks WHERE stage = 'deliver' AND state = 'succeeded' AND finished_at > ?
+                GROUP BY run
+                """, arguments: [now - r.keepDelivered]) {
+                protected[row["run"]] = "delivered less than \(RetentionDuration.text(r.keepDelivered)) ago (--keep-delivered)"
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT id, state FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval')
+                OR (state = 'failed' AND (finished_at IS NULL OR finished_at > ?))
+                """, arguments: [now - r.keepIntermediate]) {
+                protected[row["id"]] = "its run is \(row["state"] as String)"
+            }
+            // A version found pointed at when its turn came (outcome `kept`)
+            // is considered again: CURRENT may have moved on since.
+            let recorded = Set(try String.fetchAll(db, sql: """
+                SELECT path FROM gc_intents WHERE kind = 'version' AND (done_at IS NULL OR outcome = 'removed')
+                """))
+            return (keeps, protected, recorded)
+        }
+        for d in datasets {
+            let keep = d.versions.first.flatMap { keeps[$0.run] } ?? PublishSpec.defaultKeep
+            for v in d.versions.dropFirst(keep) {
+                let rel = "published/\(d.name)/\(v.run)"
+                guard v.run != d.current, !d.viewRuns.contains(v.run), protected[v.run] == nil, !recorded.contains(rel) else { continue }
+                out.append(Candidate(kind: "version", path: rel, run: v.run, dataset: d.name, bytes: v.bytes, files: v.files,
+                                     reason: "beyond the newest \(keep) versions of \(d.name) (publish.keep)"))
+            }
+        }
+        return out
+    }
+
+    /// Inside the transaction that records it: a run's folder only while the
+    /// run is still finished and not yet recorded.
+    private func stillCollectable(_ c: Candidate, now: Double, _ db: Database) throws -> Bool {
+        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_intents WHERE path = ? AND done_at IS NULL OR (path = ? AND kind = 'intermediate')",
+                            arguments: [c.path, c.path]) ?? 0 > 0 { return false }
+        guard c.kind == "intermediate" else { return true }
+        guard let run = try RunRecord.fetch(db, c.run), [.succeeded, .failed, .cancelled].contains(run.state),
+              let finished = run.finishedAt else { return false }
+        return finished <= now - options.retention.keepIntermediate
+    }
+
+    /// Removes one recorded folder and marks it done; idempotent, so a pass
+    /// killed anywhere in here is finished by the next. Returns the outcome.
+    private func execute(id: Int64, _ c: Candidate) async throws -> String {
+        let faults = options.retention.faults
+        try faults.at(.intentRecorded, c.path)
+        var outcome = "removed"
+        do {
+            switch c.kind {
+            case "intermediate":
+                let parts = c.path.split(separator: "/")
+                guard parts.count == 2, parts[0] == "runs", FleetIDs.isValidID(String(parts[1])) else {
+                    throw ServiceError.badRequest("refusing to remove \(c.path): not a run's folder")
+                }
+                let path = try chunkStore.absolute(c.path, field: "run folder")
+                if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            case "version":
+                let result = try PublishedVersions.remove(root: chunkStore.root, dataset: c.dataset ?? "", run: c.run) {
+                    try faults.at(.versionUnlinked, c.path)
+                }
+                if result == .pointedAt { outcome = "kept" }
+            default:
+                throw ServiceError.badRequest("unknown removal kind \(c.kind)")
+            }
+        } catch let error as ServiceError {
+            outcome = "failed: \(error)"
+        }
+        try faults.at(.filesRemoved, c.path)
+        let now = clock.seconds
+        let final = outcome
+        try await store.write { db in
+            try db.run("UPDATE gc_intents SET done_at = ?, outcome = ? WHERE id = ?", [now, final, id])
+            if final == "removed" {
+                let prefix = c.path + "/"
+                try db.run("UPDATE chunks SET removed_at = ? WHERE removed_at IS NULL AND substr(path, 1, ?) = ?",
+                           [now, prefix.utf8.count, prefix])
+            }
+        }
+        return outcome
+    }
+
+    /// Deletes (or, dry, counts) the lineage rows of executions that ended
+    /// before `cutoff` in runs that are over (a failed run only once it can
+    /// no longer be retried: a retry reuses its committed outputs through
+    /// these rows): their edges, the executions, then chunk rows nothing
+    /// references any more — never source files' (the runs' inputs'
+    /// hashes) nor published versions'.
+    private func pruneLineage(before cutoff: Double, retryableAfter: Double, dryRun: Bool) async throws -> (Int, Int) {
+        let select = """
+            SELECT x.id FROM executions x JOIN tasks t ON t.id = x.task JOIN runs r ON r.id = t.run
+            WHERE COALESCE(x.finished_at, x.started_at, 0) < ? AND r.state IN ('succeeded', 'failed', 'cancelled')
+            AND NOT (r.state = 'failed' AND COALESCE(r.finished_at, 0) > ?
+                     AND NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate'))
+            """
+        let arguments: StatementArguments = [cutoff, retryableAfter]
+        if dryRun {
+            return try await store.read { db in
+                let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(select))", arguments: arguments) ?? 0
+                let e = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM edges WHERE execution IN (\(select))", arguments: arguments) ?? 0
+                return (n, e)
+            }
+        }
+        return try await store.write { db in
+            try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS gc_prune(id TEXT PRIMARY KEY)")
+            try db.execute(sql: "DELETE FROM gc_prune")
+            try db.execute(sql: "INSERT INTO gc_prune \(select)", arguments: arguments)
+            let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_prune") ?? 0
+            guard n > 0 else { return (0, 0) }
+            try db.execute(sql: "DELETE FROM edges WHERE execution IN (SELECT id FROM gc_prune)")
+            let e = db.changesCount
+            try db.execute(sql: "DELETE FROM executions WHERE id IN (SELECT id FROM gc_prune)")
+            try db.execute(sql: """
+                DELETE FROM chunks WHERE kind != 'source' AND substr(path, 1, 10) != 'published/'
+                AND NOT EXISTS (SELECT 1 FROM edges WHERE edges.chunk = chunks.id)
+                AND NOT EXISTS (SELECT 1 FROM task_inputs WHERE task_inputs.chunk = chunks.id)
+                """)
+            try db.execute(sql: "DELETE FROM gc_prune")
+            return (n, e)
+        }
+    }
+
+    /// Why `run` cannot be retried any more: retention removed (or is
+    /// removing) its intermediate chunks. nil when it still can.
+    static func retentionRefusal(run id: String, _ db: Database) throws -> String? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT planned_at, done_at, reason FROM gc_intents WHERE run = ? AND kind = 'intermediate' ORDER BY id LIMIT 1
+            """, arguments: [id]) else { return nil }
+        let at = Date(timeIntervalSince1970: row["done_at"] ?? row["planned_at"])
+        return "run \(id) cannot be retried: its intermediate chunks (runs/\(id)/) were removed by retention (bis gc) at "
+            + "\(at.formatted(.iso8601)), because the \(row["reason"] as String); submit the spec again for a new run"
+    }
+}
