@@ -21,7 +21,7 @@ struct BisCommand: AsyncParsableCommand {
         subcommands: [
             CoordinatorCommand.self, RunCommand.self,
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
-            QuarantineCommand.self, LineageCommand.self,
+            QuarantineCommand.self, LineageCommand.self, DatasetsCommand.self, DatasetCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
             WhoamiCommand.self, AuditCommand.self, GCCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,

@@ -75,6 +75,18 @@ struct CoordinatorClient: Sendable {
         try await send("GET", "/api/runs/\(Self.escape(run))/openlineage")
     }
 
+    func datasets() async throws(ClientError) -> [DatasetView] {
+        try await send("GET", "/api/datasets")
+    }
+
+    func dataset(_ name: String) async throws(ClientError) -> DatasetDetail {
+        try await send("GET", "/api/datasets/\(Self.escape(name))")
+    }
+
+    func rollback(_ name: String, to run: String, by: String) async throws(ClientError) -> RollbackResult {
+        try await send("POST", "/api/datasets/\(Self.escape(name))/rollback", body: RollbackRequest(to: run, by: by))
+    }
+
     func whoami() async throws(ClientError) -> WhoAmI {
         try await send("GET", "/api/whoami")
     }

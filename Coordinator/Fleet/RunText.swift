@@ -41,6 +41,7 @@ enum RunText {
         }
         for (dataset, version) in run.published.sorted(by: { $0.key < $1.key }) {
             lines.append("published \(dataset): \(version)")
+            if let hash = run.publishedSchemas?[dataset] { lines.append("  schema sha256 \(hash)") }
         }
         if let report = run.reportDirectory { lines.append("report: \(report)") }
         if let receipt = run.receipt { lines.append("delivered: \(receipt)") }

@@ -15,6 +15,8 @@ struct PublishedReport: Encodable {
     var current: String
     /// An identical version was already in place; nothing was written.
     var reused: Bool
+    /// SHA-256 of the version's schema (`SchemaContract.hash`).
+    var schemaSHA256: String
 }
 
 extension StageCommand.Run {
@@ -69,7 +71,8 @@ extension StageCommand.Run {
         }
         report.published = result.versions.map { v in
             PublishedReport(dataset: v.dataset, run: v.run, path: v.path, manifest: v.manifestPath, rows: v.manifest.rows,
-                            current: result.current[v.dataset] ?? v.run, reused: v.reused)
+                            current: result.current[v.dataset] ?? v.run, reused: v.reused,
+                            schemaSHA256: v.manifest.schemaSHA256)
         }
         return report
     }

@@ -316,6 +316,7 @@ struct StageReport: Encodable {
         for p in published ?? [] {
             lines.append("  published \(p.dataset) run \(p.run): \(p.rows) rows in \(p.path)"
                 + (p.reused ? " (already published)" : "") + (p.current == p.run ? ", current" : ", current stays \(p.current)"))
+            lines.append("    schema sha256 \(p.schemaSHA256)")
         }
         return lines.joined(separator: "\n")
     }

@@ -2,10 +2,12 @@ import Columnar
 import FleetCore
 import Foundation
 import GRDB
+import Stages
 
 extension CoordinatorEngine {
     /// The tree back to the input files from: a run id (its published
-    /// manifests, else its last stage's outputs), a dataset version
+    /// manifests, else its last stage's outputs), a dataset name (the
+    /// version its `CURRENT` names), a dataset version
     /// (`dataset/run`, or a path under `published/`), a chunk path (absolute
     /// or relative to the data root) or a sha256.
     public func lineageTrace(_ target: String) async throws -> LineageNode {
@@ -13,7 +15,7 @@ extension CoordinatorEngine {
         return try await store.read { db in
             let roots = try Self.resolveTarget(target, root: root, db)
             guard !roots.isEmpty else {
-                throw ServiceError.notFound("nothing in the lineage store matches '\(target)': give a run id, DATASET/RUN, a chunk path or a sha256")
+                throw ServiceError.notFound("nothing in the lineage store matches '\(target)': give a run id, a dataset name, DATASET/RUN, a chunk path or a sha256")
             }
             var memo: [Int64: LineageNode] = [:]
             let nodes = try roots.map { try Self.trace(chunk: $0, db, memo: &memo, depth: 0) }
@@ -43,6 +45,14 @@ extension CoordinatorEngine {
                 throw ServiceError.notFound("run \(target) has committed no outputs yet, so it has no lineage to trace")
             }
             return outputs
+        }
+        // A bare dataset name: the version its CURRENT names.
+        if !target.contains("/"), let dataset = try? DatasetCatalog.dataset(target, root: root.root), let current = dataset.current {
+            let manifest = "published/\(target)/\(current)/_manifest.json"
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [manifest])
+            if !ids.isEmpty { return ids }
+            throw ServiceError.notFound("dataset \(target)'s CURRENT names run \(current), whose version the lineage store does not "
+                                        + "know (published outside this coordinator?): trace another version as \(target)/RUN")
         }
         var candidates = [target]
         if let rel = root.relative(target) { candidates.append(rel) }

@@ -272,8 +272,10 @@ extension CoordinatorEngine {
             SELECT DISTINCT c.path, c.sha256, c.bytes FROM tasks t JOIN task_inputs i ON i.task = t.id JOIN chunks c ON c.id = i.chunk
             WHERE t.run = ? AND t.stage = 'ingest' AND c.kind = 'source' ORDER BY c.path
             """, arguments: [run.id]).map { InputFile(path: $0["path"], sha256: $0["sha256"], bytes: $0["bytes"]) }
+        let schemas = try Self.publishedSchemas(run: run.id, db) ?? [:]
         let datasets = try winnersOutputs(run: run.id, stage: .publish, kinds: [.result], db).map { _, c in
-            PublishedDataset(name: c.name ?? c.path, version: run.id, manifestSHA256: c.sha256, rows: c.rows)
+            PublishedDataset(name: c.name ?? c.path, version: run.id, manifestSHA256: c.sha256, rows: c.rows,
+                             schemaSHA256: c.name.flatMap { schemas[$0] })
         }
         let title = (try? spec.reportSpec().title) ?? nil
         return RunSummary(pipeline: run.pipeline, runID: run.id, title: title ?? run.pipeline,

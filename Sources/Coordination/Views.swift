@@ -84,7 +84,25 @@ extension CoordinatorEngine {
             default: if path.hasSuffix("receipt.json") { view.receipt = path }
             }
         }
+        view.publishedSchemas = try publishedSchemas(run: id, db)
         return view
+    }
+
+    /// Dataset → schema hash of the versions the run's publish task wrote
+    /// (its result lists them, `schemaSHA256` each); nil when there are none.
+    static func publishedSchemas(run id: String, _ db: Database) throws -> [String: String]? {
+        struct Entry: Decodable {
+            var dataset: String
+            var schemaSHA256: String?
+        }
+        guard let result = try String.fetchOne(db, sql: """
+            SELECT result FROM tasks WHERE run = ? AND stage = 'publish' AND state = 'succeeded' AND result IS NOT NULL LIMIT 1
+            """, arguments: [id]),
+            let entries = try? JSONDecoder().decode([Entry].self, from: Data(result.utf8))
+        else { return nil }
+        var hashes: [String: String] = [:]
+        for e in entries { if let h = e.schemaSHA256 { hashes[e.dataset] = h } }
+        return hashes.isEmpty ? nil : hashes
     }
 
     public func workers() async throws -> [WorkerView] {

@@ -31,7 +31,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 public enum Permission: String, Sendable, CaseIterable {
     /// Every GET: runs, workers, quarantine, lineage, the audit log, /metrics, the dashboard.
     case read
-    /// `POST /api/runs`, `…/retry`, `…/cancel`.
+    /// `POST /api/runs`, `…/retry`, `…/cancel`, `POST /api/datasets/{name}/rollback`.
     case operate
     /// `POST /api/runs/{id}/approve`.
     case approve

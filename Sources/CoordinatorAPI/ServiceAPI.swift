@@ -136,6 +136,10 @@ public struct RunView: Codable, Sendable, Hashable {
     public var stages: [StageView]
     /// Published dataset versions (dataset → version folder, relative to the data root).
     public var published: [String: String]
+    /// The published versions' schema hashes (dataset → SHA-256 of the
+    /// schema's canonical form, see docs/spec.md `schema_change`); nil
+    /// before publish or from an older coordinator.
+    public var publishedSchemas: [String: String]?
     /// The report's folder and the delivery receipt, relative to the data root.
     public var reportDirectory: String?
     public var receipt: String?
@@ -236,6 +240,17 @@ public protocol CoordinatorService: Sendable {
     /// Appends a refused request (401, 403) to the audit log.
     func recordRefusal(_ refusal: Refusal) async throws
 
+    // Published datasets (DatasetViews.swift).
+
+    /// Every published dataset and summary, by name.
+    func datasets() async throws -> [DatasetView]
+    /// One dataset with its versions, newest first; `notFound` when there is none.
+    func dataset(_ name: String) async throws -> DatasetDetail
+    /// Points the dataset's `CURRENT` (and `view.sql`) at the version of run
+    /// `run`, with an audit row naming `caller`; `notFound` for an unknown
+    /// dataset or a run without a version of it, `conflict` for a damaged version.
+    func rollbackDataset(_ name: String, to run: String, as caller: Caller) async throws -> RollbackResult
+
     /// One retention pass (`bis gc`): what it would remove (`dryRun`), or
     /// what it removed, with an audit row naming `caller` for a real pass.
     func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport
@@ -269,6 +284,15 @@ extension CoordinatorService {
         throw ServiceError.notFound("this coordinator keeps no audit log")
     }
     public func recordRefusal(_ refusal: Refusal) async throws {}
+    public func datasets() async throws -> [DatasetView] {
+        throw ServiceError.notFound("this coordinator keeps no published datasets")
+    }
+    public func dataset(_ name: String) async throws -> DatasetDetail {
+        throw ServiceError.notFound("this coordinator keeps no published datasets")
+    }
+    public func rollbackDataset(_ name: String, to run: String, as caller: Caller) async throws -> RollbackResult {
+        throw ServiceError.notFound("this coordinator keeps no published datasets")
+    }
     public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
         throw ServiceError.notFound("this coordinator keeps no chunk store to collect")
     }

@@ -238,6 +238,7 @@ struct AuthMiddleware: RouterMiddleware {
         let (action, run) = action(method, path)
         switch action {
         case "submit": return "submitting a run"
+        case let a where a.hasPrefix("rollback dataset "): return "rolling back dataset " + a.dropFirst("rollback dataset ".count)
         case "gc": return "a gc pass (bis gc; --dry-run needs any role)"
         case "approve", "retry", "cancel":
             let verb = ["approve": "approving", "retry": "retrying", "cancel": "cancelling"][action]!
@@ -254,6 +255,9 @@ struct AuthMiddleware: RouterMiddleware {
         if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "runs",
            ["approve", "retry", "cancel"].contains(parts[3]) {
             return (parts[3], parts[2].removingPercentEncoding ?? parts[2])
+        }
+        if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "datasets", parts[3] == "rollback" {
+            return ("rollback dataset \(parts[2].removingPercentEncoding ?? parts[2])", nil)
         }
         return ("\(method.rawValue) \(path)", nil)
     }

@@ -107,6 +107,14 @@ public enum Dashboard {
             }
             b += "</table>"
         }
+        if !r.published.isEmpty {
+            b += "<h2>Published</h2><table><tr><th>dataset</th><th>version</th><th>schema sha256</th></tr>"
+            for (dataset, version) in r.published.sorted(by: { $0.key < $1.key }) {
+                b += "<tr><td>\(esc(dataset))</td><td><code>\(esc(version))</code></td>"
+                b += "<td><code>\(esc(r.publishedSchemas?[dataset] ?? "–"))</code></td></tr>"
+            }
+            b += "</table>"
+        }
         b += "<h2>Lineage</h2>" + lineageGraph(r, inputs: inputs)
         b += workersTable(workers.filter { w in w.running.contains { $0.hasPrefix(r.id + "/") } }, now: now)
         // A run awaiting approval moves on when someone approves it: keep refreshing until it ended.

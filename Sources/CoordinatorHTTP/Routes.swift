@@ -16,6 +16,9 @@ import Hummingbird
 /// | `GET /api/runs/{id}/openlineage` | | `[OpenLineageEvent]` |
 /// | `GET /api/lineage/trace?target=T` | | `LineageNode` |
 /// | `GET /api/lineage/impact?file=F` | | `ImpactReport` |
+/// | `GET /api/datasets` | | `[DatasetView]`, by name: every published dataset and summary |
+/// | `GET /api/datasets/{name}` | | `DatasetDetail`: its versions, newest first; 404 when there is none |
+/// | `POST /api/datasets/{name}/rollback` | `RollbackRequest` | `RollbackResult`; 404 for an unknown dataset or a run without a version of it, 409 for a damaged version (operator) |
 /// | `GET /api/whoami` | | `WhoAmI`: the caller's principal and role |
 /// | `GET /api/audit?run=R&limit=N` | | `[AuditEntry]`, oldest first (the newest N, default 100, at most 10000) |
 /// | `GET /api/gc` | | `GCReport`: what a retention pass would remove (dry run; any role) |
@@ -66,6 +69,27 @@ struct Routes: Sendable {
         }
         action("retry", on: router) { try await $0.retry($1, as: $2) }
         action("cancel", on: router) { try await $0.cancel($1, as: $2) }
+        router.get("/api/datasets") { _, _ -> Response in
+            try JSONResponse.encode(try await service.datasets())
+        }
+        router.get("/api/datasets/:name") { _, context -> Response in
+            try JSONResponse.encode(try await service.dataset(try context.parameters.require("name")))
+        }
+        router.post("/api/datasets/:name/rollback") { [service] request, context -> Response in
+            let name = try context.parameters.require("name")
+            // Moving CURRENT changes what every reader sees: the operator's permission, checked here too.
+            if let principal = context.principal, !principal.role.allows(.operate) {
+                throw ServiceError.forbidden("\(principal.name) is a \(principal.role.rawValue): this needs \(Permission.operate.explanation)")
+            }
+            let body = try await Self.decode(RollbackRequest.self, named: "RollbackRequest", from: request)
+            guard !body.to.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.badRequest("the RollbackRequest body's 'to' is empty; it names the run whose version becomes CURRENT")
+            }
+            guard !body.by.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.badRequest("the RollbackRequest body's 'by' is empty; it names who acts, as user@host")
+            }
+            return try JSONResponse.encode(try await service.rollbackDataset(name, to: body.to, as: context.caller(claiming: body.by)))
+        }
         router.get("/api/whoami") { _, context -> Response in
             // Without auth there is no principal: anyone may do anything.
             let who = context.principal.map { WhoAmI(name: $0.name, role: $0.role, authenticated: true) }

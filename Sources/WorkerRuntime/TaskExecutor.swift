@@ -223,6 +223,8 @@ public final class TaskExecutor: Sendable {
         var manifest: String
         var rows: Int64
         var reused: Bool
+        /// `SchemaContract.hash` of the version's columns.
+        var schemaSHA256: String?
     }
 
     private func runPublish(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
@@ -240,7 +242,7 @@ public final class TaskExecutor: Sendable {
                                             root: chunkStore.root, retention: retention, now: Date())
         let entries = (r.published?.versions ?? []).map { v in
             PublishedEntry(dataset: v.dataset, run: v.run, path: relative(v.path), manifest: relative(v.manifestPath),
-                           rows: v.manifest.rows, reused: v.reused)
+                           rows: v.manifest.rows, reused: v.reused, schemaSHA256: v.manifest.schemaSHA256)
         }
         return outcome(r, result: try Self.json(entries))
     }

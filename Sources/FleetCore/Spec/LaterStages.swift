@@ -14,6 +14,9 @@ public struct PublishSpec: Sendable, Hashable {
     /// recent delivery names. 1 to 10000, default 5.
     public var keep: Int
     public var location: SpecLocation
+    /// `schema_change:` which differences from CURRENT's schema a new
+    /// version may have (the schema contract); `none` unless the spec says.
+    public var schemaChange: SchemaChange = .none
 
     public static let defaultKeep = 5
     public static let keepRange = 1...10_000
@@ -25,6 +28,18 @@ public struct PublishSpec: Sendable, Hashable {
         self.provenance = provenance
         self.keep = keep
         self.location = location
+    }
+
+    /// `publish: {schema_change: none | additive | any}`: how a new version's
+    /// schema (column names, types, nullability, order) may differ from the
+    /// one `CURRENT` names. The first version of a dataset sets the contract.
+    public enum SchemaChange: String, Sendable, Hashable, CaseIterable {
+        /// No difference at all (the default).
+        case none
+        /// New nullable columns after the existing ones; nothing else changes.
+        case additive
+        /// Any difference (the contract is off).
+        case any
     }
 }
 

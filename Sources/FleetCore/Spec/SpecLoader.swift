@@ -581,10 +581,10 @@ struct SpecLoader {
 
     mutating func loadPublish(_ node: Node, tracker: SchemaTracker) -> PublishSpec? {
         guard let entries = mapping(node, "'publish'") else { return nil }
-        checkKeys(entries, allowed: ["dataset", "summaries", "provenance", "keep"], in: "publish")
+        checkKeys(entries, allowed: ["dataset", "summaries", "provenance", "keep", "schema_change"], in: "publish")
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         guard let datasetEntry = byKey["dataset"] else {
-            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries", "provenance", "keep"], at: node.location,
+            reportMissing("dataset", in: entries, allowed: ["dataset", "summaries", "provenance", "keep", "schema_change"], at: node.location,
                           "publish needs 'dataset' (the name of the published dataset)")
             return nil
         }
@@ -609,7 +609,16 @@ struct SpecLoader {
         if let entry = byKey["keep"], let n = int(entry.value, "'keep' in publish", range: PublishSpec.keepRange) {
             keep = n
         }
-        return PublishSpec(dataset: dataset, summaries: summaries, provenance: provenance, keep: keep, location: node.location)
+        var spec = PublishSpec(dataset: dataset, summaries: summaries, provenance: provenance, keep: keep, location: node.location)
+        if let entry = byKey["schema_change"], let text = string(entry.value, "'schema_change' in publish") {
+            if let value = PublishSpec.SchemaChange(rawValue: text) {
+                spec.schemaChange = value
+            } else {
+                sink.add(entry.value.location, "'schema_change' in publish must be none, additive or any, not '\(text)' "
+                         + "(additive: only new nullable columns after the existing ones; any: every change)")
+            }
+        }
+        return spec
     }
 
     mutating func loadSummary(_ item: Entry, tracker: SchemaTracker) -> SummarySpec? {

@@ -228,7 +228,7 @@ extension StageInvocation {
         let schema = chunks.isEmpty ? SpecOperators.datasetSchema(spec) : nil
         let r = try Stages.publish(dataset: publishSpec.dataset, run: run, pipeline: spec.name, chunks: chunks,
                                    summaries: partials, root: root, retention: retention, now: now, schema: schema,
-                                   provenance: publishSpec.provenance)
+                                   provenance: publishSpec.provenance, schemaChange: publishSpec.schemaChange)
         var out = StageInvocationResult()
         out.outputs = try r.versions.map { v in
             try .file(v.manifestPath, kind: .result, rows: v.manifest.rows, name: v.dataset)

@@ -138,11 +138,17 @@ public struct PublishResult: Sendable, Equatable {
 ///     default) a chunk that has them is rewritten without them (same row
 ///     groups, values and metadata) instead of linked, and the dataset has
 ///     exactly the normalized columns.
+///   - schemaChange: the schema contract (`SchemaContract`): how each new
+///     version's schema may differ from the one its dataset's `CURRENT`
+///     names. Every version is checked before any is put in place; one that
+///     is not allowed throws `PublishError.schemaChanged` and nothing is
+///     published.
 ///   - faults: test hook, see `PublishFaults`.
 public func publish(
     dataset: String, run: String, pipeline: String, chunks: [String],
     summaries: [String: [PartialAggregate]], root: String, retention: Int, now: Date,
-    schema: Schema? = nil, provenance: Bool = false, faults: PublishFaults = .none
+    schema: Schema? = nil, provenance: Bool = false, schemaChange: PublishSpec.SchemaChange = .none,
+    faults: PublishFaults = .none
 ) throws -> PublishResult {
     try PublishNames.check(dataset, kind: "dataset")
     try PublishNames.check(run, kind: "run")
@@ -166,20 +172,25 @@ public func publish(
     let locks = try names.sorted().map { try DurableFiles.Lock(folders[$0]! + "/.lock") }
     defer { locks.forEach { $0.release() } }
 
+    var staged: [StagedVersion] = []
     do {
         for name in names { try removeLeftovers(in: folders[name]!) }
 
-        var versions: [PublishedVersion] = []
+        // Every version is written to its temp folder first, so the schema
+        // contract is checked for all of them before any is put in place.
         let context = VersionContext(run: run, pipeline: pipeline, now: now, faults: faults)
-        versions.append(try context.commit(dataset: dataset, folder: folders[dataset]!, kind: "dataset", summaryOf: nil) { temp in
+        staged.append(try context.stage(dataset: dataset, folder: folders[dataset]!, kind: "dataset", summaryOf: nil) { temp in
             try stageChunks(chunks, schema: schema, provenance: provenance, into: temp)
         })
         for name in summaries.keys.sorted() {
             let partials = summaries[name]!
-            versions.append(try context.commit(dataset: name, folder: folders[name]!, kind: "summary", summaryOf: dataset) { temp in
+            staged.append(try context.stage(dataset: name, folder: folders[name]!, kind: "summary", summaryOf: dataset) { temp in
                 try stageSummary(name, partials, run: run, into: temp)
             })
         }
+        for s in staged { try checkContract(s, run: run, policy: schemaChange) }
+        var versions: [PublishedVersion] = []
+        for s in staged { versions.append(try context.place(s)) }
 
         var current: [String: String] = [:]
         var removed: [String] = []
@@ -191,6 +202,27 @@ public func publish(
         return PublishResult(dataset: versions[0], summaries: Array(versions.dropFirst()), current: current, removed: removed)
     } catch let crash as SimulatedCrash {
         throw crash.error
+    } catch {
+        // Versions staged but not placed (a refused schema, a failed summary).
+        for s in staged where DurableFiles.kind(s.temp) != .missing { try? DurableFiles.removeTree(s.temp) }
+        throw error
+    }
+}
+
+/// Refuses a new version whose schema differs from `CURRENT`'s in a way
+/// `policy` does not allow. A version already in place (the same run
+/// published again) passed the check when it was placed; a dataset without
+/// `CURRENT` gets its contract from this version.
+private func checkContract(_ s: StagedVersion, run: String, policy: PublishSpec.SchemaChange) throws {
+    guard policy != .any, DurableFiles.kind(s.folder + "/" + run) == .missing,
+          let current = currentRun(folder: s.folder), current != run,
+          (try? PublishNames.check(current, kind: "run")) != nil,
+          let currentManifest = try? readVersion(s.folder + "/" + current)
+    else { return }
+    if let difference = SchemaContract.violation(from: currentManifest.schema, to: s.manifest.schema, policy: policy) {
+        throw PublishError.schemaChanged(dataset: s.manifest.dataset, current: current,
+                                         currentHash: currentManifest.schemaSHA256, newHash: s.manifest.schemaSHA256,
+                                         difference: difference, policy: policy)
     }
 }
 
@@ -249,6 +281,14 @@ private func removeLeftovers(in folder: String) throws {
 
 // MARK: - Versions
 
+/// A version written to its temp folder, not yet in place.
+private struct StagedVersion {
+    let dataset: String
+    let folder: String
+    let temp: String
+    let manifest: PublishManifest
+}
+
 private struct VersionContext {
     let run: String
     let pipeline: String
@@ -256,10 +296,9 @@ private struct VersionContext {
     let faults: PublishFaults
 
     /// Writes a version into a temp folder with `stage` (which returns the
-    /// schema and files), adds the manifest and renames it into place — or
-    /// finds the same version already there.
-    func commit(dataset: String, folder: String, kind: String, summaryOf: String?,
-                stage: (String) throws -> (Schema, [PublishManifest.File])) throws -> PublishedVersion {
+    /// schema and files) and adds the manifest.
+    func stage(dataset: String, folder: String, kind: String, summaryOf: String?,
+               stage: (String) throws -> (Schema, [PublishManifest.File])) throws -> StagedVersion {
         let temp = folder + "/.tmp-" + run + "-" + UUID().uuidString
         guard mkdir(temp, 0o755) == 0 else { throw PublishError.io("cannot create \(temp)", errno: errno) }
         do {
@@ -269,7 +308,20 @@ private struct VersionContext {
             try DurableFiles.create(temp + "/_manifest.json", try manifest.jsonBytes())
             try DurableFiles.sync(temp)
             try faults.at(.versionWritten, dataset)
+            return StagedVersion(dataset: dataset, folder: folder, temp: temp, manifest: manifest)
+        } catch let error as SimulatedCrash {
+            throw error
+        } catch {
+            try? DurableFiles.removeTree(temp)
+            throw error
+        }
+    }
 
+    /// Renames a staged version into place — or finds the same version
+    /// already there.
+    func place(_ s: StagedVersion) throws -> PublishedVersion {
+        let (dataset, folder, temp, manifest) = (s.dataset, s.folder, s.temp, s.manifest)
+        do {
             let final = folder + "/" + run
             switch DurableFiles.kind(final) {
             case .missing:
@@ -298,7 +350,7 @@ private struct VersionContext {
 }
 
 /// The manifest of a version folder in place.
-private func readVersion(_ path: String) throws -> PublishManifest {
+func readVersion(_ path: String) throws -> PublishManifest {
     guard let bytes = DurableFiles.readBytes(path + "/_manifest.json") else {
         throw PublishError.damagedVersion(path: path, reason: "no readable _manifest.json")
     }
@@ -310,7 +362,7 @@ private func readVersion(_ path: String) throws -> PublishManifest {
 }
 
 /// Every file of a version in place still has its manifest's size and sha256.
-private func verify(_ manifest: PublishManifest, at path: String) throws {
+func verify(_ manifest: PublishManifest, at path: String) throws {
     for f in manifest.files {
         let file = path + "/" + f.name
         guard DurableFiles.kind(file) == .file else { throw PublishError.damagedVersion(path: path, reason: "\(f.name) is missing") }

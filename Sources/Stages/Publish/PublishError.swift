@@ -1,3 +1,5 @@
+import FleetCore
+
 /// Why a publish failed. `io` may be transient (a full disk, a lost mount)
 /// and worth a retry; every other case is permanent: the same inputs fail
 /// the same way, and the message says what to fix.
@@ -19,6 +21,11 @@ public enum PublishError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidInput(String)
     /// An operating-system call failed.
     case io(String, errno: Int32)
+    /// The new version's schema differs from the one `CURRENT` names in a
+    /// way the spec's `schema_change` does not allow (`SchemaContract`):
+    /// the run's quality gate fails and nothing is published.
+    case schemaChanged(dataset: String, current: String, currentHash: String, newHash: String, difference: String,
+                       policy: PublishSpec.SchemaChange)
 
     public var description: String {
         switch self {
@@ -35,6 +42,15 @@ public enum PublishError: Error, Sendable, Equatable, CustomStringConvertible {
             return "published version \(path) is damaged: \(reason)"
         case .invalidInput(let message):
             return message
+        case .schemaChanged(let dataset, let current, let currentHash, let newHash, let difference, let policy):
+            let allowed = policy == .additive
+                ? "schema_change: additive allows only new nullable columns after the existing ones; "
+                    + "to accept this change set publish: {schema_change: any}"
+                : "if the change is intended, set publish: {schema_change: additive} (new nullable columns at the end) "
+                    + "or {schema_change: any}"
+            return "quality gate failed: the schema of dataset '\(dataset)' differs from CURRENT's (run \(current)): "
+                + "\(difference). Nothing was published; CURRENT stays on \(current) "
+                + "(schema sha256 \(currentHash), this version's \(newHash)); \(allowed)"
         case .io(let message, let e):
             return e == 0 ? "I/O error: \(message)" : "I/O error: \(message) (errno \(e))"
         }

@@ -235,10 +235,11 @@ enum ReportPage {
             h += "</tbody></table>\n"
         }
         if !l.datasets.isEmpty {
-            h += "<h3>Published</h3>\n<table><thead><tr><th>dataset</th><th>version (run)</th><th>rows</th><th>manifest sha256</th></tr></thead><tbody>\n"
+            h += "<h3>Published</h3>\n<table><thead><tr><th>dataset</th><th>version (run)</th><th>rows</th><th>manifest sha256</th><th>schema sha256</th></tr></thead><tbody>\n"
             for d in l.datasets {
                 h += "<tr><td>\(HTML.escape(d.name))</td><td>\(HTML.escape(d.version))</td>"
-                h += "<td class=\"num\">\(d.rows.map(Format.grouped) ?? "–")</td><td class=\"hash\">\(HTML.escape(d.manifestSHA256))</td></tr>\n"
+                h += "<td class=\"num\">\(d.rows.map(Format.grouped) ?? "–")</td><td class=\"hash\">\(HTML.escape(d.manifestSHA256))</td>"
+                h += "<td class=\"hash\">\(HTML.escape(d.schemaSHA256 ?? "–"))</td></tr>\n"
             }
             h += "</tbody></table>\n"
         }

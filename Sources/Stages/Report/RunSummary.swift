@@ -233,16 +233,19 @@ public struct PublishedDataset: Sendable, Hashable, Codable {
     public var version: String
     public var manifestSHA256: String
     public var rows: Int64?
+    /// `SchemaContract.hash` of the version's columns.
+    public var schemaSHA256: String?
 
-    public init(name: String, version: String, manifestSHA256: String, rows: Int64? = nil) {
+    public init(name: String, version: String, manifestSHA256: String, rows: Int64? = nil, schemaSHA256: String? = nil) {
         self.name = name
         self.version = version
         self.manifestSHA256 = manifestSHA256
         self.rows = rows
+        self.schemaSHA256 = schemaSHA256
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, version, manifestSHA256 = "manifest_sha256", rows
+        case name, version, manifestSHA256 = "manifest_sha256", rows, schemaSHA256 = "schema_sha256"
     }
 }
 

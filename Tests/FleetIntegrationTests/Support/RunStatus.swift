@@ -28,6 +28,8 @@ struct RunStatus: Decodable, Sendable, CustomStringConvertible {
     var submittedBy: String?
     var stages: [StageStatus]
     var published: [String: String]
+    /// Dataset → schema sha256 of the versions published.
+    var publishedSchemas: [String: String]?
     var reportDirectory: String?
     var receipt: String?
 

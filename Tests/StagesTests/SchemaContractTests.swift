@@ -1,0 +1,188 @@
+import Columnar
+import FleetCore
+import Foundation
+import Testing
+@testable import Stages
+
+@Suite struct SchemaContractTests {
+    typealias C = PublishManifest.Column
+    static func col(_ name: String, _ type: String, _ nullable: Bool = true) -> C { C(name: name, type: type, nullable: nullable) }
+
+    static let base = [col("id", "int64", false), col("revenue", "decimal(18,4)"), col("region", "string")]
+
+    @Test func equalSchemasHaveNoDifferenceAndTheSameHash() {
+        #expect(SchemaContract.differences(from: Self.base, to: Self.base).isEmpty)
+        #expect(SchemaContract.violation(from: Self.base, to: Self.base, policy: .none) == nil)
+        #expect(SchemaContract.hash(Self.base) == SchemaContract.hash(Self.base))
+        #expect(SchemaContract.hash(Self.base).count == 64)
+    }
+
+    @Test func theHashIsTheSHA256OfTheCompactSortedJSON() {
+        let text = #"[{"name":"id","nullable":false,"type":"int64"},{"name":"revenue","nullable":true,"type":"decimal(18,4)"},"#
+            + #"{"name":"region","nullable":true,"type":"string"}]"#
+        #expect(SchemaContract.hash(Self.base) == Checksum.sha256(utf8: text))
+        // Every part counts: a name, a type, nullability, the order.
+        let variants = [
+            [Self.col("ID", "int64", false)] + Self.base.dropFirst(),
+            [Self.col("id", "int32", false)] + Self.base.dropFirst(),
+            [Self.col("id", "int64", true)] + Self.base.dropFirst(),
+            [Self.base[1], Self.base[0], Self.base[2]],
+        ]
+        for v in variants { #expect(SchemaContract.hash(v) != SchemaContract.hash(Self.base)) }
+    }
+
+    @Test func theDifferenceIsSpelledOutInColumnOrder() {
+        let new = [Self.col("id", "int64", false), Self.col("revenue", "double")]
+        #expect(SchemaContract.violation(from: Self.base, to: new, policy: .none)
+                == "column revenue: decimal(18,4) → double; column region removed")
+    }
+
+    @Test func nullabilityAdditionsAndOrderAreNamed() {
+        let new = [Self.col("region", "string"), Self.col("id", "int64", true), Self.col("revenue", "decimal(18,4)"),
+                   Self.col("note", "string")]
+        #expect(SchemaContract.differences(from: Self.base, to: new).map(\.text) == [
+            "column id: not null → nullable",
+            "column note added (string, nullable)",
+            "column order: id, revenue, region → region, id, revenue",
+        ])
+        let both = [Self.col("id", "string", true)] + Self.base.dropFirst()
+        #expect(SchemaContract.violation(from: Self.base, to: both, policy: .none) == "column id: int64 not null → string nullable")
+    }
+
+    @Test func additiveAllowsOnlyNewNullableColumnsAtTheEnd() {
+        let atEnd = Self.base + [Self.col("note", "string"), Self.col("score", "double")]
+        #expect(SchemaContract.violation(from: Self.base, to: atEnd, policy: .additive) == nil)
+        // `none` refuses the same change, naming both columns.
+        #expect(SchemaContract.violation(from: Self.base, to: atEnd, policy: .none)
+                == "column note added (string, nullable); column score added (double, nullable)")
+
+        let notNull = Self.base + [Self.col("note", "string", false)]
+        #expect(SchemaContract.violation(from: Self.base, to: notNull, policy: .additive) == "column note added (string, not null)")
+
+        let inTheMiddle = [Self.base[0], Self.col("note", "string"), Self.base[1], Self.base[2]]
+        #expect(SchemaContract.violation(from: Self.base, to: inTheMiddle, policy: .additive)
+                == "column note added before existing column revenue (string, nullable)")
+
+        // Additions do not excuse other changes; only those are reported.
+        let mixed = [Self.base[0], Self.col("revenue", "double"), Self.base[2], Self.col("note", "string")]
+        #expect(SchemaContract.violation(from: Self.base, to: mixed, policy: .additive) == "column revenue: decimal(18,4) → double")
+        let removed = [Self.base[0], Self.base[1], Self.col("note", "string")]
+        #expect(SchemaContract.violation(from: Self.base, to: removed, policy: .additive) == "column region removed")
+    }
+
+    @Test func anyAllowsEverything() {
+        #expect(SchemaContract.violation(from: Self.base, to: [Self.col("x", "bool")], policy: .any) == nil)
+    }
+}
+
+/// The contract as publish applies it, and rollback, on a real data root.
+@Suite struct SchemaContractPublishTests {
+    /// One chunk of `rows` rows with ids from `firstID` and an `amount` of `amountType`, plus `extra` nullable string columns.
+    static func chunk(_ f: PublishFixture, _ label: String, rows: Int = 20, firstID: Int64 = 0,
+                      amountType: ColumnType = .decimal(precision: 10, scale: 2), extra: [String] = []) throws -> [String] {
+        var fields: [(String, ColumnType, [Scalar?])] = [
+            ("id", .int64, (0..<rows).map { .int(firstID + Int64($0)) }),
+            ("amount", amountType, (0..<rows).map { i -> Scalar? in
+                amountType == .double ? .double(Double(i)) : .int(Int64(i) * 100) }),
+        ]
+        for name in extra { fields.append((name, .string, (0..<rows).map { _ in nil })) }
+        let path = try f.dir.sub("validated-\(label)") + "/validated-00000.parquet"
+        return [try opWriteChunk(path, [try opBatch(fields)]).path]
+    }
+
+    static func publishRun(_ f: PublishFixture, _ run: String, _ chunks: [String], at seconds: Double,
+                           schemaChange: PublishSpec.SchemaChange = .none) throws -> PublishResult {
+        try publish(dataset: "orders", run: run, pipeline: "orders-daily", chunks: chunks, summaries: [:], root: f.root,
+                    retention: 5, now: Date(timeIntervalSince1970: 1_795_000_000 + seconds), schemaChange: schemaChange)
+    }
+
+    @Test func aChangedSchemaIsRefusedAndNothingIsPublished() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let first = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        let view = f.text("orders/view.sql")
+        let error = #expect(throws: PublishError.self) {
+            _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", amountType: .double), at: 60)
+        }
+        guard case .schemaChanged(let dataset, let current, let currentHash, _, let difference, let policy)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))")
+            return
+        }
+        #expect(dataset == "orders" && current == "run-1" && policy == .none)
+        #expect(difference == "column amount: decimal(10,2) → double")
+        #expect(currentHash == first.dataset.manifest.schemaSHA256)
+        let text = error!.description
+        #expect(text.hasPrefix("quality gate failed: the schema of dataset 'orders' differs from CURRENT's (run run-1): "
+                               + "column amount: decimal(10,2) → double. Nothing was published"), "\(text)")
+        #expect(text.contains("schema_change: additive") && text.contains("schema_change: any"))
+        #expect(f.text("orders/CURRENT") == "run-1\n" && f.text("orders/view.sql") == view)
+        #expect(f.entries("orders") == [".lock", "CURRENT", "run-1", "view.sql"])
+    }
+
+    @Test func additiveAllowsANewNullableColumnAtTheEndAndAnyAllowsAll() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        #expect(throws: PublishError.self) {
+            _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60)
+        }
+        let added = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60, schemaChange: .additive)
+        #expect(added.current["orders"] == "run-2")
+        #expect(added.dataset.manifest.schema.map(\.name) == ["id", "amount", "note"])
+        // The contract is now run-2's: dropping the column again is not additive.
+        #expect(throws: PublishError.self) {
+            _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c"), at: 120, schemaChange: .additive)
+        }
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+        let any = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120, schemaChange: .any)
+        #expect(any.current["orders"] == "run-3")
+        // Publishing a version already in place again is not checked again.
+        _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+    }
+
+    @Test func rollbackMovesCurrentAndTheViewAndRollsForward() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a", rows: 10, firstID: 0), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", rows: 15, firstID: 100), at: 60)
+        let listed = try DatasetCatalog.list(root: f.root)
+        #expect(listed.map(\.name) == ["orders"])
+        #expect(listed[0].versions.map(\.run) == ["run-2", "run-1"] && listed[0].current == "run-2")
+
+        let back = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        #expect(back.from == "run-2" && back.to == "run-1" && back.moved)
+        #expect(f.text("orders/CURRENT") == "run-1\n")
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-1/part-00000.parquet") == true)
+        #expect(!f.entries("orders").contains { $0.hasPrefix(".tmp") })
+        if StagesPython.enabled {
+            let v = try f.duckdbView("orders")
+            #expect(v.rows == 10 && v.ids == Array(0..<10))
+        }
+        // Again: nothing moves.
+        #expect(try DatasetCatalog.rollback("orders", to: "run-1", root: f.root).moved == false)
+        // Forward again.
+        #expect(try DatasetCatalog.rollback("orders", to: "run-2", root: f.root).moved)
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-2/part-00000.parquet") == true)
+        if StagesPython.enabled {
+            let v = try f.duckdbView("orders")
+            #expect(v.rows == 15 && v.ids == Array(100..<115))
+        }
+    }
+
+    @Test func rollbackRefusesUnknownDatasetsRunsAndDamagedVersions() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", firstID: 100), at: 60)
+        #expect(throws: DatasetCatalog.RefusalError.unknownDataset("nope", known: ["orders"])) {
+            _ = try DatasetCatalog.rollback("nope", to: "run-1", root: f.root)
+        }
+        #expect(throws: DatasetCatalog.RefusalError.noSuchVersion(dataset: "orders", run: "run-9", versions: ["run-2", "run-1"])) {
+            _ = try DatasetCatalog.rollback("orders", to: "run-9", root: f.root)
+        }
+        #expect(throws: DatasetCatalog.RefusalError.self) { _ = try DatasetCatalog.rollback("../x", to: "run-1", root: f.root) }
+        try FileManager.default.removeItem(atPath: f.published + "/orders/run-1/part-00000.parquet")
+        #expect(throws: PublishError.self) { _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root) }
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+    }
+}
