@@ -71,6 +71,37 @@ struct SourceReaderTests {
         }
     }
 
+    /// Damaged copies of the wide-type files fail with ColumnarError or
+    /// read; they never trap.
+    @Test func damagedSourceFilesNeverTrap() throws {
+        _ = try PythonEnvironment.python()
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let w = try PythonEnvironment.script("write_source_types.py", [dir.path])
+        try #require(w.status == 0, "\(w.output)")
+        var rng = SplitMix(seed: 2026)
+        let damagedPath = dir.file("damaged.parquet")
+        for name in ["source_zstd_int96.parquet", "source_none_v2_plain.parquet", "unsupported.parquet"] {
+            let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file(name))))
+            for _ in 0..<60 {
+                var damaged = good
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    damaged[Int.random(in: 4..<damaged.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+                try Data(damaged).write(to: URL(fileURLWithPath: damagedPath))
+                do {
+                    let reader = try ParquetSourceReader(path: damagedPath)
+                    for f in reader.fields.indices where reader.fields[f].kind != nil {
+                        for g in reader.rowGroupRows.indices { _ = try reader.read(field: f, rowGroup: g) }
+                    }
+                } catch is ColumnarError {
+                } catch {
+                    Issue.record("unexpected error type: \(error)")
+                }
+            }
+        }
+    }
+
     @Test func int96AndBigEndianDecimals() throws {
         // 2020-01-01T00:00:00.000000123Z: Julian day 2458850, 123 ns into the day.
         var b = [UInt8](repeating: 0, count: 12)
