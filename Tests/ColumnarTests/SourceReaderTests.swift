@@ -25,7 +25,7 @@ struct SourceReaderTests {
         let manifest = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: dir.file("manifest.json")))) as! [String: Any]
         let files = manifest["files"] as! [[String: Any]]
-        #expect(files.count == 3)
+        #expect(files.count == 5)
         for file in files {
             let path = file["path"] as! String
             let name = (path as NSString).lastPathComponent

@@ -19,6 +19,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from handmade_parquet import be_bytes, write_byte_array_decimal
+
 decimal.getcontext().prec = 100   # exact: Decimal's default 28 digits would round
 out = sys.argv[1]
 rng = random.Random(5)
@@ -78,6 +80,18 @@ add("source_none_v2_plain.parquet", table, lambda p: pq.write_table(
     store_decimal_as_integer=True))
 add("source_zstd_dictionary.parquet", table, lambda p: pq.write_table(
     table, p, compression="zstd", row_group_size=N, data_page_size=2048))
+
+# BYTE_ARRAY decimals (pyarrow cannot write them): minimal big-endian
+# bytes, some with sign-extension bytes in front (up to 16 bytes).
+for name, p, sc in (("byte_array_decimal_30_4.parquet", 30, 4), ("byte_array_decimal_9_2.parquet", 9, 2)):
+    vals = [rng.choice([0, -1, 10**p - 1, -(10**p) + 1, rng.randrange(-(10**p) + 1, 10**p)]) for _ in range(300)]
+    enc = [be_bytes(v, pad=rng.choice([0, 0, 1, 3])) for v in vals]
+    enc = [e[-16:] if len(e) > 16 else e for e in enc]
+    path = os.path.join(out, name)
+    write_byte_array_decimal(path, enc, p, sc)
+    back = pq.read_table(path)
+    kinds["bd"] = f"decimal({p},{sc})"
+    files.append({"path": path, "columns": [{"name": "bd", "kind": kinds["bd"], "values": canonical("bd", back)}]})
 
 unsupported = pa.table({
     "id": pa.array([1, 2], pa.int64()),

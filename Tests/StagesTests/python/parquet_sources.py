@@ -25,6 +25,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ColumnarTests", "python"))
+from handmade_parquet import be_bytes, write_byte_array_decimal  # noqa: E402
+
 decimal.getcontext().prec = 100   # exact: Decimal's default 28 digits would round
 out = sys.argv[1]
 rng = random.Random(17)
@@ -228,6 +231,12 @@ add("nested_ignored", nested, [{"name": "id", "type": "int64", "nullable": True}
 # An incompatible declaration: refused before any row is read.
 add("incompatible", small, [{"name": "id", "type": "date", "nullable": True}, declared[3]],
     lambda p: pq.write_table(small, p, compression="zstd"), error=["incompatible.parquet", "id", "date"])
+
+# BYTE_ARRAY decimals (Hive, older Spark), hand-made: decimal(30,4) into decimal(18,4).
+ba_values = [rng.randrange(-(10**18) + 1, 10**18) if rng.random() < 0.9 else rng.randrange(-(10**30) + 1, 10**30)
+             for _ in range(400)]
+add("byte_array_decimal", None, [{"name": "bd", "type": "decimal(18,4)", "nullable": False}],
+    lambda p: write_byte_array_decimal(p, [be_bytes(v) for v in ba_values], 30, 4))
 
 with open(os.path.join(out, "manifest.json"), "w") as f:
     json.dump({"cases": cases}, f)
