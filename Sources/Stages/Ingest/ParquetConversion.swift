@@ -370,7 +370,8 @@ enum ParquetConversion {
         return (u < 0 ? "-" : "") + digits[..<point] + "." + digits[point...]
     }
 
-    /// Nanoseconds since the epoch as YYYY-MM-DDTHH:MM:SS[.fffffffff]Z.
+    /// Nanoseconds since the epoch as YYYY-MM-DDTHH:MM:SS[.ffffff[fff]]Z:
+    /// six fraction digits when the rest are zeros, as microsecond timestamps print.
     static func nanosText(_ ns: Int128) -> String {
         let perDay: Int128 = 86_400_000_000_000
         var days = ns / perDay
@@ -386,7 +387,8 @@ enum ParquetConversion {
             return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
         }
         let time = "\(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2))"
-        return ValueText.date(days: d) + "T" + time + (frac == 0 ? "" : "." + pad(frac, 9)) + "Z"
+        let fraction = frac == 0 ? "" : frac % 1000 == 0 ? "." + pad(frac / 1000, 6) : "." + pad(frac, 9)
+        return ValueText.date(days: d) + "T" + time + fraction + "Z"
     }
 
     /// Row `row` of `values` as a JSON value: numbers bare, the rest quoted.
