@@ -94,6 +94,12 @@ struct FleetParquetTests {
             let s = try JSONDecoder().decode(RunStatus.self, from: Data(r.stdout.utf8))
             try Self.check(fleet, files: files, root: root,
                            dataset: "events_\(pipeline.replacingOccurrences(of: "-", with: "_"))", status: s)
+            // A declared column the files lack is refused before anything runs, naming file and column.
+            let text = try String(contentsOfFile: spec, encoding: .utf8).replacingOccurrences(of: "small: int32", with: "nope: int32")
+            try text.write(toFile: spec, atomically: true, encoding: .utf8)
+            let bad = try await fleet.bis(["run", "--local", spec, "--data-root", root + "-bad"], timeout: 300)
+            fleet.check(bad.exitCode != 0 && bad.stderr.contains("'nope'") && bad.stderr.contains("events-1.parquet"),
+                        "a missing declared column should be refused naming it and the file: \(bad)")
         } catch {
             fleet.record("\(error)")
         }

@@ -29,15 +29,19 @@ struct ParquetIngest {
 
     private var file: String { shard.path }
 
-    func read() throws {
-        let reader: ParquetSourceReader
+    /// Opens `path`, an operating-system failure as `IngestError.io`.
+    static func open(_ path: String) throws -> ParquetSourceReader {
         do {
-            reader = try ParquetSourceReader(path: file)
+            return try ParquetSourceReader(path: path)
         } catch let error as ColumnarError {
-            if case .io(let message, let e) = error { throw IngestError.io(file: file, message: message, errno: e) }
+            if case .io(let message, let e) = error { throw IngestError.io(file: path, message: message, errno: e) }
             throw error
         }
-        let mapping = try columns(reader)
+    }
+
+    func read() throws {
+        let reader = try Self.open(file)
+        let mapping = try Self.columns(reader, source: source, file: file)
         let groups: [Int]
         if let g = shard.rowGroup {
             guard reader.rowGroupRows.indices.contains(g) else {
@@ -56,7 +60,7 @@ struct ParquetIngest {
     /// Per declared column: the file's column index, nil when it is missing
     /// and filled with nulls. Refuses missing, extra, duplicated,
     /// unsupported and unconvertible columns, naming them.
-    private func columns(_ reader: ParquetSourceReader) throws -> [Int?] {
+    static func columns(_ reader: ParquetSourceReader, source: IngestSource, file: String) throws -> [Int?] {
         var byName = [String: Int]()
         var twice = Set<String>()
         for (i, f) in reader.fields.enumerated() {

@@ -29,7 +29,7 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
     guard shardSize > 0 else {
         throw IngestError.invalidSource(file: path, message: "the shard size must be positive, got \(shardSize)")
     }
-    if source.format == .parquet { return try planParquetShards(path: path) }
+    if source.format == .parquet { return try planParquetShards(path: path, source: source) }
     guard size > shardSize else { return [Shard(path: path, byteRange: 0..<max(0, size), firstLine: 1)] }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw IngestError.io(file: path, message: "cannot open for reading", errno: errno) }
@@ -120,15 +120,13 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
 
 /// A Parquet file's shards: one per row group, each with the 1-based file
 /// row number its first row has as `firstLine`; a file without row groups
-/// is one (empty) shard. Only the footer is read.
-public func planParquetShards(path: String) throws -> [Shard] {
-    let reader: ParquetSourceReader
-    do {
-        reader = try ParquetSourceReader(path: path)
-    } catch let error as ColumnarError {
-        if case .io(let message, let e) = error { throw IngestError.io(file: path, message: message, errno: e) }
-        throw error
-    }
+/// is one (empty) shard. Only the footer is read. With `source`, its
+/// declared columns are checked against the file's first, so a missing,
+/// extra, unsupported or unconvertible column is refused when the run is
+/// planned rather than in every shard.
+public func planParquetShards(path: String, source: IngestSource? = nil) throws -> [Shard] {
+    let reader = try ParquetIngest.open(path)
+    if let source { _ = try ParquetIngest.columns(reader, source: source, file: path) }
     guard !reader.rowGroupRows.isEmpty else { return [Shard(path: path)] }
     var first: Int64 = 1
     var shards = [Shard]()
