@@ -178,6 +178,7 @@ struct StageCommand: AsyncParsableCommand {
         }
 
         private func shardLabel(_ shard: Shard) -> String {
+            if let g = shard.rowGroup { return "\(shard.path)[row group \(g)]" }
             guard let r = shard.byteRange else { return shard.path }
             return "\(shard.path)[\(r.lowerBound)..<\(r.upperBound)]"
         }

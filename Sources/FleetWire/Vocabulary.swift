@@ -83,15 +83,21 @@ public struct ShardRef: Codable, Sendable, Hashable {
     /// Byte range within the file; nil for the whole file.
     public var start: Int64?
     public var end: Int64?
-    /// The physical line (1-based, counting the header) the range starts at.
+    /// The physical line (1-based, counting the header) the range starts at;
+    /// for a Parquet row group, the file row number of its first row.
     public var firstLine: Int64
+    /// Parquet sources: the row group (0-based) the shard reads; nil for
+    /// CSV and JSON Lines (and for a Parquet file without row groups).
+    public var rowGroup: Int?
 
-    public init(source: String, path: String, start: Int64? = nil, end: Int64? = nil, firstLine: Int64 = 1) {
+    public init(source: String, path: String, start: Int64? = nil, end: Int64? = nil, firstLine: Int64 = 1,
+                rowGroup: Int? = nil) {
         self.source = source
         self.path = path
         self.start = start
         self.end = end
         self.firstLine = firstLine
+        self.rowGroup = rowGroup
     }
 }
 

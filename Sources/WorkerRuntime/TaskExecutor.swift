@@ -192,7 +192,8 @@ public final class TaskExecutor: Sendable {
         let path = try spec.confinedInput(shard.path)
         var range: Range<Int64>?
         if let start = shard.start, let end = shard.end { range = start..<end }
-        let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine),
+        let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine,
+                                                                                 rowGroup: shard.rowGroup),
                                            outputDir: dir, metadata: metadata(task) + [KeyValue("bis.input", path)])
         return outcome(r)
     }

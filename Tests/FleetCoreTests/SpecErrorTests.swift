@@ -52,7 +52,7 @@ import Testing
             "spec.yml:1:10: 'sources' needs at least one source",
         ])
         #expect(specErrors("pipeline: x\nsources:\n  a:\n    files: []\n    columns: {}\n") == [
-            "spec.yml:3:3: source 'a' needs 'format' (csv or jsonl)",
+            "spec.yml:3:3: source 'a' needs 'format' (csv, jsonl or parquet)",
             "spec.yml:4:12: 'files' in source 'a' needs at least one glob",
             "spec.yml:5:14: 'columns' in source 'a' needs at least one column",
         ])
@@ -120,8 +120,14 @@ import Testing
     }
 
     @Test func formatAndCSVOnlyOptions() {
-        #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: parquet")) == [
-            "spec.yml:4:13: 'format' in source 'orders' must be csv or jsonl, not 'parquet'",
+        #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: xlsx")) == [
+            "spec.yml:4:13: 'format' in source 'orders' must be csv, jsonl or parquet, not 'xlsx'",
+        ])
+        #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: parquet\n    delimiter: \";\"")) == [
+            "spec.yml:5:5: 'delimiter' applies only to csv sources; source 'orders' is parquet",
+        ])
+        #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: parquet\n    shard_size: 1MiB")) == [
+            "spec.yml:5:5: 'shard_size' in source 'orders' does not apply to parquet sources: each row group of a Parquet file is a shard",
         ])
         #expect(specErrors(baseSpec.replacingOccurrences(of: "format: csv", with: "format: jsonl\n    delimiter: \";\"")) == [
             "spec.yml:5:5: 'delimiter' applies only to csv sources; source 'orders' is jsonl",

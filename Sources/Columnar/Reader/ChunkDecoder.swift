@@ -182,7 +182,9 @@ struct ChunkDecoder {
         case .byteArray: return .bytes(try ValueDecoding.plainBytes(data, start, end, count: count).0)
         case .fixedLenByteArray:
             return .fixed(try ValueDecoding.plainFixedBytes(data, start, end, count: count, width: typeLength), width: typeLength)
-        case .int96: throw ColumnarError.unsupported("INT96")
+        case .int96:
+            // Only wide plans (`ParquetSourceReader`) reach here: 12 bytes a value.
+            return .fixed(try ValueDecoding.plainFixedBytes(data, start, end, count: count, width: 12), width: 12)
         }
     }
 
@@ -308,6 +310,10 @@ struct ChunkDecoder {
 
     /// Converts stored values to the column's storage and appends them.
     private func append(_ values: StoredValues, levels: [UInt8]?, into b: inout ColumnBuilder) throws {
+        if case .wide(let kind) = plan.conversion {
+            try b.appendDense(bytes: try WideValues.pack(values, kind), levels: levels)
+            return
+        }
         switch (plan.type.storage, values) {
         case (.int64, .int64(let v)):
             if case .millisToMicros = plan.conversion {

@@ -6,6 +6,19 @@ struct ColumnPlan {
         case millisToMicros
         case float
         case fixedDecimal(width: Int)
+        /// Values wider than any ColumnType (`ParquetSourceReader` only):
+        /// each decoded as a 16-byte little-endian Int128 into a bytes column.
+        case wide(WideKind)
+    }
+
+    /// What a wide column's Int128 values mean.
+    enum WideKind: Equatable {
+        /// UINT_32 / UINT_64: the stored bits read as unsigned.
+        case unsigned
+        /// A decimal's unscaled value (any physical type, BYTE_ARRAY included).
+        case decimal
+        /// Nanoseconds since the epoch: INT64 TIMESTAMP(NANOS) or INT96.
+        case nanos
     }
 
     let name: String
@@ -13,6 +26,15 @@ struct ColumnPlan {
     let nullable: Bool
     let physical: PhysicalType
     let conversion: Conversion
+
+    /// A plan for a column read as wide values (see `Conversion.wide`).
+    init(wide e: SchemaElement, physical: PhysicalType, kind: WideKind) {
+        name = e.name
+        type = .string
+        nullable = e.repetition != 0
+        self.physical = physical
+        conversion = .wide(kind)
+    }
 
     init(_ e: SchemaElement) throws {
         name = e.name

@@ -32,24 +32,7 @@ public final class ParquetReader {
     }
 
     private static func load(_ source: FileSource, size: Int64) throws -> (FileMetaData, Int64, [ColumnPlan], [Int], [RowGroupInfo]) {
-        guard size >= 12 else { throw ColumnarError.corrupt("file of \(size) bytes is too short for Parquet") }
-        let head = try source.read(at: 0, count: 4)
-        let tail = try source.read(at: size - 8, count: 8)
-        let magic = Array("PAR1".utf8)
-        guard head == magic else { throw ColumnarError.corrupt("file does not start with PAR1") }
-        guard Array(tail[4...]) == magic else {
-            if Array(tail[4...]) == Array("PARE".utf8) { throw ColumnarError.unsupported("encrypted footer") }
-            throw ColumnarError.corrupt("file does not end with PAR1 (truncated?)")
-        }
-        let footerLength = Int64(ValueDecoding.readUInt32(tail, 0))
-        guard footerLength > 0, footerLength <= size - 12 else {
-            throw ColumnarError.corrupt("footer length \(footerLength) does not fit the file of \(size) bytes")
-        }
-        let footerStart = size - 8 - footerLength
-        let footer = try source.read(at: footerStart, count: Int(footerLength))
-        var r = CompactReader(footer)
-        let meta = try withContext("footer") { try r.fileMetaData() }
-
+        let (meta, footerStart) = try readFooter(source, size: size)
         guard let root = meta.schema.first else { throw ColumnarError.corrupt("footer has no schema") }
         let leaves = Array(meta.schema.dropFirst())
         guard Int(root.numChildren ?? 0) == leaves.count else {
@@ -103,6 +86,40 @@ public final class ParquetReader {
         return (meta, footerStart, plans, typeLengths, infos)
     }
 
+    /// Checks the magic bytes and decodes the footer; returns it with the
+    /// offset where it starts (the end of the data area).
+    static func readFooter(_ source: FileSource, size: Int64) throws -> (FileMetaData, Int64) {
+        guard size >= 12 else { throw ColumnarError.corrupt("file of \(size) bytes is too short for Parquet") }
+        let head = try source.read(at: 0, count: 4)
+        let tail = try source.read(at: size - 8, count: 8)
+        let magic = Array("PAR1".utf8)
+        guard head == magic else { throw ColumnarError.corrupt("file does not start with PAR1") }
+        guard Array(tail[4...]) == magic else {
+            if Array(tail[4...]) == Array("PARE".utf8) { throw ColumnarError.unsupported("encrypted footer") }
+            throw ColumnarError.corrupt("file does not end with PAR1 (truncated?)")
+        }
+        let footerLength = Int64(ValueDecoding.readUInt32(tail, 0))
+        guard footerLength > 0, footerLength <= size - 12 else {
+            throw ColumnarError.corrupt("footer length \(footerLength) does not fit the file of \(size) bytes")
+        }
+        let footerStart = size - 8 - footerLength
+        let footer = try source.read(at: footerStart, count: Int(footerLength))
+        var r = CompactReader(footer)
+        let meta = try withContext("footer") { try r.fileMetaData() }
+        return (meta, footerStart)
+    }
+
+    /// The bytes of one column chunk (its dictionary page, if any, and its data pages).
+    static func chunkBytes(_ source: FileSource, _ meta: ColumnMetaData, footerStart: Int64) throws -> [UInt8] {
+        var start = meta.dataPageOffset
+        if let d = meta.dictionaryPageOffset, d > 0, d < start { start = d }
+        let length = meta.totalCompressedSize
+        guard start >= 4, length >= 0, start <= footerStart - length else {
+            throw ColumnarError.corrupt("chunk at \(start)+\(length) lies outside the data area")
+        }
+        return try source.read(at: start, count: Int(length))
+    }
+
     /// The schema of `columns` (all when nil), in the order given.
     public func projectedSchema(_ columns: [String]?) throws -> Schema {
         Schema(try columnIndices(columns).map { schema.fields[$0] })
@@ -136,13 +153,7 @@ public final class ParquetReader {
             let plan = plans[c]
             let meta = group.columns[c]
             let column = try withContext("\(path): row group \(index), column '\(plan.name)'") { () throws -> Column in
-                var start = meta.dataPageOffset
-                if let d = meta.dictionaryPageOffset, d > 0, d < start { start = d }
-                let length = meta.totalCompressedSize
-                guard start >= 4, length >= 0, start <= footerStart - length else {
-                    throw ColumnarError.corrupt("chunk at \(start)+\(length) lies outside the data area")
-                }
-                let bytes = try source.read(at: start, count: Int(length))
+                let bytes = try Self.chunkBytes(source, meta, footerStart: footerStart)
                 let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLengths[c])
                 return try decoder.decode(bytes, rows: rows)
             }

@@ -15,13 +15,14 @@ public struct SourceSpec: Sendable, Hashable {
     public var resolvedFiles: [String]
     /// The declared columns in declared order (the YAML mapping's order).
     public var schema: Schema
-    /// Parsing options for `format: csv`; nil for JSON Lines.
+    /// Parsing options for `format: csv`; nil for JSON Lines and Parquet.
     public var csv: CSVOptions?
     /// What to do when a file lacks a declared column.
     public var missingColumns: MissingColumnsPolicy
     /// What to do when a file has a column the spec does not name.
     public var extraColumns: ExtraColumnsPolicy
-    /// Files larger than this are split into byte-range shards.
+    /// Files larger than this are split into byte-range shards (CSV and
+    /// JSON Lines; a Parquet file is split into its row groups).
     public var shardSize: ByteSize
     /// Where the source is declared (its key).
     public var location: SpecLocation
@@ -51,6 +52,9 @@ public enum SourceFormat: String, Sendable, Hashable, CaseIterable {
     case csv
     /// One JSON object per line; keys are column names.
     case jsonl
+    /// Parquet files from other systems: columns taken by name and
+    /// converted to the declared types; each row group is a shard.
+    case parquet
 }
 
 /// One entry of `files:` as written, with its place in the spec.

@@ -118,12 +118,12 @@ struct SpecLoader {
                 if let f = SourceFormat(rawValue: text) {
                     format = f
                 } else {
-                    sink.add(entry.value.location, "'format' in \(context) must be csv or jsonl, not '\(text)'")
+                    sink.add(entry.value.location, "'format' in \(context) must be csv, jsonl or parquet, not '\(text)'")
                 }
             }
         } else {
             reportMissing("format", in: entries, allowed: Self.sourceKeys, at: keyLocation,
-                          "\(context) needs 'format' (csv or jsonl)")
+                          "\(context) needs 'format' (csv, jsonl or parquet)")
         }
 
         var files: [FilePattern] = []
@@ -179,7 +179,10 @@ struct SpecLoader {
             extra = choice(entry.value, "'extra_columns' in \(context)") ?? extra
         }
         var shardSize = SourceSpec.defaultShardSize
-        if let entry = byKey["shard_size"], let size = byteSize(entry.value, "'shard_size' in \(context)") {
+        if format == .parquet, let entry = byKey["shard_size"] {
+            sink.add(entry.keyNode.location, "'shard_size' in \(context) does not apply to parquet sources: "
+                + "each row group of a Parquet file is a shard")
+        } else if let entry = byKey["shard_size"], let size = byteSize(entry.value, "'shard_size' in \(context)") {
             shardSize = size
         }
         return SourceSpec(name: name, format: format, files: files, schema: Schema(fields), csv: csv,

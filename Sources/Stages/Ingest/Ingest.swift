@@ -45,6 +45,7 @@ public func ingest(
         switch source.format {
         case .csv: try CSVIngest(run: run, source: source, shard: shard, options: options).parse()
         case .jsonl: try JSONLinesIngest(run: run, source: source, shard: shard, options: options).parse()
+        case .parquet: try ParquetIngest(run: run, source: source, shard: shard).read()
         }
         return try run.finish()
     } catch {
@@ -153,6 +154,27 @@ final class IngestRun {
     func reject(line: Int64, column: String?, reason: String, raw: UnsafeRawBufferPointer, fullLength: Int64? = nil) throws {
         for c in fields.indices { sinks[c].truncate(to: rows) }
         try quarantine.add(line: line, column: column, reason: reason, raw: raw, fullLength: fullLength)
+    }
+
+    /// Writes rows converted column by column (Parquet sources): `columns`
+    /// in declared order, `lines` their `_source_line`s. Counts them read
+    /// and written.
+    func appendRows(_ columns: [Column], lines rowLines: [Int64]) throws {
+        try flush()
+        guard !rowLines.isEmpty else { return }
+        var all = columns
+        all.append(try fileColumn(rowLines.count))
+        all.append(try Column(.int64, .int64(rowLines)))
+        try writer.append(try ColumnBatch(schema: schema, columns: all))
+        rowsRead += Int64(rowLines.count)
+        rowsWritten += Int64(rowLines.count)
+    }
+
+    /// Records a row that did not convert (Parquet sources): counts it read.
+    func quarantineRow(line: Int64, column: String?, reason: String, raw: String) throws {
+        rowsRead += 1
+        var text = raw
+        try text.withUTF8 { try quarantine.add(line: line, column: column, reason: reason, raw: UnsafeRawBufferPointer($0)) }
     }
 
     func flush() throws {

@@ -10,6 +10,9 @@ public struct IngestSource: Sendable, Hashable {
         case csv
         /// JSON Lines: one object per line, fields by name.
         case jsonl
+        /// Parquet from other systems: columns by name, converted to the
+        /// declared types (see `ParquetIngest`); a shard is a row group.
+        case parquet
     }
 
     /// What to do when the header lacks a declared column.
@@ -104,11 +107,15 @@ public struct Shard: Sendable, Hashable {
     /// The physical line number (1-based, counting the header) at which
     /// `byteRange` starts; 1 for a whole file.
     public var firstLine: Int64
+    /// Parquet only: the row group (0-based) this shard reads; nil reads
+    /// every row group of the file.
+    public var rowGroup: Int?
 
-    public init(path: String, byteRange: Range<Int64>? = nil, firstLine: Int64 = 1) {
+    public init(path: String, byteRange: Range<Int64>? = nil, firstLine: Int64 = 1, rowGroup: Int? = nil) {
         self.path = path
         self.byteRange = byteRange
         self.firstLine = firstLine
+        self.rowGroup = rowGroup
     }
 }
 

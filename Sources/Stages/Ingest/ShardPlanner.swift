@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Columnar
 
 /// Splits `path` into shards of about `shardSize` bytes whose ranges start
 /// exactly at record starts, so that every record belongs to exactly one shard.
@@ -28,6 +29,7 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
     guard shardSize > 0 else {
         throw IngestError.invalidSource(file: path, message: "the shard size must be positive, got \(shardSize)")
     }
+    if source.format == .parquet { return try planParquetShards(path: path, source: source) }
     guard size > shardSize else { return [Shard(path: path, byteRange: 0..<max(0, size), firstLine: 1)] }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw IngestError.io(file: path, message: "cannot open for reading", errno: errno) }
@@ -113,6 +115,25 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
         }
     }
     shards.append(Shard(path: path, byteRange: shardStart..<size, firstLine: shardLine))
+    return shards
+}
+
+/// A Parquet file's shards: one per row group, each with the 1-based file
+/// row number its first row has as `firstLine`; a file without row groups
+/// is one (empty) shard. Only the footer is read. With `source`, its
+/// declared columns are checked against the file's first, so a missing,
+/// extra, unsupported or unconvertible column is refused when the run is
+/// planned rather than in every shard.
+public func planParquetShards(path: String, source: IngestSource? = nil) throws -> [Shard] {
+    let reader = try ParquetIngest.open(path)
+    if let source { _ = try ParquetIngest.columns(reader, source: source, file: path) }
+    guard !reader.rowGroupRows.isEmpty else { return [Shard(path: path)] }
+    var first: Int64 = 1
+    var shards = [Shard]()
+    for (g, rows) in reader.rowGroupRows.enumerated() {
+        shards.append(Shard(path: path, firstLine: first, rowGroup: g))
+        first += rows
+    }
     return shards
 }
 

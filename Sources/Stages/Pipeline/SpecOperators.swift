@@ -133,8 +133,14 @@ extension SpecOperators {
     /// How ingest reads one of the spec's sources.
     public static func ingestSource(_ s: SourceSpec) -> IngestSource {
         let csv = s.csv ?? CSVOptions()
+        let format: IngestSource.Format
+        switch s.format {
+        case .csv: format = .csv
+        case .jsonl: format = .jsonl
+        case .parquet: format = .parquet
+        }
         return IngestSource(
-            format: s.format == .csv ? .csv : .jsonl,
+            format: format,
             columns: s.schema.fields,
             header: csv.header, delimiter: csv.delimiter, quote: csv.quote, nullMarkers: csv.nulls,
             missingColumns: s.missingColumns == .error ? .error : .fillNull,
