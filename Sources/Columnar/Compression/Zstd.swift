@@ -5,7 +5,7 @@ import CZstd
 func checkZstd(_ code: Int, _ what: String) throws -> Int {
     if ZSTD_isError(code) != 0 {
         let name = ZSTD_getErrorName(code).map { String(cString: $0) } ?? "unknown"
-        throw ColumnarError.compression("\(what): \(name)")
+        throw ColumnarError.compression("zstd, \(what): \(name)")
     }
     return code
 }
@@ -16,7 +16,7 @@ final class ZstdCompressor {
     let level: Int32
 
     init(level: Int32) throws {
-        guard let c = ZSTD_createCCtx() else { throw ColumnarError.compression("cannot create a compression context") }
+        guard let c = ZSTD_createCCtx() else { throw ColumnarError.compression("zstd: cannot create a compression context") }
         context = c
         self.level = level
     }
@@ -45,7 +45,7 @@ final class ZstdDecompressor {
     private let context: OpaquePointer
 
     init() throws {
-        guard let d = ZSTD_createDCtx() else { throw ColumnarError.compression("cannot create a decompression context") }
+        guard let d = ZSTD_createDCtx() else { throw ColumnarError.compression("zstd: cannot create a decompression context") }
         context = d
     }
 

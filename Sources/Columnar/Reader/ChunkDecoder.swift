@@ -141,7 +141,8 @@ struct ChunkDecoder {
         // They are skipped, as pyarrow does.
         let repLen = Int(d.repetitionLevelsByteLength), defLen = Int(d.definitionLevelsByteLength)
         guard repLen >= 0, defLen >= 0, repLen <= body.count - defLen, Int(header.uncompressedSize) >= repLen + defLen else {
-            throw ColumnarError.corrupt("v2 level lengths exceed the page")
+            throw ColumnarError.corrupt("v2 page: repetition_levels_byte_length \(repLen) and definition_levels_byte_length "
+                + "\(defLen) exceed the page (\(body.count) bytes stored, uncompressed_page_size \(header.uncompressedSize))")
         }
         let defStart = body.lowerBound + repLen
         var levels: [UInt8]?
@@ -157,7 +158,8 @@ struct ChunkDecoder {
             data = try decompress(bytes, valuesRange, size: valueSize)
         } else {
             guard valueSize == valuesRange.count else {
-                throw ColumnarError.corrupt("uncompressed v2 page size \(valueSize) differs from \(valuesRange.count) stored bytes")
+                throw ColumnarError.corrupt("uncompressed v2 page: uncompressed_page_size \(header.uncompressedSize) leaves "
+                    + "\(valueSize) bytes for values, \(valuesRange.count) are stored")
             }
             data = Array(bytes[valuesRange])
         }
