@@ -43,6 +43,19 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // Parquet pages from other writers: SNAPPY (Spark's and pyarrow's
+        // default) and GZIP. Read only; chunks are written with ZSTD.
+        .systemLibrary(
+            name: "CSnappy",
+            path: "Sources/CSnappy",
+            providers: [.apt(["libsnappy-dev"])]
+        ),
+        // zlib for GZIP pages. Not named CZlib: ZIPFoundation has a module of that name.
+        .systemLibrary(
+            name: "CGzip",
+            path: "Sources/CGzip",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // Swift over rabbitmq-c: the only code that touches it.
         .target(
@@ -69,12 +82,13 @@ let package = Package(
             ]
         ),
 
-        // Parquet chunks with ZSTD pages: schema, column buffers, writer, reader.
+        // Parquet chunks with ZSTD pages: schema, column buffers, writer, reader
+        // (which also reads SNAPPY and GZIP pages).
         // Crypto only for SHA-256 of written files (BoringSSL uses the CPU's
         // SHA extensions; a portable Swift SHA-256 took a third of write time).
         .target(
             name: "Columnar",
-            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CZstd", "CSnappy", "CGzip", .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]
         ),
 
@@ -183,8 +197,9 @@ let package = Package(
         .testTarget(name: "StagesTests", dependencies: ["Stages", "FleetCore", "Columnar", "TestSupport"], exclude: ["python"]),
         .testTarget(
             name: "ColumnarTests",
-            dependencies: ["Columnar", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
-            exclude: ["python"]
+            dependencies: ["Columnar", "TestSupport", "CSnappy", "CGzip",   // the codecs' own compressors write test pages
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            exclude: ["python", "parquet-testing"]
         ),
         // The HTTP API over a fake service, and the `bis` client against it.
         // With the real engine and worker too: /metrics through prometheus_client, the
@@ -201,7 +216,8 @@ let package = Package(
             exclude: ["python"]
         ),
         // Runs the built `bis` executable as a user would (exit codes, --json).
-        .testTarget(name: "CLITests", dependencies: ["bis", "TestSupport"]),
+        // Columnar: to write chunks the CLI must read (two columns of one name).
+        .testTarget(name: "CLITests", dependencies: ["bis", "TestSupport", "Columnar"]),
         // Talks to the private RabbitMQ node that ops/broker starts.
         // Runs `bis-worker` too (crashes on purpose through BIS_TEST_FAULT).
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),

@@ -6,8 +6,12 @@ extension ChunkCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a chunk's rows as CSV.",
             discussion: """
-                Nulls are empty fields; decimals are exact; dates are YYYY-MM-DD and \
-                timestamps ISO 8601 in UTC. The first line names the columns.
+                Written so that CSV ingest with the default null markers reads the same \
+                rows back: a null is an empty unquoted field (NULL when it is the line's \
+                only field, since a blank line is not a record); an empty string, or a \
+                string equal to a null marker (NA, NULL), is quoted. Decimals are exact; \
+                dates are YYYY-MM-DD and timestamps ISO 8601 in UTC. The first line names \
+                the columns.
                 """)
 
         @Argument(help: "The Parquet file.")
@@ -39,12 +43,15 @@ extension ChunkCommand {
                     let batch = try reader.readRowGroup(g, columns: projection)
                     if g == 0 { out.write(header) }
                     let n = min(batch.rowCount, remaining)
+                    let lone = batch.columns.count == 1
                     for row in 0..<n {
                         var line = ""
                         for (c, column) in batch.columns.enumerated() {
                             if c > 0 { line += "," }
                             if let v = column.scalar(at: row) {
-                                line += ValueText.csvField(ValueText.format(v, as: column.type))
+                                line += Cat.field(ValueText.format(v, as: column.type))
+                            } else if lone {
+                                line += Cat.loneNull
                             }
                         }
                         out.write(line + "\n")
@@ -53,6 +60,21 @@ extension ChunkCommand {
                 }
             }
         }
+    }
+}
+
+extension ChunkCommand.Cat {
+    /// A null that is a line's only field: an empty line would be skipped
+    /// as blank by CSV readers (ours included), losing the row.
+    static let loneNull = "NULL"
+
+    /// The null markers CSV ingest uses by default (IngestSource.nullMarkers).
+    static let nullMarkers: Set<String> = ["", "NA", "NULL"]
+
+    /// A value as a CSV field that ingest reads back as that value: quoted
+    /// when RFC 4180 needs it, and when unquoted it would read as null.
+    static func field(_ text: String) -> String {
+        nullMarkers.contains(text) ? "\"" + text + "\"" : ValueText.csvField(text)
     }
 }
 

@@ -81,15 +81,16 @@ extension ChunkCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? nil
             var kv = [String: String]()
             for e in reader.keyValueMetadata { kv[e.key] = e.value }
-            let types = Dictionary(uniqueKeysWithValues: reader.schema.fields.map { ($0.name, $0.type) })
+            // By position: a file may name two columns alike (pyarrow and DuckDB write such files).
+            let types = reader.schema.fields.map(\.type)
             return Report(
                 file: file, bytes: size ?? 0, rows: reader.rowCount, createdBy: reader.createdBy,
                 keyValueMetadata: kv,
                 schema: reader.schema.fields.map { .init(name: $0.name, type: $0.type.description, nullable: $0.nullable) },
                 rowGroups: reader.rowGroups.map { g in
                     .init(index: g.index, rows: g.rowCount, compressedBytes: g.compressedBytes,
-                          uncompressedBytes: g.uncompressedBytes, columns: g.columns.map { c in
-                        let t = types[c.name]!
+                          uncompressedBytes: g.uncompressedBytes, columns: g.columns.enumerated().map { i, c in
+                        let t = types[i]
                         return .init(
                             column: c.name, physicalType: c.physicalType, codec: c.codec, encodings: c.encodings,
                             values: c.numValues, compressedBytes: c.compressedBytes, uncompressedBytes: c.uncompressedBytes,

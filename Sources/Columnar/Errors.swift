@@ -11,7 +11,8 @@ public enum ColumnarError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// An operating-system call failed.
     case io(String, errno: Int32)
-    /// zstd refused to compress or decompress.
+    /// A codec library (zstd, zlib) refused to compress or decompress, or
+    /// could not start; damaged compressed data is `corrupt`.
     case compression(String)
 
     public var description: String {
@@ -20,7 +21,7 @@ public enum ColumnarError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corrupt(let m): return "corrupt Parquet data: \(m)"
         case .invalidArgument(let m): return "invalid argument: \(m)"
         case .io(let m, let e): return "I/O error: \(m) (errno \(e))"
-        case .compression(let m): return "zstd error: \(m)"
+        case .compression(let m): return "compression error: \(m)"
         }
     }
 

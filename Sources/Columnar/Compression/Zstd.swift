@@ -5,7 +5,7 @@ import CZstd
 func checkZstd(_ code: Int, _ what: String) throws -> Int {
     if ZSTD_isError(code) != 0 {
         let name = ZSTD_getErrorName(code).map { String(cString: $0) } ?? "unknown"
-        throw ColumnarError.compression("\(what): \(name)")
+        throw ColumnarError.compression("zstd, \(what): \(name)")
     }
     return code
 }
@@ -16,7 +16,7 @@ final class ZstdCompressor {
     let level: Int32
 
     init(level: Int32) throws {
-        guard let c = ZSTD_createCCtx() else { throw ColumnarError.compression("cannot create a compression context") }
+        guard let c = ZSTD_createCCtx() else { throw ColumnarError.compression("zstd: cannot create a compression context") }
         context = c
         self.level = level
     }
@@ -45,7 +45,7 @@ final class ZstdDecompressor {
     private let context: OpaquePointer
 
     init() throws {
-        guard let d = ZSTD_createDCtx() else { throw ColumnarError.compression("cannot create a decompression context") }
+        guard let d = ZSTD_createDCtx() else { throw ColumnarError.compression("zstd: cannot create a decompression context") }
         context = d
     }
 
@@ -53,16 +53,16 @@ final class ZstdDecompressor {
 
     /// Decompresses `source`, which must expand to exactly `size` bytes.
     func decompress(_ source: UnsafeRawBufferPointer, size: Int) throws -> [UInt8] {
-        guard size >= 0 else { throw ColumnarError.corrupt("negative uncompressed page size") }
+        guard size >= 0 else { throw ColumnarError.corrupt("uncompressed_page_size \(size) is negative") }
         if let declared = declaredSize(source), declared != size {
-            throw ColumnarError.corrupt("zstd frame holds \(declared) bytes, page header says \(size)")
+            throw ColumnarError.corrupt("zstd frame holds \(declared) bytes, uncompressed_page_size says \(size)")
         }
         var failure: ColumnarError?
         let out = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buf, count in
             let n = ZSTD_decompressDCtx(context, buf.baseAddress, size, source.baseAddress, source.count)
             do {
                 let got = try checkZstd(n, "decompressing a page")
-                if got != size { throw ColumnarError.corrupt("zstd page expanded to \(got) bytes, header says \(size)") }
+                if got != size { throw ColumnarError.corrupt("zstd page expanded to \(got) bytes, uncompressed_page_size says \(size)") }
                 count = size
             } catch {
                 failure = error as? ColumnarError

@@ -179,6 +179,14 @@ enum Hybrid {
                 let take = Int(min(len, UInt64(n - produced)))
                 (out + produced).update(repeating: UInt32(value), count: take)
                 produced += take
+            } else if w == 0 {
+                // Values of bit width 0 take no bytes: every one is 0 (a
+                // dictionary of one entry; pyarrow reads such pages).
+                let left = n - produced
+                let groups = header >> 1
+                let take = groups >= UInt64(left) ? left : min(Int(groups) * 8, left)
+                (out + produced).update(repeating: 0, count: take)
+                produced += take
             } else {
                 let groups = header >> 1
                 guard groups <= UInt64(end - p + 1) * 8 else {

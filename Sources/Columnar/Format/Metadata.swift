@@ -48,7 +48,12 @@ enum Encoding {
 
 enum Codec {
     static let uncompressed: Int32 = 0
+    static let snappy: Int32 = 1
+    static let gzip: Int32 = 2
     static let zstd: Int32 = 6
+
+    /// What the reader decompresses; the rest (LZO, BROTLI, LZ4, LZ4_RAW) is refused.
+    static let readable: Set<Int32> = [uncompressed, snappy, gzip, zstd]
 
     static func name(_ c: Int32) -> String {
         switch c {

@@ -33,8 +33,9 @@ struct ChunkDecoder {
     let typeLength: Int
 
     func decode(_ bytes: [UInt8], rows: Int) throws -> Column {
-        guard meta.codec == Codec.uncompressed || meta.codec == Codec.zstd else {
-            throw ColumnarError.unsupported("codec \(Codec.name(meta.codec)); rewrite the file with ZSTD or no compression")
+        guard Codec.readable.contains(meta.codec) else {
+            throw ColumnarError.unsupported(
+                "codec \(Codec.name(meta.codec)); rewrite the file with ZSTD, SNAPPY, GZIP or no compression")
         }
         var builder = ColumnBuilder(plan.type, capacity: min(rows, 1 << 22))
         var dictionary: StoredValues?
@@ -72,8 +73,14 @@ struct ChunkDecoder {
         let header = try r.pageHeader()
         pos = r.pos
         let size = Int(header.compressedSize)
-        guard size >= 0, header.uncompressedSize >= 0, size <= bytes.count - pos else {
-            throw ColumnarError.corrupt("page \(index) of \(size) bytes overruns the column chunk")
+        guard size >= 0 else {
+            throw ColumnarError.corrupt("page \(index): compressed_page_size \(size) is negative")
+        }
+        guard header.uncompressedSize >= 0 else {
+            throw ColumnarError.corrupt("page \(index): uncompressed_page_size \(header.uncompressedSize) is negative")
+        }
+        guard size <= bytes.count - pos else {
+            throw ColumnarError.corrupt("page \(index) of \(size) bytes (compressed_page_size) overruns the column chunk")
         }
         let body = pos..<(pos + size)
         pos += size
@@ -128,25 +135,31 @@ struct ChunkDecoder {
                             dictionary: StoredValues?, into builder: inout ColumnBuilder) throws -> Int64 {
         guard let d = header.dataPageV2 else { throw ColumnarError.corrupt("v2 data page without its header") }
         try checkValueCount(d.numValues, seen: seen)
+        // Only flat columns get here (the schema was checked): their
+        // repetition levels are all 0 and carry nothing, but some writers
+        // still store them (parquet-testing's rle_boolean_encoding.parquet).
+        // They are skipped, as pyarrow does.
         let repLen = Int(d.repetitionLevelsByteLength), defLen = Int(d.definitionLevelsByteLength)
-        guard repLen == 0 else { throw ColumnarError.unsupported("repetition levels (nested data)") }
-        guard defLen >= 0, defLen <= body.count, Int(header.uncompressedSize) >= defLen else {
-            throw ColumnarError.corrupt("v2 level lengths exceed the page")
+        guard repLen >= 0, defLen >= 0, repLen <= body.count - defLen, Int(header.uncompressedSize) >= repLen + defLen else {
+            throw ColumnarError.corrupt("v2 page: repetition_levels_byte_length \(repLen) and definition_levels_byte_length "
+                + "\(defLen) exceed the page (\(body.count) bytes stored, uncompressed_page_size \(header.uncompressedSize))")
         }
+        let defStart = body.lowerBound + repLen
         var levels: [UInt8]?
         if plan.nullable {
-            levels = try decodeLevels(bytes, body.lowerBound, body.lowerBound + defLen, count: Int(d.numValues))
+            levels = try decodeLevels(bytes, defStart, defStart + defLen, count: Int(d.numValues))
         } else if defLen != 0 {
             throw ColumnarError.corrupt("definition levels in a REQUIRED column")
         }
-        let valuesRange = (body.lowerBound + defLen)..<body.upperBound
-        let valueSize = Int(header.uncompressedSize) - defLen
+        let valuesRange = (defStart + defLen)..<body.upperBound
+        let valueSize = Int(header.uncompressedSize) - repLen - defLen
         let data: [UInt8]
         if d.isCompressed && meta.codec != Codec.uncompressed {
             data = try decompress(bytes, valuesRange, size: valueSize)
         } else {
             guard valueSize == valuesRange.count else {
-                throw ColumnarError.corrupt("uncompressed v2 page size \(valueSize) differs from \(valuesRange.count) stored bytes")
+                throw ColumnarError.corrupt("uncompressed v2 page: uncompressed_page_size \(header.uncompressedSize) leaves "
+                    + "\(valueSize) bytes for values, \(valuesRange.count) are stored")
             }
             data = Array(bytes[valuesRange])
         }
@@ -158,12 +171,17 @@ struct ChunkDecoder {
     private func decompress(_ bytes: [UInt8], _ range: Range<Int>, size: Int) throws -> [UInt8] {
         if meta.codec == Codec.uncompressed {
             guard size == range.count else {
-                throw ColumnarError.corrupt("uncompressed page sizes differ: \(size) vs \(range.count)")
+                throw ColumnarError.corrupt("uncompressed page sizes differ: uncompressed_page_size \(size), \(range.count) bytes stored")
             }
             return Array(bytes[range])
         }
         return try bytes.withUnsafeBytes { raw in
-            try decompressor.decompress(UnsafeRawBufferPointer(rebasing: raw[range]), size: size)
+            let source = UnsafeRawBufferPointer(rebasing: raw[range])
+            switch meta.codec {
+            case Codec.snappy: return try PageCodecs.snappy(source, size: size)
+            case Codec.gzip: return try PageCodecs.gzip(source, size: size)
+            default: return try decompressor.decompress(source, size: size)
+            }
         }
     }
 

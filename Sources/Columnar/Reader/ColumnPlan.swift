@@ -64,9 +64,12 @@ struct ColumnPlan {
         let logical: LogicalType?
         let isDecimal: Bool
 
+        /// Every ConvertedType of parquet.thrift by its name (messages never show a bare number for one).
         static let convertedNames: [Int32: String] = [
-            7: "TIME_MILLIS", 8: "TIME_MICROS", 11: "UINT_8", 12: "UINT_16", 13: "UINT_32", 14: "UINT_64",
-            20: "BSON", 21: "INTERVAL",
+            0: "UTF8", 1: "MAP", 2: "MAP_KEY_VALUE", 3: "LIST", 4: "ENUM", 5: "DECIMAL", 6: "DATE",
+            7: "TIME_MILLIS", 8: "TIME_MICROS", 9: "TIMESTAMP_MILLIS", 10: "TIMESTAMP_MICROS",
+            11: "UINT_8", 12: "UINT_16", 13: "UINT_32", 14: "UINT_64",
+            15: "INT_8", 16: "INT_16", 17: "INT_32", 18: "INT_64", 19: "JSON", 20: "BSON", 21: "INTERVAL",
         ]
 
         init(_ e: SchemaElement, _ physical: PhysicalType) {

@@ -1,5 +1,5 @@
-/// Reads Parquet files: ours, and flat files from pyarrow and DuckDB with
-/// ZSTD or no compression. Opening reads and checks the footer; row groups
+/// Reads Parquet files: ours, and flat files from pyarrow, DuckDB, Spark and
+/// others with ZSTD, SNAPPY, GZIP or no compression. Opening reads and checks the footer; row groups
 /// are read on demand, only the projected columns.
 ///
 /// Not thread-safe: use one reader per task.
@@ -17,6 +17,8 @@ public final class ParquetReader {
     private let metadata: FileMetaData
     private let footerStart: Int64
     private let decompressor: ZstdDecompressor
+    /// Written by a parquet-mr whose chunk sizes may be short (PARQUET-816).
+    private let padsChunks: Bool
 
     public init(path: String) throws {
         self.path = path
@@ -29,17 +31,30 @@ public final class ParquetReader {
         rowCount = metadata.numRows
         keyValueMetadata = metadata.keyValue.map { KeyValue($0.0, $0.1) }
         createdBy = metadata.createdBy
+        padsChunks = ParquetReader.chunkSizesMayBeShort(createdBy: metadata.createdBy)
+    }
+
+    /// parquet-mr before 1.2.9 (or one that gives no version) did not count
+    /// the dictionary page header in a chunk's total_compressed_size.
+    static func chunkSizesMayBeShort(createdBy: String?) -> Bool {
+        guard let c = createdBy, c.hasPrefix("parquet-mr") else { return false }
+        guard let v = c.split(separator: " ").drop(while: { $0 != "version" }).dropFirst().first else { return true }
+        let parts = v.split(separator: "-").first.map { $0.split(separator: ".").map { Int($0) ?? 0 } } ?? []
+        let (major, minor, patch) = (parts.count > 0 ? parts[0] : 0, parts.count > 1 ? parts[1] : 0, parts.count > 2 ? parts[2] : 0)
+        return (major, minor, patch) < (1, 2, 9)
     }
 
     private static func load(_ source: FileSource, size: Int64) throws -> (FileMetaData, Int64, [ColumnPlan], [Int], [RowGroupInfo]) {
         let (meta, footerStart) = try readFooter(source, size: size)
         guard let root = meta.schema.first else { throw ColumnarError.corrupt("footer has no schema") }
         let leaves = Array(meta.schema.dropFirst())
+        // The first group or list, by name, before the counts that only say "nested".
+        for leaf in leaves where (leaf.numChildren ?? 0) > 0 || leaf.repetition == 2 {
+            if (leaf.numChildren ?? 0) > 0 { throw ColumnarError.unsupported("column '\(leaf.name)' is a group (nested data)") }
+            throw ColumnarError.unsupported("column '\(leaf.name)' is REPEATED (lists)")
+        }
         guard Int(root.numChildren ?? 0) == leaves.count else {
             throw ColumnarError.unsupported("nested schema: the root has \(root.numChildren ?? 0) children and \(leaves.count) elements follow")
-        }
-        for leaf in leaves where (leaf.numChildren ?? 0) > 0 {
-            throw ColumnarError.unsupported("column '\(leaf.name)' is a group (nested data)")
         }
         let plans = try leaves.map { try ColumnPlan($0) }
         let typeLengths = leaves.map { Int($0.typeLength ?? 0) }
@@ -110,14 +125,18 @@ public final class ParquetReader {
     }
 
     /// The bytes of one column chunk (its dictionary page, if any, and its data pages).
-    static func chunkBytes(_ source: FileSource, _ meta: ColumnMetaData, footerStart: Int64) throws -> [UInt8] {
+    static func chunkBytes(_ source: FileSource, _ meta: ColumnMetaData, footerStart: Int64, pads: Bool) throws -> [UInt8] {
         var start = meta.dataPageOffset
         if let d = meta.dictionaryPageOffset, d > 0, d < start { start = d }
         let length = meta.totalCompressedSize
         guard start >= 4, length >= 0, start <= footerStart - length else {
             throw ColumnarError.corrupt("chunk at \(start)+\(length) lies outside the data area")
         }
-        return try source.read(at: start, count: Int(length))
+        // parquet-mr up to 1.2.8 left the dictionary page header out of
+        // total_compressed_size (PARQUET-816): read up to 100 bytes more, as
+        // pyarrow does; decoding stops at the chunk's last value.
+        let padding = pads ? min(100, footerStart - start - length) : 0
+        return try source.read(at: start, count: Int(length + padding))
     }
 
     /// The schema of `columns` (all when nil), in the order given.
@@ -153,7 +172,10 @@ public final class ParquetReader {
             let plan = plans[c]
             let meta = group.columns[c]
             let column = try withContext("\(path): row group \(index), column '\(plan.name)'") { () throws -> Column in
-                let bytes = try Self.chunkBytes(source, meta, footerStart: footerStart)
+                // An empty row group's chunk holds no values: nothing to read
+                // (pyarrow writes data_page_offset 0 for some of them).
+                if rows == 0 && meta.numValues == 0 { return ColumnBuilder(plan.type).build() }
+                let bytes = try Self.chunkBytes(source, meta, footerStart: footerStart, pads: padsChunks)
                 let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLengths[c])
                 return try decoder.decode(bytes, rows: rows)
             }

@@ -273,7 +273,9 @@ public final class ParquetSourceReader {
                 throw ColumnarError.corrupt("\(meta.numValues) values for \(group.numRows) rows")
             }
             if rows == 0 { return ColumnBuilder(plan.type).build() }
-            let bytes = try ParquetReader.chunkBytes(source, meta, footerStart: footerStart)
+            let bytes = try ParquetReader.chunkBytes(
+                source, meta, footerStart: footerStart,
+                pads: ParquetReader.chunkSizesMayBeShort(createdBy: metadata.createdBy))
             let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLength)
             return try decoder.decode(bytes, rows: rows)
         }

@@ -67,6 +67,13 @@ struct CSVIngest {
             try reader.refill()
             r = scanner.scan(reader.buffer, from: reader.pos, end: reader.count, eof: reader.eof)
         }
+        // Before the syntax check: CR-only line ends make the whole file one
+        // record, which fails as a quote error or a repeated name otherwise.
+        if CSVIngest.hasBareCR(UnsafeRawBufferPointer(start: reader.buffer + reader.pos, count: r.contentEnd - reader.pos),
+                               quote: source.quote) {
+            throw IngestError.invalidSource(file: shard.path, message: "the header (line 1) holds a carriage return "
+                + "that does not end a line: " + CSVIngest.crOnly)
+        }
         if let syntax = r.syntax {
             throw IngestError.invalidSource(file: shard.path, message: "the header (line 1) is not valid CSV: "
                 + CSVIngest.describe(syntax))
@@ -83,6 +90,20 @@ struct CSVIngest {
             names.append(String(decoding: bytes, as: UTF8.self))
         }
         return Header(names: names, end: reader.base + Int64(r.next), newlines: Int64(r.newlines))
+    }
+
+    static let crOnly = "CR-only line ends (classic Mac OS) are not supported; convert them to LF or CRLF "
+        + "(e.g. tr '\\r' '\\n')"
+
+    /// Whether `record` (its text without the line end) holds a CR outside
+    /// quotes: a lone CR is data to RFC 4180, but in a record that fails to
+    /// parse, or in a header, it means the file's lines end with CR alone.
+    static func hasBareCR(_ record: UnsafeRawBufferPointer, quote: UInt8) -> Bool {
+        var quoted = false
+        for b in record {
+            if b == quote { quoted.toggle() } else if b == 13 && !quoted { return true }
+        }
+        return false
     }
 
     static func unescape(_ bytes: [UInt8], quote: UInt8) -> [UInt8] {
@@ -178,11 +199,19 @@ struct CSVIngest {
             return FieldLayout(fieldMap: Array(columns.indices), start: start, line: shard.firstLine)
         }
         guard let header = try readHeader() else { return nil }
+        let declared = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
+        // An empty name would be reported as an undeclared column that does not show.
+        if declared[""] == nil, source.extraColumns == .error, let i = header.names.firstIndex(of: "") {
+            let trailing = i == header.names.count - 1 && i > 0 ? " (trailing comma?)" : ""
+            throw IngestError.invalidSource(file: shard.path, message: "column \(i + 1) of the header is empty\(trailing); "
+                + "name it, or skip such columns with extra_columns: ignore")
+        }
         var seen = Set<String>()
         for name in header.names where !seen.insert(name).inserted {
+            // Unnamed columns are all skipped (extra_columns: ignore): they may repeat.
+            if name.isEmpty && declared[""] == nil { continue }
             throw IngestError.invalidSource(file: shard.path, message: "the header names column \(name) twice")
         }
-        let declared = Dictionary(uniqueKeysWithValues: columns.enumerated().map { ($1.name, $0) })
         let missing = columns.map(\.name).filter { !seen.contains($0) }
         let extra = header.names.filter { declared[$0] == nil }
         let missingFails = !missing.isEmpty && source.missingColumns == .error
@@ -223,12 +252,14 @@ struct CSVIngest {
     @inline(__always)
     private func checkShape(_ r: CSVScanner.Record, expected: Int, line: Int64, raw: UnsafeRawBufferPointer) throws -> Bool {
         if let syntax = r.syntax {
-            try run.reject(line: line, column: nil, reason: "line \(line): " + CSVIngest.describe(syntax), raw: raw)
+            try run.reject(line: line, column: nil, reason: "line \(line): " + CSVIngest.describe(syntax) + crHint(raw),
+                           raw: raw)
             return false
         }
         if r.fields != expected {
             try run.reject(line: line, column: nil,
-                           reason: "line \(line): \(r.fields) field\(r.fields == 1 ? "" : "s"), expected \(expected)",
+                           reason: "line \(line): \(r.fields) field\(r.fields == 1 ? "" : "s"), expected \(expected)"
+                               + crHint(raw),
                            raw: raw)
             return false
         }
@@ -286,6 +317,11 @@ struct CSVIngest {
             }
         }
         return true
+    }
+
+    /// For a record that failed to parse: what a CR inside it most likely means.
+    private func crHint(_ raw: UnsafeRawBufferPointer) -> String {
+        CSVIngest.hasBareCR(raw, quote: source.quote) ? " (it holds a CR that does not end a line: \(CSVIngest.crOnly))" : ""
     }
 
     /// Quarantines a record longer than `maxRecordBytes` without holding it.

@@ -108,6 +108,12 @@ add("pyarrow_defaults.parquet", lambda p: pq.write_table(table, p, compression="
 add("pyarrow_dictionary_fallback.parquet", lambda p: pq.write_table(
     table, p, compression="zstd", dictionary_pagesize_limit=1024, write_batch_size=64, **small))
 
+# SNAPPY (pyarrow's and DuckDB's default) and GZIP, v1 and v2 pages.
+add("pyarrow_snappy.parquet", lambda p: pq.write_table(table, p, compression="snappy", **small))
+add("pyarrow_snappy_v2.parquet", lambda p: pq.write_table(table, p, compression="snappy", data_page_version="2.0", **small))
+add("pyarrow_gzip.parquet", lambda p: pq.write_table(table, p, compression="gzip", **small))
+add("pyarrow_gzip_v2.parquet", lambda p: pq.write_table(table, p, compression="gzip", data_page_version="2.0", **small))
+
 con = duckdb.connect()
 con.register("t", table)
 for name, opts in [
@@ -115,6 +121,8 @@ for name, opts in [
     ("duckdb_none.parquet", "COMPRESSION uncompressed, ROW_GROUP_SIZE 1024"),
     ("duckdb_zstd_v2.parquet", "COMPRESSION zstd, PARQUET_VERSION v2, ROW_GROUP_SIZE 1024"),
     ("duckdb_defaults.parquet", "COMPRESSION zstd"),
+    ("duckdb_snappy.parquet", "COMPRESSION snappy, ROW_GROUP_SIZE 1024"),
+    ("duckdb_gzip.parquet", "COMPRESSION gzip, PARQUET_VERSION v2, ROW_GROUP_SIZE 1024"),
 ]:
     add(name, lambda p, opts=opts: con.execute(f"COPY (SELECT * FROM t ORDER BY seq) TO '{p}' (FORMAT parquet, {opts})"))
 
@@ -137,7 +145,8 @@ add("duckdb_other_types.parquet", lambda p: con.execute(f"""COPY (SELECT (i - 50
 files[-1]["columns"] = other_columns
 
 # Files our reader must refuse with a clear error naming the feature.
-add("pyarrow_snappy.parquet", lambda p: pq.write_table(table, p, compression="snappy"), error="SNAPPY")
+add("pyarrow_brotli.parquet", lambda p: pq.write_table(table, p, compression="brotli"), error="BROTLI")
+add("pyarrow_lz4.parquet", lambda p: pq.write_table(table, p, compression="lz4"), error="LZ4")
 add("pyarrow_list.parquet", lambda p: pq.write_table(pa.table({"l": pa.array([[1, 2], [3]])}), p), error="nested")
 add("pyarrow_int96.parquet", lambda p: pq.write_table(
     table.select(["ts"]), p, use_deprecated_int96_timestamps=True), error="INT96")
