@@ -58,6 +58,11 @@ public struct GCFaults: Sendable {
 
     public static var none: GCFaults { GCFaults() }
 
+    /// A hook's error on its way out of a removal (never taken for a failed removal).
+    struct Stop: Error {
+        var error: any Error
+    }
+
     func at(_ step: Step, _ path: String) throws {
         try hook?(step, path)
     }
@@ -321,13 +326,18 @@ extension CoordinatorEngine {
                 if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
             case "version":
                 let result = try PublishedVersions.remove(root: chunkStore.root, dataset: c.dataset ?? "", run: c.run) {
-                    try faults.at(.versionUnlinked, c.path)
+                    do { try faults.at(.versionUnlinked, c.path) } catch { throw GCFaults.Stop(error: error) }
                 }
                 if result == .pointedAt { outcome = "kept" }
             default:
                 throw ServiceError.badRequest("unknown removal kind \(c.kind)")
             }
-        } catch let error as ServiceError {
+        } catch let stop as GCFaults.Stop {
+            throw stop.error
+        } catch {
+            // Any error (a permission, a lock, a symlink out of the root, a
+            // bad name): this item is done as failed and the pass goes on, so
+            // one folder that cannot go never stops retention as a whole.
             outcome = "failed: \(error)"
         }
         try faults.at(.filesRemoved, c.path)
