@@ -381,15 +381,24 @@ extension CoordinatorEngine {
             try db.execute(sql: "INSERT INTO gc_prune \(select)", arguments: arguments)
             let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_prune") ?? 0
             guard n > 0 else { return (0, 0) }
+            // Only the chunks these executions touched can lose their last
+            // reference: checked one by one through indexes (edges' primary
+            // key, task_inputs_by_chunk), never a scan of every chunk while
+            // the write lock holds intake back.
+            try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS gc_prune_chunks(id INTEGER PRIMARY KEY)")
+            try db.execute(sql: "DELETE FROM gc_prune_chunks")
+            try db.execute(sql: "INSERT OR IGNORE INTO gc_prune_chunks SELECT chunk FROM edges WHERE execution IN (SELECT id FROM gc_prune)")
             try db.execute(sql: "DELETE FROM edges WHERE execution IN (SELECT id FROM gc_prune)")
             let e = db.changesCount
             try db.execute(sql: "DELETE FROM executions WHERE id IN (SELECT id FROM gc_prune)")
             try db.execute(sql: """
-                DELETE FROM chunks WHERE kind != 'source' AND substr(path, 1, 10) != 'published/'
+                DELETE FROM chunks WHERE id IN (SELECT id FROM gc_prune_chunks)
+                AND kind != 'source' AND substr(path, 1, 10) != 'published/'
                 AND NOT EXISTS (SELECT 1 FROM edges WHERE edges.chunk = chunks.id)
                 AND NOT EXISTS (SELECT 1 FROM task_inputs WHERE task_inputs.chunk = chunks.id)
                 """)
             try db.execute(sql: "DELETE FROM gc_prune")
+            try db.execute(sql: "DELETE FROM gc_prune_chunks")
             return (n, e)
         }
     }
