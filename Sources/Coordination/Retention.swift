@@ -133,8 +133,9 @@ extension CoordinatorEngine {
     ///
     /// A dry run changes nothing and lists what would go. A real pass writes
     /// an audit row: always for a caller, for the periodic pass only when it
-    /// removed something.
-    func gc(dryRun: Bool, caller: Caller?) async throws -> GCReport {
+    /// removed something. `caller` nil: the coordinator's own pass (the
+    /// periodic one, and `bis run --local`'s at the end of its run).
+    public func gc(dryRun: Bool, caller: Caller?) async throws -> GCReport {
         await gcGate.acquire()
         do {
             let report = try await gcPass(dryRun: dryRun, caller: caller)
