@@ -237,11 +237,14 @@ extension CoordinatorEngine {
     private func candidates(now: Double) async throws -> [Candidate] {
         let r = options.retention
         let root = chunkStore.root
-        // Runs finished long enough ago, whose folder no removal names yet.
+        // Runs finished long enough ago, with nothing of theirs in flight,
+        // whose folder no unfinished removal names (a folder a removal
+        // already took that is there again, late writes or a failed
+        // removal, is taken again).
         let runs: [(String, String)] = try await store.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, state FROM runs r WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at IS NOT NULL
-                AND finished_at <= ? AND NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate')
+                AND finished_at <= ? AND \(Self.nothingPendingOrInFlight)
                 ORDER BY finished_at, id
                 """, arguments: [now - r.keepIntermediate]).map { ($0["id"], $0["state"]) }
         }
@@ -250,7 +253,8 @@ extension CoordinatorEngine {
         for (run, state) in runs where FleetIDs.isValidID(run) {
             let rel = chunkStore.runDirectory(run: run)
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), isDir.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), isDir.boolValue,
+                  Self.holdsMoreThanTheCancelMarker(root + "/" + rel) else { continue }
             let (bytes, files) = PublishedVersions.treeSize(root + "/" + rel)
             out.append(Candidate(kind: "intermediate", path: rel, run: run, dataset: nil, bytes: bytes, files: files,
                                  reason: "run \(state) more than \(keepText) ago (--keep-intermediate)"))
@@ -299,14 +303,32 @@ extension CoordinatorEngine {
         return out
     }
 
+    /// For `runs r`: no unfinished removal of its folder, no task of it
+    /// queued or running (a failed run's other tasks may still be), no
+    /// message of it still to send. Its folder goes only under no one.
+    static let nothingPendingOrInFlight = """
+        NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate' AND g.done_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.run = r.id AND t.state IN ('queued', 'running'))
+        AND NOT EXISTS (SELECT 1 FROM outbox o JOIN tasks t ON t.id = o.task WHERE t.run = r.id AND o.sent_at IS NULL)
+        """
+
+    /// Whether a run's folder holds anything but its cancel marker (which
+    /// retention keeps: workers skip the run's messages still in the broker by it).
+    static func holdsMoreThanTheCancelMarker(_ folder: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0 != "CANCELLED" }
+    }
+
     /// Inside the transaction that records it: a run's folder only while the
-    /// run is still finished and not yet recorded.
+    /// run is still finished, nothing of it in flight, and no unfinished
+    /// removal names it.
     private func stillCollectable(_ c: Candidate, now: Double, _ db: Database) throws -> Bool {
-        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_intents WHERE path = ? AND done_at IS NULL OR (path = ? AND kind = 'intermediate')",
-                            arguments: [c.path, c.path]) ?? 0 > 0 { return false }
+        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_intents WHERE path = ? AND done_at IS NULL",
+                            arguments: [c.path]) ?? 0 > 0 { return false }
         guard c.kind == "intermediate" else { return true }
         guard let run = try RunRecord.fetch(db, c.run), [.succeeded, .failed, .cancelled].contains(run.state),
               let finished = run.finishedAt else { return false }
+        guard try Bool.fetchOne(db, sql: "SELECT \(Self.nothingPendingOrInFlight) FROM runs r WHERE r.id = ?",
+                                arguments: [c.run]) ?? false else { return false }
         return finished <= now - options.retention.keepIntermediate
     }
 
@@ -324,7 +346,11 @@ extension CoordinatorEngine {
                     throw ServiceError.badRequest("refusing to remove \(c.path): not a run's folder")
                 }
                 let path = try chunkStore.absolute(c.path, field: "run folder")
+                // A cancelled run's marker comes back at once: its messages
+                // still in the broker must go on being skipped.
+                let cancelled = chunkStore.isCancelled(run: c.run)
                 if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+                if cancelled { chunkStore.markCancelled(run: c.run) }
             case "version":
                 let result = try PublishedVersions.remove(root: chunkStore.root, dataset: c.dataset ?? "", run: c.run) {
                     do { try faults.at(.versionUnlinked, c.path) } catch { throw GCFaults.Stop(error: error) }
