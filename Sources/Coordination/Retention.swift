@@ -271,19 +271,7 @@ extension CoordinatorEngine {
                     keeps[run] = publish.keep
                 }
             }
-            var protected: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT run, MAX(finished_at) AS at FROM tasks WHERE stage = 'deliver' AND state = 'succeeded' AND finished_at > ?
-                GROUP BY run
-                """, arguments: [now - r.keepDelivered]) {
-                protected[row["run"]] = "delivered less than \(RetentionDuration.text(r.keepDelivered)) ago (--keep-delivered)"
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT id, state FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval')
-                OR (state = 'failed' AND (finished_at IS NULL OR finished_at > ?))
-                """, arguments: [now - r.keepIntermediate]) {
-                protected[row["id"]] = "its run is \(row["state"] as String)"
-            }
+            let protected = try protectedVersions(of: nil, now: now, db)
             // A version found pointed at when its turn came (outcome `kept`)
             // is considered again: CURRENT may have moved on since.
             let recorded = Set(try String.fetchAll(db, sql: """
@@ -301,6 +289,28 @@ extension CoordinatorEngine {
             }
         }
         return out
+    }
+
+    /// Runs whose published versions stay whatever `publish.keep` says, and
+    /// why: delivered less than `keepDelivered` ago, or still running,
+    /// awaiting approval, or failed and retryable. `run` nil: every such run.
+    private func protectedVersions(of run: String?, now: Double, _ db: Database) throws -> [String: String] {
+        let r = options.retention
+        let one = run == nil ? "" : " AND run = ?"
+        var protected: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT run, MAX(finished_at) AS at FROM tasks WHERE stage = 'deliver' AND state = 'succeeded' AND finished_at > ?\(one)
+            GROUP BY run
+            """, arguments: StatementArguments([now - r.keepDelivered] + (run.map { [$0] } ?? []))) {
+            protected[row["run"]] = "delivered less than \(RetentionDuration.text(r.keepDelivered)) ago (--keep-delivered)"
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT id, state FROM runs WHERE (state IN ('pending', 'running', 'awaiting_approval')
+            OR (state = 'failed' AND (finished_at IS NULL OR finished_at > ?)))\(run == nil ? "" : " AND id = ?")
+            """, arguments: StatementArguments([now - r.keepIntermediate] + (run.map { [$0] } ?? []))) {
+            protected[row["id"]] = "its run is \(row["state"] as String)"
+        }
+        return protected
     }
 
     /// For `runs r`: no unfinished removal of its folder, no task of it
@@ -324,7 +334,11 @@ extension CoordinatorEngine {
     private func stillCollectable(_ c: Candidate, now: Double, _ db: Database) throws -> Bool {
         if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gc_intents WHERE path = ? AND done_at IS NULL",
                             arguments: [c.path]) ?? 0 > 0 { return false }
-        guard c.kind == "intermediate" else { return true }
+        if c.kind == "version" {
+            // Checked again here: a retry (or a delivery) since the listing
+            // protects the version as it would have then.
+            return try protectedVersions(of: c.run, now: now, db).isEmpty
+        }
         guard let run = try RunRecord.fetch(db, c.run), [.succeeded, .failed, .cancelled].contains(run.state),
               let finished = run.finishedAt else { return false }
         guard try Bool.fetchOne(db, sql: "SELECT \(Self.nothingPendingOrInFlight) FROM runs r WHERE r.id = ?",
