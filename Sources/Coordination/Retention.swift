@@ -405,7 +405,7 @@ extension CoordinatorEngine {
         let select = """
             SELECT x.id FROM executions x JOIN tasks t ON t.id = x.task JOIN runs r ON r.id = t.run
             WHERE COALESCE(x.finished_at, x.started_at, 0) < ? AND r.state IN ('succeeded', 'failed', 'cancelled')
-            AND NOT (r.state = 'failed' AND COALESCE(r.finished_at, 0) > ?
+            AND NOT (r.state = 'failed' AND (r.finished_at IS NULL OR r.finished_at > ?)
                      AND NOT EXISTS (SELECT 1 FROM gc_intents g WHERE g.run = r.id AND g.kind = 'intermediate'))
             """
         let arguments: StatementArguments = [cutoff, retryableAfter]
@@ -445,8 +445,19 @@ extension CoordinatorEngine {
     }
 
     /// Why `run` cannot be retried any more: retention removed (or is
-    /// removing) its intermediate chunks. nil when it still can.
+    /// removing) its intermediate chunks, or pruned the lineage rows a
+    /// retry reuses its committed outputs through. nil when it still can.
     static func retentionRefusal(run id: String, _ db: Database) throws -> String? {
+        // A failed run past its window whose folder was already gone (no
+        // removal recorded): planned again without these rows, downstream
+        // would get no inputs at all.
+        if try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.run = ? AND t.winner IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.id = t.winner))
+            """, arguments: [id]) ?? false {
+            return "run \(id) cannot be retried: retention (bis gc) pruned the lineage of its executions "
+                + "(--keep-lineage), which a retry needs to reuse their outputs; submit the spec again for a new run"
+        }
         guard let row = try Row.fetchOne(db, sql: """
             SELECT planned_at, done_at, reason FROM gc_intents WHERE run = ? AND kind = 'intermediate' ORDER BY id LIMIT 1
             """, arguments: [id]) else { return nil }
