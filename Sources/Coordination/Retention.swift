@@ -458,11 +458,23 @@ extension CoordinatorEngine {
             return "run \(id) cannot be retried: retention (bis gc) pruned the lineage of its executions "
                 + "(--keep-lineage), which a retry needs to reuse their outputs; submit the spec again for a new run"
         }
+        // The latest removal of the folder says where it stands.
         guard let row = try Row.fetchOne(db, sql: """
-            SELECT planned_at, done_at, reason FROM gc_intents WHERE run = ? AND kind = 'intermediate' ORDER BY id LIMIT 1
+            SELECT planned_at, done_at, reason, outcome FROM gc_intents WHERE run = ? AND kind = 'intermediate' ORDER BY id DESC LIMIT 1
             """, arguments: [id]) else { return nil }
-        let at = Date(timeIntervalSince1970: row["done_at"] ?? row["planned_at"])
-        return "run \(id) cannot be retried: its intermediate chunks (runs/\(id)/) were removed by retention (bis gc) at "
-            + "\(at.formatted(.iso8601)), because the \(row["reason"] as String); submit the spec again for a new run"
+        let reason: String = row["reason"]
+        let head = "run \(id) cannot be retried: its intermediate chunks (runs/\(id)/) "
+        let tail = ", because the \(reason); submit the spec again for a new run"
+        guard let done: Double = row["done_at"] else {
+            let at = Date(timeIntervalSince1970: row["planned_at"])
+            return head + "are being removed by retention (bis gc), since \(at.formatted(.iso8601))" + tail
+        }
+        let at = Date(timeIntervalSince1970: done).formatted(.iso8601)
+        let outcome: String = row["outcome"] ?? "removed"
+        if outcome.hasPrefix("failed") {
+            return head + "were partly removed by retention (bis gc): the removal failed at \(at) (\(outcome); "
+                + "the next pass tries again)" + tail
+        }
+        return head + "were removed by retention (bis gc) at \(at)" + tail
     }
 }
