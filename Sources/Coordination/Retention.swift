@@ -388,8 +388,11 @@ extension CoordinatorEngine {
             try db.run("UPDATE gc_intents SET done_at = ?, outcome = ? WHERE id = ?", [now, final, id])
             if final == "removed" {
                 let prefix = c.path + "/"
-                try db.run("UPDATE chunks SET removed_at = ? WHERE removed_at IS NULL AND substr(path, 1, ?) = ?",
-                           [now, prefix.utf8.count, prefix])
+                // By run first (chunks_by_run; a chunk's run is the run whose
+                // execution wrote it, as every file under runs/<run>/ and
+                // published/<dataset>/<run>/), then by path.
+                try db.run("UPDATE chunks SET removed_at = ? WHERE run = ? AND removed_at IS NULL AND substr(path, 1, ?) = ?",
+                           [now, c.run, prefix.utf8.count, prefix])
             }
         }
         return outcome
