@@ -129,7 +129,8 @@ extension CoordinatorEngine {
     ///   retryable);
     /// and prunes the lineage rows (executions, edges, chunks no longer
     /// referenced) of executions older than `keepLineage`. Runs, tasks,
-    /// their inputs' hashes, published versions' rows and the audit log stay.
+    /// their inputs' hashes, published versions' and delivery receipts' rows
+    /// and the audit log stay.
     ///
     /// A dry run changes nothing and lists what would go. A real pass writes
     /// an audit row: always for a caller, for the periodic pass only when it
@@ -403,7 +404,8 @@ extension CoordinatorEngine {
     /// no longer be retried: a retry reuses its committed outputs through
     /// these rows): their edges, the executions, then chunk rows nothing
     /// references any more — never source files' (the runs' inputs'
-    /// hashes) nor published versions'.
+    /// hashes), published versions' nor delivery receipts' (`bis lineage
+    /// trace RUN` and `impact` fall back on them).
     private func pruneLineage(before cutoff: Double, retryableAfter: Double, dryRun: Bool) async throws -> (Int, Int) {
         let select = """
             SELECT x.id FROM executions x JOIN tasks t ON t.id = x.task JOIN runs r ON r.id = t.run
@@ -437,7 +439,7 @@ extension CoordinatorEngine {
             try db.execute(sql: "DELETE FROM executions WHERE id IN (SELECT id FROM gc_prune)")
             try db.execute(sql: """
                 DELETE FROM chunks WHERE id IN (SELECT id FROM gc_prune_chunks)
-                AND kind != 'source' AND substr(path, 1, 10) != 'published/'
+                AND kind != 'source' AND substr(path, 1, 10) != 'published/' AND path NOT LIKE '%/receipt.json'
                 AND NOT EXISTS (SELECT 1 FROM edges WHERE edges.chunk = chunks.id)
                 AND NOT EXISTS (SELECT 1 FROM task_inputs WHERE task_inputs.chunk = chunks.id)
                 """)

@@ -260,6 +260,31 @@ import WorkerRuntime
         #expect(try await fleet.engine.audit(run: run.id, limit: 1000).count == auditBefore)
         await fleet.stop()
     }
+
+    @Test func aRunsTraceAndImpactAfterLineagePruningFallBackOnItsVersionsAndReceipts() async throws {
+        let (spec, root) = try Self.workspace(keep: nil)
+        let clock = ManualClock(Date())
+        let fleet = try await Fleet(root: root, clock: clock)
+        let run = try await fleet.run(spec)
+        #expect(run.state == .succeeded, "\(run.message ?? "")")
+        let inputs = try await fleet.engine.runInputs(run.id)
+        let impactBefore = try await fleet.engine.lineageImpact(inputs[0])
+        #expect(impactBefore.runs.first?.datasets.isEmpty == false && impactBefore.runs.first?.deliveries.isEmpty == false)
+        clock.advance(by: 401 * Self.day)
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(pass.lineageExecutionsPruned > 0)
+        #expect(try await fleet.store.countExecutions() == 0)
+
+        // The run still traces, to its published versions' manifests.
+        let tree = try await fleet.engine.lineageTrace(run.id)
+        let roots = tree.inputs.isEmpty ? [tree] : tree.inputs
+        let expected = Set(run.published.values.map { $0 + "/_manifest.json" })
+        #expect(!expected.isEmpty)
+        #expect(Set(roots.map(\.path)) == expected)
+        // Impact still names the versions it published and its deliveries.
+        #expect(try await fleet.engine.lineageImpact(inputs[0]) == impactBefore)
+        await fleet.stop()
+    }
 }
 
 extension LineageStore {
