@@ -249,20 +249,22 @@ extension CoordinatorEngine {
                 ORDER BY finished_at, id
                 """, arguments: [now - r.keepIntermediate]).map { ($0["id"], $0["state"]) }
         }
-        var out: [Candidate] = []
         let keepText = RetentionDuration.text(r.keepIntermediate)
-        for (run, state) in runs where FleetIDs.isValidID(run) {
-            let rel = chunkStore.runDirectory(run: run)
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), isDir.boolValue,
-                  Self.holdsMoreThanTheCancelMarker(root + "/" + rel) else { continue }
-            let (bytes, files) = PublishedVersions.treeSize(root + "/" + rel)
-            out.append(Candidate(kind: "intermediate", path: rel, run: run, dataset: nil, bytes: bytes, files: files,
-                                 reason: "run \(state) more than \(keepText) ago (--keep-intermediate)"))
+        // The tree walks on a thread of their own, not the cooperative pool.
+        var (out, datasets): ([Candidate], [PublishedVersions.Dataset]) = try await onRetentionThread { [chunkStore] in
+            var out: [Candidate] = []
+            for (run, state) in runs where FleetIDs.isValidID(run) {
+                let rel = chunkStore.runDirectory(run: run)
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), isDir.boolValue,
+                      Self.holdsMoreThanTheCancelMarker(root + "/" + rel) else { continue }
+                let (bytes, files) = PublishedVersions.treeSize(root + "/" + rel)
+                out.append(Candidate(kind: "intermediate", path: rel, run: run, dataset: nil, bytes: bytes, files: files,
+                                     reason: "run \(state) more than \(keepText) ago (--keep-intermediate)"))
+            }
+            // Published versions beyond their spec's keep.
+            return (out, PublishedVersions.list(root: root))
         }
-
-        // Published versions beyond their spec's keep.
-        let datasets = PublishedVersions.list(root: root)
         guard !datasets.isEmpty else { return out }
         let newest = datasets.compactMap(\.versions.first?.run)
         let (keeps, protected, recorded): ([String: Int], [String: String], Set<String>) = try await store.read { [self] db in
@@ -354,25 +356,31 @@ extension CoordinatorEngine {
         try faults.at(.intentRecorded, c.path)
         var outcome = "removed"
         do {
-            switch c.kind {
-            case "intermediate":
-                let parts = c.path.split(separator: "/")
-                guard parts.count == 2, parts[0] == "runs", FleetIDs.isValidID(String(parts[1])) else {
-                    throw ServiceError.badRequest("refusing to remove \(c.path): not a run's folder")
+            // flock (which waits for a whole publish), removals of trees: on
+            // a thread of their own, never the cooperative pool.
+            outcome = try await onRetentionThread { [chunkStore] in
+                var outcome = "removed"
+                switch c.kind {
+                case "intermediate":
+                    let parts = c.path.split(separator: "/")
+                    guard parts.count == 2, parts[0] == "runs", FleetIDs.isValidID(String(parts[1])) else {
+                        throw ServiceError.badRequest("refusing to remove \(c.path): not a run's folder")
+                    }
+                    let path = try chunkStore.absolute(c.path, field: "run folder")
+                    // A cancelled run's marker comes back at once: its messages
+                    // still in the broker must go on being skipped.
+                    let cancelled = chunkStore.isCancelled(run: c.run)
+                    if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+                    if cancelled { chunkStore.markCancelled(run: c.run) }
+                case "version":
+                    let result = try PublishedVersions.remove(root: chunkStore.root, dataset: c.dataset ?? "", run: c.run) {
+                        do { try faults.at(.versionUnlinked, c.path) } catch { throw GCFaults.Stop(error: error) }
+                    }
+                    if result == .pointedAt { outcome = "kept" }
+                default:
+                    throw ServiceError.badRequest("unknown removal kind \(c.kind)")
                 }
-                let path = try chunkStore.absolute(c.path, field: "run folder")
-                // A cancelled run's marker comes back at once: its messages
-                // still in the broker must go on being skipped.
-                let cancelled = chunkStore.isCancelled(run: c.run)
-                if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-                if cancelled { chunkStore.markCancelled(run: c.run) }
-            case "version":
-                let result = try PublishedVersions.remove(root: chunkStore.root, dataset: c.dataset ?? "", run: c.run) {
-                    do { try faults.at(.versionUnlinked, c.path) } catch { throw GCFaults.Stop(error: error) }
-                }
-                if result == .pointedAt { outcome = "kept" }
-            default:
-                throw ServiceError.badRequest("unknown removal kind \(c.kind)")
+                return outcome
             }
         } catch let stop as GCFaults.Stop {
             throw stop.error
@@ -481,5 +489,18 @@ extension CoordinatorEngine {
                 + "the next pass tries again)" + tail
         }
         return head + "were removed by retention (bis gc) at \(at)" + tail
+    }
+}
+
+/// Runs blocking file work (tree walks, flock, removals) on a thread of its
+/// own and resumes the caller after (STYLE: blocking calls never run on the
+/// cooperative pool, where they would hold back intake, dispatch and HTTP).
+private func onRetentionThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+        let thread = Thread {
+            do { cont.resume(returning: try body()) } catch { cont.resume(throwing: error) }
+        }
+        thread.name = "bis-retention"
+        thread.start()
     }
 }
