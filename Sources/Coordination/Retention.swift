@@ -461,20 +461,22 @@ extension CoordinatorEngine {
     /// removing) its intermediate chunks, or pruned the lineage rows a
     /// retry reuses its committed outputs through. nil when it still can.
     static func retentionRefusal(run id: String, _ db: Database) throws -> String? {
-        // A failed run past its window whose folder was already gone (no
-        // removal recorded): planned again without these rows, downstream
-        // would get no inputs at all.
-        if try Bool.fetchOne(db, sql: """
-            SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.run = ? AND t.winner IS NOT NULL
-                           AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.id = t.winner))
-            """, arguments: [id]) ?? false {
-            return "run \(id) cannot be retried: retention (bis gc) pruned the lineage of its executions "
-                + "(--keep-lineage), which a retry needs to reuse their outputs; submit the spec again for a new run"
-        }
         // The latest removal of the folder says where it stands.
         guard let row = try Row.fetchOne(db, sql: """
             SELECT planned_at, done_at, reason, outcome FROM gc_intents WHERE run = ? AND kind = 'intermediate' ORDER BY id DESC LIMIT 1
-            """, arguments: [id]) else { return nil }
+            """, arguments: [id]) else {
+            // A failed run past its window whose folder was already gone (no
+            // removal recorded): planned again without these rows, downstream
+            // would get no inputs at all.
+            if try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.run = ? AND t.winner IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.id = t.winner))
+                """, arguments: [id]) ?? false {
+                return "run \(id) cannot be retried: retention (bis gc) pruned the lineage of its executions "
+                    + "(--keep-lineage), which a retry needs to reuse their outputs; submit the spec again for a new run"
+            }
+            return nil
+        }
         let reason: String = row["reason"]
         let head = "run \(id) cannot be retried: its intermediate chunks (runs/\(id)/) "
         let tail = ", because the \(reason); submit the spec again for a new run"
