@@ -260,7 +260,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 extension CoordinatorCommand {
-    /// TEST-ONLY: `BIS_TEST_GC_FAULT=STEP` (`intent-recorded`,
+    /// TEST-ONLY: `BIS_TEST_GC_FAULT=STEP` (`candidates-listed`, `intent-recorded`,
     /// `version-unlinked`, `files-removed`) kills the coordinator with
     /// SIGKILL the first time a retention pass reaches that step, as a crash
     /// there would. Never set it in production.

@@ -42,6 +42,9 @@ public struct RetentionOptions: Sendable {
 /// throws, the pass stops at once, leaving store and files as a crash would.
 public struct GCFaults: Sendable {
     public enum Step: String, Sendable, CaseIterable {
+        /// Candidates listed (folders walked); nothing recorded yet (the
+        /// path is empty).
+        case candidatesListed = "candidates-listed"
         /// The removal is recorded in the store; nothing removed yet.
         case intentRecorded = "intent-recorded"
         /// A published version was renamed out of reach; its files are still there.
@@ -174,6 +177,7 @@ extension CoordinatorEngine {
         }
         var work = pending
         let fresh = try await candidates(now: now)
+        if !dryRun { try options.retention.faults.at(.candidatesListed, "") }
         if dryRun {
             work += fresh.map { (0, $0) }
         } else if !fresh.isEmpty {
