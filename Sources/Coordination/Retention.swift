@@ -227,7 +227,9 @@ extension CoordinatorEngine {
                 + "pruned the lineage of \(executions) executions (\(edges) edges)"
             if let caller {
                 try await store.write { db in try db.audit(actor: caller.name, action: "gc", run: nil, detail: detail, at: now, caller: caller) }
-            } else if !report.items.isEmpty || executions > 0 {
+            } else if !removed.isEmpty || executions > 0 {
+                // Only when it removed something: an item kept or failing
+                // again every hour adds no row.
                 try await store.write { db in try db.audit(actor: "coordinator", action: "gc", run: nil, detail: detail, at: now) }
             }
             if !report.items.isEmpty || executions > 0 {
