@@ -260,10 +260,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 extension CoordinatorCommand {
-    /// TEST-ONLY: `BIS_TEST_GC_FAULT=STEP` (`intent-recorded`,
+    /// TEST-ONLY: `BIS_TEST_GC_FAULT=STEP` (`candidates-listed`, `intent-recorded`,
     /// `version-unlinked`, `files-removed`) kills the coordinator with
-    /// SIGKILL the first time a retention pass reaches that step, as a crash
-    /// there would. Never set it in production.
+    /// SIGKILL whenever a retention pass reaches that step, as a crash there
+    /// would: every time, so a coordinator restarted with it set dies again
+    /// at the next pass (tests restart it without). Never set it in production.
     static func gcFaults(env: [String: String], logger: Logger) -> GCFaults {
         guard let text = env["BIS_TEST_GC_FAULT"], !text.isEmpty else { return .none }
         guard let step = GCFaults.Step(rawValue: text) else {

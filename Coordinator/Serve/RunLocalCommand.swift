@@ -91,6 +91,14 @@ struct RunCommand: AsyncParsableCommand {
         // The first quarantined rows, shown as `bis quarantine` shows them:
         // with no coordinator left afterwards, this is where a local run's are seen.
         let quarantined = json ? [] : ((try? await engine.quarantine(view.id, rule: nil, limit: Self.quarantineShown)) ?? [])
+        // Retention, as the fleet's coordinator applies it (publish keeps
+        // every version in the fleet and leaves `publish.keep` to it): with
+        // no coordinator staying up, a local run ends with one pass.
+        do {
+            _ = try await engine.gc(dryRun: false, caller: nil)
+        } catch {
+            FileHandle.standardError.write(Data("warning: the retention pass after the run failed: \(error)\n".utf8))
+        }
         await group.triggerGracefulShutdown()
         _ = await running.result
         await transport.close()

@@ -41,10 +41,20 @@ extension CoordinatorEngine {
                     WHERE t2.run = ? AND t2.state = 'succeeded' ORDER BY t2.planned_at DESC, t2.id DESC LIMIT 1)
                 ORDER BY t.idx, e.chunk
                 """, arguments: [target, target])
-            if outputs.isEmpty {
-                throw ServiceError.notFound("run \(target) has committed no outputs yet, so it has no lineage to trace")
+            if !outputs.isEmpty { return outputs }
+            // Retention pruned its executions' lineage (--keep-lineage): the
+            // rows of its published versions' manifests stay, without
+            // producer or inputs.
+            let kept = try Self.keptVersionManifests(run: target, db)
+            if !kept.isEmpty { return kept.map(\.id) }
+            if try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM tasks t WHERE t.run = ? AND t.winner IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.id = t.winner))
+                """, arguments: [target]) ?? false {
+                throw ServiceError.notFound("run \(target)'s lineage was pruned by retention (--keep-lineage) and it published "
+                                            + "no version, so it has no lineage to trace")
             }
-            return outputs
+            throw ServiceError.notFound("run \(target) has committed no outputs yet, so it has no lineage to trace")
         }
         // A bare dataset name: the version its CURRENT names.
         if !target.contains("/"), let dataset = try? DatasetCatalog.dataset(target, root: root.root), let current = dataset.current {
@@ -68,6 +78,16 @@ extension CoordinatorEngine {
             if !ids.isEmpty { return ids }
         }
         return try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE sha256 = ? ORDER BY id LIMIT 1", arguments: [target.lowercased()])
+    }
+
+    /// The chunk rows of `run`'s published versions' manifests (and of its
+    /// delivery receipts, with `receipts`), which lineage pruning keeps:
+    /// by run (chunks_by_run), not through edges.
+    static func keptVersionManifests(run: String, receipts: Bool = false, _ db: Database) throws -> [(id: Int64, path: String)] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, path FROM chunks WHERE run = ? AND ((substr(path, 1, 10) = 'published/' AND path LIKE '%/_manifest.json')
+            OR (? AND path LIKE '%/receipt.json')) ORDER BY id
+            """, arguments: [run, receipts]).map { ($0["id"], $0["path"]) }
     }
 
     static func trace(chunk: Int64, _ db: Database, memo: inout [Int64: LineageNode], depth: Int) throws -> LineageNode {
@@ -121,6 +141,18 @@ extension CoordinatorEngine {
                         use.datasets[name] = (path as NSString).deletingLastPathComponent
                     } else if c["stage"] == "deliver", path.hasSuffix("receipt.json") {
                         use.deliveries.append(path)
+                    }
+                }
+                if use.datasets.isEmpty && use.deliveries.isEmpty {
+                    // Its executions' lineage pruned (--keep-lineage): the
+                    // kept rows of its manifests and receipts, by run.
+                    for (_, path) in try Self.keptVersionManifests(run: run, receipts: true, db) {
+                        let parts = path.split(separator: "/")
+                        if path.hasPrefix("published/"), parts.count == 4 {
+                            use.datasets[String(parts[1])] = (path as NSString).deletingLastPathComponent
+                        } else if path.hasSuffix("receipt.json") {
+                            use.deliveries.append(path)
+                        }
                     }
                 }
                 uses.append(use)

@@ -272,6 +272,8 @@ public final class LineageStore: Sendable {
         // before any file goes (`done_at` once it is complete), so a pass
         // killed midway is finished by the next one, and a run whose
         // intermediate chunks are (being) removed cannot be retried.
+        // task_inputs_by_chunk: lineage pruning asks whether any task still
+        // reads a chunk (the primary key starts with the task).
         m.registerMigration("0004-retention") { db in
             try db.execute(sql: """
                 ALTER TABLE chunks ADD COLUMN removed_at REAL;
@@ -291,6 +293,7 @@ public final class LineageStore: Sendable {
                 CREATE INDEX gc_intents_pending ON gc_intents(id) WHERE done_at IS NULL;
                 CREATE INDEX gc_intents_by_run ON gc_intents(run, kind);
                 CREATE INDEX chunks_by_run ON chunks(run);
+                CREATE INDEX task_inputs_by_chunk ON task_inputs(chunk);
                 """)
         }
         return m

@@ -104,8 +104,11 @@ struct RetentionProcessTests {
             let metrics = await fleet.metricsText() ?? ""
             fleet.check(metrics.contains("bis_gc_reclaimed_bytes_total \(pass.bytes)") && pass.bytes > 0,
                         "/metrics counts the bytes: \(metrics.split(separator: "\n").filter { $0.hasPrefix("bis_gc") })")
-            let audit = try await fleet.bis(["audit"])
-            fleet.check(audit.stdout.contains("gc"), "the pass is audited: \(audit)")
+            let audit = try await fleet.bis(["audit", "--json"])
+            let entries = (try? JSONDecoder().decode([AuditRow].self, from: Data(audit.stdout.utf8))) ?? []
+            fleet.check(audit.exitCode == 0 && entries.contains {
+                $0.action == "gc" && $0.principal == "anonymous" && $0.outcome == "ok" && ($0.detail ?? "").contains("removed")
+            }, "the pass is audited as gc, naming the principal (anonymous: no --auth): \(audit)")
 
             // kill -9 in the middle of removing B's version: the coordinator
             // kills itself once the version is out of reach, files still there.
@@ -140,7 +143,39 @@ struct RetentionProcessTests {
             fleet.check(nothing.items.isEmpty, "nothing left to do: \(nothing.items.map(\.path))")
             let again = try fleet.checkPublished(dataset: "orders", summary: "by_region")
             fleet.check(again.ok && again.version == c, "CURRENT still matches DuckDB: \(again.mismatches)")
+
+            // kill -9 once a folder removal is recorded, nothing removed yet
+            // (the periodic pass off, so the run's folder waits for bis gc).
+            await fleet.stopCoordinator()
+            fleet.setNextCoordinator(arguments: ["--keep-delivered", "0s"], environment: ["BIS_TEST_GC_FAULT": "intent-recorded"])
+            try await fleet.startCoordinator()
+            let d = try await run(spec, "succeeded")
+            let dying = try await fleet.bis(["gc"], timeout: 120)
+            fleet.check(dying.exitCode != 0, "the pass died with the coordinator: \(dying)")
+            _ = await fleet.coordinatorProcess?.wait(seconds: 30)
+            fleet.check(exists("runs/\(d)"), "killed before anything of runs/\(d) went")
+            let dMidway = try fleet.checkVersions(dataset: "orders")
+            fleet.check(dMidway.ok && dMidway.current == d, "every version reads after the kill: \(dMidway)")
+
+            // Restarted with the periodic pass: it finishes the recorded removal.
+            fleet.setNextCoordinator(arguments: ["--keep-delivered", "0s", "--gc-interval", "2s"])
+            try await fleet.startCoordinator()
+            let until = Date().addingTimeInterval(60)
+            while Date() < until, exists("runs/\(d)") { try await Task.sleep(for: .seconds(1)) }
+            fleet.check(!exists("runs/\(d)"), "the next pass removed runs/\(d)")
+            let dTrace = try await fleet.bis(["lineage", "trace", d])
+            fleet.check(dTrace.exitCode == 0 && dTrace.stdout.contains("[removed"), "its handoffs are marked removed: \(dTrace)")
+            let dPublished = try fleet.checkPublished(dataset: "orders", summary: "by_region")
+            fleet.check(dPublished.ok && dPublished.version == d, "CURRENT matches DuckDB: \(dPublished.mismatches)")
         }
+    }
+
+    /// `bis audit --json` as the test reads it.
+    struct AuditRow: Decodable {
+        var action: String
+        var principal: String?
+        var outcome: String?
+        var detail: String?
     }
 }
 

@@ -260,6 +260,273 @@ import WorkerRuntime
         #expect(try await fleet.engine.audit(run: run.id, limit: 1000).count == auditBefore)
         await fleet.stop()
     }
+
+    @Test func aRunsTraceAndImpactAfterLineagePruningFallBackOnItsVersionsAndReceipts() async throws {
+        let (spec, root) = try Self.workspace(keep: nil)
+        let clock = ManualClock(Date())
+        let fleet = try await Fleet(root: root, clock: clock)
+        let run = try await fleet.run(spec)
+        #expect(run.state == .succeeded, "\(run.message ?? "")")
+        let inputs = try await fleet.engine.runInputs(run.id)
+        let impactBefore = try await fleet.engine.lineageImpact(inputs[0])
+        #expect(impactBefore.runs.first?.datasets.isEmpty == false && impactBefore.runs.first?.deliveries.isEmpty == false)
+        clock.advance(by: 401 * Self.day)
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(pass.lineageExecutionsPruned > 0)
+        #expect(try await fleet.store.countExecutions() == 0)
+
+        // The run still traces, to its published versions' manifests.
+        let tree = try await fleet.engine.lineageTrace(run.id)
+        let roots = tree.inputs.isEmpty ? [tree] : tree.inputs
+        let expected = Set(run.published.values.map { $0 + "/_manifest.json" })
+        #expect(!expected.isEmpty)
+        #expect(Set(roots.map(\.path)) == expected)
+        // Impact still names the versions it published and its deliveries.
+        #expect(try await fleet.engine.lineageImpact(inputs[0]) == impactBefore)
+        await fleet.stop()
+    }
+
+    /// The original examples/orders spec: its deliver waits for approval,
+    /// so a run stops `awaiting_approval` with its versions published.
+    static func approvalWorkspace(keep: Int) throws -> (spec: String, root: String) {
+        let (spec, _, root) = try LocalRunTests.workspace()
+        var text = try String(contentsOfFile: spec, encoding: .utf8)
+        text = text.replacingOccurrences(of: "  dataset: orders\n", with: "  dataset: orders\n  keep: \(keep)\n")
+        let second = (spec as NSString).deletingLastPathComponent + "/auto.yml"
+        try text.replacingOccurrences(of: "deliver: {to: outbox/finance, approval: required}", with: "deliver: {to: outbox/finance}")
+            .write(toFile: second, atomically: true, encoding: .utf8)
+        try text.write(toFile: spec, atomically: true, encoding: .utf8)
+        return (spec, root)
+    }
+
+    /// Writes straight to the store, as another coordinator operation would.
+    static func sql(_ store: LineageStore, _ statement: String, _ arguments: StatementArguments = []) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        try DatabaseQueue(path: store.path, configuration: config).write { db in try db.execute(sql: statement, arguments: arguments) }
+    }
+
+    @Test func aVersionPointedAtWhenItsTurnComesIsKeptAndViewSQLAloneProtectsIt() async throws {
+        let (spec, root) = try Self.workspace(keep: 1)
+        let clock = ManualClock(Date())
+        let pointAt = Mutex<String?>(nil)   // the file to write at intent-recorded, and its text
+        let folder = root + "/published/orders"
+        let faults = GCFaults { step, path in
+            guard step == .intentRecorded, path.hasPrefix("published/orders/"), let text = pointAt.withLock({ $0 }) else { return }
+            let parts = text.split(separator: "|", maxSplits: 1).map(String.init)
+            try parts[1].write(toFile: folder + "/" + parts[0], atomically: true, encoding: .utf8)
+        }
+        let fleet = try await Fleet(root: root, clock: clock, faults: faults)
+        let a = try await fleet.run(spec)
+        clock.advance(by: 1)
+        let b = try await fleet.run(spec)
+        #expect(a.state == .succeeded && b.state == .succeeded)
+        clock.advance(by: 31 * Self.day)
+        let view = try String(contentsOfFile: folder + "/view.sql", encoding: .utf8)
+        #expect(view.contains("/\(b.id)/"))
+
+        // view.sql alone naming A (CURRENT still B): not even listed.
+        try view.replacingOccurrences(of: b.id, with: a.id).write(toFile: folder + "/view.sql", atomically: true, encoding: .utf8)
+        #expect(try await !fleet.engine.gc(dryRun: true, as: Self.caller).items.contains { $0.path == "published/orders/\(a.id)" })
+        try view.write(toFile: folder + "/view.sql", atomically: true, encoding: .utf8)
+
+        // CURRENT moves to A between the listing and the removal: kept, untouched.
+        pointAt.withLock { $0 = "CURRENT|\(a.id)\n" }
+        let moved = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(moved.items.first { $0.path == "published/orders/\(a.id)" }?.outcome == "kept")
+        #expect(fleet.exists("published/orders/\(a.id)/_manifest.json"))
+        try (b.id + "\n").write(toFile: folder + "/CURRENT", atomically: true, encoding: .utf8)
+
+        // view.sql moves to A between the listing and the removal: kept too.
+        pointAt.withLock { $0 = "view.sql|" + view.replacingOccurrences(of: b.id, with: a.id) }
+        let viewed = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(viewed.items.first { $0.path == "published/orders/\(a.id)" }?.outcome == "kept")
+        #expect(fleet.exists("published/orders/\(a.id)/_manifest.json"))
+        try view.write(toFile: folder + "/view.sql", atomically: true, encoding: .utf8)
+
+        // Pointed at by neither any more: it goes.
+        pointAt.withLock { $0 = nil }
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(pass.items.first { $0.path == "published/orders/\(a.id)" }?.outcome == "removed")
+        #expect(!fleet.exists("published/orders/\(a.id)"))
+        await fleet.stop()
+    }
+
+    @Test func versionsOfRunningAwaitingOrRetryableFailedRunsStayEvenWhenARetryComesMidPass() async throws {
+        let (spec, root) = try Self.approvalWorkspace(keep: 1)
+        let auto = (spec as NSString).deletingLastPathComponent + "/auto.yml"
+        let clock = ManualClock(Date())
+        let retryMidPass = Mutex<String?>(nil)
+        let store = Mutex<LineageStore?>(nil)
+        let faults = GCFaults { step, _ in
+            guard step == .candidatesListed, let run = retryMidPass.withLock({ $0 }), let s = store.withLock({ $0 }) else { return }
+            // What a bis retry does first: the run is running again.
+            try RetentionTests.sql(s, "UPDATE runs SET state = 'running', finished_at = NULL WHERE id = ?", [run])
+        }
+        let fleet = try await Fleet(root: root, clock: clock, faults: faults)
+        store.withLock { $0 = fleet.store }
+        let a = try await fleet.run(spec)
+        #expect(a.state == .awaitingApproval, "\(a.state) \(a.message ?? "")")
+        #expect(fleet.exists("published/orders/\(a.id)/_manifest.json"))
+        clock.advance(by: 31 * Self.day)
+        let b = try await fleet.run(auto)
+        #expect(b.state == .succeeded, "\(b.message ?? "")")
+        let aVersion = "published/orders/\(a.id)"
+        func listed() async throws -> Bool { try await fleet.engine.gc(dryRun: true, as: Self.caller).items.contains { $0.path == aVersion } }
+
+        #expect(try await !listed(), "awaiting approval")
+        try Self.sql(fleet.store, "UPDATE runs SET state = 'running' WHERE id = ?", [a.id])
+        #expect(try await !listed(), "running")
+        try Self.sql(fleet.store, "UPDATE runs SET state = 'failed', finished_at = ? WHERE id = ?", [clock.seconds, a.id])
+        #expect(try await !listed(), "failed and retryable")
+        clock.advance(by: 8 * Self.day)
+        #expect(try await listed(), "failed beyond its retry window")
+
+        // A retry between the listing and the recording: checked again, kept.
+        retryMidPass.withLock { $0 = a.id }
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(!pass.items.contains { $0.path == aVersion }, "\(pass.items.map { "\($0.path) \($0.outcome)" })")
+        #expect(fleet.exists(aVersion + "/_manifest.json"))
+        await fleet.stop()
+    }
+
+    @Test func aRemovalThatFailsIsReportedThePassGoesOnAndALaterPassTriesAgain() async throws {
+        let (spec, root) = try Self.workspace(keep: nil, failGate: true)
+        let clock = ManualClock(Date())
+        let fleet = try await Fleet(root: root, clock: clock)
+        let failed = try await fleet.run(spec)
+        #expect(failed.state == .failed)
+        let other = try await fleet.run(try Self.workspace(keep: nil).spec)
+        #expect(other.state == .succeeded, "\(other.message ?? "")")
+        clock.advance(by: 401 * Self.day)
+
+        // runs/<failed> is a symlink out of the data root: its removal fails.
+        let outside = root + "-outside-\(failed.id)"
+        try FileManager.default.moveItem(atPath: root + "/runs/\(failed.id)", toPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: root + "/runs/\(failed.id)", withDestinationPath: outside)
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(pass.items.first { $0.path == "runs/\(failed.id)" }?.outcome.hasPrefix("failed: ") == true,
+                "\(pass.items.map { "\($0.path) \($0.outcome)" })")
+        #expect(pass.items.first { $0.path == "runs/\(other.id)" }?.outcome == "removed")
+        #expect(pass.lineageExecutionsPruned > 0, "the lineage is pruned all the same")
+        #expect(FileManager.default.fileExists(atPath: outside), "nothing outside the root is touched")
+
+        // The retry is refused, saying the removal failed.
+        do {
+            _ = try await fleet.engine.retry(failed.id, as: Self.caller)
+            Issue.record("retry after a failed removal was accepted")
+        } catch let error as ServiceError {
+            guard case .conflict(let message) = error else { Issue.record("not a conflict: \(error)"); return }
+            #expect(message.contains("partly removed") && message.contains("failed"), "\(message)")
+        }
+
+        // A later pass tries again: still failing, then, the link gone and
+        // the folder back, removed.
+        let again = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(again.items.first { $0.path == "runs/\(failed.id)" }?.outcome.hasPrefix("failed: ") == true)
+        try FileManager.default.removeItem(atPath: root + "/runs/\(failed.id)")
+        try FileManager.default.moveItem(atPath: outside, toPath: root + "/runs/\(failed.id)")
+        let last = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(last.items.first { $0.path == "runs/\(failed.id)" }?.outcome == "removed")
+        #expect(!fleet.exists("runs/\(failed.id)"))
+        await fleet.stop()
+    }
+
+    @Test func aPassKilledAtIntentRecordedOrFilesRemovedDuringAFolderRemovalIsFinishedByTheNext() async throws {
+        let (spec, root) = try Self.workspace(keep: nil)
+        let clock = ManualClock(Date())
+        struct Crash: Error {}
+        let armed = Mutex<GCFaults.Step?>(nil)
+        let faults = GCFaults { step, path in
+            if path.hasPrefix("runs/"), armed.withLock({ $0 }) == step { throw Crash() }
+        }
+        let fleet = try await Fleet(root: root, clock: clock, faults: faults)
+        func removedMarks(_ run: String) async throws -> [Bool] {
+            var nodes: [LineageNode] = []
+            func collect(_ n: LineageNode) { nodes.append(n); n.inputs.forEach(collect) }
+            collect(try await fleet.engine.lineageTrace(run))
+            return nodes.filter { $0.path.hasPrefix("runs/") }.map { $0.removedAt != nil }
+        }
+        for step in [GCFaults.Step.intentRecorded, .filesRemoved] {
+            let run = try await fleet.run(spec)
+            #expect(run.state == .succeeded, "\(run.message ?? "")")
+            clock.advance(by: 8 * Self.day)
+            armed.withLock { $0 = step }
+            await #expect(throws: Crash.self) { _ = try await fleet.engine.gc(dryRun: false, as: Self.caller) }
+            // Recorded, unfinished: listed as such, and no retry could take it back.
+            #expect(fleet.exists("runs/\(run.id)") == (step == .intentRecorded), "\(step)")
+            let dry = try await fleet.engine.gc(dryRun: true, as: Self.caller)
+            #expect(dry.items.contains { $0.path == "runs/\(run.id)" && $0.reason.contains("finishing an earlier pass") }, "\(step)")
+            #expect(try await removedMarks(run.id).allSatisfy { !$0 }, "not yet marked removed at \(step)")
+
+            armed.withLock { $0 = nil }
+            let next = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+            #expect(next.items.first { $0.path == "runs/\(run.id)" }?.outcome == "removed", "\(step)")
+            #expect(!fleet.exists("runs/\(run.id)"))
+            let marks = try await removedMarks(run.id)
+            #expect(!marks.isEmpty && marks.allSatisfy { $0 }, "marked removed after \(step)")
+            #expect(try await fleet.engine.gc(dryRun: true, as: Self.caller).items.isEmpty)
+        }
+        await fleet.stop()
+    }
+
+    @Test func aRunsFolderWaitsForItsTasksInFlightKeepsTheCancelMarkerAndIsTakenAgainWhenWrittenTo() async throws {
+        let (spec, root) = try Self.approvalWorkspace(keep: 5)
+        let auto = (spec as NSString).deletingLastPathComponent + "/auto.yml"
+        let clock = ManualClock(Date())
+        let fleet = try await Fleet(root: root, clock: clock)
+        let done = try await fleet.run(auto)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        let waiting = try await fleet.run(spec)
+        #expect(waiting.state == .awaitingApproval)
+        _ = try await fleet.engine.cancel(waiting.id, as: Self.caller)
+        #expect(fleet.exists("runs/\(waiting.id)/CANCELLED"))
+        clock.advance(by: 8 * Self.day)
+
+        // A task of the finished run still running (a failed run's may be): its folder waits.
+        try Self.sql(fleet.store, "UPDATE tasks SET state = 'running' WHERE id = (SELECT MIN(id) FROM tasks WHERE run = ?)", [done.id])
+        #expect(try await !fleet.engine.gc(dryRun: true, as: Self.caller).items.contains { $0.path == "runs/\(done.id)" })
+        try Self.sql(fleet.store, "UPDATE tasks SET state = 'succeeded' WHERE id = (SELECT MIN(id) FROM tasks WHERE run = ?)", [done.id])
+
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(Set(pass.items.filter { $0.kind == "intermediate" }.map(\.path)) == ["runs/\(done.id)", "runs/\(waiting.id)"])
+        #expect(!fleet.exists("runs/\(done.id)"))
+        // The cancelled run's marker stays (its messages still in a broker
+        // are skipped by it), and a folder holding only it is left alone.
+        #expect(fleet.root.isCancelled(run: waiting.id))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/runs/\(waiting.id)") == ["CANCELLED"])
+        #expect(try await fleet.engine.gc(dryRun: true, as: Self.caller).items.isEmpty)
+
+        // A late write recreates a removed folder: the next pass takes it again.
+        try FileManager.default.createDirectory(atPath: root + "/runs/\(done.id)/late", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/runs/\(done.id)/late/part"))
+        let again = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(again.items.first { $0.path == "runs/\(done.id)" }?.outcome == "removed")
+        #expect(!fleet.exists("runs/\(done.id)"))
+        await fleet.stop()
+    }
+
+    @Test func aFailedRunWhoseLineageWasPrunedCannotBeRetried() async throws {
+        let (spec, root) = try Self.workspace(keep: nil, failGate: true)
+        let clock = ManualClock(Date())
+        let fleet = try await Fleet(root: root, clock: clock)
+        let run = try await fleet.run(spec)
+        #expect(run.state == .failed)
+        // Its folder gone by other means: retention records no removal.
+        try FileManager.default.removeItem(atPath: root + "/runs/\(run.id)")
+        clock.advance(by: 401 * Self.day)
+        let pass = try await fleet.engine.gc(dryRun: false, as: Self.caller)
+        #expect(pass.lineageExecutionsPruned > 0)
+        do {
+            _ = try await fleet.engine.retry(run.id, as: Self.caller)
+            Issue.record("a retry without its lineage was accepted")
+        } catch let error as ServiceError {
+            guard case .conflict(let message) = error else { Issue.record("not a conflict: \(error)"); return }
+            #expect(message.contains("cannot be retried") && message.contains("pruned the lineage"), "\(message)")
+        }
+        #expect(try await fleet.engine.run(run.id)?.state == .failed)
+        await fleet.stop()
+    }
 }
 
 extension LineageStore {

@@ -39,7 +39,8 @@ public enum PublishedVersions {
     /// Every dataset under `<root>/published` (empty when there is none).
     public static func list(root: String) -> [Dataset] {
         let published = root + "/published"
-        guard let names = try? DurableFiles.entries(published) else { return [] }
+        // A symlinked published/ is not followed: publish refuses one too.
+        guard DurableFiles.kind(published) == .directory, let names = try? DurableFiles.entries(published) else { return [] }
         return names.filter { !$0.hasPrefix(".") && DurableFiles.kind(published + "/" + $0) == .directory }
             .map { dataset(published + "/" + $0, name: $0) }
     }
