@@ -169,6 +169,34 @@ import Testing
         }
     }
 
+    @Test func aDuplicatePublishOfARolledAwayRunLeavesCurrentWhereTheRollbackPutIt() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let a = try Self.chunk(f, "a", rows: 10, firstID: 0)
+        let b = try Self.chunk(f, "b", rows: 15, firstID: 100)
+        _ = try Self.publishRun(f, "run-1", a, at: 0)
+        _ = try Self.publishRun(f, "run-2", b, at: 60)
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        #expect(RollbackMarker.read(folder: f.published + "/orders") == RollbackMarker(to: "run-1", from: "run-2", held: ["run-2"]))
+
+        // A redelivered publish task of run-2 finds its version in place.
+        let again = try Self.publishRun(f, "run-2", b, at: 60)
+        #expect(again.dataset.reused && again.current["orders"] == "run-1")
+        #expect(f.text("orders/CURRENT") == "run-1\n")
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-1/part-00000.parquet") == true)
+
+        // Rolling forward explicitly clears the hold; the duplicate changes nothing then either.
+        #expect(try DatasetCatalog.rollback("orders", to: "run-2", root: f.root).moved)
+        #expect(RollbackMarker.read(folder: f.published + "/orders") == nil)
+        #expect(try Self.publishRun(f, "run-2", b, at: 60).current["orders"] == "run-2")
+
+        // A run published for the first time after a rollback moves CURRENT as usual.
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        let c = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", rows: 5, firstID: 200), at: 120)
+        #expect(c.current["orders"] == "run-3" && f.text("orders/CURRENT") == "run-3\n")
+        #expect(try Self.publishRun(f, "run-2", b, at: 60).current["orders"] == "run-3")
+    }
+
     @Test func rollbackRefusesUnknownDatasetsRunsAndDamagedVersions() throws {
         let f = try PublishFixture()
         defer { f.dir.cleanup() }

@@ -111,6 +111,10 @@ public enum DatasetCatalog {
         }
         try verify(target, at: folder + "/" + run)
         let old = currentRun(folder: folder)
+        // The marker first: once CURRENT has moved, a late duplicate of a
+        // rolled-away run's publish task must find it (see `RollbackMarker`).
+        let held = (before?.versions ?? []).filter { ($0.created, $0.run) > (target.created, target.run) }.map(\.run)
+        try RollbackMarker.write(RollbackMarker(to: run, from: old, held: held), folder: folder)
         if old != run {
             try DurableFiles.replace(folder + "/CURRENT", with: Array((run + "\n").utf8))
         }
@@ -120,5 +124,48 @@ public enum DatasetCatalog {
         }
         let after = entry(folder, name: name) ?? Entry(name: name, folder: folder, current: run, versions: [target])
         return Move(from: old, to: run, moved: old != run, entry: after)
+    }
+}
+
+/// `published/<dataset>/.rollback`: written by `DatasetCatalog.rollback`
+/// before it moves `CURRENT`, so the move outlives late duplicates of the
+/// publish tasks of the runs it rolled away from. `held` lists the runs of
+/// every version newer than `to` at the time; publish never moves `CURRENT`
+/// to a held run (a worker may run a redelivered publish task again, and its
+/// version, already in place, would otherwise be current again). A run
+/// published for the first time after the rollback moves `CURRENT` as usual.
+/// Only another rollback changes the marker: rolling forward to the newest
+/// version removes it.
+public struct RollbackMarker: Codable, Sendable, Equatable {
+    public var to: String
+    public var from: String?
+    public var held: [String]
+
+    public init(to: String, from: String?, held: [String]) {
+        self.to = to
+        self.from = from
+        self.held = held
+    }
+
+    static func path(_ folder: String) -> String { folder + "/.rollback" }
+
+    /// The marker in `folder`, nil when there is none (or it does not decode:
+    /// the marker only ever holds `CURRENT` back, it never moves it).
+    public static func read(folder: String) -> RollbackMarker? {
+        guard let bytes = DurableFiles.readBytes(path(folder)) else { return nil }
+        return try? JSONDecoder().decode(RollbackMarker.self, from: Data(bytes))
+    }
+
+    /// Replaces the marker atomically; removes it when nothing is held.
+    static func write(_ marker: RollbackMarker, folder: String) throws {
+        if marker.held.isEmpty {
+            guard DurableFiles.kind(path(folder)) != .missing else { return }
+            try DurableFiles.check(unlink(path(folder)), "cannot remove \(path(folder))")
+            try DurableFiles.sync(folder)
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try DurableFiles.replace(path(folder), with: Array(try encoder.encode(marker)) + [0x0A])
     }
 }

@@ -113,7 +113,10 @@ public struct PublishResult: Sendable, Equatable {
 /// (`PublishError.runAlreadyPublished`) because a run's output never
 /// changes. `CURRENT` moves only forward: to this run's version when it is
 /// at least as new (created, then run id) as the one `CURRENT` names, so a
-/// late duplicate of an old run's publish cannot bring old data back.
+/// late duplicate of an old run's publish cannot bring old data back, and
+/// never to a run that `bis dataset rollback` moved it away from
+/// (`RollbackMarker`), so a late duplicate of the bad run's publish cannot
+/// undo a rollback.
 ///
 /// `view.sql` names the files by absolute path (resolved through symlinks),
 /// so `duckdb -c ".read <root>/published/<dataset>/view.sql"` works from any
@@ -483,15 +486,17 @@ func currentRun(folder: String) -> String? {
     return text.isEmpty ? nil : text
 }
 
-/// Moves `CURRENT` to `version` unless it names a newer version, then makes
+/// Moves `CURRENT` to `version` unless it names a newer version or a
+/// rollback moved it away from `version`'s run (`RollbackMarker`), then makes
 /// `view.sql` follow `CURRENT`. Returns the run `CURRENT` names.
 private func swapPointer(to version: PublishedVersion, folder: String, faults: PublishFaults) throws -> String {
     var target = version.run
     var targetManifest = version.manifest
     let old = currentRun(folder: folder)
+    let held = RollbackMarker.read(folder: folder)?.held.contains(version.run) == true
     if let old, old != version.run, (try? PublishNames.check(old, kind: "run")) != nil,
        let oldManifest = try? readVersion(folder + "/" + old),
-       (oldManifest.created, old) > (version.manifest.created, version.run) {
+       held || (oldManifest.created, old) > (version.manifest.created, version.run) {
         target = old
         targetManifest = oldManifest
     } else if old != version.run {
