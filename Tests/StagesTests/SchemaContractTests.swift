@@ -140,6 +140,39 @@ import Testing
         _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
     }
 
+    @Test func anUnreadableCurrentIsNoWayPastTheContract() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        for broken in ["run-9\n", "../x\n"] {
+            try broken.write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+            let error = #expect(throws: PublishError.self) {
+                _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", amountType: .double), at: 60)
+            }
+            guard case .schemaChanged(_, let current, _, _, let difference, _)? = error else {
+                Issue.record("expected schemaChanged, got \(String(describing: error))")
+                continue
+            }
+            #expect(difference == "column amount: decimal(10,2) → double")
+            #expect(current.hasPrefix(broken.dropLast() + ", which cannot be read (") && current.hasSuffix(
+                "compared with run-1, the newest readable version"), "\(current)")
+            #expect(f.text("orders/CURRENT") == broken && !f.entries("orders").contains("run-2"))
+        }
+        // A damaged manifest under CURRENT's name: the same.
+        try "run-1\n".write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b"), at: 60)
+        try "{".write(toFile: f.published + "/orders/run-2/_manifest.json", atomically: true, encoding: .utf8)
+        let error = #expect(throws: PublishError.self) {
+            _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        }
+        guard case .schemaChanged(_, let current, _, _, _, _)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))")
+            return
+        }
+        #expect(current.hasPrefix("run-2, which cannot be read") && current.hasSuffix("compared with run-1, the newest readable version"))
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+    }
+
     @Test func rollbackMovesCurrentAndTheViewAndRollsForward() throws {
         let f = try PublishFixture()
         defer { f.dir.cleanup() }

@@ -215,18 +215,40 @@ public func publish(
 /// Refuses a new version whose schema differs from `CURRENT`'s in a way
 /// `policy` does not allow. A version already in place (the same run
 /// published again) passed the check when it was placed; a dataset without
-/// `CURRENT` gets its contract from this version.
+/// `CURRENT` gets its contract from this version. When `CURRENT` names a
+/// version that cannot be read (missing, damaged manifest, not a run name),
+/// the contract is the newest readable version's, and the error says so:
+/// an unreadable `CURRENT` never lets a changed schema through unchecked.
 private func checkContract(_ s: StagedVersion, run: String, policy: PublishSpec.SchemaChange) throws {
     guard policy != .any, DurableFiles.kind(s.folder + "/" + run) == .missing,
-          let current = currentRun(folder: s.folder), current != run,
-          (try? PublishNames.check(current, kind: "run")) != nil,
-          let currentManifest = try? readVersion(s.folder + "/" + current)
-    else { return }
-    if let difference = SchemaContract.violation(from: currentManifest.schema, to: s.manifest.schema, policy: policy) {
-        throw PublishError.schemaChanged(dataset: s.manifest.dataset, current: current,
-                                         currentHash: currentManifest.schemaSHA256, newHash: s.manifest.schemaSHA256,
+          let current = currentRun(folder: s.folder), current != run else { return }
+    let reference: (run: String, manifest: PublishManifest, label: String)
+    do {
+        try PublishNames.check(current, kind: "run")
+        reference = (current, try readVersion(s.folder + "/" + current), current)
+    } catch {
+        guard let newest = newestReadableVersion(in: s.folder, except: run) else { return }
+        reference = (newest.run, newest,
+                     "\(current), which cannot be read (\(error)); compared with \(newest.run), the newest readable version")
+    }
+    if let difference = SchemaContract.violation(from: reference.manifest.schema, to: s.manifest.schema, policy: policy) {
+        throw PublishError.schemaChanged(dataset: s.manifest.dataset, current: reference.label,
+                                         currentHash: reference.manifest.schemaSHA256, newHash: s.manifest.schemaSHA256,
                                          difference: difference, policy: policy)
     }
+}
+
+/// The newest version in place (by `created`, then run id) whose manifest
+/// reads and names its folder, other than `run`'s.
+private func newestReadableVersion(in folder: String, except run: String) -> PublishManifest? {
+    guard let names = try? DurableFiles.entries(folder) else { return nil }
+    var best: PublishManifest?
+    for name in names where !name.hasPrefix(".") && name != "CURRENT" && name != "view.sql" && name != run {
+        guard DurableFiles.kind(folder + "/" + name) == .directory,
+              let m = try? readVersion(folder + "/" + name), m.run == name else { continue }
+        if best.map({ (m.created, m.run) > ($0.created, $0.run) }) ?? true { best = m }
+    }
+    return best
 }
 
 // MARK: - Names and paths
