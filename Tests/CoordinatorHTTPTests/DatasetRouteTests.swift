@@ -157,6 +157,31 @@ import TestSupport
         }
     }
 
+    @Test func pathsOutOfThePublishedFolderAreRefused() async throws {
+        let root = try Self.populated()
+        defer { root.remove() }
+        // A dataset-looking folder outside published/, reached by `..` or by a symlink.
+        let outside = root.data + "/outside"
+        try root.version("../outside", "r1", rows: 1, created: "2026-11-27T03:40:00.000Z", columns: Self.columns)
+        try root.version("../outside", "r2", rows: 2, created: "2026-11-28T03:40:00.000Z", columns: Self.columns)
+        try "r2\n".write(toFile: outside + "/CURRENT", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root.published + "/linked", withDestinationPath: outside)
+        try await Self.withEngine(root) { engine, http in
+            for name in ["..%2Foutside", "%2e%2e%2Foutside", "%2E%2E", "..", "linked"] {
+                let r = try await http.post("/api/datasets/\(name)/rollback", json: RollbackRequest(to: "r1", by: "ann@host"))
+                #expect(r.status == 404, "\(name): \(r.status) \(r.text)")
+                let show = try await http.get("/api/datasets/\(name)")
+                #expect(show.status == 404, "\(name): \(show.status) \(show.text)")
+            }
+            #expect(try String(contentsOfFile: outside + "/CURRENT", encoding: .utf8) == "r2\n")
+            #expect(!FileManager.default.fileExists(atPath: outside + "/view.sql"))
+            #expect(!FileManager.default.fileExists(atPath: outside + "/.rollback"))
+            let list = try await http.get("/api/datasets").decode([DatasetView].self)
+            #expect(list.map(\.name) == ["orders", "orders_by_day"])
+            #expect(try await engine.audit(run: nil, limit: 20).filter { $0.action.hasPrefix("dataset.") }.isEmpty)
+        }
+    }
+
     @Test func rollbackNeedsTheOperatorRoleAndRecordsThePrincipal() async throws {
         let root = try Self.populated()
         defer { root.remove() }

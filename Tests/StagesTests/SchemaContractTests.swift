@@ -123,21 +123,85 @@ import Testing
         let f = try PublishFixture()
         defer { f.dir.cleanup() }
         _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
-        #expect(throws: PublishError.self) {
+        Self.expectSchemaChanged(current: "run-1", difference: "column note added (string, nullable)") {
             _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60)
         }
         let added = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60, schemaChange: .additive)
         #expect(added.current["orders"] == "run-2")
         #expect(added.dataset.manifest.schema.map(\.name) == ["id", "amount", "note"])
         // The contract is now run-2's: dropping the column again is not additive.
-        #expect(throws: PublishError.self) {
+        Self.expectSchemaChanged(current: "run-2", difference: "column note removed", policy: .additive) {
             _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c"), at: 120, schemaChange: .additive)
         }
         #expect(f.text("orders/CURRENT") == "run-2\n")
         let any = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120, schemaChange: .any)
         #expect(any.current["orders"] == "run-3")
-        // Publishing a version already in place again is not checked again.
-        _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        // Publishing a version already in place again is not checked again,
+        // even when CURRENT has moved on to another schema since.
+        _ = try Self.publishRun(f, "run-4", try Self.chunk(f, "d"), at: 180, schemaChange: .any)
+        let again = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        #expect(again.dataset.reused && again.current["orders"] == "run-4")
+    }
+
+    /// `body` fails with `schemaChanged` against `current`, naming `difference`.
+    static func expectSchemaChanged(current: String, difference: String, policy: PublishSpec.SchemaChange = .none,
+                                    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+        let error = #expect(throws: PublishError.self, sourceLocation: sourceLocation) { try body() }
+        guard case .schemaChanged(_, let c, _, _, let d, let p)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(c == current && d == difference && p == policy, sourceLocation: sourceLocation)
+    }
+
+    @Test func aSummaryBreakingItsContractStopsTheWholePublish() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let a = try f.chunks("a", count: 2, rows: 50)
+        _ = try f.publishRun("run-1", a, at: 0)
+        let b = try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2)
+        // The dataset's schema is the same; the summary loses its aggregates but the count.
+        let fewer = try b.map { try #require(try partialAggregate(chunks: [$0], groupBy: ["flag"],
+                                                                  aggregates: [AggregateColumn("rows", .count)])) }
+        let before = try f.snapshot()
+        let error = #expect(throws: PublishError.self) {
+            _ = try publish(dataset: "orders", run: "run-2", pipeline: "orders-daily", chunks: b, summaries: ["by_flag": fewer],
+                            root: f.root, retention: 3, now: Date(timeIntervalSince1970: 1_795_000_060))
+        }
+        guard case .schemaChanged(let dataset, let current, _, _, let difference, _)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))")
+            return
+        }
+        #expect(dataset == "by_flag" && current == "run-1")
+        #expect(difference.hasPrefix("column amount_sum removed; "), "\(difference)")
+        // Nothing placed, for the dataset either; no temp folder left.
+        #expect(f.entries("orders") == [".lock", "CURRENT", "run-1", "view.sql"])
+        #expect(f.entries("by_flag") == [".lock", "CURRENT", "run-1", "view.sql"])
+        let after = try f.snapshot()
+        #expect(Set(after.keys) == Set(before.keys))
+        for (k, v) in before { #expect(after[k]?.0 == v.0, "\(k) changed") }
+    }
+
+    @Test(arguments: ["orders", "by_flag"])
+    func aCrashWhileStagingLeavesNothingPlacedAndAReplayCompletes(crashAt: String) throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try f.publishRun("run-1", try f.chunks("a", count: 2, rows: 50), at: 0)
+        let next = try f.chunks("b", count: 2, rows: 40, firstID: 1000, seed: 2)
+        let crash = PublishFaults { s, dataset in
+            if s == .versionWritten, dataset == crashAt { throw InjectedCrash() }
+        }
+        #expect(throws: InjectedCrash.self) { _ = try f.publishRun("run-2", next, at: 60, faults: crash) }
+        // The dataset is staged first; the summary only when the crash is at its own step.
+        #expect(f.entries("orders").filter { $0.hasPrefix(".tmp-run-2-") }.count == 1)
+        #expect(f.entries("by_flag").filter { $0.hasPrefix(".tmp-run-2-") }.count == (crashAt == "by_flag" ? 1 : 0))
+        #expect(!f.entries("orders").contains("run-2") && !f.entries("by_flag").contains("run-2"))
+        #expect(f.text("orders/CURRENT") == "run-1\n" && f.text("by_flag/CURRENT") == "run-1\n")
+
+        let r = try f.publishRun("run-2", next, at: 60)
+        #expect(r.current == ["orders": "run-2", "by_flag": "run-2"] && !r.dataset.reused)
+        #expect(f.entries("orders") == [".lock", "CURRENT", "run-1", "run-2", "view.sql"])
+        #expect(f.entries("by_flag") == [".lock", "CURRENT", "run-1", "run-2", "view.sql"])
     }
 
     @Test func anUnreadableCurrentIsNoWayPastTheContract() throws {
