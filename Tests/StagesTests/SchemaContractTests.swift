@@ -294,6 +294,71 @@ import Testing
         #expect(try Self.publishRun(f, "run-2", b, at: 60).current["orders"] == "run-3")
     }
 
+    @Test func aCrashBetweenCurrentAndTheViewIsFlaggedAndRepaired() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a", rows: 10, firstID: 0), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", rows: 15, firstID: 100), at: 60)
+        let view2 = try #require(f.text("orders/view.sql"))
+        let crash = PublishFaults { step, _ in if step == .pointerSwapped { throw InjectedCrash() } }
+        #expect(throws: InjectedCrash.self) { _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, faults: crash) }
+        #expect(f.text("orders/CURRENT") == "run-1\n" && f.text("orders/view.sql") == view2)
+        let entry = try #require(try DatasetCatalog.dataset("orders", root: f.root))
+        #expect(DatasetCatalog.problem(entry)?.hasPrefix("view.sql does not read CURRENT's version (run-1)") == true)
+
+        #expect(try DatasetCatalog.repairViews(root: f.root) == ["orders"])
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-1/part-00000.parquet") == true)
+        #expect(DatasetCatalog.problem(try #require(try DatasetCatalog.dataset("orders", root: f.root))) == nil)
+        #expect(try DatasetCatalog.repairViews(root: f.root) == [])
+        if StagesPython.enabled {
+            let v = try f.duckdbView("orders")
+            #expect(v.rows == 10 && v.ids == Array(0..<10))
+        }
+        // CURRENT naming a version that is gone is flagged, not repaired.
+        try "run-9\n".write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+        let gone = try #require(try DatasetCatalog.dataset("orders", root: f.root))
+        #expect(DatasetCatalog.problem(gone) == "CURRENT names run-9, which is not a readable version of orders")
+        #expect(try DatasetCatalog.repairViews(root: f.root) == [])
+    }
+
+    @Test func rollbackDoesNotWaitForAPublishHoldingTheLock() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", firstID: 100), at: 60)
+        let held = try DurableFiles.Lock(f.published + "/orders/.lock")
+        let started = Date()
+        #expect(throws: DatasetCatalog.RefusalError.busy(dataset: "orders")) {
+            _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, patience: 0.2)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+        held.release()
+        #expect(try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, patience: 0.2).moved)
+    }
+
+    @Test func rollbackMovesTheDatasetsSummariesAlong() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try f.publishRun("run-1", try f.chunks("a", count: 2, rows: 50), at: 0)
+        _ = try f.publishRun("run-2", try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2), at: 60)
+        let back = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        #expect(back.moved && back.summaries == ["by_flag"] && back.summariesLeft == [])
+        #expect(f.text("by_flag/CURRENT") == "run-1\n")
+        #expect(f.text("by_flag/view.sql")?.contains("/by_flag/run-1/part-00000.parquet") == true)
+        // A redelivered publish of run-2 leaves both where the rollback put them.
+        let again = try f.publishRun("run-2", try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2), at: 60)
+        #expect(again.current == ["orders": "run-1", "by_flag": "run-1"])
+
+        // A run without the summary: the summary stays, and says so.
+        _ = try publish(dataset: "orders", run: "run-3", pipeline: "orders-daily", chunks: try f.chunks("c", count: 1, rows: 5, firstID: 5000),
+                        summaries: [:], root: f.root, retention: 5, now: Date(timeIntervalSince1970: 1_795_000_120))
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        let forward = try DatasetCatalog.rollback("orders", to: "run-3", root: f.root)
+        #expect(forward.summaries == [] && forward.summariesLeft == ["by_flag"])
+        #expect(f.text("orders/CURRENT") == "run-3\n" && f.text("by_flag/CURRENT") == "run-1\n")
+    }
+
     @Test func rollbackRefusesUnknownDatasetsRunsAndDamagedVersions() throws {
         let f = try PublishFixture()
         defer { f.dir.cleanup() }

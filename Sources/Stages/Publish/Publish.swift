@@ -43,7 +43,7 @@ public struct PublishFaults: Sendable {
 }
 
 /// An error from the fault hook: publish must not tidy up after it.
-private struct SimulatedCrash: Error {
+struct SimulatedCrash: Error {
     let error: any Error
 }
 
