@@ -190,6 +190,16 @@ import TestSupport
         }
     }
 
+    @Test func aDatasetPublishedOutsideTheStoreIsNamedWhenTraced() async throws {
+        let root = try Self.populated()
+        defer { root.remove() }
+        try await Self.withEngine(root) { engine, _ in
+            let error = await #expect(throws: ServiceError.self) { _ = try await engine.lineageTrace("orders") }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("dataset orders's CURRENT names run r2, whose version the lineage store does not know"),
+                    "\(String(describing: error))")
+        }
+    }
+
     @Test func pathsOutOfThePublishedFolderAreRefused() async throws {
         let root = try Self.populated()
         defer { root.remove() }
