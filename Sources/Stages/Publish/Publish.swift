@@ -90,6 +90,7 @@ public struct PublishResult: Sendable, Equatable {
 ///     <run>/part-00000.parquet     the validated chunks, linked or copied, in `chunks` order
 ///     <run>/_manifest.json         see `PublishManifest`
 ///     .lock                        held while publishing this dataset
+///     .rollback                    the runs a rollback moved away from (`RollbackMarker`)
 ///     .tmp-…                       a version being written (removed by the next publish if left by a crash)
 /// ```
 ///
