@@ -62,11 +62,16 @@ struct DatasetRollbackCommand: AsyncParsableCommand {
         abstract: "Point a dataset's CURRENT (and view.sql) at the version of another run; rolling forward is the same.",
         discussion: """
             The version's files are checked against its manifest first; CURRENT and view.sql are then each \
-            replaced atomically (temp file, fsync, rename), so readers see the old version or the new. \
-            The audit log records who did it (action dataset.rolled_back). Needs the operator or admin role.
-            A later publish moves CURRENT to its new version as usual (and checks the schema contract \
-            against the version CURRENT names then).
-            Exit codes: 0 moved (or CURRENT already named RUN), 1 the version is damaged (nothing moved), \
+            replaced atomically (temp file, fsync, rename). A crash between the two leaves view.sql on the old \
+            version until the coordinator restarts or the dataset is rolled back or published again; \
+            `bis datasets` flags it. Summaries of the dataset with a version of RUN move along. \
+            The audit log records who asked (dataset.rollback_requested) and what happened \
+            (dataset.rolled_back, dataset.rollback_unchanged or dataset.rollback_refused). \
+            Needs the operator or admin role. A later duplicate of a rolled-away run's publish leaves CURRENT \
+            alone; a new run's publish moves CURRENT to its new version as usual (and checks the schema \
+            contract against the version CURRENT names then).
+            Exit codes: 0 moved (or CURRENT already named RUN), 1 the version is damaged or a publish holds \
+            the dataset (nothing moved), \
             2 no such dataset or no version of RUN, 3 the coordinator cannot be reached, 4 refused.
             """
     )
@@ -88,6 +93,14 @@ struct DatasetRollbackCommand: AsyncParsableCommand {
         print(result.moved
               ? "dataset \(result.dataset): CURRENT moved from \(result.from ?? "(none)") to \(result.to)"
               : "dataset \(result.dataset): CURRENT already names \(result.to); nothing moved")
+        if let old = result.fromSchemaSHA256, let new = result.detail.dataset.schemaSHA256, old != new {
+            FileHandle.standardError.write(Data(("note: readers now see another schema: sha256 \(old.prefix(12)) → \(new.prefix(12)) "
+                                                 + "(`bis dataset show \(name)` lists its columns)\n").utf8))
+        }
+        if let moved = result.summaries, !moved.isEmpty { print("summaries moved along: " + moved.joined(separator: ", ")) }
+        if let left = result.summariesLeft, !left.isEmpty {
+            print("summaries without a version of \(result.to), left on their CURRENT: " + left.joined(separator: ", "))
+        }
     }
 }
 
@@ -99,6 +112,7 @@ enum DatasetText {
             [d.name, d.kind, "\(d.versions)", d.current ?? "-", d.rows.map(String.init) ?? "-", d.bytes.map(String.init) ?? "-",
              d.schemaSHA256.map { String($0.prefix(12)) } ?? "-", d.publishedAt.map { time.string(from: $0) } ?? "-"]
         }, rightAligned: [2, 4, 5]).joined(separator: "\n")
+            + list.compactMap { d in d.problem.map { "\n! \(d.name): \($0)" } }.joined()
     }
 
     static func show(_ detail: DatasetDetail) -> String {
@@ -107,6 +121,7 @@ enum DatasetText {
         var lines = ["dataset \(d.name) (\(d.kind)\(d.summaryOf.map { " of \($0)" } ?? "")): \(d.versions) "
                      + "version\(d.versions == 1 ? "" : "s"), CURRENT \(d.current ?? "names none")"]
         if let hash = d.schemaSHA256 { lines.append("schema sha256 \(hash)") }
+        if let problem = d.problem { lines.append("! " + problem) }
         lines.append("")
         lines += table(["", "RUN", "ROWS", "BYTES", "SCHEMA", "PUBLISHED"], detail.versions.map { v in
             [v.current ? "*" : "", v.run, "\(v.rows)", "\(v.bytes)", String(v.schemaSHA256.prefix(12)), time.string(from: v.publishedAt)]

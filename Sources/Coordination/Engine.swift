@@ -97,6 +97,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// idempotently.
     public func services() async throws -> [any Service] {
         let inbox = try await transport.coordinatorInbox(prefetch: options.intakeBatch * 2)
+        await repairDatasetViews()
         wake.yield()
         var services: [any Service] = [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
         if let every = options.retention.interval { services.append(RetentionPass(engine: self, interval: every)) }

@@ -56,13 +56,15 @@ extension CoordinatorEngine {
             }
             throw ServiceError.notFound("run \(target) has committed no outputs yet, so it has no lineage to trace")
         }
-        // A bare dataset name: the version its CURRENT names.
-        if !target.contains("/"), let dataset = try? DatasetCatalog.dataset(target, root: root.root), let current = dataset.current {
+        // A bare dataset name: the version its CURRENT names (a run id of
+        // the same name wins, above: run ids carry their time and do not
+        // look like dataset names). Only CURRENT is read, not the manifests.
+        var unknownCurrent: String?
+        if !target.contains("/"), let current = DatasetCatalog.current(of: target, root: root.root) {
             let manifest = "published/\(target)/\(current)/_manifest.json"
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [manifest])
             if !ids.isEmpty { return ids }
-            throw ServiceError.notFound("dataset \(target)'s CURRENT names run \(current), whose version the lineage store does not "
-                                        + "know (published outside this coordinator?): trace another version as \(target)/RUN")
+            unknownCurrent = current
         }
         var candidates = [target]
         if let rel = root.relative(target) { candidates.append(rel) }
@@ -77,7 +79,12 @@ extension CoordinatorEngine {
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [c])
             if !ids.isEmpty { return ids }
         }
-        return try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE sha256 = ? ORDER BY id LIMIT 1", arguments: [target.lowercased()])
+        let bySHA = try Int64.fetchAll(db, sql: "SELECT id FROM chunks WHERE sha256 = ? ORDER BY id LIMIT 1", arguments: [target.lowercased()])
+        if bySHA.isEmpty, let current = unknownCurrent {
+            throw ServiceError.notFound("dataset \(target)'s CURRENT names run \(current), whose version the lineage store does not "
+                                        + "know (published outside this coordinator?): trace another version as \(target)/RUN")
+        }
+        return bySHA
     }
 
     /// The chunk rows of `run`'s published versions' manifests (and of its

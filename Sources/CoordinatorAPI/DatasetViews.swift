@@ -54,13 +54,17 @@ public struct DatasetView: Codable, Sendable, Hashable {
     public var summaryOf: String?
     /// How many versions are on disk.
     public var versions: Int
-    /// The run `CURRENT` names; nil when it names none (or a version that is gone).
+    /// The run `CURRENT` names, as written (`problem` says when it names a
+    /// version that is gone); nil when there is no `CURRENT`.
     public var current: String?
     /// `CURRENT`'s rows, bytes, schema hash and publication time.
     public var rows: Int64?
     public var bytes: Int64?
     public var schemaSHA256: String?
     public var publishedAt: Date?
+    /// What a reader would trip over, nil when nothing: `CURRENT` naming no
+    /// readable version, or `view.sql` not reading `CURRENT`'s version.
+    public var problem: String?
 
     public init(name: String, kind: String, summaryOf: String? = nil, versions: Int, current: String?,
                 rows: Int64? = nil, bytes: Int64? = nil, schemaSHA256: String? = nil, publishedAt: Date? = nil) {
@@ -114,6 +118,13 @@ public struct RollbackResult: Codable, Sendable, Hashable {
     /// False when `CURRENT` already named `to` (only `view.sql` was checked).
     public var moved: Bool
     public var detail: DatasetDetail
+    /// The schema hash of the version `CURRENT` named before (readers see
+    /// `detail.dataset.schemaSHA256` now).
+    public var fromSchemaSHA256: String?
+    /// Summaries of the dataset pointed at their version of `to` as well.
+    public var summaries: [String]?
+    /// Summaries of the dataset without a version of `to`: left where they were.
+    public var summariesLeft: [String]?
 
     public init(dataset: String, from: String?, to: String, moved: Bool, detail: DatasetDetail) {
         self.dataset = dataset

@@ -76,6 +76,8 @@ import TestSupport
         logger.logLevel = .critical
         let engine = CoordinatorEngine(store: try LineageStore(path: root.dir + "/store/bis.db"), transport: InMemoryTransport(),
                                        chunkStore: ChunkStore(root: root.data), logger: logger)
+        // As a coordinator does when it starts: view.sql written for every CURRENT.
+        await engine.repairDatasetViews()
         let server = CoordinatorServer(service: engine, port: 0, access: access, logger: logger)
         let serving = Task { try await server.run() }
         defer { serving.cancel() }
@@ -154,6 +156,72 @@ import TestSupport
             #expect(damaged.status == 409 && damaged.error?.contains("is damaged") == true, "\(damaged.text)")
             #expect(root.current("orders") == "r2\n")
             #expect(try await engine.audit(run: nil, limit: 10).filter { $0.action == "dataset.rolled_back" }.isEmpty)
+        }
+    }
+
+    @Test func theAuditLogHasTheRequestAndItsOutcomeAndProblemsAreFlagged() async throws {
+        let root = try Self.populated()
+        defer { root.remove() }
+        try await Self.withEngine(root) { engine, http in
+            _ = try await http.post("/api/datasets/orders/rollback", json: RollbackRequest(to: "r1", by: "ann@host"))
+            let back = try await http.post("/api/datasets/orders/rollback", json: RollbackRequest(to: "r1", by: "ann@host"))
+            let result = try back.decode(RollbackResult.self)
+            #expect(!result.moved && result.fromSchemaSHA256 == result.detail.dataset.schemaSHA256)
+            let missing = try await http.post("/api/datasets/orders/rollback", json: RollbackRequest(to: "r9", by: "ann@host"))
+            #expect(missing.status == 404)
+            let rows = try await engine.audit(run: nil, limit: 20).filter { $0.action.hasPrefix("dataset.") }
+            #expect(rows.map(\.action).sorted() == ["dataset.rollback_refused", "dataset.rollback_requested", "dataset.rollback_requested",
+                                                     "dataset.rollback_requested", "dataset.rollback_unchanged", "dataset.rolled_back"])
+            let requested = rows.filter { $0.action == "dataset.rollback_requested" }.compactMap(\.detail)
+            #expect(requested.contains { $0.hasPrefix("dataset orders: rollback to r1 requested; CURRENT names r2 (readers' schema changes: sha256 ") },
+                    "\(requested)")
+            #expect(requested.contains("dataset orders: rollback to r1 requested; CURRENT names r1"), "\(requested)")
+            #expect(rows.first { $0.action == "dataset.rollback_unchanged" }?.detail == "dataset orders: CURRENT already named r1; view.sql checked")
+            #expect(rows.first { $0.action == "dataset.rollback_refused" }?.detail?.hasPrefix(
+                "dataset orders: rollback to r9 refused: dataset 'orders' has no version of run 'r9'") == true)
+
+            // CURRENT naming a version that is gone: shown as written, and flagged.
+            try root.setCurrent("orders", "r7")
+            let view = try await http.get("/api/datasets").decode([DatasetView].self)[0]
+            #expect(view.current == "r7" && view.rows == nil)
+            #expect(view.problem == "CURRENT names r7, which is not a readable version of orders")
+            let list = try await Bis.run(["datasets"], in: root.dir, coordinator: http.base)
+            #expect(list.stdout.contains("\n! orders: CURRENT names r7, which is not a readable version of orders"), "\(list.stdout)")
+        }
+    }
+
+    @Test func aDatasetPublishedOutsideTheStoreIsNamedWhenTraced() async throws {
+        let root = try Self.populated()
+        defer { root.remove() }
+        try await Self.withEngine(root) { engine, _ in
+            let error = await #expect(throws: ServiceError.self) { _ = try await engine.lineageTrace("orders") }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("dataset orders's CURRENT names run r2, whose version the lineage store does not know"),
+                    "\(String(describing: error))")
+        }
+    }
+
+    @Test func pathsOutOfThePublishedFolderAreRefused() async throws {
+        let root = try Self.populated()
+        defer { root.remove() }
+        // A dataset-looking folder outside published/, reached by `..` or by a symlink.
+        let outside = root.data + "/outside"
+        try root.version("../outside", "r1", rows: 1, created: "2026-11-27T03:40:00.000Z", columns: Self.columns)
+        try root.version("../outside", "r2", rows: 2, created: "2026-11-28T03:40:00.000Z", columns: Self.columns)
+        try "r2\n".write(toFile: outside + "/CURRENT", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root.published + "/linked", withDestinationPath: outside)
+        try await Self.withEngine(root) { engine, http in
+            for name in ["..%2Foutside", "%2e%2e%2Foutside", "%2E%2E", "..", "linked"] {
+                let r = try await http.post("/api/datasets/\(name)/rollback", json: RollbackRequest(to: "r1", by: "ann@host"))
+                #expect(r.status == 404, "\(name): \(r.status) \(r.text)")
+                let show = try await http.get("/api/datasets/\(name)")
+                #expect(show.status == 404, "\(name): \(show.status) \(show.text)")
+            }
+            #expect(try String(contentsOfFile: outside + "/CURRENT", encoding: .utf8) == "r2\n")
+            #expect(!FileManager.default.fileExists(atPath: outside + "/view.sql"))
+            #expect(!FileManager.default.fileExists(atPath: outside + "/.rollback"))
+            let list = try await http.get("/api/datasets").decode([DatasetView].self)
+            #expect(list.map(\.name) == ["orders", "orders_by_day"])
+            #expect(try await engine.audit(run: nil, limit: 20).filter { $0.action.hasPrefix("dataset.") }.isEmpty)
         }
     }
 

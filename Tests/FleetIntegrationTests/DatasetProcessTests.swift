@@ -151,14 +151,13 @@ struct DatasetProcessTests {
             let changed = try await fleet.bis(["submit", try Self.spec(fleet, file: "v3", pipeline: pipeline, dataset: dataset,
                                                                        normalize: ["cast: {amount: double}"]), "--wait"])
             fleet.check(changed.exitCode == 1, "a run whose schema changed should fail: \(changed)")
-            if let run3 = try? runID(printedBy: changed) {
-                let s = try await fleet.status(run3)
-                fleet.check(s.state == "failed" && s.message?.contains("quality gate failed") == true
-                            && s.message?.contains("column amount: decimal(12,2) → double") == true,
-                            "the failed run should name the difference:\n\(s)")
-                fleet.check(!FileManager.default.fileExists(atPath: fleet.dataRoot + "/published/\(dataset)/\(run3)"),
-                            "a refused version must not be in place")
-            }
+            let run3 = try #require(try? runID(printedBy: changed), "submit --wait should print the run id: \(changed)")
+            let s3 = try await fleet.status(run3)
+            fleet.check(s3.state == "failed" && s3.message?.contains("quality gate failed") == true
+                        && s3.message?.contains("column amount: decimal(12,2) → double") == true,
+                        "the failed run should name the difference:\n\(s3)")
+            fleet.check(!FileManager.default.fileExists(atPath: fleet.dataRoot + "/published/\(dataset)/\(run3)"),
+                        "a refused version must not be in place")
             fleet.check(Self.current(fleet, dataset) == run2, "a refused schema change must leave CURRENT on \(run2)")
 
             // A new nullable column at the end passes with schema_change: additive.

@@ -123,21 +123,118 @@ import Testing
         let f = try PublishFixture()
         defer { f.dir.cleanup() }
         _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
-        #expect(throws: PublishError.self) {
+        Self.expectSchemaChanged(current: "run-1", difference: "column note added (string, nullable)") {
             _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60)
         }
         let added = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", extra: ["note"]), at: 60, schemaChange: .additive)
         #expect(added.current["orders"] == "run-2")
         #expect(added.dataset.manifest.schema.map(\.name) == ["id", "amount", "note"])
         // The contract is now run-2's: dropping the column again is not additive.
-        #expect(throws: PublishError.self) {
+        Self.expectSchemaChanged(current: "run-2", difference: "column note removed", policy: .additive) {
             _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c"), at: 120, schemaChange: .additive)
         }
         #expect(f.text("orders/CURRENT") == "run-2\n")
         let any = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120, schemaChange: .any)
         #expect(any.current["orders"] == "run-3")
-        // Publishing a version already in place again is not checked again.
-        _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        // Publishing a version already in place again is not checked again,
+        // even when CURRENT has moved on to another schema since.
+        _ = try Self.publishRun(f, "run-4", try Self.chunk(f, "d"), at: 180, schemaChange: .any)
+        let again = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        #expect(again.dataset.reused && again.current["orders"] == "run-4")
+    }
+
+    /// `body` fails with `schemaChanged` against `current`, naming `difference`.
+    static func expectSchemaChanged(current: String, difference: String, policy: PublishSpec.SchemaChange = .none,
+                                    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+        let error = #expect(throws: PublishError.self, sourceLocation: sourceLocation) { try body() }
+        guard case .schemaChanged(_, let c, _, _, let d, let p)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(c == current && d == difference && p == policy, sourceLocation: sourceLocation)
+    }
+
+    @Test func aSummaryBreakingItsContractStopsTheWholePublish() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let a = try f.chunks("a", count: 2, rows: 50)
+        _ = try f.publishRun("run-1", a, at: 0)
+        let b = try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2)
+        // The dataset's schema is the same; the summary loses its aggregates but the count.
+        let fewer = try b.map { try #require(try partialAggregate(chunks: [$0], groupBy: ["flag"],
+                                                                  aggregates: [AggregateColumn("rows", .count)])) }
+        let before = try f.snapshot()
+        let error = #expect(throws: PublishError.self) {
+            _ = try publish(dataset: "orders", run: "run-2", pipeline: "orders-daily", chunks: b, summaries: ["by_flag": fewer],
+                            root: f.root, retention: 3, now: Date(timeIntervalSince1970: 1_795_000_060))
+        }
+        guard case .schemaChanged(let dataset, let current, _, _, let difference, _)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))")
+            return
+        }
+        #expect(dataset == "by_flag" && current == "run-1")
+        #expect(difference.hasPrefix("column amount_sum removed; "), "\(difference)")
+        // Nothing placed, for the dataset either; no temp folder left.
+        #expect(f.entries("orders") == [".lock", "CURRENT", "run-1", "view.sql"])
+        #expect(f.entries("by_flag") == [".lock", "CURRENT", "run-1", "view.sql"])
+        let after = try f.snapshot()
+        #expect(Set(after.keys) == Set(before.keys))
+        for (k, v) in before { #expect(after[k]?.0 == v.0, "\(k) changed") }
+    }
+
+    @Test(arguments: ["orders", "by_flag"])
+    func aCrashWhileStagingLeavesNothingPlacedAndAReplayCompletes(crashAt: String) throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try f.publishRun("run-1", try f.chunks("a", count: 2, rows: 50), at: 0)
+        let next = try f.chunks("b", count: 2, rows: 40, firstID: 1000, seed: 2)
+        let crash = PublishFaults { s, dataset in
+            if s == .versionWritten, dataset == crashAt { throw InjectedCrash() }
+        }
+        #expect(throws: InjectedCrash.self) { _ = try f.publishRun("run-2", next, at: 60, faults: crash) }
+        // The dataset is staged first; the summary only when the crash is at its own step.
+        #expect(f.entries("orders").filter { $0.hasPrefix(".tmp-run-2-") }.count == 1)
+        #expect(f.entries("by_flag").filter { $0.hasPrefix(".tmp-run-2-") }.count == (crashAt == "by_flag" ? 1 : 0))
+        #expect(!f.entries("orders").contains("run-2") && !f.entries("by_flag").contains("run-2"))
+        #expect(f.text("orders/CURRENT") == "run-1\n" && f.text("by_flag/CURRENT") == "run-1\n")
+
+        let r = try f.publishRun("run-2", next, at: 60)
+        #expect(r.current == ["orders": "run-2", "by_flag": "run-2"] && !r.dataset.reused)
+        #expect(f.entries("orders") == [".lock", "CURRENT", "run-1", "run-2", "view.sql"])
+        #expect(f.entries("by_flag") == [".lock", "CURRENT", "run-1", "run-2", "view.sql"])
+    }
+
+    @Test func anUnreadableCurrentIsNoWayPastTheContract() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        for broken in ["run-9\n", "../x\n"] {
+            try broken.write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+            let error = #expect(throws: PublishError.self) {
+                _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", amountType: .double), at: 60)
+            }
+            guard case .schemaChanged(_, let current, _, _, let difference, _)? = error else {
+                Issue.record("expected schemaChanged, got \(String(describing: error))")
+                continue
+            }
+            #expect(difference == "column amount: decimal(10,2) → double")
+            #expect(current.hasPrefix(broken.dropLast() + ", which cannot be read (") && current.hasSuffix(
+                "compared with run-1, the newest readable version"), "\(current)")
+            #expect(f.text("orders/CURRENT") == broken && !f.entries("orders").contains("run-2"))
+        }
+        // A damaged manifest under CURRENT's name: the same.
+        try "run-1\n".write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b"), at: 60)
+        try "{".write(toFile: f.published + "/orders/run-2/_manifest.json", atomically: true, encoding: .utf8)
+        let error = #expect(throws: PublishError.self) {
+            _ = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", amountType: .double), at: 120)
+        }
+        guard case .schemaChanged(_, let current, _, _, _, _)? = error else {
+            Issue.record("expected schemaChanged, got \(String(describing: error))")
+            return
+        }
+        #expect(current.hasPrefix("run-2, which cannot be read") && current.hasSuffix("compared with run-1, the newest readable version"))
+        #expect(f.text("orders/CURRENT") == "run-2\n")
     }
 
     @Test func rollbackMovesCurrentAndTheViewAndRollsForward() throws {
@@ -167,6 +264,99 @@ import Testing
             let v = try f.duckdbView("orders")
             #expect(v.rows == 15 && v.ids == Array(100..<115))
         }
+    }
+
+    @Test func aDuplicatePublishOfARolledAwayRunLeavesCurrentWhereTheRollbackPutIt() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        let a = try Self.chunk(f, "a", rows: 10, firstID: 0)
+        let b = try Self.chunk(f, "b", rows: 15, firstID: 100)
+        _ = try Self.publishRun(f, "run-1", a, at: 0)
+        _ = try Self.publishRun(f, "run-2", b, at: 60)
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        #expect(RollbackMarker.read(folder: f.published + "/orders") == RollbackMarker(to: "run-1", from: "run-2", held: ["run-2"]))
+
+        // A redelivered publish task of run-2 finds its version in place.
+        let again = try Self.publishRun(f, "run-2", b, at: 60)
+        #expect(again.dataset.reused && again.current["orders"] == "run-1")
+        #expect(f.text("orders/CURRENT") == "run-1\n")
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-1/part-00000.parquet") == true)
+
+        // Rolling forward explicitly clears the hold; the duplicate changes nothing then either.
+        #expect(try DatasetCatalog.rollback("orders", to: "run-2", root: f.root).moved)
+        #expect(RollbackMarker.read(folder: f.published + "/orders") == nil)
+        #expect(try Self.publishRun(f, "run-2", b, at: 60).current["orders"] == "run-2")
+
+        // A run published for the first time after a rollback moves CURRENT as usual.
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        let c = try Self.publishRun(f, "run-3", try Self.chunk(f, "c", rows: 5, firstID: 200), at: 120)
+        #expect(c.current["orders"] == "run-3" && f.text("orders/CURRENT") == "run-3\n")
+        #expect(try Self.publishRun(f, "run-2", b, at: 60).current["orders"] == "run-3")
+    }
+
+    @Test func aCrashBetweenCurrentAndTheViewIsFlaggedAndRepaired() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a", rows: 10, firstID: 0), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", rows: 15, firstID: 100), at: 60)
+        let view2 = try #require(f.text("orders/view.sql"))
+        let crash = PublishFaults { step, _ in if step == .pointerSwapped { throw InjectedCrash() } }
+        #expect(throws: InjectedCrash.self) { _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, faults: crash) }
+        #expect(f.text("orders/CURRENT") == "run-1\n" && f.text("orders/view.sql") == view2)
+        let entry = try #require(try DatasetCatalog.dataset("orders", root: f.root))
+        #expect(DatasetCatalog.problem(entry)?.hasPrefix("view.sql does not read CURRENT's version (run-1)") == true)
+
+        #expect(try DatasetCatalog.repairViews(root: f.root) == ["orders"])
+        #expect(f.text("orders/view.sql")?.contains("/orders/run-1/part-00000.parquet") == true)
+        #expect(DatasetCatalog.problem(try #require(try DatasetCatalog.dataset("orders", root: f.root))) == nil)
+        #expect(try DatasetCatalog.repairViews(root: f.root) == [])
+        if StagesPython.enabled {
+            let v = try f.duckdbView("orders")
+            #expect(v.rows == 10 && v.ids == Array(0..<10))
+        }
+        // CURRENT naming a version that is gone is flagged, not repaired.
+        try "run-9\n".write(toFile: f.published + "/orders/CURRENT", atomically: true, encoding: .utf8)
+        let gone = try #require(try DatasetCatalog.dataset("orders", root: f.root))
+        #expect(DatasetCatalog.problem(gone) == "CURRENT names run-9, which is not a readable version of orders")
+        #expect(try DatasetCatalog.repairViews(root: f.root) == [])
+    }
+
+    @Test func rollbackDoesNotWaitForAPublishHoldingTheLock() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try Self.publishRun(f, "run-1", try Self.chunk(f, "a"), at: 0)
+        _ = try Self.publishRun(f, "run-2", try Self.chunk(f, "b", firstID: 100), at: 60)
+        let held = try DurableFiles.Lock(f.published + "/orders/.lock")
+        let started = Date()
+        #expect(throws: DatasetCatalog.RefusalError.busy(dataset: "orders")) {
+            _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, patience: 0.2)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(f.text("orders/CURRENT") == "run-2\n")
+        held.release()
+        #expect(try DatasetCatalog.rollback("orders", to: "run-1", root: f.root, patience: 0.2).moved)
+    }
+
+    @Test func rollbackMovesTheDatasetsSummariesAlong() throws {
+        let f = try PublishFixture()
+        defer { f.dir.cleanup() }
+        _ = try f.publishRun("run-1", try f.chunks("a", count: 2, rows: 50), at: 0)
+        _ = try f.publishRun("run-2", try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2), at: 60)
+        let back = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        #expect(back.moved && back.summaries == ["by_flag"] && back.summariesLeft == [])
+        #expect(f.text("by_flag/CURRENT") == "run-1\n")
+        #expect(f.text("by_flag/view.sql")?.contains("/by_flag/run-1/part-00000.parquet") == true)
+        // A redelivered publish of run-2 leaves both where the rollback put them.
+        let again = try f.publishRun("run-2", try f.chunks("b", count: 2, rows: 50, firstID: 1000, seed: 2), at: 60)
+        #expect(again.current == ["orders": "run-1", "by_flag": "run-1"])
+
+        // A run without the summary: the summary stays, and says so.
+        _ = try publish(dataset: "orders", run: "run-3", pipeline: "orders-daily", chunks: try f.chunks("c", count: 1, rows: 5, firstID: 5000),
+                        summaries: [:], root: f.root, retention: 5, now: Date(timeIntervalSince1970: 1_795_000_120))
+        _ = try DatasetCatalog.rollback("orders", to: "run-1", root: f.root)
+        let forward = try DatasetCatalog.rollback("orders", to: "run-3", root: f.root)
+        #expect(forward.summaries == [] && forward.summariesLeft == ["by_flag"])
+        #expect(f.text("orders/CURRENT") == "run-3\n" && f.text("by_flag/CURRENT") == "run-1\n")
     }
 
     @Test func rollbackRefusesUnknownDatasetsRunsAndDamagedVersions() throws {

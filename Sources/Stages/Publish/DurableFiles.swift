@@ -172,6 +172,30 @@ enum DurableFiles {
     final class Lock {
         private var fd: Int32
 
+        /// The lock, or nil when another holder keeps it for longer than
+        /// `patience` seconds (tried every 50 ms, without blocking a thread
+        /// for longer than that).
+        static func attempt(_ path: String, patience: Double) throws -> Lock? {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw PublishError.io("cannot open lock file \(path)", errno: errno) }
+            let deadline = Date().addingTimeInterval(patience)
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let e = errno
+                if e == EINTR { continue }
+                guard e == EWOULDBLOCK || e == EAGAIN, Date() < deadline else {
+                    close(fd)
+                    if e == EWOULDBLOCK || e == EAGAIN { return nil }
+                    throw PublishError.io("cannot lock \(path)", errno: e)
+                }
+                usleep(50_000)
+            }
+            return Lock(locked: fd)
+        }
+
+        private init(locked fd: Int32) {
+            self.fd = fd
+        }
+
         init(_ path: String) throws {
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw PublishError.io("cannot open lock file \(path)", errno: errno) }

@@ -43,7 +43,7 @@ public struct PublishFaults: Sendable {
 }
 
 /// An error from the fault hook: publish must not tidy up after it.
-private struct SimulatedCrash: Error {
+struct SimulatedCrash: Error {
     let error: any Error
 }
 
@@ -90,6 +90,7 @@ public struct PublishResult: Sendable, Equatable {
 ///     <run>/part-00000.parquet     the validated chunks, linked or copied, in `chunks` order
 ///     <run>/_manifest.json         see `PublishManifest`
 ///     .lock                        held while publishing this dataset
+///     .rollback                    the runs a rollback moved away from (`RollbackMarker`)
 ///     .tmp-…                       a version being written (removed by the next publish if left by a crash)
 /// ```
 ///
@@ -113,7 +114,10 @@ public struct PublishResult: Sendable, Equatable {
 /// (`PublishError.runAlreadyPublished`) because a run's output never
 /// changes. `CURRENT` moves only forward: to this run's version when it is
 /// at least as new (created, then run id) as the one `CURRENT` names, so a
-/// late duplicate of an old run's publish cannot bring old data back.
+/// late duplicate of an old run's publish cannot bring old data back, and
+/// never to a run that `bis dataset rollback` moved it away from
+/// (`RollbackMarker`), so a late duplicate of the bad run's publish cannot
+/// undo a rollback.
 ///
 /// `view.sql` names the files by absolute path (resolved through symlinks),
 /// so `duckdb -c ".read <root>/published/<dataset>/view.sql"` works from any
@@ -212,18 +216,40 @@ public func publish(
 /// Refuses a new version whose schema differs from `CURRENT`'s in a way
 /// `policy` does not allow. A version already in place (the same run
 /// published again) passed the check when it was placed; a dataset without
-/// `CURRENT` gets its contract from this version.
+/// `CURRENT` gets its contract from this version. When `CURRENT` names a
+/// version that cannot be read (missing, damaged manifest, not a run name),
+/// the contract is the newest readable version's, and the error says so:
+/// an unreadable `CURRENT` never lets a changed schema through unchecked.
 private func checkContract(_ s: StagedVersion, run: String, policy: PublishSpec.SchemaChange) throws {
     guard policy != .any, DurableFiles.kind(s.folder + "/" + run) == .missing,
-          let current = currentRun(folder: s.folder), current != run,
-          (try? PublishNames.check(current, kind: "run")) != nil,
-          let currentManifest = try? readVersion(s.folder + "/" + current)
-    else { return }
-    if let difference = SchemaContract.violation(from: currentManifest.schema, to: s.manifest.schema, policy: policy) {
-        throw PublishError.schemaChanged(dataset: s.manifest.dataset, current: current,
-                                         currentHash: currentManifest.schemaSHA256, newHash: s.manifest.schemaSHA256,
+          let current = currentRun(folder: s.folder), current != run else { return }
+    let reference: (run: String, manifest: PublishManifest, label: String)
+    do {
+        try PublishNames.check(current, kind: "run")
+        reference = (current, try readVersion(s.folder + "/" + current), current)
+    } catch {
+        guard let newest = newestReadableVersion(in: s.folder, except: run) else { return }
+        reference = (newest.run, newest,
+                     "\(current), which cannot be read (\(error)); compared with \(newest.run), the newest readable version")
+    }
+    if let difference = SchemaContract.violation(from: reference.manifest.schema, to: s.manifest.schema, policy: policy) {
+        throw PublishError.schemaChanged(dataset: s.manifest.dataset, current: reference.label,
+                                         currentHash: reference.manifest.schemaSHA256, newHash: s.manifest.schemaSHA256,
                                          difference: difference, policy: policy)
     }
+}
+
+/// The newest version in place (by `created`, then run id) whose manifest
+/// reads and names its folder, other than `run`'s.
+private func newestReadableVersion(in folder: String, except run: String) -> PublishManifest? {
+    guard let names = try? DurableFiles.entries(folder) else { return nil }
+    var best: PublishManifest?
+    for name in names where !name.hasPrefix(".") && name != "CURRENT" && name != "view.sql" && name != run {
+        guard DurableFiles.kind(folder + "/" + name) == .directory,
+              let m = try? readVersion(folder + "/" + name), m.run == name else { continue }
+        if best.map({ (m.created, m.run) > ($0.created, $0.run) }) ?? true { best = m }
+    }
+    return best
 }
 
 // MARK: - Names and paths
@@ -483,15 +509,17 @@ func currentRun(folder: String) -> String? {
     return text.isEmpty ? nil : text
 }
 
-/// Moves `CURRENT` to `version` unless it names a newer version, then makes
+/// Moves `CURRENT` to `version` unless it names a newer version or a
+/// rollback moved it away from `version`'s run (`RollbackMarker`), then makes
 /// `view.sql` follow `CURRENT`. Returns the run `CURRENT` names.
 private func swapPointer(to version: PublishedVersion, folder: String, faults: PublishFaults) throws -> String {
     var target = version.run
     var targetManifest = version.manifest
     let old = currentRun(folder: folder)
+    let held = RollbackMarker.read(folder: folder)?.held.contains(version.run) == true
     if let old, old != version.run, (try? PublishNames.check(old, kind: "run")) != nil,
        let oldManifest = try? readVersion(folder + "/" + old),
-       (oldManifest.created, old) > (version.manifest.created, version.run) {
+       held || (oldManifest.created, old) > (version.manifest.created, version.run) {
         target = old
         targetManifest = oldManifest
     } else if old != version.run {
