@@ -13,6 +13,9 @@ struct EngineMetrics: Sendable {
     var rejected: [MessageRejection.Reason: Int] = [:]
     var taskDuration = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
     var handoffLatency = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60])
+    /// Per worker id: the broker node and reconnect count of its last
+    /// heartbeat (memory only: the next beats refill it after a restart).
+    var workerBroker: [String: (node: String?, reconnects: Int?)] = [:]
 }
 
 extension CoordinatorEngine {
@@ -58,6 +61,8 @@ extension CoordinatorEngine {
         snapshot.messagesRejected = Dictionary(uniqueKeysWithValues: m.rejected.map { ($0.key.rawValue, $0.value) })
         snapshot.handoffLatency = m.handoffLatency
         snapshot.taskDuration = m.taskDuration
+        snapshot.brokerReconnects = transport.brokerReconnects
+        snapshot.workerBrokerReconnects = m.workerBroker.values.reduce(0) { $0 + ($1.reconnects ?? 0) }
         return snapshot
     }
 }
