@@ -42,7 +42,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    @Option(help: "The broker URL, amqp:// or amqps://, without a password (default: $BIS_AMQP_URL).")
+    @Option(help: "The broker URL, amqp:// or amqps://, without a password, or its nodes' URLs comma-separated (default: $BIS_AMQP_URL).")
     var amqp: String?
 
     @Option(help: "A file whose first line is the broker password (else $BIS_AMQP_PASSWORD, else the one in $BIS_AMQP_URL).")

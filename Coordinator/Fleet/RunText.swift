@@ -64,12 +64,16 @@ enum RunText {
         guard !workers.isEmpty else {
             return "no workers have reported: start some with `bis-worker --amqp URL` on hosts that reach the broker"
         }
+        // The broker columns appear once some worker reports them (newer workers do).
+        let broker = workers.contains { $0.node != nil || $0.brokerReconnects != nil }
         let rows = workers.map { w in
             [w.host, "\(w.pid)", w.version, w.state.rawValue, w.running.isEmpty ? "-" : w.running.joined(separator: ","),
              // A worker that said it stopped is not missing, however long ago it spoke.
              "\(humanDuration(now.timeIntervalSince(w.lastSeen))) ago" + (w.quiet && w.state != .stopped ? " (quiet)" : "")]
+                + (broker ? [w.node ?? "-", w.brokerReconnects.map { "\($0)" } ?? "-"] : [])
         }
-        return table(["host", "pid", "version", "state", "tasks", "last seen"], rows, rightAligned: [1]).joined(separator: "\n")
+        let header = ["host", "pid", "version", "state", "tasks", "last seen"] + (broker ? ["broker node", "reconnects"] : [])
+        return table(header, rows, rightAligned: broker ? [1, 7] : [1]).joined(separator: "\n")
     }
 
     /// Submit to finish; so far, marked "…", for a run still going; "-" for a

@@ -35,7 +35,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The broker (amqp:// or amqps://) without a password; default $BIS_AMQP_URL.")
+    @Option(help: "The broker (amqp:// or amqps://) without a password, or its nodes' URLs comma-separated; default $BIS_AMQP_URL.")
     var amqp: String?
 
     @Option(help: "A file whose first line is the broker password (else $BIS_AMQP_PASSWORD, else the one in $BIS_AMQP_URL).")
@@ -209,6 +209,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             transport = try await AMQPTransport.connecting(for: connectTimeout, logger: logger) {
                 try await AMQPTransport.connect(url: url, key: fleetKey, namespace: namespace, policy: policy,
                                                 tls: TLSOptions(caFile: tlsCA), connectionName: "bis-coordinator",
+                                                // A task message in flight when the connection drops (a
+                                                // broker node lost) goes out again on the next node;
+                                                // workers and the commit protocol absorb a duplicate.
+                                                resendUnconfirmed: true,
                                                 password: broker.password, logger: logger)
             }
         } catch {
@@ -358,5 +362,5 @@ struct HostPort {
 
 /// An AMQP URL without its password, for messages.
 func redacted(_ url: String) -> String {
-    (try? AMQPURL(url).description) ?? "<the broker URL>"
+    (try? AMQPURL.list(url).map(\.description).joined(separator: ",")) ?? "<the broker URL>"
 }

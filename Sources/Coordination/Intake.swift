@@ -125,6 +125,9 @@ extension CoordinatorEngine {
                 if try applyEvent(e, db, now: now, effects: &effects) { touched.append(e.run) }
             case .heartbeat(let b):
                 try StateMachine.recordHeartbeat(b, at: now, db)
+                if b.node != nil || b.reconnects != nil {
+                    metricsState.withLock { $0.workerBroker[b.worker.id] = (b.node, b.reconnects) }
+                }
             case .deadLetter(let task, let reason):
                 // A task message a worker refused for a malformed field
                 // comes back here: counted, never retried.

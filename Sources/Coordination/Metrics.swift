@@ -16,6 +16,9 @@ struct EngineMetrics: Sendable {
     var gcBytes: Int64 = 0
     var gcFiles = 0
     var gcPasses = 0
+    /// Per worker id: the broker node and reconnect count of its last
+    /// heartbeat (memory only: the next beats refill it after a restart).
+    var workerBroker: [String: (node: String?, reconnects: Int?)] = [:]
 }
 
 extension CoordinatorEngine {
@@ -64,6 +67,8 @@ extension CoordinatorEngine {
         snapshot.gcReclaimedBytes = m.gcBytes
         snapshot.gcReclaimedFiles = m.gcFiles
         snapshot.gcPasses = m.gcPasses
+        snapshot.brokerReconnects = transport.brokerReconnects
+        snapshot.workerBrokerReconnects = m.workerBroker.values.reduce(0) { $0 + ($1.reconnects ?? 0) }
         return snapshot
     }
 }

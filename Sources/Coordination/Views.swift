@@ -108,6 +108,7 @@ extension CoordinatorEngine {
     public func workers() async throws -> [WorkerView] {
         let quietAfter = options.workerQuietAfterSeconds
         let now = clock.seconds
+        let broker = metricsState.withLock { $0.workerBroker }
         return try await store.read { db in
             // Workers that stopped or went quiet more than an hour ago are history.
             return try Row.fetchAll(db, sql: "SELECT * FROM workers WHERE last_seen > ? ORDER BY host, pid", arguments: [now - 3600])
@@ -118,7 +119,8 @@ extension CoordinatorEngine {
                     return WorkerView(id: row["id"], host: row["host"], pid: row["pid"], version: row["version"],
                                       state: state,
                                       lastSeen: Date(timeIntervalSince1970: last), running: running,
-                                      quiet: now - last > quietAfter)
+                                      quiet: now - last > quietAfter,
+                                      node: broker[row["id"] as String]?.node, brokerReconnects: broker[row["id"] as String]?.reconnects)
                 }
         }
     }

@@ -26,6 +26,11 @@ public struct MetricsSnapshot: Sendable, Hashable {
     /// `invalid_field`): never executed or committed. A task message a
     /// worker refused counts when its dead letter reaches the coordinator.
     public var messagesRejected: [String: Int] = [:]
+    /// Times the coordinator's broker connection was re-established since start.
+    public var brokerReconnects: Int = 0
+    /// Broker reconnects the workers report (their last heartbeats, summed),
+    /// of workers heard from since the coordinator started.
+    public var workerBrokerReconnects: Int = 0
     /// From a task's planning to its result's commit, since start.
     public var handoffLatency: Histogram
     /// Winning executions' run time, since start.

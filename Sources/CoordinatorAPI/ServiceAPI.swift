@@ -167,9 +167,15 @@ public struct WorkerView: Codable, Sendable, Hashable {
     public var running: [String]
     /// No heartbeat for longer than three beat intervals.
     public var quiet: Bool
+    /// The broker node its last heartbeat (since the coordinator started)
+    /// named, and how many times it had reconnected; nil when unknown.
+    public var node: String?
+    public var brokerReconnects: Int?
 
     public init(id: String, host: String, pid: Int32, version: String, state: WorkerHeartbeat.State,
-                lastSeen: Date, running: [String], quiet: Bool) {
+                lastSeen: Date, running: [String], quiet: Bool, node: String? = nil, brokerReconnects: Int? = nil) {
+        self.node = node
+        self.brokerReconnects = brokerReconnects
         self.id = id
         self.host = host
         self.pid = pid

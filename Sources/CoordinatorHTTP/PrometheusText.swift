@@ -34,6 +34,10 @@ enum PrometheusText {
         }
         family("bis_intake_commits_total", "counter", "Event batches committed (group commits), since start.")
         out.append("bis_intake_commits_total \(m.intakeCommits)")
+        family("bis_broker_reconnects_total", "counter",
+               "Broker connections re-established after a loss: the coordinator's since start, and the workers' as their last heartbeats report.")
+        out.append("bis_broker_reconnects_total{client=\"coordinator\"} \(m.brokerReconnects)")
+        out.append("bis_broker_reconnects_total{client=\"workers\"} \(m.workerBrokerReconnects)")
         family("bis_handoff_latency_seconds", "histogram", "From a task's planning to its result's commit.")
         out += lines(m.handoffLatency, "bis_handoff_latency_seconds")
         family("bis_task_duration_seconds", "histogram", "Winning executions' run time.")

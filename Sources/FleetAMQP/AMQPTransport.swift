@@ -26,6 +26,16 @@ import Logging
 /// Delays form a ladder 250 ms·2^k up to 64 s; a delay goes to the smallest
 /// bucket at least as long (the longest for anything beyond).
 ///
+/// Every queue is a quorum queue created with three replicas
+/// (`x-quorum-initial-group-size` 3: RabbitMQ takes fewer on a smaller
+/// cluster, one on a single node) and its leader placed by
+/// `x-queue-leader-locator: balanced`, so a three-node cluster loses no
+/// queue, and no message it confirmed, with one node. A queue declared by an
+/// older version without those two arguments is kept as it is (see
+/// `IOLoop.declareTolerant` and docs/fleet.md).
+///
+/// `url` may list several nodes, comma-separated: see `AMQPConfiguration.urls`.
+///
 /// Heartbeats are transient and expire after a minute, so they do not pile
 /// up when no coordinator listens; task messages and events are persistent,
 /// mandatory and confirmed before a publish returns.
@@ -69,7 +79,7 @@ public final class AMQPTransport: FleetTransport {
                                resendUnconfirmed: Bool = false, password: String? = nil,
                                logger: Logger = Logger(label: "bis.amqp")) async throws -> AMQPTransport {
         var config = try AMQPConfiguration(url: url)
-        if let password { config.url.password = password }
+        if let password { config.setPassword(password) }
         config.tls = tls
         if let heartbeat { config.heartbeat = heartbeat }
         config.resendUnconfirmed = resendUnconfirmed
@@ -105,22 +115,22 @@ public final class AMQPTransport: FleetTransport {
         var d: [Declaration] = [
             .exchange(ExchangeSpec(tasksExchange, kind: .direct)),
             .exchange(ExchangeSpec(deadName, kind: .fanout)),
-            .queue(QueueSpec(deadName)),
+            .queue(QueueSpec(deadName).replicated()),
             .binding(BindingSpec(queue: deadName, exchange: deadName, routingKey: "")),
             .exchange(ExchangeSpec(eventsName, kind: .fanout)),
-            .queue(QueueSpec(eventsName)),
+            .queue(QueueSpec(eventsName).replicated()),
             .binding(BindingSpec(queue: eventsName, exchange: eventsName, routingKey: "")),
             .exchange(ExchangeSpec(rejectedName, kind: .fanout)),
-            .queue(QueueSpec(rejectedName)),
+            .queue(QueueSpec(rejectedName).replicated()),
             .binding(BindingSpec(queue: rejectedName, exchange: rejectedName, routingKey: "")),
         ]
         for stage in Stage.allCases {
-            d.append(.queue(.work(stageQueue(stage), deliveryLimit: policy.deliveryLimit, deadLetterExchange: deadName)))
+            d.append(.queue(.work(stageQueue(stage), deliveryLimit: policy.deliveryLimit, deadLetterExchange: deadName).replicated()))
             d.append(.binding(BindingSpec(queue: stageQueue(stage), exchange: tasksExchange, routingKey: stage.rawValue)))
         }
         for ms in Self.delayLadder {
             d.append(.exchange(ExchangeSpec(delayName(ms), kind: .fanout)))
-            d.append(.queue(.delay(delayName(ms), delayMilliseconds: ms, targetExchange: tasksExchange)))
+            d.append(.queue(.delay(delayName(ms), delayMilliseconds: ms, targetExchange: tasksExchange).replicated()))
             d.append(.binding(BindingSpec(queue: delayName(ms), exchange: delayName(ms), routingKey: "")))
         }
         return d
@@ -212,6 +222,9 @@ public final class AMQPTransport: FleetTransport {
     }
 
     public func close() async { await amqp.close() }
+
+    public var brokerNode: String? { amqp.node }
+    public var brokerReconnects: Int { amqp.reconnects }
 
     /// Deletes every queue of the namespace (tests clean up with it).
     public func deleteQueues() async {

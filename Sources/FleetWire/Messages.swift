@@ -126,14 +126,22 @@ public struct WorkerHeartbeat: Codable, Sendable, Hashable {
     public var concurrency: Int
     /// Task ids it is executing now.
     public var running: [String]
+    /// The broker node (`host:port`) its connection is on; nil when not
+    /// known (an older worker, or reconnecting). Additive: absent before.
+    public var node: String?
+    /// How many times its broker connection was re-established since start.
+    public var reconnects: Int?
 
-    public init(worker: WorkerIdentity, at: Date, state: State, stages: [Stage], concurrency: Int, running: [String]) {
+    public init(worker: WorkerIdentity, at: Date, state: State, stages: [Stage], concurrency: Int, running: [String],
+                node: String? = nil, reconnects: Int? = nil) {
         self.worker = worker
         self.at = at
         self.state = state
         self.stages = stages
         self.concurrency = concurrency
         self.running = running
+        self.node = node
+        self.reconnects = reconnects
     }
 }
 

@@ -50,9 +50,19 @@ public protocol FleetTransport: Sendable {
     func queueDepths() async -> [Stage: Int]
 
     func close() async
+
+    /// The broker node (`host:port`) the connection is on now; nil when
+    /// unknown or reconnecting.
+    var brokerNode: String? { get }
+
+    /// How many times the broker connection was re-established since start.
+    var brokerReconnects: Int { get }
 }
 
 extension FleetTransport {
+    public var brokerNode: String? { nil }
+    public var brokerReconnects: Int { 0 }
+
     public func publishEncodedTask(_ body: [UInt8], stage: Stage, taskID: String, attempt: Int, delayMilliseconds: Int) async throws {
         try await publishTask(try WireCoding.decode(TaskMessage.self, from: body), delayMilliseconds: delayMilliseconds)
     }

@@ -293,7 +293,7 @@ public final class FleetWorker: Service, Sendable {
 
     private func sendHeartbeat(_ s: WorkerHeartbeat.State) async {
         let beat = WorkerHeartbeat(worker: identity, at: Date(), state: s, stages: stages, concurrency: concurrency,
-                                   running: runningTasks)
+                                   running: runningTasks, node: transport.brokerNode, reconnects: transport.brokerReconnects)
         do { try await transport.publishHeartbeat(beat) } catch {
             logger.debug("heartbeat not sent", metadata: ["error": "\(error)"])
         }

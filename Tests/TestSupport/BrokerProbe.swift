@@ -23,11 +23,15 @@ public func tcpAcceptsConnections(host: String, port: UInt16) -> Bool {
 
 /// Waits (at most `timeout` seconds) until the AMQP URL's broker accepts connections.
 public func waitForBroker(_ amqpURL: String, timeout: Double = 120) async throws {
-    guard let url = URLComponents(string: amqpURL), let host = url.host else { return }
-    let port = UInt16(url.port ?? 5672)
+    // A comma-separated list (a cluster's nodes): any node that answers will do.
+    let nodes = amqpURL.components(separatedBy: ",").compactMap { u -> (String, UInt16)? in
+        guard let url = URLComponents(string: u), let host = url.host else { return nil }
+        return (host, UInt16(url.port ?? 5672))
+    }
+    guard let (host, port) = nodes.first else { return }
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
-        if tcpAcceptsConnections(host: host, port: port) { return }
+        if nodes.contains(where: { tcpAcceptsConnections(host: $0.0, port: $0.1) }) { return }
         try await Task.sleep(for: .milliseconds(250))
     }
     struct BrokerDown: Error, CustomStringConvertible {

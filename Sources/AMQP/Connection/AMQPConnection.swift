@@ -90,6 +90,10 @@ public final class AMQPConnection: Sendable {
     /// How many times the connection was re-established after a loss.
     public var reconnects: Int { loop.reconnects }
 
+    /// The node (`host:port` of one of the configured URLs) the connection is
+    /// on now; nil while it is down and reconnecting.
+    public var node: String? { loop.connectedNode }
+
     /// Waits (at most 5 s) for outstanding confirms, cancels consumers, closes
     /// the connection and stops its thread. Later calls throw `closed`.
     public func close() async {

@@ -65,6 +65,8 @@ final class IOLoop: @unchecked Sendable {
     /// older generation can no longer be settled. Read by other threads.
     private let generationBox = Atomic<UInt64>(1)
     private let reconnectsBox = Atomic<Int>(0)
+    /// The node (`host:port`) of the live connection, nil while there is none.
+    private let nodeBox = Mutex<String?>(nil)
 
     // I/O-thread state.
     private var conn: RawConnection?
@@ -82,6 +84,8 @@ final class IOLoop: @unchecked Sendable {
     private var failure: AMQPError?
     private var reconnectAttempt = 0
     private var nextReconnectAt: Double = 0
+    /// Index in `config.urls` of the node of the live (or last) connection.
+    private var urlIndex = 0
 
     init(config: AMQPConfiguration, logger: Logger) {
         self.config = config
@@ -93,6 +97,55 @@ final class IOLoop: @unchecked Sendable {
 
     var generation: UInt64 { generationBox.load(ordering: .acquiring) }
     var reconnects: Int { reconnectsBox.load(ordering: .relaxed) }
+    var connectedNode: String? { nodeBox.withLock { $0 } }
+
+    /// The first connect: every URL once, starting at the configured
+    /// position; the last error when none answers.
+    private func openFirst() throws(AMQPError) -> RawConnection {
+        let urls = config.urls
+        let start = (config.startPosition ?? Int.random(in: 0..<Int(Int32.max))) % urls.count
+        var lastError = AMQPError.closed
+        for k in 0..<urls.count {
+            let i = (start + k) % urls.count
+            do {
+                let c = try RawConnection.open(config, url: urls[i])
+                urlIndex = i
+                return c
+            } catch {
+                if urls.count > 1 {
+                    logger.info("broker node does not answer, trying the next", metadata: ["amqp.url": "\(urls[i])", "error": "\(error)"])
+                }
+                lastError = error
+                if case .loginFailed = error { throw error }   // same credentials everywhere: no use trying on
+            }
+        }
+        throw lastError
+    }
+
+    private func setConnected(_ c: RawConnection?) {
+        conn = c
+        let node = c.map { $0.url.node }
+        nodeBox.withLock { $0 = node }
+    }
+
+    /// Declares `d`; a queue that exists without the creation-only arguments
+    /// (group size, leader locator: declared by an older version) is declared
+    /// again without them, and that form is what is remembered.
+    private func declareTolerant(_ d: Declaration, _ c: RawConnection) throws(AMQPError) -> Declaration {
+        do {
+            try c.declare(d)
+            return d
+        } catch let AMQPError.server(_, code, text) where code == 406 && QueueSpec.isCreationArgumentMismatch(text) {
+            guard case let .queue(q) = d, q.initialGroupSize != nil || q.leaderLocator != nil else {
+                throw AMQPError.server(operation: "declaring", replyCode: code, replyText: text)
+            }
+            let legacy = Declaration.queue(q.withoutCreationArguments)
+            try c.declare(legacy)
+            logger.warning("queue exists without replication arguments; kept as it is (see docs/fleet.md: rabbitmq-queues grow)",
+                           metadata: ["amqp.queue": "\(q.name)"])
+            return legacy
+        }
+    }
 
     /// Opens the first connection on the I/O thread and starts the loop; throws
     /// at once if the broker cannot be reached or refuses the login.
@@ -100,8 +153,8 @@ final class IOLoop: @unchecked Sendable {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             startThread { [self] in
                 do {
-                    conn = try RawConnection.open(config)
-                    logger.info("connected to broker", metadata: ["amqp.url": "\(config.url)"])
+                    setConnected(try openFirst())
+                    logger.info("connected to broker", metadata: ["amqp.url": "\(config.urls[urlIndex])"])
                 } catch {
                     cont.resume(throwing: error)
                     return
@@ -213,8 +266,8 @@ final class IOLoop: @unchecked Sendable {
         case let .declare(d, cont):
             guard let c = conn else { deferred.append(command); return }
             do {
-                try c.declare(d)
-                if !topology.contains(d) { topology.append(d) }
+                let declared = try declareTolerant(d, c)
+                if !topology.contains(declared) { topology.append(declared) }
                 cont.resume()
             } catch {
                 cont.resume(throwing: error)
@@ -426,8 +479,8 @@ final class IOLoop: @unchecked Sendable {
 
     private func connectionLost(_ error: Error) {
         guard conn != nil else { return }
-        logger.warning("connection to broker lost", metadata: ["amqp.url": "\(config.url)", "error": "\(error)"])
-        conn = nil  // destroys the C state; its delivery tags are void from here on
+        logger.warning("connection to broker lost", metadata: ["amqp.url": "\(config.urls[urlIndex])", "error": "\(error)"])
+        setConnected(nil)  // destroys the C state; its delivery tags are void from here on
         generationBox.add(1, ordering: .releasing)
         let inFlight = unconfirmed.sorted { $0.key < $1.key }.map(\.value)
         unconfirmed.removeAll()
@@ -451,22 +504,27 @@ final class IOLoop: @unchecked Sendable {
 
     private func tryReconnect() {
         guard closing == nil, now() >= nextReconnectAt else { return }
+        // Each attempt goes to the next node of the list (with one URL: the
+        // same one), so a dead node costs one attempt, not a whole backoff.
+        if config.urls.count > 1 { urlIndex = (urlIndex + 1) % config.urls.count }
+        let url = config.urls[urlIndex]
         do {
-            let c = try RawConnection.open(config)
+            let c = try RawConnection.open(config, url: url)
             conn = c
-            for d in topology { try c.declare(d) }
+            for (i, d) in topology.enumerated() { topology[i] = try declareTolerant(d, c) }
             for state in consumers.values {
                 try c.startConsumer(queue: state.queue, tag: state.tag, prefetch: state.prefetch)
             }
+            setConnected(c)
             reconnectsBox.add(1, ordering: .relaxed)
-            logger.info("reconnected to broker", metadata: ["amqp.url": "\(config.url)",
+            logger.info("reconnected to broker", metadata: ["amqp.url": "\(url)",
                                                             "amqp.attempt": "\(reconnectAttempt)"])
             reconnectAttempt = 0
         } catch {
-            conn = nil
+            setConnected(nil)
             let level: Logger.Level = reconnectAttempt == 1 || reconnectAttempt % 10 == 0 ? .info : .debug
             logger.log(level: level, "reconnect failed",
-                       metadata: ["amqp.attempt": "\(reconnectAttempt)", "error": "\(error)"])
+                       metadata: ["amqp.url": "\(url)", "amqp.attempt": "\(reconnectAttempt)", "error": "\(error)"])
             if let max = config.reconnect.maxAttempts, reconnectAttempt >= max {
                 giveUp(error)
             } else {
@@ -495,7 +553,7 @@ final class IOLoop: @unchecked Sendable {
 
     private func finishClose() {
         if let c = conn { c.close() }
-        conn = nil
+        setConnected(nil)
         generationBox.add(1, ordering: .releasing)
         for p in unconfirmed.values { p.continuation.resume(throwing: AMQPError.closed) }
         unconfirmed.removeAll()

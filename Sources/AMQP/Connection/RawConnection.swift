@@ -27,9 +27,11 @@ final class RawConnection {
         amqp_destroy_connection(state)
     }
 
-    /// Opens the socket (TCP or TLS), logs in and opens the three channels.
-    static func open(_ config: AMQPConfiguration) throws(AMQPError) -> RawConnection {
-        let url = config.url
+    /// Opens the socket (TCP or TLS) to `url` (one of `config.urls`; the
+    /// first when nil), logs in and opens the three channels. TLS checks the
+    /// certificate against that URL's own host.
+    static func open(_ config: AMQPConfiguration, url: AMQPURL? = nil) throws(AMQPError) -> RawConnection {
+        let url = url ?? config.url
         guard let state = amqp_new_connection() else {
             throw AMQPError.connectFailed(url: url.description, status: -1, message: "out of memory")
         }

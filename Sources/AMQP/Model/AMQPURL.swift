@@ -80,6 +80,33 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         self.init(tls: scheme, host: host, port: port, user: user, password: password, vhost: vhost)
     }
 
+    /// A comma-separated list of URLs (the nodes of a cluster), or one URL.
+    /// A comma splits only where `amqp://` or `amqps://` follows, since a
+    /// password may hold one. Spaces around the entries are ignored.
+    public static func list(_ string: String) throws(AMQPError) -> [AMQPURL] {
+        var parts: [String] = []
+        var start = string.startIndex
+        for comma in string.indices where string[comma] == "," {
+            let after = string[string.index(after: comma)...].drop { $0 == " " }
+            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
+                parts.append(String(string[start..<comma]))
+                start = string.index(after: comma)
+            }
+        }
+        parts.append(String(string[start...]))
+        var urls: [AMQPURL] = []
+        for part in parts {
+            let trimmed = String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+            urls.append(try AMQPURL(trimmed))
+        }
+        return urls
+    }
+
+    /// `host:port`: which node of a list this is, for logs and `bis workers`.
+    public var node: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// The URL with the password replaced by `***`.
     public var description: String {
         let vh = vhost == "/" ? "%2F" : AMQPURL.percentEncode(vhost)
@@ -113,6 +140,13 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// Whether a URL string carries a password (user information with a
     /// `:`, even an empty password): what `ps` would show.
     public static func carriesPassword(_ string: String) -> Bool {
+        // A list: any of its URLs (split as `redact` does).
+        for comma in string.indices where string[comma] == "," {
+            let after = string[string.index(after: comma)...]
+            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
+                return carriesPassword(String(string[..<comma])) || carriesPassword(String(after))
+            }
+        }
         guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else { return string.contains("@") }
         let afterScheme = string[string.index(colon, offsetBy: 3)...]
         guard let at = userinfoEnd(afterScheme) else { return false }

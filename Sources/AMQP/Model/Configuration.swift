@@ -1,6 +1,18 @@
 /// How a connection is opened and kept alive.
 public struct AMQPConfiguration: Sendable {
-    public var url: AMQPURL
+    /// The nodes of one broker (a cluster's nodes, or one node): the client
+    /// connects to the first that answers, starting at `startPosition`, and
+    /// after a loss tries the next ones in turn. Never empty.
+    public var urls: [AMQPURL]
+    /// The first of `urls`. Setting it replaces the first only.
+    public var url: AMQPURL {
+        get { urls[0] }
+        set { urls[0] = newValue }
+    }
+    /// Where in `urls` the first connect starts (taken modulo the count), so
+    /// that clients with different positions spread over the nodes. Nil:
+    /// a random one.
+    public var startPosition: Int? = nil
     /// Heartbeat interval in seconds (0 turns heartbeats off). The lower
     /// non-zero value of client and broker wins.
     public var heartbeat: Int = 30
@@ -18,8 +30,25 @@ public struct AMQPConfiguration: Sendable {
     /// Shown in the broker's connection list.
     public var connectionName: String = "bis-fleet"
 
-    public init(url: AMQPURL) { self.url = url }
-    public init(url string: String) throws(AMQPError) { self.url = try AMQPURL(string) }
+    public init(url: AMQPURL) { self.urls = [url] }
+    public init(urls: [AMQPURL]) {
+        precondition(!urls.isEmpty, "AMQPConfiguration needs at least one URL")
+        self.urls = urls
+    }
+    /// One URL or a comma-separated list of them (`AMQPURL.list`).
+    public init(url string: String) throws(AMQPError) { self.urls = try AMQPURL.list(string) }
+
+    /// Sets the password of every URL (a password given apart from the URLs).
+    public mutating func setPassword(_ password: String) {
+        for i in urls.indices { urls[i].password = password }
+    }
+
+    /// A stable position for `identity` (FNV-1a), for `startPosition`.
+    public static func position(for identity: String) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in identity.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(h % UInt64(Int32.max))
+    }
 }
 
 /// TLS for `amqps://`: the CA file is required (rabbitmq-c 0.11 has no call

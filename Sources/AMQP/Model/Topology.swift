@@ -33,6 +33,13 @@ public struct QueueSpec: Sendable, Equatable {
     public var atLeastOnceDeadLettering: Bool
     /// Per-queue message TTL in milliseconds.
     public var messageTTL: Int?
+    /// Quorum only: how many nodes hold a replica when the queue is created
+    /// (`x-quorum-initial-group-size`). RabbitMQ takes the smaller of this and
+    /// the cluster's size, so 3 is fine on a single node.
+    public var initialGroupSize: Int?
+    /// Quorum only: where the leader goes when the queue is created
+    /// (`x-queue-leader-locator`: `balanced` or `client-local`).
+    public var leaderLocator: String?
 
     public init(_ name: String, kind: Kind = .quorum, durable: Bool = true, deliveryLimit: Int? = nil,
                 deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil,
@@ -45,6 +52,32 @@ public struct QueueSpec: Sendable, Equatable {
         self.deadLetterRoutingKey = deadLetterRoutingKey
         self.atLeastOnceDeadLettering = atLeastOnceDeadLettering
         self.messageTTL = messageTTL
+    }
+
+    /// The same queue replicated: `initialGroupSize` replicas, leaders
+    /// spread over the nodes (`balanced`). Quorum queues only.
+    public func replicated(_ groupSize: Int = 3, leaderLocator: String = "balanced") -> QueueSpec {
+        guard kind == .quorum else { return self }
+        var q = self
+        q.initialGroupSize = groupSize
+        q.leaderLocator = leaderLocator
+        return q
+    }
+
+    /// Without the arguments that only matter when a queue is created
+    /// (group size, leader locator): what a queue declared before they
+    /// existed carries. RabbitMQ checks them for equivalence all the same,
+    /// so an existing queue is declared again in this form.
+    public var withoutCreationArguments: QueueSpec {
+        var q = self
+        q.initialGroupSize = nil
+        q.leaderLocator = nil
+        return q
+    }
+
+    /// Whether `text` (a 406 reply) complains only about a creation argument.
+    static func isCreationArgumentMismatch(_ text: String) -> Bool {
+        text.contains("inequivalent arg 'x-quorum-initial-group-size'") || text.contains("inequivalent arg 'x-queue-leader-locator'")
     }
 
     /// A work queue: quorum, a delivery limit, and at-least-once
@@ -76,6 +109,8 @@ public struct QueueSpec: Sendable, Equatable {
             args.append(("x-overflow", .string("reject-publish")))
         }
         if let v = messageTTL { args.append(("x-message-ttl", .int(Int64(v)))) }
+        if let v = initialGroupSize { args.append(("x-quorum-initial-group-size", .int(Int64(v)))) }
+        if let v = leaderLocator { args.append(("x-queue-leader-locator", .string(v))) }
         return args
     }
 }
