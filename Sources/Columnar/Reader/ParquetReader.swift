@@ -65,7 +65,9 @@ public final class ParquetReader {
                 throw ColumnarError.corrupt("row group \(g) has \(group.columns.count) columns, schema has \(plans.count)")
             }
             guard group.numRows >= 0 else { throw ColumnarError.corrupt("row group \(g) has a negative row count") }
-            total += group.numRows
+            let (sum, overflow) = total.addingReportingOverflow(group.numRows)
+            guard !overflow else { throw ColumnarError.corrupt("the row groups' row counts add up to more than \(Int64.max)") }
+            total = sum
             var columns = [ColumnChunkInfo]()
             for (c, column) in group.columns.enumerated() {
                 let plan = plans[c]

@@ -112,7 +112,11 @@ public final class ParquetSourceReader {
                 throw ColumnarError.corrupt("\(path): row group \(g) has \(group.columns.count) column chunks, the schema has \(leaves) leaves")
             }
             guard group.numRows >= 0 else { throw ColumnarError.corrupt("\(path): row group \(g) has a negative row count") }
-            total += group.numRows
+            let (sum, overflow) = total.addingReportingOverflow(group.numRows)
+            guard !overflow else {
+                throw ColumnarError.corrupt("\(path): the row groups' row counts add up to more than \(Int64.max)")
+            }
+            total = sum
         }
         guard total == meta.numRows else {
             throw ColumnarError.corrupt("\(path): row groups hold \(total) rows, footer says \(meta.numRows)")
