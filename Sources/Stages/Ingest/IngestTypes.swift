@@ -88,6 +88,9 @@ public struct IngestOptions: Sendable, Hashable {
     /// quarantined without being held in memory, and parsing goes on after
     /// its end.
     public var maxRecordBytes: Int = 64 << 20
+    /// A Parquet row group whose footer claims more rows than this is
+    /// refused (a permanent failure) before anything is allocated for it.
+    public var maxParquetRowGroupRows: Int64 = 1 << 31
 
     public init() {}
 }

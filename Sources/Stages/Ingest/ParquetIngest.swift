@@ -20,12 +20,17 @@ struct ParquetIngest {
     let run: IngestRun
     let source: IngestSource
     let shard: Shard
+    let options: IngestOptions
 
-    init(run: IngestRun, source: IngestSource, shard: Shard) {
+    init(run: IngestRun, source: IngestSource, shard: Shard, options: IngestOptions = IngestOptions()) {
         self.run = run
         self.source = source
         self.shard = shard
+        self.options = options
     }
+
+    /// Rows of nulls written per batch when no declared column is in the file.
+    static let nullSliceRows = 1 << 16
 
     private var file: String { shard.path }
 
@@ -110,26 +115,53 @@ struct ParquetIngest {
     }
 
     private func readGroup(_ reader: ParquetSourceReader, _ g: Int, firstRow: Int64, _ mapping: [Int?]) throws {
-        let rows = Int(reader.rowGroupRows[g])
-        var sources = [SourceColumn?]()
-        var converted = [Column]()
+        let claimed = reader.rowGroupRows[g]
+        guard claimed <= options.maxParquetRowGroupRows else {
+            throw IngestError.invalidSource(
+                file: file, message: "row group \(g) claims \(claimed) rows; row groups of more than "
+                    + "\(options.maxParquetRowGroupRows) rows are refused")
+        }
+        // The file's columns first: their decoded values, not the footer's
+        // count, size the null columns of the declared columns it lacks.
+        var sources = [SourceColumn?](repeating: nil, count: source.columns.count)
+        var decoded = [Column?](repeating: nil, count: source.columns.count)
         /// The first failing column of each bad row, in declared order.
         var failures = [Int: (column: Int, reason: String)]()
+        var decodedRows: Int?
         for (c, field) in source.columns.enumerated() {
-            guard let i = mapping[c] else {
-                sources.append(nil)
-                var b = ColumnBuilder(field.type, capacity: rows)
-                for _ in 0..<rows { b.appendNull() }
-                converted.append(b.build())
-                continue
-            }
+            guard let i = mapping[c] else { continue }
             let values = try reader.read(field: i, rowGroup: g)
-            sources.append(values)
+            guard Int64(values.count) == claimed, decodedRows == nil || decodedRows == values.count else {
+                throw ColumnarError.corrupt("\(file): row group \(g), column '\(field.name)': \(values.count) values for \(claimed) rows")
+            }
+            decodedRows = values.count
+            sources[c] = values
             let r = try ParquetConversion.convert(values, kind: reader.fields[i].kind!, to: field)
-            converted.append(r.column)
+            decoded[c] = r.column
             for (row, reason) in r.failures where failures[row] == nil {
                 failures[row] = (c, reason)
             }
+        }
+        guard let rows = decodedRows else {
+            // No declared column is in the file: nulls only, in bounded slices.
+            var start: Int64 = 0
+            while start < claimed {
+                let n = Int(min(Int64(Self.nullSliceRows), claimed - start))
+                let columns = source.columns.map { field -> Column in
+                    var b = ColumnBuilder(field.type, capacity: n)
+                    for _ in 0..<n { b.appendNull() }
+                    return b.build()
+                }
+                try run.appendRows(columns, lines: (0..<Int64(n)).map { firstRow + start + $0 + 1 })
+                start += Int64(n)
+            }
+            return
+        }
+        let converted = source.columns.indices.map { c -> Column in
+            if let column = decoded[c] { return column }
+            var b = ColumnBuilder(source.columns[c].type, capacity: rows)
+            for _ in 0..<rows { b.appendNull() }
+            return b.build()
         }
         if failures.isEmpty {
             try run.appendRows(converted, lines: (0..<Int64(rows)).map { firstRow + $0 + 1 })

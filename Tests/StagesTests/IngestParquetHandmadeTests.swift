@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import Columnar
+import TestSupport
+@testable import Stages
+
+/// `format: parquet` sources against footers made by hand
+/// (`HandmadeParquet`): counts that lie, row groups that claim more rows
+/// than any file holds. No Python needed.
+@Suite struct IngestParquetHandmadeTests {
+    static func onlyB() -> IngestSource {
+        IngestSource(format: .parquet, columns: [Field("b", .int64)], missingColumns: .fillNull, extraColumns: .ignore)
+    }
+
+    /// A 1 KB file claiming 2^40 rows, none of whose columns is declared:
+    /// the null column for `b` was sized from the footer and trapped the
+    /// worker. Now the row group is refused before anything is allocated.
+    @Test func rowGroupAboveTheLimitIsRefusedBeforeAllocating() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let path = try dir.write("huge.parquet", HandmadeParquet.file(columns: [.init("a")], rowGroups: [1 << 40]))
+        let shards = try planParquetShards(path: path, source: Self.onlyB())
+        #expect(shards.count == 1)
+        do {
+            _ = try ingest(shard: shards[0], source: Self.onlyB(), outputDir: dir.file("out"))
+            Issue.record("ingested a row group of 2^40 rows")
+        } catch let error as IngestError {
+            #expect("\(error)".contains("row group 0 claims 1099511627776 rows"), "\(error)")
+            #expect("\(error)".contains("more than 2147483648 rows are refused"), "\(error)")
+        }
+    }
+
+    /// Below the limit, a row group of which no declared column is in the
+    /// file is written as nulls in bounded slices, numbered from its first row.
+    @Test func rowGroupWithoutDeclaredColumnsIsWrittenInSlices() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let rows = Int64(ParquetIngest.nullSliceRows) * 2 + 5
+        let path = try dir.write("nulls.parquet", HandmadeParquet.file(columns: [.init("a")], rowGroups: [3, rows]))
+        let shards = try planParquetShards(path: path, source: Self.onlyB())
+        let got = try ingestFile(path, Self.onlyB(), shard: shards[1], dir: dir)
+        #expect(got.batch.rowCount == Int(rows))
+        #expect(got.values("b").allSatisfy { $0 == nil })
+        let lines = got.values("_source_line")
+        #expect(lines.first == .int(4))
+        #expect(lines.last == .int(3 + rows))
+    }
+
+    /// The limit is an option: lowered, a small row group is refused too.
+    @Test func rowGroupLimitIsConfigurable() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let path = try dir.write("small.parquet", HandmadeParquet.file(columns: [.init("a")], rowGroups: [10]))
+        var options = IngestOptions()
+        options.maxParquetRowGroupRows = 9
+        #expect(throws: IngestError.self) {
+            _ = try ingest(shard: Shard(path: path, rowGroup: 0), source: Self.onlyB(), outputDir: dir.file("out"), options: options)
+        }
+    }
+}
