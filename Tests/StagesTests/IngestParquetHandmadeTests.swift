@@ -57,4 +57,30 @@ import TestSupport
             _ = try ingest(shard: Shard(path: path, rowGroup: 0), source: Self.onlyB(), outputDir: dir.file("out"), options: options)
         }
     }
+
+    /// The codec and the chunks' physical type are in the footer: a declared
+    /// column no shard could read is refused when the run is planned.
+    @Test func unreadableChunksAreRefusedWhenPlanned() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let source = IngestSource(format: .parquet, columns: [Field("a", .int64)])
+        let lz4 = try dir.write("lz4.parquet", HandmadeParquet.file(columns: [.init("a", codec: 5)], rowGroups: [3, 4]))
+        do {
+            _ = try planParquetShards(path: lz4, source: source)
+            Issue.record("planned an LZ4 file")
+        } catch {
+            #expect("\(error)".contains("codec LZ4"), "\(error)")
+            #expect("\(error)".contains("column 'a'"), "\(error)")
+        }
+        let mixed = try dir.write("mixed.parquet", HandmadeParquet.file(columns: [.init("a", type: 1, chunkType: 2)], rowGroups: [3]))
+        do {
+            _ = try planParquetShards(path: mixed, source: source)
+            Issue.record("planned a file whose chunk type differs from its schema")
+        } catch {
+            #expect("\(error)".contains("physical type #2, the schema says INT32"), "\(error)")
+        }
+        // An undeclared LZ4 column stays fine when ignored.
+        let ignored = IngestSource(format: .parquet, columns: [Field("b", .int64)], missingColumns: .fillNull, extraColumns: .ignore)
+        #expect(try planParquetShards(path: lz4, source: ignored).count == 2)
+    }
 }

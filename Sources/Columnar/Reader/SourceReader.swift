@@ -270,12 +270,7 @@ public final class ParquetSourceReader {
         let meta = group.columns[leaf]
         let rows = Int(group.numRows)
         let column = try withContext("\(path): row group \(rowGroup), column '\(f.name)'") { () throws -> Column in
-            guard meta.type == plan.physical.rawValue else {
-                throw ColumnarError.corrupt("physical type #\(meta.type), the schema says \(plan.physical.name)")
-            }
-            guard meta.numValues == group.numRows else {
-                throw ColumnarError.corrupt("\(meta.numValues) values for \(group.numRows) rows")
-            }
+            try Self.checkChunk(meta, group, plan)
             if rows == 0 { return ColumnBuilder(plan.type).build() }
             let bytes = try ParquetReader.chunkBytes(
                 source, meta, footerStart: footerStart,
@@ -285,6 +280,42 @@ public final class ParquetSourceReader {
         }
         if case .typed = kind { return .typed(column) }
         return .wide(WideValues.unpack(column), validity: column.validity)
+    }
+}
+
+extension ParquetSourceReader {
+    /// What the footer alone says about one column chunk: its physical
+    /// type, its value count, its codec.
+    fileprivate static func checkChunk(_ meta: ColumnMetaData, _ group: RowGroupData, _ plan: ColumnPlan) throws {
+        guard meta.type == plan.physical.rawValue else {
+            throw ColumnarError.corrupt("physical type #\(meta.type), the schema says \(plan.physical.name)")
+        }
+        guard meta.numValues == group.numRows else {
+            throw ColumnarError.corrupt("\(meta.numValues) values for \(group.numRows) rows")
+        }
+        guard Codec.readable.contains(meta.codec) || group.numRows == 0 else {
+            throw ColumnarError.unsupported(
+                "codec \(Codec.name(meta.codec)); rewrite the file with ZSTD, SNAPPY, GZIP or no compression")
+        }
+    }
+
+    /// Checks, from the footer only, every row group's chunk of column
+    /// `field` as `read` would before decoding it (physical type, value
+    /// count, codec), so a planner can refuse a file whose shards would
+    /// all fail. Throws what `read` throws.
+    public func checkChunks(field: Int) throws {
+        guard fields.indices.contains(field) else {
+            throw ColumnarError.invalidArgument("\(path) has \(fields.count) columns, not \(field + 1)")
+        }
+        let f = fields[field]
+        guard let (leaf, plan, _) = plans[field], f.kind != nil else {
+            throw ColumnarError.unsupported("\(path): column '\(f.name)' (\(f.fileType)) is \(f.unsupported ?? "not readable")")
+        }
+        for (g, group) in metadata.rowGroups.enumerated() {
+            try withContext("\(path): row group \(g), column '\(f.name)'") {
+                try Self.checkChunk(group.columns[leaf], group, plan)
+            }
+        }
     }
 }
 
