@@ -28,4 +28,27 @@ import TestSupport
             #expect("\(error)".contains("add up to more than"), "\(error)")
         }
     }
+
+    /// A footer length of 65 MiB (a sparse file of that size): it was read
+    /// and decoded whole, up to 4 GiB, in the coordinator's submit handler.
+    @Test func footersAboveTheLimitAreRefusedBeforeReading() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("long-footer.parquet")
+        let footer = ParquetReader.maxFooterBytes + (1 << 20)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("PAR1".utf8)))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(footer + 4))
+        let n = UInt32(footer)
+        try handle.write(contentsOf: Data([UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)]) + Data("PAR1".utf8))
+        try handle.close()
+        for open in [{ _ = try ParquetSourceReader(path: path) }, { _ = try ParquetReader(path: path) }] as [() throws -> Void] {
+            do {
+                try open()
+                Issue.record("opened a file with a footer of \(footer) bytes")
+            } catch {
+                #expect("\(error)".contains("footers of more than 67108864 bytes are refused"), "\(error)")
+            }
+        }
+    }
 }

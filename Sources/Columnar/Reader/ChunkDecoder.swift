@@ -29,7 +29,9 @@ struct ChunkDecoder {
 
     let plan: ColumnPlan
     let meta: ColumnMetaData
-    let decompressor: ZstdDecompressor
+    /// The reader's ZSTD context, made on first use (most readers of
+    /// SNAPPY or uncompressed files, and planners, never need one).
+    let decompressor: () throws -> ZstdDecompressor
     let typeLength: Int
 
     func decode(_ bytes: [UInt8], rows: Int) throws -> Column {
@@ -180,7 +182,7 @@ struct ChunkDecoder {
             switch meta.codec {
             case Codec.snappy: return try PageCodecs.snappy(source, size: size)
             case Codec.gzip: return try PageCodecs.gzip(source, size: size)
-            default: return try decompressor.decompress(source, size: size)
+            default: return try decompressor().decompress(source, size: size)
             }
         }
     }

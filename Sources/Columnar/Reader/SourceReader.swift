@@ -89,7 +89,14 @@ public final class ParquetSourceReader {
     private let footerStart: Int64
     /// Per field: its leaf (column chunk) index and plan, nil when unsupported.
     private let plans: [(leaf: Int, plan: ColumnPlan, typeLength: Int)?]
-    private let decompressor: ZstdDecompressor
+    private var zstd: ZstdDecompressor?
+    /// The ZSTD context, made when the first ZSTD page is read.
+    private func decompressor() throws -> ZstdDecompressor {
+        if let zstd { return zstd }
+        let made = try ZstdDecompressor()
+        zstd = made
+        return made
+    }
 
     /// Deepest schema nesting walked before the file is called corrupt.
     static let maxDepth = 64
@@ -98,7 +105,6 @@ public final class ParquetSourceReader {
         self.path = path
         let file = try FileSource(path: path)
         source = file
-        decompressor = try ZstdDecompressor()
         let (meta, footerStart) = try withContext(path) { try ParquetReader.readFooter(file, size: file.size) }
         metadata = meta
         self.footerStart = footerStart
