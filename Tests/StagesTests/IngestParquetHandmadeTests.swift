@@ -83,4 +83,48 @@ import TestSupport
         let ignored = IngestSource(format: .parquet, columns: [Field("b", .int64)], missingColumns: .fillNull, extraColumns: .ignore)
         #expect(try planParquetShards(path: lz4, source: ignored).count == 2)
     }
+
+    /// Each row group of `bytes` ingested as `columns`: the declared
+    /// columns' values as text, and the quarantine.
+    static func ingestAll(_ bytes: [UInt8], _ columns: [Field], dir: IngestTempDir, name: String)
+        throws -> (rows: [[String?]], quarantine: [QuarantineRow])
+    {
+        let path = try dir.write(name, bytes)
+        let source = IngestSource(format: .parquet, columns: columns)
+        var rows = [[String?]]()
+        var quarantine = [QuarantineRow]()
+        for (i, shard) in try planParquetShards(path: path, source: source).enumerated() {
+            let got = try ingestFile(path, source, shard: shard, dir: dir, out: "\(name)-\(i)")
+            for r in 0..<got.batch.rowCount {
+                rows.append(zip(got.batch.schema.fields, got.batch.columns).prefix(columns.count).map { field, column in
+                    column.scalar(at: r).map { ValueText.format($0, as: field.type) }
+                })
+            }
+            quarantine += got.quarantine
+        }
+        return (rows, quarantine)
+    }
+
+    static func decimalBytes(_ v: Int128, width: Int) -> [UInt8] {
+        (0..<width).reversed().map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }
+    }
+
+    /// A FLOAT converts from the float's shortest text: 0.1f is 0.10 in
+    /// decimal(9,2) (it was quarantined as 0.10000000149011612).
+    @Test func floatColumnsConvertFromTheFloatsDigits() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let file = HandmadeParquet.file(columns: [.init("f", type: 4, plain: HandmadeParquet.le([Float(0.1), 2.5, 0.125, 3]))],
+                                        rowGroups: [4])
+        let dec = try Self.ingestAll(file, [Field("f", .decimal(precision: 9, scale: 2))], dir: dir, name: "dec.parquet")
+        #expect(dec.rows == [["0.10"], ["2.50"], ["3.00"]])
+        #expect(dec.quarantine.map(\.line) == [3])
+        #expect(dec.quarantine.first?.reason == "row group 0, row 3, column f: '0.125' has more than 2 digits after the point for decimal(9,2)")
+        #expect(dec.quarantine.first?.raw == "{\"f\": 0.125}")
+        let text = try Self.ingestAll(file, [Field("f", .string)], dir: dir, name: "text.parquet")
+        #expect(text.rows == [["0.1"], ["2.5"], ["0.125"], ["3.0"]])
+        let int = try Self.ingestAll(file, [Field("f", .int64)], dir: dir, name: "int.parquet")
+        #expect(int.rows == [["3"]])
+        #expect(int.quarantine.map(\.line) == [1, 2, 3])
+    }
 }

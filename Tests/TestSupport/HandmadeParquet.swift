@@ -6,19 +6,57 @@ public enum HandmadeParquet {
     /// One flat column of the schema and of every row group.
     public struct ColumnSpec: Sendable {
         public var name: String
-        /// Parquet physical type: 0 BOOLEAN, 1 INT32, 2 INT64, 4 FLOAT, 5 DOUBLE, 6 BYTE_ARRAY.
+        /// Parquet physical type: 0 BOOLEAN, 1 INT32, 2 INT64, 3 INT96, 4 FLOAT, 5 DOUBLE, 6 BYTE_ARRAY,
+        /// 7 FIXED_LEN_BYTE_ARRAY.
         public var type: Int32
         /// The physical type its column chunks claim (defaults to `type`).
         public var chunkType: Int32?
         /// 0 UNCOMPRESSED, 1 SNAPPY, 2 GZIP, 3 LZO, 4 BROTLI, 5 LZ4, 6 ZSTD, 7 LZ4_RAW.
         public var codec: Int32
+        /// The values of a REQUIRED column, PLAIN-encoded, in one
+        /// uncompressed v1 data page that every row group's chunk points
+        /// at; nil: an OPTIONAL column whose chunks point at `data`.
+        public var plain: [UInt8]?
+        public var typeLength: Int32?
+        public var convertedType: Int32?
+        public var scale: Int32?
+        public var precision: Int32?
 
-        public init(_ name: String, type: Int32 = 1, chunkType: Int32? = nil, codec: Int32 = 0) {
+        public init(_ name: String, type: Int32 = 1, chunkType: Int32? = nil, codec: Int32 = 0, plain: [UInt8]? = nil,
+                    typeLength: Int32? = nil, convertedType: Int32? = nil, scale: Int32? = nil, precision: Int32? = nil) {
             self.name = name
             self.type = type
             self.chunkType = chunkType
             self.codec = codec
+            self.plain = plain
+            self.typeLength = typeLength
+            self.convertedType = convertedType
+            self.scale = scale
+            self.precision = precision
         }
+    }
+
+    /// Little-endian bytes of fixed-width values, for `plain`.
+    public static func le<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+        values.flatMap { v in (0..<(T.bitWidth / 8)).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+    }
+
+    public static func le(_ values: [Float]) -> [UInt8] { le(values.map(\.bitPattern)) }
+
+    /// A v1 data page header for `count` PLAIN values in `size` bytes.
+    static func pageHeader(count: Int, size: Int) -> [UInt8] {
+        var w = Writer()
+        w.i32(1, 0)                                   // DATA_PAGE
+        w.i32(2, Int32(size))
+        w.i32(3, Int32(size))
+        w.structBegin(5)
+        w.i32(1, Int32(count))
+        w.i32(2, 0)                                   // PLAIN
+        w.i32(3, 3)                                   // RLE
+        w.i32(4, 3)
+        w.structEnd()
+        w.bytes.append(0)
+        return w.bytes
     }
 
     /// A file whose row groups claim `rowGroups` rows each, whose footer
@@ -26,6 +64,18 @@ public enum HandmadeParquet {
     /// chunks all point at `data` (written right after the leading magic).
     public static func file(columns: [ColumnSpec], rowGroups: [Int64], numRows: Int64? = nil,
                             data: [UInt8] = [0, 0, 0, 0]) -> [UInt8] {
+        var area = data
+        var chunks = [(offset: Int64, size: Int64)]()
+        for c in columns {
+            guard let plain = c.plain else {
+                chunks.append((4, Int64(data.count)))
+                continue
+            }
+            let width = c.type == 1 || c.type == 4 ? 4 : c.type == 3 ? 12 : c.type == 7 ? Int(c.typeLength ?? 1) : 8
+            let page = pageHeader(count: plain.count / max(1, width), size: plain.count) + plain
+            chunks.append((4 + Int64(area.count), Int64(page.count)))
+            area += page
+        }
         var w = Writer()
         w.i32(1, 1)                                   // version
         w.listBegin(2, 12, count: columns.count + 1)  // schema
@@ -36,8 +86,12 @@ public enum HandmadeParquet {
         for c in columns {
             w.structOpen()
             w.i32(1, c.type)
-            w.i32(3, 1)                               // OPTIONAL
+            if let t = c.typeLength { w.i32(2, t) }
+            w.i32(3, c.plain == nil ? 1 : 0)          // OPTIONAL, REQUIRED
             w.string(4, c.name)
+            if let t = c.convertedType { w.i32(6, t) }
+            if let t = c.scale { w.i32(7, t) }
+            if let t = c.precision { w.i32(8, t) }
             w.structClose()
         }
         w.i64(3, numRows ?? rowGroups.reduce(0, &+))
@@ -45,9 +99,9 @@ public enum HandmadeParquet {
         for rows in rowGroups {
             w.structOpen()
             w.listBegin(1, 12, count: columns.count)
-            for c in columns {
+            for (c, chunk) in zip(columns, chunks) {
                 w.structOpen()                        // ColumnChunk
-                w.i64(2, 4)
+                w.i64(2, chunk.offset)
                 w.structBegin(3)                      // ColumnMetaData
                 w.i32(1, c.chunkType ?? c.type)
                 w.listBegin(2, 5, count: 1)
@@ -56,13 +110,13 @@ public enum HandmadeParquet {
                 w.elementBinary(Array(c.name.utf8))
                 w.i32(4, c.codec)
                 w.i64(5, rows)
-                w.i64(6, Int64(data.count))
-                w.i64(7, Int64(data.count))
-                w.i64(9, 4)
+                w.i64(6, chunk.size)
+                w.i64(7, chunk.size)
+                w.i64(9, chunk.offset)
                 w.structEnd()
                 w.structClose()
             }
-            w.i64(2, Int64(data.count))
+            w.i64(2, chunks.reduce(0) { $0 + $1.size })
             w.i64(3, rows)
             w.structClose()
         }
@@ -71,7 +125,7 @@ public enum HandmadeParquet {
         let footer = w.bytes
         let magic = Array("PAR1".utf8)
         let n = UInt32(footer.count)
-        return magic + data + footer + [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + magic
+        return magic + area + footer + [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + magic
     }
 
     /// Thrift compact protocol, just enough for a footer.

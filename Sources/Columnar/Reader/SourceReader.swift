@@ -35,6 +35,10 @@ public struct SourceField: Sendable, Hashable {
     /// The physical type with its annotation, as messages show it:
     /// `INT64 annotated TIMESTAMP(NANOS, utc: true)`, `INT96`.
     public let fileType: String
+    /// A FLOAT column: its values are read as doubles (exactly), but
+    /// their shortest decimal text is the float's (0.1, not
+    /// 0.10000000149011612).
+    public var isFloat: Bool = false
 }
 
 /// The values of one column of one row group of a source file.
@@ -226,7 +230,7 @@ public final class ParquetSourceReader {
         do {
             let plan = try ColumnPlan(e)
             return (SourceField(name: e.name, nullable: plan.nullable, kind: .typed(plan.type), unsupported: nil,
-                                fileType: fileType), plan)
+                                fileType: fileType, isFloat: physical == .float), plan)
         } catch let error as ColumnarError {
             if case .unsupported(let message) = error { return refused(message) }
             return refused("\(error)")

@@ -136,7 +136,7 @@ struct ParquetIngest {
             }
             decodedRows = values.count
             sources[c] = values
-            let r = try ParquetConversion.convert(values, kind: reader.fields[i].kind!, to: field)
+            let r = try ParquetConversion.convert(values, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat, to: field)
             decoded[c] = r.column
             for (row, reason) in r.failures where failures[row] == nil {
                 failures[row] = (c, reason)
@@ -199,7 +199,7 @@ struct ParquetIngest {
         for (c, field) in source.columns.enumerated() {
             guard let i = mapping[c], let values = sources[c] else { continue }
             parts.append(ParquetConversion.jsonString(field.name) + ": "
-                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!))
+                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat))
         }
         return "{" + parts.joined(separator: ", ") + "}"
     }
