@@ -127,4 +127,20 @@ import TestSupport
         #expect(int.rows == [["3"]])
         #expect(int.quarantine.map(\.line) == [1, 2, 3])
     }
+
+    /// A column of the declared decimal type was passed through untouched:
+    /// an INT64 decimal(5,2) value of 7 digits reached the dataset.
+    @Test func sameTypeDecimalsAreCheckedForPrecision() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let file = HandmadeParquet.file(columns: [.init("d", type: 2, plain: HandmadeParquet.le([Int64(12_345), 1_234_567, -99_999, -100_000]),
+                                                          convertedType: 5, scale: 2, precision: 5)], rowGroups: [4])
+        let got = try Self.ingestAll(file, [Field("d", .decimal(precision: 5, scale: 2))], dir: dir, name: "d.parquet")
+        #expect(got.rows == [["123.45"], ["-999.99"]])
+        #expect(got.quarantine.map(\.reason) == [
+            "row group 0, row 2, column d: '12345.67' overflows decimal(5,2) (at most 3 digits before the point)",
+            "row group 0, row 4, column d: '-1000.00' overflows decimal(5,2) (at most 3 digits before the point)",
+        ])
+        #expect(got.quarantine.map(\.raw) == ["{\"d\": 12345.67}", "{\"d\": -1000.00}"])
+    }
 }

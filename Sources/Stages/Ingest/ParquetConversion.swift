@@ -133,8 +133,16 @@ enum ParquetConversion {
                         }
                     }
                 }
-                if failures.count > 1 { failures.sort { $0.0 < $1.0 } }
             }
+            // The file's decimal(p,s) says how many digits its values have,
+            // not that they have no more: check them as any conversion does.
+            if case .decimal(let p, let s) = field.type, case .int64(let v) = column.values, p < pow10.count {
+                let limit = pow10[p]
+                for row in 0..<n where !column.isNull(row) && Int128(v[row]).magnitude >= limit.magnitude {
+                    failures.append((row, "'\(decimalText(Int128(v[row]), scale: s))' \(overflow(p, s))"))
+                }
+            }
+            if failures.count > 1 { failures.sort { $0.0 < $1.0 } }
             return Converted(column: column, failures: failures)
         }
         var builder = ColumnBuilder(field.type, capacity: n)
