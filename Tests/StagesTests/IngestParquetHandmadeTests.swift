@@ -143,4 +143,30 @@ import TestSupport
         ])
         #expect(got.quarantine.map(\.raw) == ["{\"d\": 12345.67}", "{\"d\": -1000.00}"])
     }
+
+    /// A millisecond timestamp beyond the microsecond range (and, below, a
+    /// FIXED_LEN_BYTE_ARRAY decimal(9,2) wider than 64 bits) failed the
+    /// whole shard with no row named; each is now one quarantined row.
+    @Test func millisecondsBeyondTheMicrosecondRangeAreBadRows() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let ms = HandmadeParquet.file(columns: [.init("t", type: 2, plain: HandmadeParquet.le([Int64(1_000), Int64.max / 10, -86_400_000]),
+                                                      convertedType: 9)], rowGroups: [3])
+        let t = try Self.ingestAll(ms, [Field("t", .timestamp)], dir: dir, name: "ms.parquet")
+        #expect(t.rows == [["1970-01-01T00:00:01Z"], ["1969-12-31T00:00:00Z"]])
+        #expect(t.quarantine.map(\.line) == [2])
+        #expect(t.quarantine.first?.reason.contains("is out of the timestamp range") == true, "\(t.quarantine)")
+    }
+
+    @Test func fixedDecimalsWiderThan64BitsAreBadRows() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let wide = Int128(1) << 70
+        let fixed = HandmadeParquet.file(columns: [.init("d", type: 7, plain: Self.decimalBytes(100, width: 9) + Self.decimalBytes(wide, width: 9)
+                                                         + Self.decimalBytes(-12_345, width: 9),
+                                                         typeLength: 9, convertedType: 5, scale: 2, precision: 9)], rowGroups: [3])
+        let d = try Self.ingestAll(fixed, [Field("d", .decimal(precision: 9, scale: 2))], dir: dir, name: "fixed.parquet")
+        #expect(d.rows == [["1.00"], ["-123.45"]])
+        #expect(d.quarantine.map(\.reason) == ["row group 0, row 2, column d: '\(ParquetConversion.decimalText(wide, scale: 2))' overflows decimal(9,2) (at most 7 digits before the point)"])
+    }
 }

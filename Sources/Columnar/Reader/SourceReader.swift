@@ -6,11 +6,14 @@ public enum SourceColumnKind: Sendable, Hashable, CustomStringConvertible {
     /// UINT_32 or UINT_64 (INTEGER(32|64, unsigned)): values as Int128.
     case unsigned(bits: Int)
     /// A decimal that does not fit the Int64 storage of `ColumnType.decimal`
-    /// (precision 19...38, or any precision stored as BYTE_ARRAY): the
-    /// unscaled values as Int128.
+    /// (precision 19...38, or any precision stored as BYTE_ARRAY or
+    /// FIXED_LEN_BYTE_ARRAY of up to 16 bytes, whose values may be wider
+    /// than the precision says): the unscaled values as Int128.
     case wideDecimal(precision: Int, scale: Int)
     /// Nanoseconds since 1970-01-01T00:00:00Z as Int128: INT64
-    /// TIMESTAMP(NANOS) and Spark's INT96 timestamps.
+    /// TIMESTAMP(NANOS), TIMESTAMP(MILLIS) (so that a millisecond value
+    /// beyond the microsecond range is one value the caller refuses, not
+    /// a failed column) and Spark's INT96 timestamps.
     case timestampNanos
 
     public var description: String {
@@ -199,7 +202,11 @@ public final class ParquetSourceReader {
             precision = Int(p)
             scale = Int(s)
         }
-        if isDecimal, precision > 18 || physical == .byteArray {
+        // FIXED_LEN_BYTE_ARRAY decimals are read wide whatever their
+        // precision: a value wider than 64 bits is then one bad row, not a
+        // failed column.
+        let wideFixed = physical == .fixedLenByteArray && (1...16).contains(Int(e.typeLength ?? 0))
+        if isDecimal, precision > 18 || physical == .byteArray || wideFixed {
             guard (1...38).contains(precision), (0...precision).contains(scale) else {
                 return refused("decimal(\(precision),\(scale)); precision above 38 is not supported")
             }
@@ -215,6 +222,10 @@ public final class ParquetSourceReader {
         }
         if physical == .int96 { return wide(.timestampNanos, .nanos) }
         if physical == .int64, case .timestamp(_, 3) = e.logicalType { return wide(.timestampNanos, .nanos) }
+        // Milliseconds as nanoseconds: one that overflows microseconds is
+        // then a bad row (quarantined), not a failed column.
+        if physical == .int64, case .timestamp(_, 1) = e.logicalType { return wide(.timestampNanos, .millis) }
+        if physical == .int64, e.logicalType == nil, e.convertedType == 9 { return wide(.timestampNanos, .millis) }
         if physical == .int32 || physical == .int64 {
             var unsignedBits: Int?
             if case .integer(let bits, false) = e.logicalType, bits >= 32 { unsignedBits = Int(bits) }
@@ -353,6 +364,7 @@ enum WideValues {
         case (.decimal, .bytes(let s)):
             for i in 0..<s.count { put(try bigEndian(s.bytes(at: i))) }
         case (.nanos, .int64(let v)): for x in v { put(Int128(x)) }
+        case (.millis, .int64(let v)): for x in v { put(Int128(x) * 1_000_000) }
         case (.nanos, .fixed(let bytes, 12)):
             var i = 0
             while i + 12 <= bytes.count {
