@@ -51,4 +51,37 @@ import TestSupport
             }
         }
     }
+
+    /// A column may not decode to more than `maxColumnBytes`: a page of a
+    /// few hundred bytes of dictionary indices expands one 10 KB string
+    /// 1000 times; the limit is checked before the memory is taken.
+    @Test func columnsAreRefusedBeyondTheirByteLimit() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let schema = Schema([Field("s", .string, nullable: false)])
+        let long = [UInt8](repeating: UInt8(ascii: "x"), count: 10_000)
+        let column = try Column(.string, scalars: Array(repeating: Scalar.bytes(long), count: 1000))
+        let path = dir.file("repeated.parquet")
+        let writer = try ParquetWriter(path: path, schema: schema, options: WriterOptions())
+        try writer.append(ColumnBatch(schema: schema, columns: [column]))
+        _ = try writer.finish()
+        #expect(try ParquetSourceReader(path: path).read(field: 0, rowGroup: 0).count == 1000)
+        let reader = try ParquetSourceReader(path: path)
+        reader.maxColumnBytes = 1 << 20
+        do {
+            _ = try reader.read(field: 0, rowGroup: 0)
+            Issue.record("decoded 10 MB of strings under a limit of 1 MiB")
+        } catch {
+            #expect("\(error)".contains("more than 1048576 bytes, the limit for one column of one row group"), "\(error)")
+        }
+        // Fixed-width values: counted before each page is decoded.
+        let ints = HandmadeParquet.file(columns: [.init("i", type: 2, plain: HandmadeParquet.le((0..<20).map { Int64($0) }))],
+                                            rowGroups: [20])
+        let intsPath = dir.file("ints.parquet")
+        try Data(ints).write(to: URL(fileURLWithPath: intsPath))
+        let small = try ParquetSourceReader(path: intsPath)
+        #expect(try small.read(field: 0, rowGroup: 0).count == 20)
+        small.maxColumnBytes = 100
+        #expect(throws: ColumnarError.self) { _ = try small.read(field: 0, rowGroup: 0) }
+    }
 }

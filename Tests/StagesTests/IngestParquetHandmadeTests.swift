@@ -169,4 +169,20 @@ import TestSupport
         #expect(d.rows == [["1.00"], ["-123.45"]])
         #expect(d.quarantine.map(\.reason) == ["row group 0, row 2, column d: '\(ParquetConversion.decimalText(wide, scale: 2))' overflows decimal(9,2) (at most 7 digits before the point)"])
     }
+
+    /// rows × bytes per value above the memory limit: refused before a
+    /// page is read (the file holds none), as a permanent failure.
+    @Test func rowGroupsAboveTheMemoryLimitAreRefused() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let path = try dir.write("wide.parquet", HandmadeParquet.file(columns: [.init("a", type: 2)], rowGroups: [1 << 28]))
+        let source = IngestSource(format: .parquet, columns: [Field("a", .int64)])
+        do {
+            _ = try ingest(shard: Shard(path: path, rowGroup: 0), source: source, outputDir: dir.file("out"))
+            Issue.record("ingested 2^28 rows without data")
+        } catch let error as IngestError {
+            #expect("\(error)".contains("row group 0: 268435456 rows of 1 declared columns need about 6442450944 bytes of memory, "
+                                        + "more than the limit of 2147483648"), "\(error)")
+        }
+    }
 }

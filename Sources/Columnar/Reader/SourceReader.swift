@@ -90,6 +90,9 @@ public final class ParquetSourceReader {
     public let rowGroupRows: [Int64]
     public let rowCount: Int64
     public let createdBy: String?
+    /// The most bytes one column of one row group may decode to (see
+    /// `read`); unlimited unless set.
+    public var maxColumnBytes: Int = .max
 
     private let source: FileSource
     private let metadata: FileMetaData
@@ -275,7 +278,8 @@ public final class ParquetSourceReader {
 
     /// Reads column `field` of row group `rowGroup`. Throws
     /// `ColumnarError.unsupported` naming the file, the column and the
-    /// feature when the column cannot be read.
+    /// feature when the column cannot be read, or when it would decode to
+    /// more than `maxColumnBytes` (checked before each page is expanded).
     public func read(field: Int, rowGroup: Int) throws -> SourceColumn {
         guard fields.indices.contains(field) else {
             throw ColumnarError.invalidArgument("\(path) has \(fields.count) columns, not \(field + 1)")
@@ -296,7 +300,8 @@ public final class ParquetSourceReader {
             let bytes = try ParquetReader.chunkBytes(
                 source, meta, footerStart: footerStart,
                 pads: ParquetReader.chunkSizesMayBeShort(createdBy: metadata.createdBy))
-            let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLength)
+            let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLength,
+                                       maxBytes: maxColumnBytes)
             return try decoder.decode(bytes, rows: rows)
         }
         if case .typed = kind { return .typed(column) }

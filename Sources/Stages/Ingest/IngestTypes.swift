@@ -91,6 +91,12 @@ public struct IngestOptions: Sendable, Hashable {
     /// A Parquet row group whose footer claims more rows than this is
     /// refused (a permanent failure) before anything is allocated for it.
     public var maxParquetRowGroupRows: Int64 = 1 << 31
+    /// The most memory one Parquet row group's declared columns may take
+    /// once decoded, estimated as rows × bytes per value before anything
+    /// is decoded, and enforced while decoding (a column's share: this
+    /// divided by the declared columns in the file). More fails the shard
+    /// permanently.
+    public var maxParquetRowGroupBytes: Int64 = 2 << 30
 
     public init() {}
 }

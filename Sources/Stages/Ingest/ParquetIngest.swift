@@ -32,6 +32,21 @@ struct ParquetIngest {
     /// Rows of nulls written per batch when no declared column is in the file.
     static let nullSliceRows = 1 << 16
 
+    /// Bytes a value of `kind` takes while a row group is ingested: as
+    /// decoded, as converted, and as its output builder holds it (strings
+    /// count their offsets; their bytes are limited while decoding).
+    static func bytesPerValue(_ kind: SourceColumnKind) -> Int64 {
+        switch kind {
+        case .unsigned, .wideDecimal, .timestampNanos: return 56
+        case .typed(let t):
+            switch t.storage {
+            case .bool: return 3
+            case .int32: return 12
+            default: return 24
+            }
+        }
+    }
+
     private var file: String { shard.path }
 
     /// Opens `path`, an operating-system failure as `IngestError.io`.
@@ -121,6 +136,20 @@ struct ParquetIngest {
                 file: file, message: "row group \(g) claims \(claimed) rows; row groups of more than "
                     + "\(options.maxParquetRowGroupRows) rows are refused")
         }
+        // Memory: the footer's rows times what each declared column in the
+        // file takes per value (as decoded, converted and written), before
+        // anything is decoded; then each column's share while decoding.
+        let present = mapping.compactMap { $0 }
+        let estimate = present.reduce(Int64(0)) { sum, i in
+            let (m, o) = claimed.multipliedReportingOverflow(by: Self.bytesPerValue(reader.fields[i].kind!))
+            return o ? .max : sum.addingReportingOverflow(m).overflow ? .max : sum + m
+        }
+        guard estimate <= options.maxParquetRowGroupBytes else {
+            throw IngestError.invalidSource(
+                file: file, message: "row group \(g): \(claimed) rows of \(present.count) declared columns need about "
+                    + "\(estimate) bytes of memory, more than the limit of \(options.maxParquetRowGroupBytes)")
+        }
+        reader.maxColumnBytes = Int(options.maxParquetRowGroupBytes / Int64(max(1, present.count)))
         // The file's columns first: their decoded values, not the footer's
         // count, size the null columns of the declared columns it lacks.
         var sources = [SourceColumn?](repeating: nil, count: source.columns.count)
