@@ -185,4 +185,41 @@ import TestSupport
                                         + "more than the limit of 2147483648"), "\(error)")
         }
     }
+
+    /// A file without row groups is one empty shard; empty row groups in
+    /// the middle keep the row numbering (`_source_line`, quarantine
+    /// lines and reasons) of the groups after them.
+    @Test func emptyFilesAndEmptyRowGroupsKeepRowNumbers() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let source = IngestSource(format: .parquet, columns: [Field("a", .int32)])
+        let none = try dir.write("none.parquet", HandmadeParquet.file(columns: [.init("a", type: 2, plain: [])], rowGroups: []))
+        let shards = try planParquetShards(path: none, source: source)
+        #expect(shards == [Shard(path: none)])
+        let empty = try ingestFile(none, source, shard: shards[0], dir: dir, out: "none")
+        #expect(empty.batch.rowCount == 0 && empty.quarantine.isEmpty)
+
+        let page = HandmadeParquet.le([Int64(10), 3_000_000_000])
+        let gaps = try dir.write("gaps.parquet", HandmadeParquet.file(columns: [.init("a", type: 2, plain: page)], rowGroups: [2, 0, 0, 2]))
+        let planned = try planParquetShards(path: gaps, source: source)
+        #expect(planned.map(\.firstLine) == [1, 3, 3, 3])
+        var lines = [Scalar?]()
+        var quarantine = [QuarantineRow]()
+        for (i, shard) in planned.enumerated() {
+            let got = try ingestFile(gaps, source, shard: shard, dir: dir, out: "gaps-\(i)")
+            lines += got.values("_source_line")
+            quarantine += got.quarantine
+        }
+        #expect(lines == [.int(1), .int(3)])
+        #expect(quarantine.map(\.line) == [2, 4])
+        #expect(quarantine.map(\.reason) == [
+            "row group 0, row 2, column a: '3000000000' does not fit int32",
+            "row group 3, row 2, column a: '3000000000' does not fit int32",
+        ])
+        #expect(quarantine.map(\.raw) == ["{\"a\": 3000000000}", "{\"a\": 3000000000}"])
+        // The whole file as one shard numbers the same way.
+        let whole = try ingestFile(gaps, source, shard: Shard(path: gaps), dir: dir, out: "gaps-whole")
+        #expect(whole.values("_source_line") == [.int(1), .int(3)])
+        #expect(whole.quarantine.map(\.line) == [2, 4])
+    }
 }

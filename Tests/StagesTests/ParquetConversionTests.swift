@@ -38,4 +38,28 @@ import Columnar
         #expect(conv(.bytes([0xFF][...]), .string) == "! invalid UTF-8")
         #expect(conv(.bool(true), .string) == "true")
     }
+
+    /// Cases the review found untested: negative decimals scaled down,
+    /// FLOAT values, milliseconds past the microsecond range.
+    @Test func negativeDecimalsFloatsAndWideTimestamps() {
+        func conv(_ v: ParquetConversion.Value, _ t: ColumnType) -> String {
+            switch ParquetConversion.convert(v, to: t) {
+            case .success(let s): return ValueText.format(s, as: t)
+            case .failure(let r): return "! " + r.text
+            }
+        }
+        #expect(conv(.decimal(-150, scale: 2), .decimal(precision: 5, scale: 1)) == "-1.5")
+        #expect(conv(.decimal(-155, scale: 2), .decimal(precision: 5, scale: 1)).contains("'-1.55' has more than 1 digits after the point"))
+        #expect(conv(.decimal(-12_300, scale: 2), .int64) == "-123")
+        #expect(conv(.decimal(-5, scale: 2), .decimal(precision: 3, scale: 2)) == "-0.05")
+        #expect(conv(.decimal(-100_000, scale: 0), .decimal(precision: 5, scale: 0)).contains("overflows decimal(5,0)"))
+        #expect(conv(.float(0.1), .decimal(precision: 9, scale: 2)) == "0.10")
+        #expect(conv(.float(-0.1), .decimal(precision: 9, scale: 2)) == "-0.10")
+        #expect(conv(.float(16_777_216), .int64) == "16777216")
+        #expect(conv(.float(0.5), .int32).contains("is not a whole number"))
+        #expect(conv(.float(.nan), .decimal(precision: 9, scale: 2)).contains("is not a decimal(9,2)"))
+        #expect(conv(.float(0.1), .string) == "0.1")
+        #expect(conv(.float(0.1), .double) == "0.10000000149011612")
+        #expect(conv(.nanos(Int128(Int64.max / 10) * 1_000_000), .timestamp).contains("is out of the timestamp range"))
+    }
 }
