@@ -421,11 +421,13 @@ enum WideValues {
 
     /// An INT96 timestamp (8 bytes little-endian nanoseconds of the day,
     /// then 4 bytes little-endian Julian day) as nanoseconds since the epoch.
+    /// The day is unsigned, as Arrow (pyarrow) and DuckDB read it; Spark
+    /// reads it signed, which differs only for days before 4713 BC.
     static func int96Nanos(_ b: [UInt8], _ at: Int) -> Int128 {
         var nanos: UInt64 = 0
         for k in 0..<8 { nanos |= UInt64(b[at + k]) << UInt64(8 * k) }
         var day: UInt32 = 0
         for k in 0..<4 { day |= UInt32(b[at + 8 + k]) << UInt32(8 * k) }
-        return (Int128(Int32(bitPattern: day)) - unixEpochJulianDay) * 86_400_000_000_000 + Int128(nanos)
+        return (Int128(day) - unixEpochJulianDay) * 86_400_000_000_000 + Int128(nanos)
     }
 }
