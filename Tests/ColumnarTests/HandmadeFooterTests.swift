@@ -84,4 +84,14 @@ import TestSupport
         small.maxColumnBytes = 100
         #expect(throws: ColumnarError.self) { _ = try small.read(field: 0, rowGroup: 0) }
     }
+
+    /// Two columns of the same name: fieldIndex cannot tell which is meant.
+    @Test func fieldIndexIsNilForDuplicatedNames() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let path = try Self.write(dir, "twice.parquet", HandmadeParquet.file(columns: [.init("a"), .init("a"), .init("b")], rowGroups: [0]))
+        let reader = try ParquetSourceReader(path: path)
+        #expect(reader.fieldIndex("a") == nil)
+        #expect(reader.fieldIndex("b") == 2)
+    }
 }

@@ -16,4 +16,31 @@ import Testing
         #expect(try WideValues.bigEndian([UInt8](repeating: 0xFF, count: 20)[...]) == -1)
         #expect(throws: ColumnarError.self) { try WideValues.bigEndian(([0x01] + [UInt8](repeating: 0, count: 16))[...]) }
     }
+
+    /// Nanoseconds of the day outside 0..<86400e9 made a plausible wrong
+    /// timestamp (the next day's); they are refused as corrupt.
+    @Test func int96TimeOfDayIsChecked() throws {
+        var b = [UInt8](repeating: 0, count: 12)
+        let nanos: UInt64 = 86_400_000_000_000
+        for k in 0..<8 { b[k] = UInt8((nanos >> UInt64(8 * k)) & 0xFF) }
+        b[8] = 1
+        #expect(throws: ColumnarError.self) { _ = try WideValues.pack(.fixed(b, width: 12), .nanos) }
+        for k in 0..<8 { b[k] = UInt8(((nanos - 1) >> UInt64(8 * k)) & 0xFF) }
+        #expect(try WideValues.pack(.fixed(b, width: 12), .nanos).count == 1)
+    }
+
+    /// A ZSTD page that does not decode is damaged data (permanent), like a
+    /// SNAPPY or GZIP one, not a transient compression error.
+    @Test func damagedZstdPagesAreCorrupt() throws {
+        let garbage = Array("not a zstd frame at all".utf8)
+        do {
+            _ = try garbage.withUnsafeBytes { try ZstdDecompressor().decompress($0, size: 100) }
+            Issue.record("garbage decompressed")
+        } catch let error as ColumnarError {
+            guard case .corrupt = error else {
+                Issue.record("\(error) is not corrupt")
+                return
+            }
+        }
+    }
 }

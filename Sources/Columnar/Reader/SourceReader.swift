@@ -271,9 +271,11 @@ public final class ParquetSourceReader {
         return text
     }
 
-    /// Index of the top-level column `name` (the first, if two share it).
+    /// Index of the top-level column `name`; nil when there is none, or
+    /// when two columns share the name (which one is meant cannot be told).
     public func fieldIndex(_ name: String) -> Int? {
-        fields.firstIndex { $0.name == name }
+        let matches = fields.indices.filter { fields[$0].name == name }
+        return matches.count == 1 ? matches[0] : nil
     }
 
     /// Reads column `field` of row group `rowGroup`. Throws
@@ -373,6 +375,11 @@ enum WideValues {
         case (.nanos, .fixed(let bytes, 12)):
             var i = 0
             while i + 12 <= bytes.count {
+                var nanos: UInt64 = 0
+                for k in 0..<8 { nanos |= UInt64(bytes[i + k]) << UInt64(8 * k) }
+                guard nanos < 86_400_000_000_000 else {
+                    throw ColumnarError.corrupt("INT96 timestamp with \(nanos) nanoseconds in a day of 86400000000000")
+                }
                 put(int96Nanos(bytes, i))
                 i += 12
             }
