@@ -222,4 +222,22 @@ import TestSupport
         #expect(whole.values("_source_line") == [.int(1), .int(3)])
         #expect(whole.quarantine.map(\.line) == [2, 4])
     }
+
+    /// A planned shard's first row must agree with the footer's counts: a
+    /// file rewritten to the same size after planning numbered rows wrong.
+    @Test func shardFirstLineMustAgreeWithTheFooter() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let page = HandmadeParquet.le([Int64(1), 2])
+        let path = try dir.write("two.parquet", HandmadeParquet.file(columns: [.init("a", type: 2, plain: page)], rowGroups: [2, 2]))
+        let source = IngestSource(format: .parquet, columns: [Field("a", .int64)])
+        let planned = try planParquetShards(path: path, source: source)
+        #expect(try ingestFile(path, source, shard: planned[1], dir: dir, out: "ok").values("_source_line") == [.int(3), .int(4)])
+        do {
+            _ = try ingest(shard: Shard(path: path, firstLine: 5, rowGroup: 1), source: source, outputDir: dir.file("moved"))
+            Issue.record("a shard planned at row 5 read row group 1, which starts at row 3")
+        } catch {
+            #expect("\(error)".contains("row group 1 starts at row 3, the shard planned it at row 5"), "\(error)")
+        }
+    }
 }

@@ -417,8 +417,10 @@ enum ParquetConversion {
     }
 
     /// Row `row` of `values` as a JSON value: numbers bare, the rest quoted.
-    static func json(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind, float: Bool = false) -> String {
-        guard let v = value(values, row, kind: kind, float: float) else { return "null" }
+    /// `limit`: a string longer than this many bytes is cut there first.
+    static func json(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind, float: Bool = false, limit: Int = .max) -> String {
+        guard var v = value(values, row, kind: kind, float: float) else { return "null" }
+        if case .bytes(let b) = v, b.count > limit { v = .bytes(b.prefix(limit)) }
         switch v {
         case .int, .decimal, .bool: return text(v)
         case .double(let d): return d.isFinite ? text(v) : jsonString(text(v))

@@ -72,7 +72,15 @@ struct ParquetIngest {
             groups = Array(reader.rowGroupRows.indices)
         }
         for g in groups {
+            // The footer's count is the one source of row numbers; a planned
+            // shard's firstLine must agree with it, or the file was
+            // rewritten (to the same size) after the run was planned.
             let firstRow = reader.rowGroupRows[..<g].reduce(0, +)
+            if shard.rowGroup != nil, shard.firstLine != 1 || g == 0, shard.firstLine != firstRow + 1 {
+                throw IngestError.invalidSource(
+                    file: file, message: "row group \(g) starts at row \(firstRow + 1), the shard planned it at row "
+                        + "\(shard.firstLine): the file changed after the run was planned")
+            }
             try readGroup(reader, g, firstRow: firstRow, mapping)
         }
     }
@@ -227,8 +235,11 @@ struct ParquetIngest {
         var parts = [String]()
         for (c, field) in source.columns.enumerated() {
             guard let i = mapping[c], let values = sources[c] else { continue }
+            // Each value cut to the quarantine's limit before it is escaped:
+            // the row's text is cut there anyway.
             parts.append(ParquetConversion.jsonString(field.name) + ": "
-                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat))
+                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat,
+                                                  limit: options.quarantineRawLimit))
         }
         return "{" + parts.joined(separator: ", ") + "}"
     }
