@@ -17,16 +17,15 @@ import Testing
         #expect(throws: ColumnarError.self) { try WideValues.bigEndian(([0x01] + [UInt8](repeating: 0, count: 16))[...]) }
     }
 
-    /// Nanoseconds of the day outside 0..<86400e9 made a plausible wrong
-    /// timestamp (the next day's); they are refused as corrupt.
-    @Test func int96TimeOfDayIsChecked() throws {
+    /// Nanoseconds of the day beyond the day are added as pyarrow adds
+    /// them (Spark writes such values), not refused.
+    @Test func int96TimeOfDayBeyondTheDayIsKept() throws {
         var b = [UInt8](repeating: 0, count: 12)
-        let nanos: UInt64 = 86_400_000_000_000
+        let nanos: UInt64 = 86_400_000_000_001
         for k in 0..<8 { b[k] = UInt8((nanos >> UInt64(8 * k)) & 0xFF) }
-        b[8] = 1
-        #expect(throws: ColumnarError.self) { _ = try WideValues.pack(.fixed(b, width: 12), .nanos) }
-        for k in 0..<8 { b[k] = UInt8(((nanos - 1) >> UInt64(8 * k)) & 0xFF) }
-        #expect(try WideValues.pack(.fixed(b, width: 12), .nanos).count == 1)
+        let day: UInt32 = 2_440_588
+        for k in 0..<4 { b[8 + k] = UInt8((day >> UInt32(8 * k)) & 0xFF) }
+        #expect(WideValues.int96Nanos(b, 0) == 86_400_000_000_001)
     }
 
     /// A ZSTD page that does not decode is damaged data (permanent), like a

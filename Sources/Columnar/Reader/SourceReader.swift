@@ -375,11 +375,6 @@ enum WideValues {
         case (.nanos, .fixed(let bytes, 12)):
             var i = 0
             while i + 12 <= bytes.count {
-                var nanos: UInt64 = 0
-                for k in 0..<8 { nanos |= UInt64(bytes[i + k]) << UInt64(8 * k) }
-                guard nanos < 86_400_000_000_000 else {
-                    throw ColumnarError.corrupt("INT96 timestamp with \(nanos) nanoseconds in a day of 86400000000000")
-                }
                 put(int96Nanos(bytes, i))
                 i += 12
             }
@@ -430,6 +425,9 @@ enum WideValues {
     /// then 4 bytes little-endian Julian day) as nanoseconds since the epoch.
     /// The day is unsigned, as Arrow (pyarrow) and DuckDB read it; Spark
     /// reads it signed, which differs only for days before 4713 BC.
+    /// Nanoseconds of the day beyond the day (Spark writes such values:
+    /// parquet-testing's int96_from_spark) are added as they are, as
+    /// pyarrow does, not refused.
     static func int96Nanos(_ b: [UInt8], _ at: Int) -> Int128 {
         var nanos: UInt64 = 0
         for k in 0..<8 { nanos |= UInt64(b[at + k]) << UInt64(8 * k) }
