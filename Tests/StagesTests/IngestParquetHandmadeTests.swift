@@ -240,4 +240,47 @@ import TestSupport
             #expect("\(error)".contains("row group 1 starts at row 3, the shard planned it at row 5"), "\(error)")
         }
     }
+
+    /// Every byte of a footer replaced by 0x00, 0x7F and 0xFF in turn (row
+    /// counts, value counts, offsets, sizes, types, codecs, names, list
+    /// lengths): the planner and the ingest of every shard it plans fail
+    /// with an error or read the file, never trap, and never allocate for
+    /// counts the data does not hold (the limits above). Random flips of
+    /// whole files rarely hit these fields.
+    @Test func everyFooterByteMutatedNeverTraps() throws {
+        let dir = try IngestTempDir()
+        defer { dir.cleanup() }
+        let page = HandmadeParquet.le([Int64(7), -3])
+        let good = HandmadeParquet.file(columns: [.init("a", type: 2, plain: page), .init("c")], rowGroups: [2, 2])
+        let footerLength = Int(good[good.count - 8]) | Int(good[good.count - 7]) << 8
+        let footerStart = good.count - 8 - footerLength
+        let source = IngestSource(format: .parquet, columns: [Field("a", .int64), Field("b", .int32)],
+                                  missingColumns: .fillNull, extraColumns: .ignore)
+        var options = IngestOptions()
+        options.maxParquetRowGroupRows = 1 << 24
+        let unchanged = try dir.write("good.parquet", good)
+        for (i, shard) in try planParquetShards(path: unchanged, source: source).enumerated() {
+            #expect(try ingestFile(unchanged, source, shard: shard, dir: dir, out: "good-\(i)").batch.rowCount == 2)
+        }
+        var read = 0, refused = 0
+        for at in footerStart..<(good.count - 8) {
+            for byte: UInt8 in [0x00, 0x7F, 0xFF] where good[at] != byte {
+                var bytes = good
+                bytes[at] = byte
+                let path = try dir.write("m.parquet", bytes)
+                do {
+                    for (i, shard) in try planParquetShards(path: path, source: source).enumerated() {
+                        _ = try ingest(shard: shard, source: source, outputDir: dir.file("m-\(at)-\(byte)-\(i)"), options: options)
+                    }
+                    read += 1
+                } catch {
+                    refused += 1
+                }
+                try? FileManager.default.removeItem(atPath: dir.file("m-\(at)-\(byte)-0"))
+                try? FileManager.default.removeItem(atPath: dir.file("m-\(at)-\(byte)-1"))
+            }
+        }
+        #expect(read + refused > 3 * (footerLength - 10))
+        #expect(refused > 0)
+    }
 }
