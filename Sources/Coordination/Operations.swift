@@ -86,7 +86,7 @@ extension CoordinatorEngine {
                 for file in source.resolvedFiles {
                     let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
                     let chunk = ChunkRef(path: file, sha256: try sha256(ofFile: file), bytes: size, kind: .source, name: source.name)
-                    for s in try planShards(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource) {
+                    for s in try await planShardsOffPool(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource) {
                         let ref = ShardRef(source: source.name, path: file, start: s.byteRange?.lowerBound, end: s.byteRange?.upperBound,
                                            firstLine: s.firstLine, rowGroup: s.rowGroup)
                         var range = s.byteRange.map { $0.lowerBound == 0 && $0.upperBound == size ? "" : " bytes \($0.lowerBound)..<\($0.upperBound)" } ?? ""

@@ -113,7 +113,9 @@ public final class TaskExecutor: Sendable {
 
     /// Refuses an input that is missing or not the file the message names.
     /// A source file must lie under the spec's allowed roots; any other
-    /// input is a chunk path inside the data root.
+    /// input is a chunk path inside the data root. A shard of a source file
+    /// (a byte range, or a Parquet row group) is checked by size: hashing
+    /// the whole file in each of its tasks would read it once per shard.
     func verify(_ input: ChunkRef, shard: ShardRef?, spec: PipelineSpec, field: String) throws {
         let path = input.kind == .source ? try spec.confinedInput(input.path) : try chunkStore.absolute(input.path, field: field)
         guard FileManager.default.fileExists(atPath: path) else {
@@ -121,7 +123,7 @@ public final class TaskExecutor: Sendable {
         }
         if input.kind == .source, let shard, shard.path == input.path || shard.path == path {
             let size = try Digest.size(path)
-            let whole = (shard.start ?? 0) == 0 && (shard.end == nil || shard.end == size)
+            let whole = shard.rowGroup == nil && (shard.start ?? 0) == 0 && (shard.end == nil || shard.end == size)
             if !whole {
                 guard size == input.bytes else {
                     throw TaskFailure(.transient, "input \(path) has \(size) bytes, the task expects \(input.bytes): "

@@ -142,6 +142,80 @@ import TestSupport
         #expect(read >= 25)
     }
 
+    /// A value of `ParquetSourceReader` as read_source_reference.py writes
+    /// pyarrow's: timestamps in nanoseconds, decimals unscaled, unsigned
+    /// integers as such; nil for a null.
+    static func sourceCanonical(_ column: SourceColumn, _ row: Int) -> String? {
+        if column.isNull(row) { return nil }
+        switch column {
+        case .wide(let values, _): return String(values[row])
+        case .typed(let c):
+            guard let s = c.scalar(at: row) else { return nil }
+            if case .int(let v) = s, c.type == .timestamp { return String(Int128(v) * 1000) }
+            return canonical(s)
+        }
+    }
+
+    /// The files ParquetReader refuses (INT96, UINT_64, decimal(25,2),
+    /// decimals in BYTE_ARRAY, and the flat columns of files with nested
+    /// ones), read with ParquetSourceReader: every value of every column it
+    /// reads equal to pyarrow's.
+    @Test(.enabled(if: python.enabled, "no Python with pyarrow (set BIS_PYTHON or create .venv)"))
+    func refusedFilesReadWithTheSourceReaderAsPyarrowReadsThem() throws {
+        let names = Self.refused.keys.sorted()
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let out = dir.file("source-reference.json")
+        let r = try Self.python.script(PythonTool.packageRoot + "/Tests/ColumnarTests/python/read_source_reference.py",
+                                       [out] + names.map(Self.path))
+        try #require(r.status == 0, "\(r.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
+        var compared = Set<String>()
+        for entry in json["files"] as! [[String: Any]] {
+            let name = entry["file"] as! String
+            guard let columns = entry["columns"] as? [[String: Any]] else {
+                Issue.record("pyarrow cannot read \(name): \(entry["error"] ?? "")")
+                continue
+            }
+            let reader = try ParquetSourceReader(path: Self.path(name))
+            #expect(reader.rowCount == Int64(entry["rows"] as! Int), "\(name)")
+            for (f, field) in reader.fields.enumerated() where field.kind != nil {
+                var got = [String?]()
+                do {
+                    for g in reader.rowGroupRows.indices {
+                        let column = try reader.read(field: f, rowGroup: g)
+                        got += (0..<column.count).map { Self.sourceCanonical(column, $0) }
+                    }
+                } catch let error as ColumnarError {
+                    // Only the codecs no reader of ours has may stop a readable column.
+                    #expect("\(error)".contains("codec LZ4"), "\(name) \(field.name): \(error)")
+                    continue
+                }
+                guard let want = columns.first(where: { $0["name"] as? String == field.name })?["values"] as? [Any] else {
+                    Issue.record("\(name) \(field.name): read as \(field.kind!), pyarrow gives no comparable values")
+                    continue
+                }
+                #expect(got.count == want.count, "\(name) \(field.name)")
+                for (i, (g, w)) in zip(got, want).enumerated() {
+                    let w = w as? String
+                    var ok = g == w
+                    if !ok, let g, let w, let a = Double(g), let b = Double(w) { ok = a.isNaN ? b.isNaN : a.bitPattern == b.bitPattern }
+                    if !ok {
+                        Issue.record("\(name) \(field.name) row \(i): got \(g ?? "null"), pyarrow \(w ?? "null")")
+                        break
+                    }
+                }
+                compared.insert("\(name) \(field.name)")
+            }
+        }
+        for must in ["alltypes_plain.parquet timestamp_col", "alltypes_plain.snappy.parquet timestamp_col",
+                     "alltypes_dictionary.parquet timestamp_col", "int96_from_spark.parquet a",
+                     "concatenated_gzip_members.parquet long_col", "fixed_length_decimal.parquet value",
+                     "byte_array_decimal.parquet value"] {
+            #expect(compared.contains(must), "\(must) was not compared")
+        }
+    }
+
     // MARK: - Without Python: the defects these files found, and the codecs
 
     /// A 0-row row group whose chunks say data_page_offset 0 (pyarrow

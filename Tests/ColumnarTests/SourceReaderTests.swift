@@ -101,17 +101,4 @@ struct SourceReaderTests {
             }
         }
     }
-
-    @Test func int96AndBigEndianDecimals() throws {
-        // 2020-01-01T00:00:00.000000123Z: Julian day 2458850, 123 ns into the day.
-        var b = [UInt8](repeating: 0, count: 12)
-        for k in 0..<8 { b[k] = UInt8((UInt64(123) >> UInt64(8 * k)) & 0xFF) }
-        let day: UInt32 = 2_458_850
-        for k in 0..<4 { b[8 + k] = UInt8((day >> UInt32(8 * k)) & 0xFF) }
-        #expect(WideValues.int96Nanos(b, 0) == Int128(1_577_836_800) * 1_000_000_000 + 123)
-        #expect(try WideValues.bigEndian([0xFF, 0xFF][...]) == -1)
-        #expect(try WideValues.bigEndian([0x00, 0x80][...]) == 128)
-        #expect(try WideValues.bigEndian([UInt8](repeating: 0xFF, count: 20)[...]) == -1)
-        #expect(throws: ColumnarError.self) { try WideValues.bigEndian(([0x01] + [UInt8](repeating: 0, count: 16))[...]) }
-    }
 }

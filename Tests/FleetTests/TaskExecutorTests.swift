@@ -141,6 +141,31 @@ import TestSupport
         }
     }
 
+    /// A row-group shard is checked by the file's size, as a byte range
+    /// is: each of a file's row-group tasks hashed the whole file.
+    @Test func aRowGroupShardChecksTheSizeNotTheHash() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/spec/data/orders-emea-2026-11-25.csv"
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let parsed = try executor.parsedSpec(spec)
+        let shard = ShardRef(source: "orders", path: file, rowGroup: 0)
+        // Not the file's hash (no shard reads the whole file), the right size: accepted without hashing.
+        let unhashed = ChunkRef(path: file, sha256: String(repeating: "0", count: 64), bytes: Int64(data.count), kind: .source, name: "orders")
+        try executor.verify(unhashed, shard: shard, spec: parsed, field: "inputs[0]")
+        // The wrong size: refused, the file changed after planning.
+        let resized = ChunkRef(path: file, sha256: Self.sha(data), bytes: Int64(data.count) + 1, kind: .source, name: "orders")
+        do {
+            try executor.verify(resized, shard: shard, spec: parsed, field: "inputs[0]")
+            Issue.record("a file of another size was accepted")
+        } catch let error as TaskFailure {
+            #expect(error.message.contains("the file changed after the run was planned"), "\(error.message)")
+        }
+        // The whole file (no row group, no range) is still hashed.
+        #expect(throws: TaskFailure.self) {
+            try executor.verify(unhashed, shard: ShardRef(source: "orders", path: file), spec: parsed, field: "inputs[0]")
+        }
+    }
+
     @Test func aBadSpecIsAPermanentFailure() async throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var t = task(.normalize, 0)

@@ -60,6 +60,15 @@ final class ZstdDecompressor {
         var failure: ColumnarError?
         let out = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buf, count in
             let n = ZSTD_decompressDCtx(context, buf.baseAddress, size, source.baseAddress, source.count)
+            // A frame that does not decode is damaged data, as a SNAPPY or
+            // GZIP page is: permanent, not retried. Only running out of
+            // memory stays a (transient) compression error.
+            if ZSTD_isError(n) != 0, ZSTD_getErrorCode(n) != ZSTD_error_memory_allocation {
+                let name = ZSTD_getErrorName(n).map { String(cString: $0) } ?? "unknown"
+                failure = .corrupt("zstd page is damaged (\(name))")
+                count = 0
+                return
+            }
             do {
                 let got = try checkZstd(n, "decompressing a page")
                 if got != size { throw ColumnarError.corrupt("zstd page expanded to \(got) bytes, uncompressed_page_size says \(size)") }

@@ -29,8 +29,30 @@ struct ChunkDecoder {
 
     let plan: ColumnPlan
     let meta: ColumnMetaData
-    let decompressor: ZstdDecompressor
+    /// The reader's ZSTD context, made on first use (most readers of
+    /// SNAPPY or uncompressed files, and planners, never need one).
+    let decompressor: () throws -> ZstdDecompressor
     let typeLength: Int
+    /// The most bytes the chunk may decode to (values as stored, strings'
+    /// bytes included, and any one page as decompressed); more fails with
+    /// `ColumnarError.unsupported` before the memory is allocated, so a
+    /// few kilobytes of RLE runs or of a ZSTD bomb cannot claim gigabytes.
+    var maxBytes: Int = .max
+
+    /// Bytes one value takes in the column being built (strings: their
+    /// offset; their bytes are counted when a dictionary expands them).
+    private var valueWidth: Int {
+        if case .wide = plan.conversion { return 24 }
+        switch plan.type.storage {
+        case .bool: return 1
+        case .int32: return 4
+        default: return 8
+        }
+    }
+
+    private func overBudget(_ what: String) -> ColumnarError {
+        .unsupported("\(what) more than \(maxBytes) bytes, the limit for one column of one row group")
+    }
 
     func decode(_ bytes: [UInt8], rows: Int) throws -> Column {
         guard Codec.readable.contains(meta.codec) else {
@@ -57,6 +79,7 @@ struct ChunkDecoder {
                 }
             }
             pageIndex += 1
+            guard builder.strings.bytes.count <= maxBytes else { throw overBudget("the column's strings take") }
         }
         guard builder.count == rows else {
             throw ColumnarError.corrupt("column chunk holds \(builder.count) rows, row group has \(rows)")
@@ -103,6 +126,10 @@ struct ChunkDecoder {
     private func checkValueCount(_ numValues: Int32, seen: Int64) throws {
         guard numValues >= 0, numValues <= ChunkDecoder.maxPageValues, Int64(numValues) <= meta.numValues - seen else {
             throw ColumnarError.corrupt("data page holds \(numValues) values, more than the chunk has left")
+        }
+        let (bytes, o) = (seen + Int64(numValues)).multipliedReportingOverflow(by: Int64(valueWidth))
+        guard !o, bytes <= Int64(maxBytes) else {
+            throw overBudget("\(seen + Int64(numValues)) values take")
         }
     }
 
@@ -169,6 +196,7 @@ struct ChunkDecoder {
     }
 
     private func decompress(_ bytes: [UInt8], _ range: Range<Int>, size: Int) throws -> [UInt8] {
+        guard size <= maxBytes else { throw overBudget("the page decompresses to") }
         if meta.codec == Codec.uncompressed {
             guard size == range.count else {
                 throw ColumnarError.corrupt("uncompressed page sizes differ: uncompressed_page_size \(size), \(range.count) bytes stored")
@@ -180,7 +208,7 @@ struct ChunkDecoder {
             switch meta.codec {
             case Codec.snappy: return try PageCodecs.snappy(source, size: size)
             case Codec.gzip: return try PageCodecs.gzip(source, size: size)
-            default: return try decompressor.decompress(source, size: size)
+            default: return try decompressor().decompress(source, size: size)
             }
         }
     }
@@ -286,6 +314,11 @@ struct ChunkDecoder {
         case .double(let d): return .double(pick(d))
         case .bool(let d): return .bool(pick(d))
         case .bytes(let d):
+            var total = 0
+            d.offsets.withUnsafeBufferPointer { o in
+                for i in indices { total += o[Int(i) + 1] - o[Int(i)] }
+            }
+            guard total <= maxBytes else { throw overBudget("the page's strings, from the dictionary, take") }
             return .bytes(ChunkDecoder.gatherBytes(d, indices))
         case .fixed(let d, let w):
             var out = [UInt8]()

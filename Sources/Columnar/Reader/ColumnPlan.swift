@@ -19,6 +19,10 @@ struct ColumnPlan {
         case decimal
         /// Nanoseconds since the epoch: INT64 TIMESTAMP(NANOS) or INT96.
         case nanos
+        /// INT64 TIMESTAMP(MILLIS), as nanoseconds since the epoch (every
+        /// value fits; one that overflows microseconds is then the
+        /// caller's to refuse, row by row).
+        case millis
     }
 
     let name: String

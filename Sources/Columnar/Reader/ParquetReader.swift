@@ -16,7 +16,14 @@ public final class ParquetReader {
     private let typeLengths: [Int]
     private let metadata: FileMetaData
     private let footerStart: Int64
-    private let decompressor: ZstdDecompressor
+    private var zstd: ZstdDecompressor?
+    /// The ZSTD context, made when the first ZSTD page is read.
+    private func decompressor() throws -> ZstdDecompressor {
+        if let zstd { return zstd }
+        let made = try ZstdDecompressor()
+        zstd = made
+        return made
+    }
     /// Written by a parquet-mr whose chunk sizes may be short (PARQUET-816).
     private let padsChunks: Bool
 
@@ -24,7 +31,6 @@ public final class ParquetReader {
         self.path = path
         let file = try FileSource(path: path)
         source = file
-        decompressor = try ZstdDecompressor()
         let loaded = try withContext(path) { try ParquetReader.load(file, size: file.size) }
         (metadata, footerStart, plans, typeLengths, rowGroups) = loaded
         schema = Schema(plans.map { Field($0.name, $0.type, nullable: $0.nullable) })
@@ -65,7 +71,9 @@ public final class ParquetReader {
                 throw ColumnarError.corrupt("row group \(g) has \(group.columns.count) columns, schema has \(plans.count)")
             }
             guard group.numRows >= 0 else { throw ColumnarError.corrupt("row group \(g) has a negative row count") }
-            total += group.numRows
+            let (sum, overflow) = total.addingReportingOverflow(group.numRows)
+            guard !overflow else { throw ColumnarError.corrupt("the row groups' row counts add up to more than \(Int64.max)") }
+            total = sum
             var columns = [ColumnChunkInfo]()
             for (c, column) in group.columns.enumerated() {
                 let plan = plans[c]
@@ -101,6 +109,12 @@ public final class ParquetReader {
         return (meta, footerStart, plans, typeLengths, infos)
     }
 
+    /// The longest footer read. Writers' footers are kilobytes to a few
+    /// megabytes (thousands of row groups of hundreds of columns); a longer
+    /// one is refused before it is read, since the coordinator reads footers
+    /// when it plans a run.
+    public static let maxFooterBytes: Int64 = 64 << 20
+
     /// Checks the magic bytes and decodes the footer; returns it with the
     /// offset where it starts (the end of the data area).
     static func readFooter(_ source: FileSource, size: Int64) throws -> (FileMetaData, Int64) {
@@ -116,6 +130,9 @@ public final class ParquetReader {
         let footerLength = Int64(ValueDecoding.readUInt32(tail, 0))
         guard footerLength > 0, footerLength <= size - 12 else {
             throw ColumnarError.corrupt("footer length \(footerLength) does not fit the file of \(size) bytes")
+        }
+        guard footerLength <= maxFooterBytes else {
+            throw ColumnarError.unsupported("a footer of \(footerLength) bytes; footers of more than \(maxFooterBytes) bytes are refused")
         }
         let footerStart = size - 8 - footerLength
         let footer = try source.read(at: footerStart, count: Int(footerLength))

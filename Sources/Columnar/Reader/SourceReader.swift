@@ -6,11 +6,14 @@ public enum SourceColumnKind: Sendable, Hashable, CustomStringConvertible {
     /// UINT_32 or UINT_64 (INTEGER(32|64, unsigned)): values as Int128.
     case unsigned(bits: Int)
     /// A decimal that does not fit the Int64 storage of `ColumnType.decimal`
-    /// (precision 19...38, or any precision stored as BYTE_ARRAY): the
-    /// unscaled values as Int128.
+    /// (precision 19...38, or any precision stored as BYTE_ARRAY or
+    /// FIXED_LEN_BYTE_ARRAY of up to 16 bytes, whose values may be wider
+    /// than the precision says): the unscaled values as Int128.
     case wideDecimal(precision: Int, scale: Int)
     /// Nanoseconds since 1970-01-01T00:00:00Z as Int128: INT64
-    /// TIMESTAMP(NANOS) and Spark's INT96 timestamps.
+    /// TIMESTAMP(NANOS), TIMESTAMP(MILLIS) (so that a millisecond value
+    /// beyond the microsecond range is one value the caller refuses, not
+    /// a failed column) and Spark's INT96 timestamps.
     case timestampNanos
 
     public var description: String {
@@ -35,6 +38,10 @@ public struct SourceField: Sendable, Hashable {
     /// The physical type with its annotation, as messages show it:
     /// `INT64 annotated TIMESTAMP(NANOS, utc: true)`, `INT96`.
     public let fileType: String
+    /// A FLOAT column: its values are read as doubles (exactly), but
+    /// their shortest decimal text is the float's (0.1, not
+    /// 0.10000000149011612).
+    public var isFloat: Bool = false
 }
 
 /// The values of one column of one row group of a source file.
@@ -83,13 +90,23 @@ public final class ParquetSourceReader {
     public let rowGroupRows: [Int64]
     public let rowCount: Int64
     public let createdBy: String?
+    /// The most bytes one column of one row group may decode to (see
+    /// `read`); unlimited unless set.
+    public var maxColumnBytes: Int = .max
 
     private let source: FileSource
     private let metadata: FileMetaData
     private let footerStart: Int64
     /// Per field: its leaf (column chunk) index and plan, nil when unsupported.
     private let plans: [(leaf: Int, plan: ColumnPlan, typeLength: Int)?]
-    private let decompressor: ZstdDecompressor
+    private var zstd: ZstdDecompressor?
+    /// The ZSTD context, made when the first ZSTD page is read.
+    private func decompressor() throws -> ZstdDecompressor {
+        if let zstd { return zstd }
+        let made = try ZstdDecompressor()
+        zstd = made
+        return made
+    }
 
     /// Deepest schema nesting walked before the file is called corrupt.
     static let maxDepth = 64
@@ -98,7 +115,6 @@ public final class ParquetSourceReader {
         self.path = path
         let file = try FileSource(path: path)
         source = file
-        decompressor = try ZstdDecompressor()
         let (meta, footerStart) = try withContext(path) { try ParquetReader.readFooter(file, size: file.size) }
         metadata = meta
         self.footerStart = footerStart
@@ -112,7 +128,11 @@ public final class ParquetSourceReader {
                 throw ColumnarError.corrupt("\(path): row group \(g) has \(group.columns.count) column chunks, the schema has \(leaves) leaves")
             }
             guard group.numRows >= 0 else { throw ColumnarError.corrupt("\(path): row group \(g) has a negative row count") }
-            total += group.numRows
+            let (sum, overflow) = total.addingReportingOverflow(group.numRows)
+            guard !overflow else {
+                throw ColumnarError.corrupt("\(path): the row groups' row counts add up to more than \(Int64.max)")
+            }
+            total = sum
         }
         guard total == meta.numRows else {
             throw ColumnarError.corrupt("\(path): row groups hold \(total) rows, footer says \(meta.numRows)")
@@ -185,7 +205,11 @@ public final class ParquetSourceReader {
             precision = Int(p)
             scale = Int(s)
         }
-        if isDecimal, precision > 18 || physical == .byteArray {
+        // FIXED_LEN_BYTE_ARRAY decimals are read wide whatever their
+        // precision: a value wider than 64 bits is then one bad row, not a
+        // failed column.
+        let wideFixed = physical == .fixedLenByteArray && (1...16).contains(Int(e.typeLength ?? 0))
+        if isDecimal, precision > 18 || physical == .byteArray || wideFixed {
             guard (1...38).contains(precision), (0...precision).contains(scale) else {
                 return refused("decimal(\(precision),\(scale)); precision above 38 is not supported")
             }
@@ -201,6 +225,10 @@ public final class ParquetSourceReader {
         }
         if physical == .int96 { return wide(.timestampNanos, .nanos) }
         if physical == .int64, case .timestamp(_, 3) = e.logicalType { return wide(.timestampNanos, .nanos) }
+        // Milliseconds as nanoseconds: one that overflows microseconds is
+        // then a bad row (quarantined), not a failed column.
+        if physical == .int64, case .timestamp(_, 1) = e.logicalType { return wide(.timestampNanos, .millis) }
+        if physical == .int64, e.logicalType == nil, e.convertedType == 9 { return wide(.timestampNanos, .millis) }
         if physical == .int32 || physical == .int64 {
             var unsignedBits: Int?
             if case .integer(let bits, false) = e.logicalType, bits >= 32 { unsignedBits = Int(bits) }
@@ -216,7 +244,7 @@ public final class ParquetSourceReader {
         do {
             let plan = try ColumnPlan(e)
             return (SourceField(name: e.name, nullable: plan.nullable, kind: .typed(plan.type), unsupported: nil,
-                                fileType: fileType), plan)
+                                fileType: fileType, isFloat: physical == .float), plan)
         } catch let error as ColumnarError {
             if case .unsupported(let message) = error { return refused(message) }
             return refused("\(error)")
@@ -243,14 +271,17 @@ public final class ParquetSourceReader {
         return text
     }
 
-    /// Index of the top-level column `name` (the first, if two share it).
+    /// Index of the top-level column `name`; nil when there is none, or
+    /// when two columns share the name (which one is meant cannot be told).
     public func fieldIndex(_ name: String) -> Int? {
-        fields.firstIndex { $0.name == name }
+        let matches = fields.indices.filter { fields[$0].name == name }
+        return matches.count == 1 ? matches[0] : nil
     }
 
     /// Reads column `field` of row group `rowGroup`. Throws
     /// `ColumnarError.unsupported` naming the file, the column and the
-    /// feature when the column cannot be read.
+    /// feature when the column cannot be read, or when it would decode to
+    /// more than `maxColumnBytes` (checked before each page is expanded).
     public func read(field: Int, rowGroup: Int) throws -> SourceColumn {
         guard fields.indices.contains(field) else {
             throw ColumnarError.invalidArgument("\(path) has \(fields.count) columns, not \(field + 1)")
@@ -266,21 +297,53 @@ public final class ParquetSourceReader {
         let meta = group.columns[leaf]
         let rows = Int(group.numRows)
         let column = try withContext("\(path): row group \(rowGroup), column '\(f.name)'") { () throws -> Column in
-            guard meta.type == plan.physical.rawValue else {
-                throw ColumnarError.corrupt("physical type #\(meta.type), the schema says \(plan.physical.name)")
-            }
-            guard meta.numValues == group.numRows else {
-                throw ColumnarError.corrupt("\(meta.numValues) values for \(group.numRows) rows")
-            }
+            try Self.checkChunk(meta, group, plan)
             if rows == 0 { return ColumnBuilder(plan.type).build() }
             let bytes = try ParquetReader.chunkBytes(
                 source, meta, footerStart: footerStart,
                 pads: ParquetReader.chunkSizesMayBeShort(createdBy: metadata.createdBy))
-            let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLength)
+            let decoder = ChunkDecoder(plan: plan, meta: meta, decompressor: decompressor, typeLength: typeLength,
+                                       maxBytes: maxColumnBytes)
             return try decoder.decode(bytes, rows: rows)
         }
         if case .typed = kind { return .typed(column) }
         return .wide(WideValues.unpack(column), validity: column.validity)
+    }
+}
+
+extension ParquetSourceReader {
+    /// What the footer alone says about one column chunk: its physical
+    /// type, its value count, its codec.
+    fileprivate static func checkChunk(_ meta: ColumnMetaData, _ group: RowGroupData, _ plan: ColumnPlan) throws {
+        guard meta.type == plan.physical.rawValue else {
+            throw ColumnarError.corrupt("physical type #\(meta.type), the schema says \(plan.physical.name)")
+        }
+        guard meta.numValues == group.numRows else {
+            throw ColumnarError.corrupt("\(meta.numValues) values for \(group.numRows) rows")
+        }
+        guard Codec.readable.contains(meta.codec) || group.numRows == 0 else {
+            throw ColumnarError.unsupported(
+                "codec \(Codec.name(meta.codec)); rewrite the file with ZSTD, SNAPPY, GZIP or no compression")
+        }
+    }
+
+    /// Checks, from the footer only, every row group's chunk of column
+    /// `field` as `read` would before decoding it (physical type, value
+    /// count, codec), so a planner can refuse a file whose shards would
+    /// all fail. Throws what `read` throws.
+    public func checkChunks(field: Int) throws {
+        guard fields.indices.contains(field) else {
+            throw ColumnarError.invalidArgument("\(path) has \(fields.count) columns, not \(field + 1)")
+        }
+        let f = fields[field]
+        guard let (leaf, plan, _) = plans[field], f.kind != nil else {
+            throw ColumnarError.unsupported("\(path): column '\(f.name)' (\(f.fileType)) is \(f.unsupported ?? "not readable")")
+        }
+        for (g, group) in metadata.rowGroups.enumerated() {
+            try withContext("\(path): row group \(g), column '\(f.name)'") {
+                try Self.checkChunk(group.columns[leaf], group, plan)
+            }
+        }
     }
 }
 
@@ -308,6 +371,7 @@ enum WideValues {
         case (.decimal, .bytes(let s)):
             for i in 0..<s.count { put(try bigEndian(s.bytes(at: i))) }
         case (.nanos, .int64(let v)): for x in v { put(Int128(x)) }
+        case (.millis, .int64(let v)): for x in v { put(Int128(x) * 1_000_000) }
         case (.nanos, .fixed(let bytes, 12)):
             var i = 0
             while i + 12 <= bytes.count {
@@ -359,11 +423,16 @@ enum WideValues {
 
     /// An INT96 timestamp (8 bytes little-endian nanoseconds of the day,
     /// then 4 bytes little-endian Julian day) as nanoseconds since the epoch.
+    /// The day is unsigned, as Arrow (pyarrow) and DuckDB read it; Spark
+    /// reads it signed, which differs only for days before 4713 BC.
+    /// Nanoseconds of the day beyond the day (Spark writes such values:
+    /// parquet-testing's int96_from_spark) are added as they are, as
+    /// pyarrow does, not refused.
     static func int96Nanos(_ b: [UInt8], _ at: Int) -> Int128 {
         var nanos: UInt64 = 0
         for k in 0..<8 { nanos |= UInt64(b[at + k]) << UInt64(8 * k) }
         var day: UInt32 = 0
         for k in 0..<4 { day |= UInt32(b[at + 8 + k]) << UInt32(8 * k) }
-        return (Int128(Int32(bitPattern: day)) - unixEpochJulianDay) * 86_400_000_000_000 + Int128(nanos)
+        return (Int128(day) - unixEpochJulianDay) * 86_400_000_000_000 + Int128(nanos)
     }
 }

@@ -45,7 +45,7 @@ public func ingest(
         switch source.format {
         case .csv: try CSVIngest(run: run, source: source, shard: shard, options: options).parse()
         case .jsonl: try JSONLinesIngest(run: run, source: source, shard: shard, options: options).parse()
-        case .parquet: try ParquetIngest(run: run, source: source, shard: shard).read()
+        case .parquet: try ParquetIngest(run: run, source: source, shard: shard, options: options).read()
         }
         return try run.finish()
     } catch {

@@ -88,6 +88,15 @@ public struct IngestOptions: Sendable, Hashable {
     /// quarantined without being held in memory, and parsing goes on after
     /// its end.
     public var maxRecordBytes: Int = 64 << 20
+    /// A Parquet row group whose footer claims more rows than this is
+    /// refused (a permanent failure) before anything is allocated for it.
+    public var maxParquetRowGroupRows: Int64 = 1 << 31
+    /// The most memory one Parquet row group's declared columns may take
+    /// once decoded, estimated as rows × bytes per value before anything
+    /// is decoded, and enforced while decoding (a column's share: this
+    /// divided by the declared columns in the file). More fails the shard
+    /// permanently.
+    public var maxParquetRowGroupBytes: Int64 = 2 << 30
 
     public init() {}
 }

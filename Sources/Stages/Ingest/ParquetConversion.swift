@@ -77,6 +77,9 @@ enum ParquetConversion {
         case int(Int128)
         case decimal(Int128, scale: Int)
         case double(Double)
+        /// A FLOAT column's value: converted from the float's own shortest
+        /// text (0.1, where the double it widens to prints 0.10000000149011612).
+        case float(Float)
         case bool(Bool)
         case bytes(ArraySlice<UInt8>)
         case date(Int64)
@@ -84,7 +87,7 @@ enum ParquetConversion {
         case nanos(Int128)
     }
 
-    static func value(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind) -> Value? {
+    static func value(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind, float: Bool = false) -> Value? {
         if values.isNull(row) { return nil }
         switch (values, kind) {
         case (.wide(let v, _), .unsigned): return .int(v[row])
@@ -99,7 +102,7 @@ enum ParquetConversion {
                 default: return .int(Int128(v[row]))
                 }
             case .int32(let v): return c.type == .date ? .date(Int64(v[row])) : .int(Int128(v[row]))
-            case .double(let v): return .double(v[row])
+            case .double(let v): return float ? .float(Float(v[row])) : .double(v[row])
             case .bool(let v): return .bool(v[row])
             case .bytes(let s): return .bytes(s.bytes(at: row))
             }
@@ -112,7 +115,8 @@ enum ParquetConversion {
         var failures: [(Int, String)]
     }
 
-    static func convert(_ values: SourceColumn, kind: SourceColumnKind, to field: Field) throws -> Converted {
+    /// `float`: the column is FLOAT (`SourceField.isFloat`).
+    static func convert(_ values: SourceColumn, kind: SourceColumnKind, float: Bool = false, to field: Field) throws -> Converted {
         let n = values.count
         var failures = [(Int, String)]()
         // The same type: the column as read, checked for nulls (and UTF-8).
@@ -129,13 +133,21 @@ enum ParquetConversion {
                         }
                     }
                 }
-                if failures.count > 1 { failures.sort { $0.0 < $1.0 } }
             }
+            // The file's decimal(p,s) says how many digits its values have,
+            // not that they have no more: check them as any conversion does.
+            if case .decimal(let p, let s) = field.type, case .int64(let v) = column.values, p < pow10.count {
+                let limit = pow10[p]
+                for row in 0..<n where !column.isNull(row) && Int128(v[row]).magnitude >= limit.magnitude {
+                    failures.append((row, "'\(decimalText(Int128(v[row]), scale: s))' \(overflow(p, s))"))
+                }
+            }
+            if failures.count > 1 { failures.sort { $0.0 < $1.0 } }
             return Converted(column: column, failures: failures)
         }
         var builder = ColumnBuilder(field.type, capacity: n)
         for row in 0..<n {
-            guard let v = value(values, row, kind: kind) else {
+            guard let v = value(values, row, kind: kind, float: float) else {
                 if !field.nullable { failures.append((row, "null in a non-nullable column")) }
                 builder.appendNull()
                 continue
@@ -180,6 +192,11 @@ enum ParquetConversion {
                     return fail("is not a whole number within \(type)'s range")
                 }
                 whole = x
+            case .float(let f):
+                guard f.isFinite, f == f.rounded(.towardZero), let x = Int128(exactly: f) else {
+                    return fail("is not a whole number within \(type)'s range")
+                }
+                whole = x
             case .bytes(let b):
                 guard let x = parse(b, { ValueParsers.int64($0, $1) }) else { return fail("is not \(Reasons.typeName(type))") }
                 whole = Int128(x)
@@ -209,7 +226,13 @@ enum ParquetConversion {
                 }
             case .double(let d):
                 guard d.isFinite else { return fail("is not a decimal(\(p),\(s))") }
-                switch decimalFromShortest(d, scale: s) {
+                switch decimalFromShortest(d.description, scale: s) {
+                case .success(let u): unscaled = u
+                case .failure(let e): return fail(e == .scale ? scaleText(p, s) : overflow(p, s))
+                }
+            case .float(let f):
+                guard f.isFinite else { return fail("is not a decimal(\(p),\(s))") }
+                switch decimalFromShortest(f.description, scale: s) {
                 case .success(let u): unscaled = u
                 case .failure(let e): return fail(e == .scale ? scaleText(p, s) : overflow(p, s))
                 }
@@ -233,6 +256,7 @@ enum ParquetConversion {
             case .int(let x): return .success(.double(Double(x)))
             case .decimal: return .success(.double(Double(text(v))!))
             case .double(let d): return .success(.double(d))
+            case .float(let f): return .success(.double(Double(f)))
             case .bytes(let b):
                 guard let d = parse(b, { ValueParsers.double($0, $1) }) else { return fail("is not \(Reasons.typeName(type))") }
                 return .success(.double(d))
@@ -309,10 +333,10 @@ enum ParquetConversion {
 
     enum ShortestFailure: Error { case scale, overflow }
 
-    /// A finite double's shortest decimal text (Swift's `description`:
-    /// `0.1`, `1e-05`, `1.5e+20`) as an unscaled integer at `scale`.
-    static func decimalFromShortest(_ d: Double, scale: Int) -> Result<Int128, ShortestFailure> {
-        let t = Array(d.description.utf8)
+    /// A finite double's or float's shortest decimal text (Swift's
+    /// `description`: `0.1`, `1e-05`, `1.5e+20`) as an unscaled integer at `scale`.
+    static func decimalFromShortest(_ text: String, scale: Int) -> Result<Int128, ShortestFailure> {
+        let t = Array(text.utf8)
         var i = 0
         var negative = false
         if i < t.count, t[i] == UInt8(ascii: "-") { negative = true; i += 1 }
@@ -354,6 +378,7 @@ enum ParquetConversion {
         case .int(let x): return String(x)
         case .decimal(let u, let s): return decimalText(u, scale: s)
         case .double(let d): return d.description
+        case .float(let f): return f.description
         case .bool(let b): return b ? "true" : "false"
         case .bytes(let b): return String(decoding: b, as: UTF8.self)
         case .date(let d): return ValueText.date(days: d)
@@ -392,11 +417,14 @@ enum ParquetConversion {
     }
 
     /// Row `row` of `values` as a JSON value: numbers bare, the rest quoted.
-    static func json(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind) -> String {
-        guard let v = value(values, row, kind: kind) else { return "null" }
+    /// `limit`: a string longer than this many bytes is cut there first.
+    static func json(_ values: SourceColumn, _ row: Int, kind: SourceColumnKind, float: Bool = false, limit: Int = .max) -> String {
+        guard var v = value(values, row, kind: kind, float: float) else { return "null" }
+        if case .bytes(let b) = v, b.count > limit { v = .bytes(b.prefix(limit)) }
         switch v {
         case .int, .decimal, .bool: return text(v)
         case .double(let d): return d.isFinite ? text(v) : jsonString(text(v))
+        case .float(let f): return f.isFinite ? text(v) : jsonString(text(v))
         default: return jsonString(text(v))
         }
     }

@@ -20,11 +20,31 @@ struct ParquetIngest {
     let run: IngestRun
     let source: IngestSource
     let shard: Shard
+    let options: IngestOptions
 
-    init(run: IngestRun, source: IngestSource, shard: Shard) {
+    init(run: IngestRun, source: IngestSource, shard: Shard, options: IngestOptions = IngestOptions()) {
         self.run = run
         self.source = source
         self.shard = shard
+        self.options = options
+    }
+
+    /// Rows of nulls written per batch when no declared column is in the file.
+    static let nullSliceRows = 1 << 16
+
+    /// Bytes a value of `kind` takes while a row group is ingested: as
+    /// decoded, as converted, and as its output builder holds it (strings
+    /// count their offsets; their bytes are limited while decoding).
+    static func bytesPerValue(_ kind: SourceColumnKind) -> Int64 {
+        switch kind {
+        case .unsigned, .wideDecimal, .timestampNanos: return 56
+        case .typed(let t):
+            switch t.storage {
+            case .bool: return 3
+            case .int32: return 12
+            default: return 24
+            }
+        }
     }
 
     private var file: String { shard.path }
@@ -52,7 +72,15 @@ struct ParquetIngest {
             groups = Array(reader.rowGroupRows.indices)
         }
         for g in groups {
+            // The footer's count is the one source of row numbers; a planned
+            // shard's firstLine must agree with it, or the file was
+            // rewritten (to the same size) after the run was planned.
             let firstRow = reader.rowGroupRows[..<g].reduce(0, +)
+            if shard.rowGroup != nil, shard.firstLine != 1 || g == 0, shard.firstLine != firstRow + 1 {
+                throw IngestError.invalidSource(
+                    file: file, message: "row group \(g) starts at row \(firstRow + 1), the shard planned it at row "
+                        + "\(shard.firstLine): the file changed after the run was planned")
+            }
             try readGroup(reader, g, firstRow: firstRow, mapping)
         }
     }
@@ -110,26 +138,67 @@ struct ParquetIngest {
     }
 
     private func readGroup(_ reader: ParquetSourceReader, _ g: Int, firstRow: Int64, _ mapping: [Int?]) throws {
-        let rows = Int(reader.rowGroupRows[g])
-        var sources = [SourceColumn?]()
-        var converted = [Column]()
+        let claimed = reader.rowGroupRows[g]
+        guard claimed <= options.maxParquetRowGroupRows else {
+            throw IngestError.invalidSource(
+                file: file, message: "row group \(g) claims \(claimed) rows; row groups of more than "
+                    + "\(options.maxParquetRowGroupRows) rows are refused")
+        }
+        // Memory: the footer's rows times what each declared column in the
+        // file takes per value (as decoded, converted and written), before
+        // anything is decoded; then each column's share while decoding.
+        let present = mapping.compactMap { $0 }
+        let estimate = present.reduce(Int64(0)) { sum, i in
+            let (m, o) = claimed.multipliedReportingOverflow(by: Self.bytesPerValue(reader.fields[i].kind!))
+            return o ? .max : sum.addingReportingOverflow(m).overflow ? .max : sum + m
+        }
+        guard estimate <= options.maxParquetRowGroupBytes else {
+            throw IngestError.invalidSource(
+                file: file, message: "row group \(g): \(claimed) rows of \(present.count) declared columns need about "
+                    + "\(estimate) bytes of memory, more than the limit of \(options.maxParquetRowGroupBytes)")
+        }
+        reader.maxColumnBytes = Int(options.maxParquetRowGroupBytes / Int64(max(1, present.count)))
+        // The file's columns first: their decoded values, not the footer's
+        // count, size the null columns of the declared columns it lacks.
+        var sources = [SourceColumn?](repeating: nil, count: source.columns.count)
+        var decoded = [Column?](repeating: nil, count: source.columns.count)
         /// The first failing column of each bad row, in declared order.
         var failures = [Int: (column: Int, reason: String)]()
+        var decodedRows: Int?
         for (c, field) in source.columns.enumerated() {
-            guard let i = mapping[c] else {
-                sources.append(nil)
-                var b = ColumnBuilder(field.type, capacity: rows)
-                for _ in 0..<rows { b.appendNull() }
-                converted.append(b.build())
-                continue
-            }
+            guard let i = mapping[c] else { continue }
             let values = try reader.read(field: i, rowGroup: g)
-            sources.append(values)
-            let r = try ParquetConversion.convert(values, kind: reader.fields[i].kind!, to: field)
-            converted.append(r.column)
+            guard Int64(values.count) == claimed, decodedRows == nil || decodedRows == values.count else {
+                throw ColumnarError.corrupt("\(file): row group \(g), column '\(field.name)': \(values.count) values for \(claimed) rows")
+            }
+            decodedRows = values.count
+            sources[c] = values
+            let r = try ParquetConversion.convert(values, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat, to: field)
+            decoded[c] = r.column
             for (row, reason) in r.failures where failures[row] == nil {
                 failures[row] = (c, reason)
             }
+        }
+        guard let rows = decodedRows else {
+            // No declared column is in the file: nulls only, in bounded slices.
+            var start: Int64 = 0
+            while start < claimed {
+                let n = Int(min(Int64(Self.nullSliceRows), claimed - start))
+                let columns = source.columns.map { field -> Column in
+                    var b = ColumnBuilder(field.type, capacity: n)
+                    for _ in 0..<n { b.appendNull() }
+                    return b.build()
+                }
+                try run.appendRows(columns, lines: (0..<Int64(n)).map { firstRow + start + $0 + 1 })
+                start += Int64(n)
+            }
+            return
+        }
+        let converted = source.columns.indices.map { c -> Column in
+            if let column = decoded[c] { return column }
+            var b = ColumnBuilder(source.columns[c].type, capacity: rows)
+            for _ in 0..<rows { b.appendNull() }
+            return b.build()
         }
         if failures.isEmpty {
             try run.appendRows(converted, lines: (0..<Int64(rows)).map { firstRow + $0 + 1 })
@@ -166,8 +235,11 @@ struct ParquetIngest {
         var parts = [String]()
         for (c, field) in source.columns.enumerated() {
             guard let i = mapping[c], let values = sources[c] else { continue }
+            // Each value cut to the quarantine's limit before it is escaped:
+            // the row's text is cut there anyway.
             parts.append(ParquetConversion.jsonString(field.name) + ": "
-                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!))
+                         + ParquetConversion.json(values, row, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat,
+                                                  limit: options.quarantineRawLimit))
         }
         return "{" + parts.joined(separator: ", ") + "}"
     }

@@ -122,11 +122,18 @@ public func planShards(path: String, size: Int64, shardSize: Int64, source: Inge
 /// row number its first row has as `firstLine`; a file without row groups
 /// is one (empty) shard. Only the footer is read. With `source`, its
 /// declared columns are checked against the file's first, so a missing,
-/// extra, unsupported or unconvertible column is refused when the run is
-/// planned rather than in every shard.
+/// extra, unsupported or unconvertible column, or a declared column whose
+/// chunks use a codec the reader lacks (LZ4, BROTLI, LZO) or another
+/// physical type than the schema's, is refused when the run is planned
+/// rather than in every shard.
 public func planParquetShards(path: String, source: IngestSource? = nil) throws -> [Shard] {
     let reader = try ParquetIngest.open(path)
-    if let source { _ = try ParquetIngest.columns(reader, source: source, file: path) }
+    if let source {
+        // Codecs and physical types are in the footer: a chunk no shard could read fails the plan, not every task.
+        for i in try ParquetIngest.columns(reader, source: source, file: path).compactMap({ $0 }) {
+            try reader.checkChunks(field: i)
+        }
+    }
     guard !reader.rowGroupRows.isEmpty else { return [Shard(path: path)] }
     var first: Int64 = 1
     var shards = [Shard]()

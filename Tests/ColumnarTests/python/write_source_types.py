@@ -63,7 +63,7 @@ def canonical(col, back):
 files = []
 
 
-def add(name, tab, write, int96=()):
+def add(name, tab, write):
     path = os.path.join(out, name)
     write(path)
     back = pq.read_table(path)
