@@ -20,7 +20,7 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT drains the worker: it takes no new task, lets running ones finish \
             (30 s at most), hands the rest back to the broker and exits 0.
-            Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, BIS_DATA_ROOT. \
+            Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, BIS_DATA_ROOT, BIS_LOG_FORMAT. \
             A password in --amqp is refused (exit 2): it would show in ps.
             The fleet key must be the coordinator's: --fleet-key-file, or <data root>/fleet.key (created when missing).
             Exit codes: 0 stopped, 2 usage error (a bad BIS_TEST_FAULT, a password in --amqp, a bad fleet key too), \
@@ -82,6 +82,10 @@ struct WorkerCommand: AsyncParsableCommand {
             + "PRECONDITION_FAILED) a queue declared again with another x-delivery-limit."))
     var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
 
+    @Option(help: ArgumentHelp("How stderr logs are written: text, or json (one object per line, for log shippers; "
+                               + "default $BIS_LOG_FORMAT, else text).", valueName: "text|json"))
+    var logFormat: String?
+
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
         if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
@@ -91,6 +95,16 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if root == nil { throw ValidationError("give the data root with --data-root DIR or BIS_DATA_ROOT") }
         _ = try stageList()
+        _ = try resolvedLogFormat()
+    }
+
+    /// --log-format, else $BIS_LOG_FORMAT, else text; a bad name is a usage error (exit 2).
+    func resolvedLogFormat() throws -> LogFormat {
+        do {
+            return try LogFormat.resolve(flag: logFormat, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     var root: String? { dataRoot ?? ProcessInfo.processInfo.environment["BIS_DATA_ROOT"] }
@@ -106,7 +120,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        try resolvedLogFormat().bootstrap()
         var logger = Logger(label: "bis.worker")
         logger.logLevel = .info
         let broker: BrokerSecrets.Broker

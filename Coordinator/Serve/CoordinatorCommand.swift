@@ -23,7 +23,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             Specs and input files are read only under the input roots (--input-root, default the working \
             directory); a submit naming a path outside them is refused with 403.
             Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, \
-            BIS_DATA_ROOT, BIS_DB, BIS_TOKEN (without --auth: one principal, admin, whose token it is).
+            BIS_DATA_ROOT, BIS_DB, BIS_LOG_FORMAT, BIS_TOKEN (without --auth: one principal, admin, whose token it is).
             Secrets never go on the command line: a password in --amqp is refused (exit 2).
             The fleet key (every queue message carries an HMAC-SHA256 under it) is --fleet-key-file, or \
             <data root>/fleet.key, created (mode 0600) when missing; every worker must use the same key.
@@ -123,6 +123,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                valueName: "duration"))
     var gcInterval: String = "1h"
 
+    @Option(help: ArgumentHelp("How stderr logs are written: text, or json (one object per line, for log shippers; "
+                               + "default $BIS_LOG_FORMAT, else text).", valueName: "text|json"))
+    var logFormat: String?
+
     /// The --keep-* and --gc-interval flags, checked.
     func retentionOptions() throws -> Coordination.RetentionOptions {
         func seconds(_ text: String, _ flag: String) throws -> Double {
@@ -141,6 +145,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try retentionOptions()
+        _ = try resolvedLogFormat()
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
         guard maxGlobEntries >= 1 else { throw ValidationError("--max-glob-entries must be at least 1") }
@@ -151,7 +156,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        try resolvedLogFormat().bootstrap()
         let env = ProcessInfo.processInfo.environment
         let logger = Logger(label: "bis.coordinator")
         let hp = HostPort(http)!
@@ -363,4 +368,15 @@ struct HostPort {
 /// An AMQP URL without its password, for messages.
 func redacted(_ url: String) -> String {
     (try? AMQPURL.list(url).map(\.description).joined(separator: ",")) ?? "<the broker URL>"
+}
+
+extension CoordinatorCommand {
+    /// --log-format, else $BIS_LOG_FORMAT, else text; a bad name is a usage error (exit 2).
+    func resolvedLogFormat() throws -> LogFormat {
+        do {
+            return try LogFormat.resolve(flag: logFormat, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
 }

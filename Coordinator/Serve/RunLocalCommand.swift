@@ -42,19 +42,29 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the final run as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("How stderr logs are written: text, or json (one object per line, for log shippers; "
+                               + "default $BIS_LOG_FORMAT, else text).", valueName: "text|json"))
+    var logFormat: String?
+
     func validate() throws {
         guard local else {
             throw ValidationError("`bis run` runs a pipeline embedded: say --local (for the fleet, `bis submit SPEC.yml`)")
         }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        _ = try resolvedLogFormat()
+    }
+
+    /// --log-format, else $BIS_LOG_FORMAT, else text; a bad name is a usage error (exit 2).
+    func resolvedLogFormat() throws -> LogFormat {
+        do {
+            return try LogFormat.resolve(flag: logFormat, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = .warning
-            return h
-        }
+        try resolvedLogFormat().bootstrap(level: .warning)
         let env = ProcessInfo.processInfo.environment
         let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/local")
         try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
