@@ -116,7 +116,10 @@ final class IOLoop: @unchecked Sendable {
                     logger.info("broker node does not answer, trying the next", metadata: ["amqp.url": "\(urls[i])", "error": "\(error)"])
                 }
                 lastError = error
-                if case .loginFailed = error { throw error }   // same credentials everywhere: no use trying on
+                // Bad credentials are the same everywhere: no use trying on. Any
+                // other handshake failure (a 530 "vhost down" from a restarting
+                // node, a library error) is this node's: try the next.
+                if case .loginFailed(_, _, code: 403?) = error { throw error }
             }
         }
         throw lastError
