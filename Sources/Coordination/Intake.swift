@@ -126,7 +126,11 @@ extension CoordinatorEngine {
             case .heartbeat(let b):
                 try StateMachine.recordHeartbeat(b, at: now, db)
                 if b.node != nil || b.reconnects != nil {
-                    metricsState.withLock { $0.workerBroker[b.worker.id] = (b.node, b.reconnects) }
+                    metricsState.withLock {
+                        $0.workerBroker[b.worker.id] = (b.node, b.reconnects, now)
+                        // Workers gone for an hour (the workers view's window) no longer count.
+                        $0.workerBroker = $0.workerBroker.filter { now - $0.value.at <= 3600 }
+                    }
                 }
             case .deadLetter(let task, let reason):
                 // A task message a worker refused for a malformed field

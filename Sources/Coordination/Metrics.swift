@@ -18,7 +18,9 @@ struct EngineMetrics: Sendable {
     var gcPasses = 0
     /// Per worker id: the broker node and reconnect count of its last
     /// heartbeat (memory only: the next beats refill it after a restart).
-    var workerBroker: [String: (node: String?, reconnects: Int?)] = [:]
+    /// Each worker's broker node and reconnect count from its last
+    /// heartbeat (`at`: when), for workers heard from in the last hour.
+    var workerBroker: [String: (node: String?, reconnects: Int?, at: Double)] = [:]
 }
 
 extension CoordinatorEngine {

@@ -29,7 +29,9 @@ public struct MetricsSnapshot: Sendable, Hashable {
     /// Times the coordinator's broker connection was re-established since start.
     public var brokerReconnects: Int = 0
     /// Broker reconnects the workers report (their last heartbeats, summed),
-    /// of workers heard from since the coordinator started.
+    /// of workers heard from in the last hour since the coordinator started:
+    /// a gauge, not a counter (it drops when a worker goes, restarts at zero
+    /// with the coordinator).
     public var workerBrokerReconnects: Int = 0
     /// From a task's planning to its result's commit, since start.
     public var handoffLatency: Histogram

@@ -35,9 +35,13 @@ enum PrometheusText {
         family("bis_intake_commits_total", "counter", "Event batches committed (group commits), since start.")
         out.append("bis_intake_commits_total \(m.intakeCommits)")
         family("bis_broker_reconnects_total", "counter",
-               "Broker connections re-established after a loss: the coordinator's since start, and the workers' as their last heartbeats report.")
+               "The coordinator's broker connections re-established after a loss, since start.")
         out.append("bis_broker_reconnects_total{client=\"coordinator\"} \(m.brokerReconnects)")
-        out.append("bis_broker_reconnects_total{client=\"workers\"} \(m.workerBrokerReconnects)")
+        // Not a counter: the sum of lifetime counts of the workers heard from
+        // in the last hour drops when a worker goes.
+        family("bis_worker_broker_reconnects", "gauge",
+               "Broker reconnects the workers heard from in the last hour report in their last heartbeats, summed.")
+        out.append("bis_worker_broker_reconnects \(m.workerBrokerReconnects)")
         family("bis_handoff_latency_seconds", "histogram", "From a task's planning to its result's commit.")
         out += lines(m.handoffLatency, "bis_handoff_latency_seconds")
         family("bis_task_duration_seconds", "histogram", "Winning executions' run time.")

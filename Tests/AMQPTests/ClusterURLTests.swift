@@ -20,6 +20,18 @@ import Testing
         #expect(!AMQPURL.carriesPassword("amqp://bis@h1:5682/%2F,amqp://bis@h2:5692/%2F"))
     }
 
+    /// A space after the comma and a query in the first URL: the second
+    /// URL's password must still be hidden and seen (the `@` before the first
+    /// `?` is the first URL's).
+    @Test func aListWithSpacesAndAQueryIsSplitAsTheClientSplitsIt() throws {
+        let s = "amqp://bis:a@h1/%2F?x=1, amqp://bis:SECRET@h2/%2F"
+        #expect(try AMQPURL.list(s).map(\.host) == ["h1", "h2"])
+        #expect(!AMQPURL.redact(s).contains("SECRET"))
+        #expect(AMQPURL.redact(s) == "amqp://bis:***@h1/%2F?x=1, amqp://bis:***@h2/%2F")
+        #expect(AMQPURL.carriesPassword("amqp://bis@h1/%2F?x=1, amqp://bis:SECRET@h2/%2F"))
+        #expect(!AMQPURL.carriesPassword("amqp://bis@h1/%2F?x=1, amqp://bis@h2/%2F"))
+    }
+
     @Test func theConfigurationKeepsEveryNodeAndSetsOnePasswordForAll() throws {
         var config = try AMQPConfiguration(url: "amqp://bis@h1:1/%2F,amqp://bis@h2:2/%2F")
         #expect(config.urls.count == 2 && config.url.host == "h1")

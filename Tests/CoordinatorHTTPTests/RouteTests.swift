@@ -170,6 +170,9 @@ import Testing
             #expect(a.status == 200)
             #expect(a.contentType == "text/plain; version=0.0.4; charset=utf-8")
             #expect(a.text.contains("bis_runs{state=\"running\"} 1"))
+            // The workers' reconnects can drop (a worker gone): a gauge, not a counter's series.
+            #expect(a.text.contains("# TYPE bis_worker_broker_reconnects gauge"))
+            #expect(!a.text.contains("bis_broker_reconnects_total{client=\"workers\"}"))
         }
     }
 

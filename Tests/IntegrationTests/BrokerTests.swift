@@ -228,6 +228,32 @@ struct BrokerTests {
         }
     }
 
+    /// Of a list of nodes, one whose handshake fails for its own reasons (a
+    /// 530: here a vhost it does not have, as a restarting node's vhost is
+    /// down) does not stop the first connect; a refused login (403, the same
+    /// credentials everywhere) does.
+    @Test func onlyARefusedLoginStopsTryingTheOtherNodes() async throws {
+        let good = try TestBroker.configuration().url
+        var noVhost = good
+        noVhost.vhost = "bis-no-such-vhost"
+        var config = try TestBroker.configuration()
+        config.urls = [noVhost, good]
+        config.startPosition = 0
+        let amqp = try await AMQPConnection.connect(config)
+        #expect(amqp.node == good.node)
+        await amqp.close()
+
+        var wrong = good
+        wrong.password = "definitely-wrong-\(UInt16.random(in: 0...9999))"
+        config.urls = [wrong, good]
+        do {
+            _ = try await AMQPConnection.connect(config)
+            Issue.record("a refused login must not be retried on the next node")
+        } catch let error as AMQPError {
+            guard case .loginFailed(_, _, code: 403?) = error else { Issue.record("expected a 403 loginFailed, got \(error)"); return }
+        }
+    }
+
     @Test func nothingListeningIsAConnectError() async throws {
         var config = try TestBroker.configuration()
         config.url.port = 1  // nothing listens on tcpmux here

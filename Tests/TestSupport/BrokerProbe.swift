@@ -24,7 +24,20 @@ public func tcpAcceptsConnections(host: String, port: UInt16) -> Bool {
 /// Waits (at most `timeout` seconds) until the AMQP URL's broker accepts connections.
 public func waitForBroker(_ amqpURL: String, timeout: Double = 120) async throws {
     // A comma-separated list (a cluster's nodes): any node that answers will do.
-    let nodes = amqpURL.components(separatedBy: ",").compactMap { u -> (String, UInt16)? in
+    // Split as AMQPURL.listEntries does (TestSupport does not link AMQP): a
+    // comma only where a URL follows, since a password may hold one.
+    var entries: [String] = []
+    var current = ""
+    for part in amqpURL.components(separatedBy: ",") {
+        let trimmed = part.drop { $0 == " " }
+        if !entries.isEmpty || !current.isEmpty, trimmed.hasPrefix("amqp://") || trimmed.hasPrefix("amqps://") {
+            entries.append(current); current = String(trimmed)
+        } else {
+            current += current.isEmpty && entries.isEmpty ? String(trimmed) : "," + part
+        }
+    }
+    entries.append(current)
+    let nodes = entries.compactMap { u -> (String, UInt16)? in
         guard let url = URLComponents(string: u), let host = url.host else { return nil }
         return (host, UInt16(url.port ?? 5672))
     }

@@ -116,7 +116,10 @@ final class IOLoop: @unchecked Sendable {
                     logger.info("broker node does not answer, trying the next", metadata: ["amqp.url": "\(urls[i])", "error": "\(error)"])
                 }
                 lastError = error
-                if case .loginFailed = error { throw error }   // same credentials everywhere: no use trying on
+                // Bad credentials are the same everywhere: no use trying on. Any
+                // other handshake failure (a 530 "vhost down" from a restarting
+                // node, a library error) is this node's: try the next.
+                if case .loginFailed(_, _, code: 403?) = error { throw error }
             }
         }
         throw lastError
@@ -522,7 +525,12 @@ final class IOLoop: @unchecked Sendable {
             reconnectAttempt = 0
         } catch {
             setConnected(nil)
-            let level: Logger.Level = reconnectAttempt == 1 || reconnectAttempt % 10 == 0 ? .info : .debug
+            // A broker refusing a declaration (406) will not heal by retrying:
+            // always a warning, so a loop on it is seen.
+            let refused: Bool
+            if case .server(_, 406, _) = error { refused = true } else { refused = false }
+            let level: Logger.Level = refused ? .warning
+                : reconnectAttempt == 1 || reconnectAttempt % 10 == 0 ? .info : .debug
             logger.log(level: level, "reconnect failed",
                        metadata: ["amqp.url": "\(url)", "amqp.attempt": "\(reconnectAttempt)", "error": "\(error)"])
             if let max = config.reconnect.maxAttempts, reconnectAttempt >= max {

@@ -107,16 +107,18 @@ final class RawConnection {
         }
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
             let message: String
+            var replyCode: UInt16?
             switch reply.reply_type {
             case AMQP_RESPONSE_SERVER_EXCEPTION:
                 let (code, text) = serverReply(reply.reply)
                 message = "\(code) \(text)"
+                replyCode = code
             case AMQP_RESPONSE_LIBRARY_EXCEPTION:
                 message = statusText(reply.library_error)
             default:
                 message = "the broker closed the connection during login"
             }
-            throw AMQPError.loginFailed(url: url.description, message: message)
+            throw AMQPError.loginFailed(url: url.description, message: message, code: replyCode)
         }
         for ch in [Channel.control, Channel.publish, Channel.consume] {
             try conn.openChannel(ch)

@@ -11,8 +11,11 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// The TCP or TLS connection could not be opened (`status` is rabbitmq-c's).
     case connectFailed(url: String, status: Int32, message: String)
-    /// Login was refused (wrong user or password, no access to the vhost).
-    case loginFailed(url: String, message: String)
+    /// Login was refused (wrong user or password, no access to the vhost),
+    /// or the handshake failed otherwise. `code` is the broker's reply code
+    /// when it sent one (403 ACCESS_REFUSED: bad credentials; 530 NOT_ALLOWED:
+    /// e.g. the vhost is down on a restarting node), nil for a library error.
+    case loginFailed(url: String, message: String, code: UInt16? = nil)
     /// rabbitmq-c reported an error on an open connection.
     case library(operation: String, status: Int32, message: String)
     /// The server closed a channel or the connection with a reply code
@@ -42,7 +45,7 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "invalid AMQP configuration: \(text)"
         case let .connectFailed(url, status, message):
             return "cannot connect to \(url): \(message) (rabbitmq-c status \(status))"
-        case let .loginFailed(url, message):
+        case let .loginFailed(url, message, _):
             return "login to \(url) refused: \(message)"
         case let .library(operation, status, message):
             return "\(operation) failed: \(message) (rabbitmq-c status \(status))"

@@ -84,22 +84,30 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// A comma splits only where `amqp://` or `amqps://` follows, since a
     /// password may hold one. Spaces around the entries are ignored.
     public static func list(_ string: String) throws(AMQPError) -> [AMQPURL] {
-        var parts: [String] = []
-        var start = string.startIndex
-        for comma in string.indices where string[comma] == "," {
-            let after = string[string.index(after: comma)...].drop { $0 == " " }
-            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
-                parts.append(String(string[start..<comma]))
-                start = string.index(after: comma)
-            }
-        }
-        parts.append(String(string[start...]))
         var urls: [AMQPURL] = []
-        for part in parts {
+        for part in listEntries(string) {
             let trimmed = String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
             urls.append(try AMQPURL(trimmed))
         }
         return urls
+    }
+
+    /// The entries of a comma-separated list, untrimmed: a comma splits only
+    /// where `amqp://` or `amqps://` follows it, after any spaces. The one
+    /// splitter `list`, `redact` and `carriesPassword` share, so that what is
+    /// connected to is what is redacted and checked.
+    public static func listEntries(_ string: String) -> [Substring] {
+        var parts: [Substring] = []
+        var start = string.startIndex
+        for comma in string.indices where string[comma] == "," {
+            let after = string[string.index(after: comma)...].drop { $0 == " " }
+            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
+                parts.append(string[start..<comma])
+                start = string.index(after: comma)
+            }
+        }
+        parts.append(string[start...])
+        return parts
     }
 
     /// `host:port`: which node of a list this is, for logs and `bis workers`.
@@ -119,13 +127,9 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// or `@` in it is hidden whole), or the whole string when it has no
     /// scheme. A comma-separated list is redacted URL by URL.
     public static func redact(_ string: String) -> String {
-        // A list: split only where a URL starts, since a password may hold a comma.
-        for comma in string.indices where string[comma] == "," {
-            let after = string[string.index(after: comma)...]
-            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
-                return redact(String(string[..<comma])) + "," + redact(String(after))
-            }
-        }
+        // A list: URL by URL, split as `list` splits it.
+        let entries = listEntries(string)
+        if entries.count > 1 { return entries.map { redact(String($0)) }.joined(separator: ",") }
         guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else {
             return string.contains("@") ? "<url>" : string
         }
@@ -140,13 +144,9 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// Whether a URL string carries a password (user information with a
     /// `:`, even an empty password): what `ps` would show.
     public static func carriesPassword(_ string: String) -> Bool {
-        // A list: any of its URLs (split as `redact` does).
-        for comma in string.indices where string[comma] == "," {
-            let after = string[string.index(after: comma)...]
-            if after.hasPrefix("amqp://") || after.hasPrefix("amqps://") {
-                return carriesPassword(String(string[..<comma])) || carriesPassword(String(after))
-            }
-        }
+        // A list: any of its URLs (split as `list` splits it).
+        let entries = listEntries(string)
+        if entries.count > 1 { return entries.contains { carriesPassword(String($0)) } }
         guard let colon = string.firstIndex(of: ":"), string[colon...].hasPrefix("://") else { return string.contains("@") }
         let afterScheme = string[string.index(colon, offsetBy: 3)...]
         guard let at = userinfoEnd(afterScheme) else { return false }
