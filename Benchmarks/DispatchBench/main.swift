@@ -148,6 +148,11 @@ if let failoverError {
 }
 guard view.state == .succeeded else {
     FileHandle.standardError.write(Data("the run did not succeed: \(view.state.rawValue) \(view.message ?? "")\n".utf8))
+    // With a failover, the line still says which node was killed (the script starts it again).
+    if !failoverJSON.isEmpty {
+        let message = String(decoding: try JSONEncoder().encode(view.message ?? view.state.rawValue), as: UTF8.self)
+        print("{\"tasks\": \(tasks), \"succeeded\": false, \"message\": \(message)" + failoverJSON + "}")
+    }
     exit(1)
 }
 // Share of one core the coordinator used while the run went on (1.0 = a whole core).
