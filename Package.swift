@@ -184,6 +184,7 @@ let package = Package(
         .executableTarget(name: "bis-bench-amqp", dependencies: ["AMQP"], path: "Benchmarks/AMQPBench"),
         // Release-built driver for ops/bench/dispatch: the engine over AMQP with bis-worker processes.
         .executableTarget(name: "bis-bench-dispatch", dependencies: ["Coordination", "FleetAMQP", "FleetCore",
+                                                                     .product(name: "GRDB", package: "GRDB.swift"),
                                                                      .product(name: "Logging", package: "swift-log")],
                           path: "Benchmarks/DispatchBench"),
         // Release-built driver for ops/bench/ingest.
