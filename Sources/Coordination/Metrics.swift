@@ -70,7 +70,11 @@ extension CoordinatorEngine {
         snapshot.gcReclaimedFiles = m.gcFiles
         snapshot.gcPasses = m.gcPasses
         snapshot.brokerReconnects = transport.brokerReconnects
-        snapshot.workerBrokerReconnects = m.workerBroker.values.reduce(0) { $0 + ($1.reconnects ?? 0) }
+        // Workers heard from in the last hour (the workers view's window), also
+        // when none beats any more; a saturating sum, for a count sent by a worker.
+        snapshot.workerBrokerReconnects = m.workerBroker.values
+            .filter { now - $0.at <= 3600 }
+            .reduce(0) { $0.addingReportingOverflow(max(0, $1.reconnects ?? 0)).overflow ? Int.max : $0 + max(0, $1.reconnects ?? 0) }
         return snapshot
     }
 }

@@ -85,7 +85,8 @@ extension CoordinatorEngine {
                 let ingestSource = SpecOperators.ingestSource(source)
                 for file in source.resolvedFiles {
                     let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
-                    let chunk = ChunkRef(path: file, sha256: try sha256(ofFile: file), bytes: size, kind: .source, name: source.name)
+                    let digest = try await offPlanningThreads { try sha256(ofFile: file) }
+                    let chunk = ChunkRef(path: file, sha256: digest, bytes: size, kind: .source, name: source.name)
                     for s in try await planShardsOffPool(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource) {
                         let ref = ShardRef(source: source.name, path: file, start: s.byteRange?.lowerBound, end: s.byteRange?.upperBound,
                                            firstLine: s.firstLine, rowGroup: s.rowGroup)

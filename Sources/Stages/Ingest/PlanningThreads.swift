@@ -22,3 +22,15 @@ public func planShardsOffPool(path: String, size: Int64, shardSize: Int64, sourc
         }
     }
 }
+
+/// Other blocking work of planning a run (a source file's checksum: seconds
+/// for a large file) on the same dedicated threads, under the same limit.
+public func offPlanningThreads<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        PlanningThreads.queue.async {
+            PlanningThreads.slots.wait()
+            defer { PlanningThreads.slots.signal() }
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
