@@ -423,30 +423,9 @@ enum ParquetConversion {
         if case .bytes(let b) = v, b.count > limit { v = .bytes(b.prefix(limit)) }
         switch v {
         case .int, .decimal, .bool: return text(v)
-        case .double(let d): return d.isFinite ? text(v) : jsonString(text(v))
-        case .float(let f): return f.isFinite ? text(v) : jsonString(text(v))
-        default: return jsonString(text(v))
+        case .double(let d): return d.isFinite ? text(v) : RowText.jsonString(text(v))
+        case .float(let f): return f.isFinite ? text(v) : RowText.jsonString(text(v))
+        default: return RowText.jsonString(text(v))
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 {
-                    let h = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
     }
 }

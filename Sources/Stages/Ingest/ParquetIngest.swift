@@ -237,7 +237,7 @@ struct ParquetIngest {
             guard let i = mapping[c], let values = sources[c] else { continue }
             // Each value cut to the quarantine's limit before it is escaped:
             // the row's text is cut there anyway.
-            parts.append(ParquetConversion.jsonString(field.name) + ": "
+            parts.append(RowText.jsonString(field.name) + ": "
                          + ParquetConversion.json(values, row, kind: reader.fields[i].kind!, float: reader.fields[i].isFloat,
                                                   limit: options.quarantineRawLimit))
         }
