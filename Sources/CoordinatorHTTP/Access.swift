@@ -256,6 +256,10 @@ struct AuthMiddleware: RouterMiddleware {
            ["approve", "retry", "cancel"].contains(parts[3]) {
             return (parts[3], parts[2].removingPercentEncoding ?? parts[2])
         }
+        if method == .post, parts.count >= 2, parts[0] == "api", parts[1] == "pipelines" {
+            // `pipeline add`, `pipeline pause NAME`, `trigger NAME`, …
+            return (parts.count == 2 ? "pipeline add" : "pipeline \(parts.count > 3 ? parts[3] : "?") \(parts[2].removingPercentEncoding ?? parts[2])", nil)
+        }
         if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "datasets", parts[3] == "rollback" {
             return ("rollback dataset \(parts[2].removingPercentEncoding ?? parts[2])", nil)
         }
