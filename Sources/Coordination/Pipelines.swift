@@ -201,7 +201,7 @@ extension CoordinatorEngine {
         let name = r.name
         let (last, queued) = try await store.read { db -> ([String?], Int) in
             let row = try db.row("""
-                SELECT id, state, slot FROM runs WHERE pipeline = ? AND trigger IS NOT NULL ORDER BY submitted_at DESC, id DESC LIMIT 1
+                SELECT id, state, slot FROM runs WHERE pipeline = ? AND trigger IS NOT NULL ORDER BY submitted_at DESC, slot DESC, id DESC LIMIT 1
                 """, [name])
             return (row.map { [$0["id"], $0["state"], $0["slot"]] } ?? [],
                     try db.value("SELECT COUNT(*) FROM schedule_slots WHERE pipeline = ? AND state = 'queued'", [name]) ?? 0)

@@ -116,17 +116,21 @@ extension SpecLoader {
                           "schedule needs 'cron' (five fields: minute hour day-of-month month day-of-week)")
             return nil
         }
-        guard let cronText = string(cronEntry.value, "'cron' in schedule") else { return nil }
-        let cron: CronExpression
-        do throws(CronExpression.ParseError) {
-            cron = try CronExpression(cronText)
-        } catch {
-            var at = cronEntry.value.location
-            at.column += error.offset + (cronEntry.value.isQuotedScalar ? 1 : 0)
-            sink.add(at, "in 'cron': \(error.message)")
-            return nil
+        // A bad cron line is reported, and the other keys are still checked.
+        var cronOK = true
+        var schedule = ScheduleSpec(cron: try! CronExpression("0 0 * * *"))
+        if let cronText = string(cronEntry.value, "'cron' in schedule") {
+            do throws(CronExpression.ParseError) {
+                schedule.cron = try CronExpression(cronText)
+            } catch {
+                var at = cronEntry.value.location
+                at.column += error.offset + (cronEntry.value.isQuotedScalar ? 1 : 0)
+                sink.add(at, "in 'cron': \(error.message)")
+                cronOK = false
+            }
+        } else {
+            cronOK = false
         }
-        var schedule = ScheduleSpec(cron: cron)
         if let e = byKey["timezone"], let name = string(e.value, "'timezone' in schedule") {
             if let zone = TimeZone(identifier: name), name.contains("/") || name == "UTC" {
                 schedule.timezone = zone
@@ -153,7 +157,7 @@ extension SpecLoader {
         if let e = byKey["max_active_runs"], let n = int(e.value, "'max_active_runs' in schedule", range: 1...1000) {
             schedule.maxActiveRuns = n
         }
-        return schedule
+        return cronOK ? schedule : nil
     }
 }
 
