@@ -229,6 +229,24 @@ json.dump(out, sys.stdout)
         #expect(s.due(after: lastConsidered, registeredAt: registered, now: try Self.utc("2026-11-11T00:15:30Z")).run.count == 1)
     }
 
+    /// Passes every few seconds, at fractional times, miss no slot of an every-minute line.
+    @Test func passesMissNoSlot() throws {
+        for catchup in ScheduleSpec.CatchUp.allCases {
+            var s = try Self.schedule("* * * * *")
+            s.catchup = catchup
+            let registered = try Self.utc("2026-11-10T00:00:00Z").addingTimeInterval(0.3)
+            var after: Date?
+            var run: [String] = []
+            var now = registered
+            while now < registered.addingTimeInterval(300) {
+                now = now.addingTimeInterval(4.7)
+                run += s.due(after: after, registeredAt: registered, now: now).run.map { SlotText.utc($0.instant) }
+                after = now
+            }
+            #expect(run == (1...5).map { String(format: "2026-11-10T00:%02d:00Z", $0) }, "\(catchup)")
+        }
+    }
+
     @Test func startAndEndBoundTheSlots() throws {
         var s = try Self.schedule("0 6 * * *")
         s.startDay = LocalDay.parse("2026-11-03")

@@ -132,7 +132,7 @@ public struct ScheduleSpec: Sendable, Hashable {
     public func due(after: Date?, registeredAt: Date, now: Date, limit: Int = 1000) -> (run: [Slot], skip: [Slot]) {
         let from: Date
         if let after {
-            from = after.addingTimeInterval(1)
+            from = after.addingTimeInterval(0.001)   // strictly after: slots are whole seconds, `after` need not be
         } else if startDay != nil {
             from = Date(timeIntervalSince1970: Double(startDay! - 2) * 86400)
         } else {
