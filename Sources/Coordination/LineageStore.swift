@@ -299,8 +299,9 @@ public final class LineageStore: Sendable {
         // Registered pipelines and their schedules (docs/schedules.md): each
         // version of a pipeline's spec text kept with its SHA-256; the
         // schedule's slots the scheduler claimed (`queued` while
-        // max_active_runs is reached, `started` with the run, `refused` when
-        // the run could not start), one row per (pipeline, slot). A run
+        // max_active_runs is reached, `waiting_for_input` while `wait_for:`
+        // waits for the globs to match, `started` with the run, `refused`
+        // when the run could not start), one row per (pipeline, slot). A run
         // records the version it ran, its slot (UTC ISO 8601), what started
         // it and its parameters; at most one scheduled run per (pipeline,
         // slot), so a coordinator killed mid catch-up never starts a slot twice.
@@ -330,13 +331,15 @@ public final class LineageStore: Sendable {
                     pipeline TEXT NOT NULL,
                     slot TEXT NOT NULL,
                     version INTEGER NOT NULL,
-                    state TEXT NOT NULL CHECK (state IN ('queued', 'started', 'refused')),
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'waiting_for_input', 'started', 'refused')),
                     run TEXT,
                     message TEXT,
                     created_at REAL NOT NULL,
+                    waiting_since REAL,
+                    checked_at REAL,
                     PRIMARY KEY(pipeline, slot)
                 );
-                CREATE INDEX schedule_slots_queued ON schedule_slots(pipeline, slot) WHERE state = 'queued';
+                CREATE INDEX schedule_slots_open ON schedule_slots(pipeline, slot) WHERE state IN ('queued', 'waiting_for_input');
                 ALTER TABLE runs ADD COLUMN pipeline_version INTEGER;
                 ALTER TABLE runs ADD COLUMN slot TEXT;
                 ALTER TABLE runs ADD COLUMN trigger TEXT CHECK (trigger IS NULL OR trigger IN ('schedule', 'manual', 'backfill'));

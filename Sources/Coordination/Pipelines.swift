@@ -26,8 +26,9 @@ struct RunTag: Sendable {
         try db.run("UPDATE runs SET pipeline_version = ?, slot = ?, trigger = ?, params = ? WHERE id = ?",
                    [version, slot, trigger, json, run])
         if trigger == "schedule" {
-            try db.run("UPDATE schedule_slots SET state = 'started', run = ? WHERE pipeline = ? AND slot = ? AND state = 'queued'",
-                       [run, pipeline, slot])
+            try db.run("""
+                UPDATE schedule_slots SET state = 'started', run = ? WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
+                """, [run, pipeline, slot])
             guard db.changesCount == 1 else { throw SlotTaken(pipeline: pipeline, slot: slot) }
         }
     }
@@ -204,7 +205,7 @@ extension CoordinatorEngine {
                 SELECT id, state, slot FROM runs WHERE pipeline = ? AND trigger IS NOT NULL ORDER BY submitted_at DESC, slot DESC, id DESC LIMIT 1
                 """, [name])
             return (row.map { [$0["id"], $0["state"], $0["slot"]] } ?? [],
-                    try db.value("SELECT COUNT(*) FROM schedule_slots WHERE pipeline = ? AND state = 'queued'", [name]) ?? 0)
+                    try db.value("SELECT COUNT(*) FROM schedule_slots WHERE pipeline = ? AND state IN ('queued', 'waiting_for_input')", [name]) ?? 0)
         }
         if last.count == 3 {
             v.lastRun = last[0]
@@ -243,7 +244,7 @@ extension CoordinatorEngine {
             case .remove:
                 // Versions and runs stay (lineage names them); queued slots go.
                 try db.run("DELETE FROM pipelines WHERE name = ?", [name])
-                try db.run("DELETE FROM schedule_slots WHERE pipeline = ? AND state = 'queued'", [name])
+                try db.run("DELETE FROM schedule_slots WHERE pipeline = ? AND state IN ('queued', 'waiting_for_input')", [name])
             }
             let action = ["pause": "pipeline.paused", "resume": "pipeline.resumed", "remove": "pipeline.removed"][change.rawValue]!
             try db.audit(actor: caller.name, action: action, run: nil, detail: name, at: now, caller: caller)

@@ -87,19 +87,32 @@ extension CoordinatorEngine {
         }
     }
 
-    /// Step 2: queued slots started, oldest first, within max_active_runs.
+    /// Step 2: queued slots started, oldest first, within max_active_runs
+    /// (a slot waiting for its input files counts as active). With
+    /// `wait_for: {files: true}`, a slot whose globs match nothing waits
+    /// (`waiting_for_input`, tried again every minute) until `timeout`.
     func startQueuedSlots(_ r: PipelineRecord, header: SpecHeader, schedule: ScheduleSpec) async throws -> [String] {
         var started: [String] = []
         let name = r.name
         while !Task.isCancelled {
-            let (active, next) = try await store.read { db -> (Int, String?) in
-                (try db.value("""
+            let now = clock.seconds
+            let (active, next) = try await store.read { db -> (Int, [String]?) in
+                let runs: Int = try db.value("""
                     SELECT COUNT(*) FROM runs WHERE pipeline = ? AND trigger IS NOT NULL
                     AND state IN ('pending', 'running', 'awaiting_approval')
-                    """, [name]) ?? 0,
-                 try db.value("SELECT slot FROM schedule_slots WHERE pipeline = ? AND state = 'queued' ORDER BY slot LIMIT 1", [name]))
+                    """, [name]) ?? 0
+                let waiting: Int = try db.value("SELECT COUNT(*) FROM schedule_slots WHERE pipeline = ? AND state = 'waiting_for_input'",
+                                                [name]) ?? 0
+                let row = try db.row("""
+                    SELECT slot, state FROM schedule_slots WHERE pipeline = ?
+                    AND (state = 'queued' OR (state = 'waiting_for_input' AND checked_at <= ?)) ORDER BY slot LIMIT 1
+                    """, [name, now - Self.inputCheckInterval])
+                return (runs + waiting, row.map { [$0["slot"], $0["state"]] })
             }
-            guard let slot = next, active < schedule.maxActiveRuns, let instant = SlotText.parseUTC(slot) else { break }
+            guard let next, let instant = SlotText.parseUTC(next[0]) else { break }
+            let (slot, waiting) = (next[0], next[1] == "waiting_for_input")
+            // A waiting slot holds its own place.
+            guard active - (waiting ? 1 : 0) < schedule.maxActiveRuns else { break }
             let caller = Caller(principal: nil, claimedName: Self.schedulerName)
             do {
                 let view = try await start(r, header: header, slot: instant, date: SlotText.localDate(instant, in: schedule.timezone),
@@ -109,17 +122,47 @@ extension CoordinatorEngine {
             } catch is SlotTaken {
                 continue
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                // Another run has the slot (the unique index): it is not queued any more.
+                // Another run has the slot (the unique index): it is not open any more.
                 try await store.write { db in
-                    try db.run("UPDATE schedule_slots SET state = 'started' WHERE pipeline = ? AND slot = ? AND state = 'queued'", [name, slot])
+                    try db.run("UPDATE schedule_slots SET state = 'started' WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')",
+                               [name, slot])
                 }
             } catch let error as ServiceError {
-                // The spec cannot run for this slot (no input files, a refused path): recorded, not retried.
                 let message = error.description
+                if header.waitForFiles, Self.isMissingInput(error) {
+                    let timeout = header.waitTimeoutSeconds
+                    let gaveUp = try await store.write { db -> Bool in
+                        let since: Double = try db.value("SELECT waiting_since FROM schedule_slots WHERE pipeline = ? AND slot = ?",
+                                                         [name, slot]) ?? now
+                        if now - since >= timeout {
+                            let why = "waited \(Int(timeout)) s for input files, in vain: \(message)"
+                            try db.run("""
+                                UPDATE schedule_slots SET state = 'refused', message = ?, checked_at = ?
+                                WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
+                                """, [why, now, name, slot])
+                            try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
+                                         detail: "\(name) slot \(slot): \(why)", at: now)
+                            return true
+                        }
+                        try db.run("""
+                            UPDATE schedule_slots SET state = 'waiting_for_input', waiting_since = ?, checked_at = ?, message = ?
+                            WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
+                            """, [since, now, message, name, slot])
+                        return false
+                    }
+                    if !waiting || gaveUp {
+                        logger.notice(gaveUp ? "a scheduled run gave up waiting for its input" : "a scheduled run waits for its input",
+                                      metadata: ["pipeline": "\(name)", "slot": "\(slot)", "error": "\(message)"])
+                    }
+                    continue
+                }
+                // The spec cannot run for this slot (no input files, a refused path): recorded, not retried.
                 try await store.write { [clock] db in
                     let now = clock.seconds
-                    try db.run("UPDATE schedule_slots SET state = 'refused', message = ? WHERE pipeline = ? AND slot = ? AND state = 'queued'",
-                               [message, name, slot])
+                    try db.run("""
+                        UPDATE schedule_slots SET state = 'refused', message = ? WHERE pipeline = ? AND slot = ?
+                        AND state IN ('queued', 'waiting_for_input')
+                        """, [message, name, slot])
                     try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
                                  detail: "\(name) slot \(slot): \(message)", at: now)
                 }
@@ -128,5 +171,14 @@ extension CoordinatorEngine {
             }
         }
         return started
+    }
+
+    /// How often a slot waiting for its input files is tried again.
+    static let inputCheckInterval: Double = 60
+
+    /// The submit failed because a glob matched nothing (as `resolveInputs` and `submit` word it).
+    static func isMissingInput(_ error: ServiceError) -> Bool {
+        guard case .badRequest(let m) = error else { return false }
+        return m.contains("no file matches") || m.contains("match no input files")
     }
 }

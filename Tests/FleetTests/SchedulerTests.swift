@@ -161,6 +161,39 @@ import Testing
         }
     }
 
+    /// `wait_for: {files: true}`: the slot waits for its file, tried again
+    /// every minute; the file appears and the run starts. Another slot whose
+    /// file never comes gives up after the timeout, naming the filled-in glob.
+    @Test func aSlotWaitsForItsInputFile() async throws {
+        let s = try Self.setup(catchup: "all", now: "2026-12-01T12:00:00Z", start: "2026-12-01")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        var text = try String(contentsOfFile: s.spec, encoding: .utf8)
+        text += "\nwait_for: {files: true, timeout: 10m}\n"
+        try text.write(toFile: s.spec, atomically: true, encoding: .utf8)
+        _ = try await s.engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(try await s.engine.pipelines().first?.queuedSlots == 1)   // waiting for in/2026-12-01-emea.csv
+        // Not tried again within the minute, then the file appears.
+        s.clock.advance(by: 30)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        try "id,region\n1,x\n".write(toFile: s.dir + "/in/2026-12-01-emea.csv", atomically: true, encoding: .utf8)
+        s.clock.advance(by: 31)
+        let started = try await s.engine.schedulerPass()
+        #expect(started.count == 1)
+        #expect(try await Self.scheduledRuns(s).map { $0.params?["date"] } == ["2026-12-01"])
+
+        // The next day's file never comes: after ten minutes the slot is refused.
+        s.clock.set(try #require(SlotText.parseUTC("2026-12-02T00:15:30Z")))
+        _ = try await s.engine.cancel(started[0], as: Self.caller)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        s.clock.advance(by: 11 * 60)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(try await s.engine.pipelines().first?.queuedSlots == 0)
+        let refusals = try await s.engine.audit(run: nil, limit: 100).filter { $0.action == "schedule.refused" }
+        #expect(refusals.count == 1)
+        #expect(refusals.first?.detail?.contains("no file matches 'in/2026-12-02-emea.csv'") == true, "\(refusals)")
+    }
+
     @Test func aSpecErrorIsRefusedWithItsPosition() async throws {
         let s = try Self.setup(catchup: "latest", now: "2026-11-09T12:00:00Z")
         defer { try? FileManager.default.removeItem(atPath: s.dir) }

@@ -43,6 +43,11 @@ public struct ParamSpec: Sendable, Hashable, Codable {
 public struct SpecHeader: Sendable, Hashable {
     public var schedule: ScheduleSpec?
     public var params: [ParamSpec]
+    /// `wait_for: {files: true, timeout: 2h}`: a scheduled run whose globs
+    /// match nothing waits (checked every minute) up to `timeout` seconds.
+    public var waitForFiles = false
+    public var waitTimeoutSeconds: Double = SpecHeader.defaultWaitTimeout
+    public static let defaultWaitTimeout: Double = 7200
 
     public init(schedule: ScheduleSpec? = nil, params: [ParamSpec] = []) {
         self.schedule = schedule
@@ -74,6 +79,19 @@ extension SpecLoader {
     mutating func loadHeader(_ entries: [Entry]) -> SpecHeader {
         var header = SpecHeader()
         if let entry = entries.first(where: { $0.key == "schedule" }) { header.schedule = loadSchedule(entry.value) }
+        if let entry = entries.first(where: { $0.key == "wait_for" }), let fields = mapping(entry.value, "'wait_for'") {
+            checkKeys(fields, allowed: ["files", "timeout"], in: "wait_for")
+            if let f = fields.first(where: { $0.key == "files" }), let value = bool(f.value, "'files' in wait_for") {
+                header.waitForFiles = value
+            }
+            if let t = fields.first(where: { $0.key == "timeout" }), let text = string(t.value, "'timeout' in wait_for") {
+                if let seconds = Self.duration(text), seconds > 0, seconds <= 7 * 86400 {
+                    header.waitTimeoutSeconds = seconds
+                } else {
+                    sink.add(t.value.location, "'timeout' in wait_for must be a duration up to 7d such as 90s, 30m, 2h or 1d, not '\(text)'")
+                }
+            }
+        }
         if let entry = entries.first(where: { $0.key == "params" }), !entry.value.isEmptyPlainScalar,
            let items = mapping(entry.value, "'params'") {
             for item in items {
@@ -100,6 +118,13 @@ extension SpecLoader {
             }
         }
         return header
+    }
+
+    /// `90s`, `30m`, `2h`, `1d` in seconds.
+    static func duration(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n.isFinite else { return nil }
+        return n * unit
     }
 
     func isParamName(_ name: String) -> Bool {

@@ -18,7 +18,7 @@ struct SpecLoader {
     }
 
     static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver",
-                               "schedule", "params"]
+                               "schedule", "params", "wait_for"]
     static let sourceKeys = ["format", "files", "columns", "header", "delimiter", "quote", "nulls",
                              "missing_columns", "extra_columns", "shard_size"]
     static let csvOnlyKeys: Set<String> = ["header", "delimiter", "quote", "nulls"]
