@@ -240,6 +240,11 @@ struct AuthMiddleware: RouterMiddleware {
         case "submit": return "submitting a run"
         case let a where a.hasPrefix("rollback dataset "): return "rolling back dataset " + a.dropFirst("rollback dataset ".count)
         case "gc": return "a gc pass (bis gc; --dry-run needs any role)"
+        case "pipeline add": return "registering a pipeline"
+        case let a where a.hasPrefix("pipeline "):
+            let parts = a.split(separator: " ", maxSplits: 2).map(String.init)
+            let verb = ["pause": "pausing", "resume": "resuming", "remove": "removing", "trigger": "triggering"][parts[1]] ?? parts[1]
+            return "\(verb) pipeline \(parts.count > 2 ? parts[2] : "?")"
         case "approve", "retry", "cancel":
             let verb = ["approve": "approving", "retry": "retrying", "cancel": "cancelling"][action]!
             return "\(verb) run \(run ?? "?")"
