@@ -124,6 +124,18 @@ struct CoordinatorClient: Sendable {
         try await send("POST", "/api/pipelines/\(Self.escape(name))/trigger", body: request)
     }
 
+    func backfill(_ name: String, _ request: BackfillRequest) async throws(ClientError) -> BackfillView {
+        try await send("POST", "/api/pipelines/\(Self.escape(name))/backfill", body: request)
+    }
+
+    func backfillView(_ id: String) async throws(ClientError) -> BackfillView {
+        try await send("GET", "/api/backfills/\(Self.escape(id))")
+    }
+
+    func cancelBackfill(_ id: String, by: String) async throws(ClientError) -> BackfillView {
+        try await send("POST", "/api/backfills/\(Self.escape(id))/cancel", body: ActionRequest(by: by))
+    }
+
     /// A query value: everything but unreserved characters and `/` percent-encoded
     /// (a space as %20, never `+`, which the server keeps as it is).
     private static func escapeQuery(_ value: String) -> String {

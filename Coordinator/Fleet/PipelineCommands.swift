@@ -283,3 +283,69 @@ struct ScheduleSlotsCommand: AsyncParsableCommand {
         for l in lines { print("\(l.utc)  \(l.local)") }
     }
 }
+
+struct BackfillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backfill",
+        abstract: "Run a registered pipeline once per schedule slot between two dates; print the backfill's id.",
+        discussion: """
+            --from and --to are local dates in the schedule's time zone, both \
+            included (the schedule's start and end do not apply). Slots that \
+            already have a succeeded run are skipped unless --rerun. At most \
+            --max-active of its runs go at once (default: the schedule's \
+            max_active_runs). `bis status BACKFILL` shows runs done / failed / \
+            waiting; `bis cancel BACKFILL` cancels it whole. With --wait: exit 0 \
+            when every run succeeded, 1 otherwise.
+            """
+    )
+    @Argument(help: "The pipeline's name.") var name: String
+    @Option(help: "First local date, YYYY-MM-DD.") var from: String
+    @Option(help: "Last local date, YYYY-MM-DD (included).") var to: String
+    @Option(help: "Most of its runs active at once.") var maxActive: Int?
+    @Flag(help: "Run slots that already succeeded too.") var rerun = false
+    @Flag(help: "Wait until every run settled.") var wait = false
+    @Option(help: .hidden) var pollSeconds: Double = 1
+    @OptionGroup var options: CoordinatorOptions
+
+    func validate() throws {
+        guard LocalDay.parse(from) != nil, LocalDay.parse(to) != nil else { throw ValidationError("--from and --to take YYYY-MM-DD") }
+        if let n = maxActive, n < 1 { throw ValidationError("--max-active must be 1 or more") }
+    }
+
+    func run() async throws {
+        let client = try options.client()
+        var view: BackfillView
+        do {
+            view = try await client.backfill(name, BackfillRequest(from: from, to: to, maxActive: maxActive, rerun: rerun, by: actorName()))
+        } catch {
+            throw options.exit(for: error)
+        }
+        guard wait else {
+            if options.json { try options.printJSON(view) } else { print(view.id) }
+            return
+        }
+        if !options.json { writeAll(1, Array((view.id + "\n").utf8)) }
+        while view.state == "running" {
+            try await Task.sleep(for: .milliseconds(Int(pollSeconds * 1000)))
+            do { view = try await client.backfillView(view.id) } catch { throw options.exit(for: error) }
+        }
+        if options.json { try options.printJSON(view) } else { printNote(Self.summary(view)) }
+        if view.failed > 0 || view.state == "cancelled" { throw ExitCode(1) }
+    }
+
+    static func summary(_ v: BackfillView) -> String {
+        "backfill \(v.id) of \(v.pipeline) \(v.from) to \(v.to): \(v.state); \(v.slots) slots: \(v.succeeded) done, "
+            + "\(v.failed) failed, \(v.running) running, \(v.waiting) waiting, \(v.skipped) skipped"
+    }
+
+    /// `bis status BACKFILL`.
+    static func show(_ id: String, client: CoordinatorClient, options: CoordinatorOptions) async throws {
+        let view: BackfillView
+        do { view = try await client.backfillView(id) } catch { throw options.exit(for: error) }
+        if options.json { try options.printJSON(view) } else {
+            print(summary(view))
+            for run in view.runs { print("  \(run)") }
+        }
+        if view.failed > 0 { throw ExitCode(1) }
+    }
+}

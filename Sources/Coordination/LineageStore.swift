@@ -305,6 +305,7 @@ public final class LineageStore: Sendable {
         // records the version it ran, its slot (UTC ISO 8601), what started
         // it and its parameters; at most one scheduled run per (pipeline,
         // slot), so a coordinator killed mid catch-up never starts a slot twice.
+        // A backfill (`bis backfill`) is one object with its slots.
         m.registerMigration("0006-schedules") { db in
             try db.execute(sql: """
                 CREATE TABLE pipelines (
@@ -340,6 +341,26 @@ public final class LineageStore: Sendable {
                     PRIMARY KEY(pipeline, slot)
                 );
                 CREATE INDEX schedule_slots_open ON schedule_slots(pipeline, slot) WHERE state IN ('queued', 'waiting_for_input');
+                CREATE TABLE backfills (
+                    id TEXT PRIMARY KEY,
+                    pipeline TEXT NOT NULL,
+                    from_day TEXT NOT NULL,
+                    to_day TEXT NOT NULL,
+                    max_active INTEGER NOT NULL,
+                    rerun INTEGER NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'cancelled')),
+                    created_at REAL NOT NULL,
+                    created_by TEXT NOT NULL
+                );
+                CREATE TABLE backfill_slots (
+                    backfill TEXT NOT NULL REFERENCES backfills(id),
+                    slot TEXT NOT NULL,
+                    local_date TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'started', 'skipped', 'refused', 'cancelled')),
+                    run TEXT,
+                    message TEXT,
+                    PRIMARY KEY(backfill, slot)
+                );
                 ALTER TABLE runs ADD COLUMN pipeline_version INTEGER;
                 ALTER TABLE runs ADD COLUMN slot TEXT;
                 ALTER TABLE runs ADD COLUMN trigger TEXT CHECK (trigger IS NULL OR trigger IN ('schedule', 'manual', 'backfill'));

@@ -16,6 +16,8 @@ struct RunTag: Sendable {
     /// `schedule`, `manual` or `backfill`.
     var trigger: String
     var params: [String: String]
+    /// The backfill a `backfill` run belongs to.
+    var backfill: String? = nil
 
     /// Writes the tag on the new run, in the transaction that creates it. A
     /// scheduled run claims its queued slot too; `SlotTaken` (rolling the
@@ -29,6 +31,11 @@ struct RunTag: Sendable {
             try db.run("""
                 UPDATE schedule_slots SET state = 'started', run = ? WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
                 """, [run, pipeline, slot])
+            guard db.changesCount == 1 else { throw SlotTaken(pipeline: pipeline, slot: slot) }
+        }
+        if let backfill {
+            try db.run("UPDATE backfill_slots SET state = 'started', run = ? WHERE backfill = ? AND slot = ? AND state = 'queued'",
+                       [run, backfill, slot])
             guard db.changesCount == 1 else { throw SlotTaken(pipeline: pipeline, slot: slot) }
         }
     }
@@ -278,7 +285,7 @@ extension CoordinatorEngine {
 
     /// Starts a run of `r`'s current version for `slot`.
     func start(_ r: PipelineRecord, header: SpecHeader, slot: Date, date: String, trigger: String, params: [String: String],
-               as caller: Caller) async throws -> RunView {
+               backfill: String? = nil, as caller: Caller) async throws -> RunView {
         let expanded: (text: String, values: [String: String])
         do throws(SpecErrors) {
             expanded = try SpecTemplate.expand(r.specText, file: r.specFile, header: header, date: date, values: params)
@@ -287,6 +294,7 @@ extension CoordinatorEngine {
         }
         let request = SubmitRequest(specPath: r.specFile, specText: expanded.text, allowedRoots: r.allowedRoots, submittedBy: caller.name)
         return try await submit(request, as: caller,
-                                tag: RunTag(version: r.version, slot: SlotText.utc(slot), trigger: trigger, params: expanded.values))
+                                tag: RunTag(version: r.version, slot: SlotText.utc(slot), trigger: trigger, params: expanded.values,
+                                            backfill: backfill))
     }
 }

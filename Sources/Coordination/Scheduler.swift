@@ -45,7 +45,7 @@ extension CoordinatorEngine {
             logger.error("the scheduler cannot read the registered pipelines", metadata: ["error": "\(error)"])
             return []
         }
-        var started: [String] = []
+        var started: [String] = await backfillPass(records)
         for r in records where !r.paused {
             guard let header = try? header(r), let schedule = header.schedule else { continue }
             do {

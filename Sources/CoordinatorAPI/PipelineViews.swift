@@ -127,3 +127,78 @@ extension CoordinatorService {
         throw ServiceError.notFound("this coordinator keeps no registered pipelines")
     }
 }
+
+/// `POST /api/pipelines/{name}/backfill`: one run per schedule slot between
+/// two local dates (both included).
+public struct BackfillRequest: Codable, Sendable {
+    public var from: String
+    public var to: String
+    /// Most of the backfill's runs active at once; nil: the schedule's max_active_runs.
+    public var maxActive: Int?
+    /// Run slots that already have a succeeded run too.
+    public var rerun: Bool
+    public var by: String
+
+    public init(from: String, to: String, maxActive: Int? = nil, rerun: Bool = false, by: String) {
+        self.from = from
+        self.to = to
+        self.maxActive = maxActive
+        self.rerun = rerun
+        self.by = by
+    }
+}
+
+/// One backfill, as `bis status BACKFILL` shows it.
+public struct BackfillView: Codable, Sendable, Hashable {
+    public var id: String
+    public var pipeline: String
+    public var from: String
+    public var to: String
+    /// `running`, `done` or `cancelled`.
+    public var state: String
+    public var maxActive: Int
+    public var rerun: Bool
+    public var slots: Int
+    public var succeeded: Int
+    /// Runs that failed or were cancelled, and slots whose run could not start.
+    public var failed: Int
+    public var running: Int
+    /// Slots not started yet.
+    public var waiting: Int
+    /// Slots that had a succeeded run already (without --rerun).
+    public var skipped: Int
+    /// The backfill's runs, by slot.
+    public var runs: [String]
+    public var createdBy: String
+    public var createdAt: Date
+
+    public init(id: String, pipeline: String, from: String, to: String, state: String, maxActive: Int, rerun: Bool,
+                createdBy: String, createdAt: Date) {
+        self.id = id
+        self.pipeline = pipeline
+        self.from = from
+        self.to = to
+        self.state = state
+        self.maxActive = maxActive
+        self.rerun = rerun
+        self.slots = 0; self.succeeded = 0; self.failed = 0; self.running = 0; self.waiting = 0; self.skipped = 0
+        self.runs = []
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+    }
+
+    /// Backfill ids start so; run ids never do (pipeline names have no '.').
+    public static let idPrefix = "backfill."
+}
+
+extension CoordinatorService {
+    public func backfill(_ name: String, _ request: BackfillRequest, as caller: Caller) async throws -> BackfillView {
+        throw ServiceError.notFound("this coordinator keeps no registered pipelines")
+    }
+    public func backfillView(_ id: String) async throws -> BackfillView {
+        throw ServiceError.notFound("no backfill \(id)")
+    }
+    public func cancelBackfill(_ id: String, as caller: Caller) async throws -> BackfillView {
+        throw ServiceError.notFound("no backfill \(id)")
+    }
+}

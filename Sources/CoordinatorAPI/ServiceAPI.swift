@@ -281,6 +281,11 @@ public protocol CoordinatorService: Sendable {
     func changePipeline(_ name: String, _ change: PipelineChange, as caller: Caller) async throws -> PipelineView
     /// A run of the pipeline's current version now (`bis trigger`); audited.
     func trigger(_ name: String, _ request: TriggerRequest, as caller: Caller) async throws -> RunView
+    /// One run per schedule slot in a range, as one object (`bis backfill`); audited.
+    func backfill(_ name: String, _ request: BackfillRequest, as caller: Caller) async throws -> BackfillView
+    func backfillView(_ id: String) async throws -> BackfillView
+    /// Cancels the backfill's slots not started and its active runs; audited.
+    func cancelBackfill(_ id: String, as caller: Caller) async throws -> BackfillView
 }
 
 /// Defaults for services that keep no lineage (test fakes).

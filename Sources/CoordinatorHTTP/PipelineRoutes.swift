@@ -11,6 +11,9 @@ import Hummingbird
 /// | `GET /api/pipelines/{name}?version=N` | | `PipelineDetail`: the version's spec text (the current one without N) |
 /// | `POST /api/pipelines/{name}/pause`, `/resume`, `/remove` | `ActionRequest` | `PipelineView` (operator or admin) |
 /// | `POST /api/pipelines/{name}/trigger` | `TriggerRequest` | 201 `RunView` (operator or admin) |
+/// | `POST /api/pipelines/{name}/backfill` | `BackfillRequest` | 201 `BackfillView` (operator or admin) |
+/// | `GET /api/backfills/{id}` | | `BackfillView` |
+/// | `POST /api/backfills/{id}/cancel` | `ActionRequest` | `BackfillView` (operator or admin) |
 ///
 /// Every POST needs the operate permission: the middleware decides it from
 /// the method (not `…/approve`), and each route checks it again.
@@ -49,6 +52,27 @@ extension Routes {
             let body = try await Self.decode(TriggerRequest.self, named: "TriggerRequest", from: request)
             try Self.requireBy(body.by, "TriggerRequest")
             return try JSONResponse.encode(try await service.trigger(name, body, as: context.caller(claiming: body.by)), status: .created)
+        }
+        registerBackfills(on: router)
+    }
+
+    func registerBackfills(on router: Router<CoordinatorContext>) {
+        router.post("/api/pipelines/:name/backfill") { [service] request, context -> Response in
+            try Self.requireOperate(context)
+            let name = try context.parameters.require("name")
+            let body = try await Self.decode(BackfillRequest.self, named: "BackfillRequest", from: request)
+            try Self.requireBy(body.by, "BackfillRequest")
+            return try JSONResponse.encode(try await service.backfill(name, body, as: context.caller(claiming: body.by)), status: .created)
+        }
+        router.get("/api/backfills/:id") { [service] _, context -> Response in
+            try JSONResponse.encode(try await service.backfillView(try context.parameters.require("id")))
+        }
+        router.post("/api/backfills/:id/cancel") { [service] request, context -> Response in
+            try Self.requireOperate(context)
+            let id = try context.parameters.require("id")
+            let body = try await Self.decode(ActionRequest.self, named: "ActionRequest", from: request)
+            try Self.requireBy(body.by, "ActionRequest")
+            return try JSONResponse.encode(try await service.cancelBackfill(id, as: context.caller(claiming: body.by)))
         }
     }
 

@@ -101,6 +101,20 @@ struct ScheduleProcessTests {
                 fleet.check(rows == Int64(k + 1), "run \(r.id) of \(date) read \(rows ?? -1) rows, its day's file has \(k + 1)")
             }
 
+            // A backfill of three days: all three succeeded already, so skipped; with --rerun, three runs.
+            let skip = try await fleet.bis(["backfill", name, "--from", Self.day(-3), "--to", Self.day(-1), "--wait"], timeout: 120)
+            fleet.check(skip.exitCode == 0 && skip.stderr.contains("3 slots: 0 done, 0 failed, 0 running, 0 waiting, 3 skipped"),
+                        "a backfill of succeeded slots skips them: \(skip)")
+            let rerun = try await fleet.bis(["backfill", name, "--from", Self.day(-3), "--to", Self.day(-1), "--rerun",
+                                             "--max-active", "2", "--wait"], timeout: 240)
+            fleet.check(rerun.exitCode == 0 && rerun.stderr.contains("3 slots: 3 done, 0 failed"), "backfill --rerun: \(rerun)")
+            let id = rerun.stdout.split(separator: "\n").first.map(String.init) ?? "-"
+            let status = try await fleet.bis(["status", id])
+            fleet.check(status.exitCode == 0 && status.stdout.contains("3 done"), "bis status BACKFILL: \(status)")
+            let backfilled = try await Self.runs(fleet, pipeline: name).filter { $0.trigger == "backfill" }
+            fleet.check(backfilled.count == 3 && backfilled.allSatisfy { $0.state == "succeeded" },
+                        "three backfill runs: \(backfilled.map { "\($0.id) \($0.state)" })")
+
             let listed = try await fleet.bis(["pipelines", "--json"])
             fleet.check(listed.exitCode == 0 && listed.stdout.contains("\"name\" : \"\(name)\""), "bis pipelines: \(listed)")
 

@@ -194,6 +194,34 @@ import Testing
         #expect(refusals.first?.detail?.contains("no file matches 'in/2026-12-02-emea.csv'") == true, "\(refusals)")
     }
 
+    /// A backfill is one object: its slots start within --max-active, and
+    /// cancelling it cancels its queued slots and active runs.
+    @Test func aBackfillRunsItsSlotsAndCancelsWhole() async throws {
+        let s = try Self.setup(catchup: "none", now: "2026-11-20T12:00:00Z")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        _ = try await s.engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        let b = try await s.engine.backfill("nightly", BackfillRequest(from: "2026-11-01", to: "2026-11-04", maxActive: 2, by: "ann@host"),
+                                           as: Self.caller)
+        #expect(b.id.hasPrefix("backfill.nightly."))
+        #expect(b.slots == 4 && b.waiting == 4 && b.state == "running")
+        let started = try await s.engine.schedulerPass()
+        #expect(started.count == 2)
+        var v = try await s.engine.backfillView(b.id)
+        #expect(v.running == 2 && v.waiting == 2)
+        let runs = try await s.engine.runs(limit: 10).filter { $0.trigger == "backfill" }
+        #expect(Set(runs.compactMap { $0.params?["date"] }) == ["2026-11-01", "2026-11-02"])
+        _ = try await s.engine.cancel(started[0], as: Self.caller)
+        #expect(try await s.engine.schedulerPass().count == 1)
+        v = try await s.engine.cancelBackfill(b.id, as: Self.caller)
+        #expect(v.state == "cancelled")
+        #expect(v.failed == 4 && v.running == 0 && v.waiting == 0, "\(v)")
+        await #expect(throws: ServiceError.self) {
+            try await s.engine.backfill("nightly", BackfillRequest(from: "2026-11-04", to: "2026-11-01", by: "ann@host"), as: Self.caller)
+        }
+        let actions = try await s.engine.audit(run: nil, limit: 100).map(\.action)
+        #expect(actions.contains("backfill.started") && actions.contains("backfill.cancelled"))
+    }
+
     @Test func aSpecErrorIsRefusedWithItsPosition() async throws {
         let s = try Self.setup(catchup: "latest", now: "2026-11-09T12:00:00Z")
         defer { try? FileManager.default.removeItem(atPath: s.dir) }
