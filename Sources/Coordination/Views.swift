@@ -23,7 +23,7 @@ extension CoordinatorEngine {
         view.approvalRequired = run.approvalRequired
         view.approvedBy = run.approvedBy
         view.submitterPrincipal = run.submitterPrincipal
-        view.pipelineVersion = run.pipelineVersion
+        view.version = run.pipelineVersion
         view.slot = run.slot
         view.trigger = run.trigger
         view.params = run.params

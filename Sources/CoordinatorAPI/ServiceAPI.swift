@@ -147,7 +147,7 @@ public struct RunView: Codable, Sendable, Hashable {
     /// spec it ran, its slot (the logical time it stands for, ISO 8601 UTC),
     /// what started it (`schedule`, `manual`, `backfill`) and every run
     /// parameter's value (`date` included). nil for an ad-hoc `bis submit`.
-    public var pipelineVersion: Int?
+    public var version: Int?
     public var slot: String?
     public var trigger: String?
     public var params: [String: String]?

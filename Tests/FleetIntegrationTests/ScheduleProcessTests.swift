@@ -19,7 +19,7 @@ struct ScheduleProcessTests {
         var state: String
         var slot: String?
         var trigger: String?
-        var pipelineVersion: Int?
+        var version: Int?
         var params: [String: String]?
         var stages: [StageLine]
     }
@@ -91,8 +91,8 @@ struct ScheduleProcessTests {
             fleet.check(runs.count == 5, "five runs, one per slot: \(runs.map { "\($0.id) \($0.slot ?? "-")" })")
             fleet.check(runs.compactMap(\.slot).sorted() == expectedSlots, "the slots: \(runs.compactMap(\.slot).sorted())")
             for r in runs {
-                fleet.check(r.state == "succeeded" && r.trigger == "schedule" && r.pipelineVersion == 1,
-                            "run \(r.id): \(r.state) \(r.trigger ?? "-") v\(r.pipelineVersion ?? 0)")
+                fleet.check(r.state == "succeeded" && r.trigger == "schedule" && r.version == 1,
+                            "run \(r.id): \(r.state) \(r.trigger ?? "-") v\(r.version ?? 0)")
                 let date = String((r.slot ?? "").prefix(10))
                 fleet.check(r.params?["date"] == date, "run \(r.id) has date \(r.params?["date"] ?? "-"), its slot \(date)")
                 let k = Int((Date().timeIntervalSince1970 / 86400).rounded(.down))

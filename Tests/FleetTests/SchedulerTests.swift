@@ -80,7 +80,7 @@ import Testing
         for r in runs {
             #expect(r.params?["date"] == String(r.slot!.prefix(10)))
             #expect(r.params?["region"] == "emea")
-            #expect(r.pipelineVersion == 1)
+            #expect(r.version == 1)
             #expect(r.submittedBy == "scheduler")
         }
         // A second pass at the same time starts nothing more.
@@ -149,7 +149,7 @@ import Testing
         #expect(run.trigger == "manual")
         #expect(run.slot == "2026-11-02T22:00:00Z")   // local midnight in Helsinki
         #expect(run.params == ["date": "2026-11-03", "region": "apac"])
-        #expect(run.pipelineVersion == 2)
+        #expect(run.version == 2)
         await #expect(throws: ServiceError.self) {
             try await s.engine.trigger("nightly", TriggerRequest(params: ["regoin": "x"], by: "ann@host"), as: Self.caller)
         }
