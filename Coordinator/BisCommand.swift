@@ -24,6 +24,7 @@ struct BisCommand: AsyncParsableCommand {
             QuarantineCommand.self, LineageCommand.self, DatasetsCommand.self, DatasetCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
             WhoamiCommand.self, AuditCommand.self, GCCommand.self,
+            PipelineCommand.self, PipelinesCommand.self, TriggerCommand.self, BackfillCommand.self, ScheduleCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
         ]
     )

@@ -102,6 +102,40 @@ struct CoordinatorClient: Sendable {
         dryRun ? try await send("GET", "/api/gc") : try await send("POST", "/api/gc", body: ActionRequest(by: by))
     }
 
+    // Registered pipelines (PipelineCommands.swift).
+
+    func addPipeline(_ request: PipelineAddRequest) async throws(ClientError) -> PipelineAddResult {
+        try await send("POST", "/api/pipelines", body: request)
+    }
+
+    func pipelines() async throws(ClientError) -> [PipelineView] {
+        try await send("GET", "/api/pipelines")
+    }
+
+    func pipeline(_ name: String, version: Int?) async throws(ClientError) -> PipelineDetail {
+        try await send("GET", "/api/pipelines/\(Self.escape(name))" + (version.map { "?version=\($0)" } ?? ""))
+    }
+
+    func changePipeline(_ name: String, _ change: PipelineChange, by: String) async throws(ClientError) -> PipelineView {
+        try await send("POST", "/api/pipelines/\(Self.escape(name))/\(change.rawValue)", body: ActionRequest(by: by))
+    }
+
+    func trigger(_ name: String, _ request: TriggerRequest) async throws(ClientError) -> RunView {
+        try await send("POST", "/api/pipelines/\(Self.escape(name))/trigger", body: request)
+    }
+
+    func backfill(_ name: String, _ request: BackfillRequest) async throws(ClientError) -> BackfillView {
+        try await send("POST", "/api/pipelines/\(Self.escape(name))/backfill", body: request)
+    }
+
+    func backfillView(_ id: String) async throws(ClientError) -> BackfillView {
+        try await send("GET", "/api/backfills/\(Self.escape(id))")
+    }
+
+    func cancelBackfill(_ id: String, by: String) async throws(ClientError) -> BackfillView {
+        try await send("POST", "/api/backfills/\(Self.escape(id))/cancel", body: ActionRequest(by: by))
+    }
+
     /// A query value: everything but unreserved characters and `/` percent-encoded
     /// (a space as %20, never `+`, which the server keeps as it is).
     private static func escapeQuery(_ value: String) -> String {

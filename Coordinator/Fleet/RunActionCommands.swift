@@ -34,7 +34,16 @@ struct CancelCommand: AsyncParsableCommand {
     )
     @Argument(help: "The run id.") var run: String
     @OptionGroup var options: CoordinatorOptions
-    func run() async throws { try await RunActionText.perform(.cancel, run: run, options: options) }
+    func run() async throws {
+        if run.hasPrefix(BackfillView.idPrefix) {   // a backfill, cancelled whole (docs/schedules.md)
+            let client = try options.client()
+            let view: BackfillView
+            do { view = try await client.cancelBackfill(run, by: actorName()) } catch { throw options.exit(for: error) }
+            if options.json { try options.printJSON(view) } else { print("backfill \(view.id): \(view.state)") }
+            return
+        }
+        try await RunActionText.perform(.cancel, run: run, options: options)
+    }
 }
 
 enum RunActionText {

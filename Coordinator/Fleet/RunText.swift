@@ -14,6 +14,13 @@ enum RunText {
             when += ", finished after \(humanDuration(finished.timeIntervalSince(run.submittedAt)))"
         }
         lines.append("  " + when)
+        if let trigger = run.trigger {   // a registered pipeline's run (docs/schedules.md)
+            var line = "  \(trigger) run of version \(run.version.map(String.init) ?? "?"), slot \(run.slot ?? "-")"
+            if let params = run.params, !params.isEmpty {
+                line += "; " + params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " ")
+            }
+            lines.append(line)
+        }
         if let message = run.message, !message.isEmpty {
             lines.append(contentsOf: message.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 })
         }

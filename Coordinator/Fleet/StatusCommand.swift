@@ -53,6 +53,10 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try options.client()
+        if let run, run.hasPrefix(BackfillView.idPrefix) {   // a backfill (docs/schedules.md)
+            try await BackfillCommand.show(run, client: client, options: options)
+            return
+        }
         if let run {
             let view: RunView
             do { view = try await client.run(run) } catch { throw options.exit(for: error, run: run) }

@@ -34,6 +34,9 @@ public struct CoordinatorOptions: Sendable {
     /// How long finished runs' chunks, delivered versions and lineage rows
     /// are kept, and how often the coordinator collects (`bis gc`).
     public var retention = RetentionOptions()
+    /// How often the scheduler looks for due slots of registered pipelines
+    /// (Scheduler.swift); nil: no scheduler (tests call `schedulerPass()`).
+    public var schedulerInterval: Duration? = .seconds(5)
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
                 dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,
@@ -107,6 +110,7 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         wake.yield()
         var services: [any Service] = [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
         if let every = options.retention.interval { services.append(RetentionPass(engine: self, interval: every)) }
+        if let every = options.schedulerInterval { services.append(SchedulerLoop(engine: self, interval: every)) }
         return services
     }
 

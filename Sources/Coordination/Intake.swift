@@ -36,6 +36,11 @@ struct RunRecord: Sendable {
     let approvedBy: String?
     let approvedAt: Double?
     let submitterPrincipal: String?
+    /// A registered pipeline's run (migration 0006-schedules); nil for an ad-hoc one.
+    let pipelineVersion: Int?
+    let slot: String?
+    let trigger: String?
+    let params: [String: String]?
 
     init(_ row: Row) throws {
         id = row["id"]
@@ -56,6 +61,10 @@ struct RunRecord: Sendable {
         approvedBy = row["approved_by"]
         approvedAt = row["approved_at"]
         submitterPrincipal = row["submitter_principal"]
+        pipelineVersion = row["pipeline_version"]
+        slot = row["slot"]
+        trigger = row["trigger"]
+        params = (row["params"] as String?).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
     }
 
     static func fetch(_ db: Database, _ id: String) throws -> RunRecord? {

@@ -296,6 +296,79 @@ public final class LineageStore: Sendable {
                 CREATE INDEX task_inputs_by_chunk ON task_inputs(chunk);
                 """)
         }
+        // Registered pipelines and their schedules (docs/schedules.md): each
+        // version of a pipeline's spec text kept with its SHA-256; the
+        // schedule's slots the scheduler claimed (`queued` while
+        // max_active_runs is reached, `waiting_for_input` while `wait_for:`
+        // waits for the globs to match, `started` with the run, `refused`
+        // when the run could not start), one row per (pipeline, slot). A run
+        // records the version it ran, its slot (UTC ISO 8601), what started
+        // it and its parameters; at most one scheduled run per (pipeline,
+        // slot), so a coordinator killed mid catch-up never starts a slot twice.
+        // A backfill (`bis backfill`) is one object with its slots.
+        m.registerMigration("0006-schedules") { db in
+            try db.execute(sql: """
+                CREATE TABLE pipelines (
+                    name TEXT PRIMARY KEY,
+                    current_version INTEGER NOT NULL,
+                    paused INTEGER NOT NULL DEFAULT 0,
+                    registered_at REAL NOT NULL,
+                    registered_by TEXT NOT NULL,
+                    last_slot REAL
+                );
+                CREATE TABLE pipeline_versions (
+                    pipeline TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    spec_text TEXT NOT NULL,
+                    spec_sha256 TEXT NOT NULL,
+                    spec_file TEXT NOT NULL,
+                    spec_directory TEXT NOT NULL,
+                    allowed_roots TEXT NOT NULL,
+                    added_at REAL NOT NULL,
+                    added_by TEXT NOT NULL,
+                    PRIMARY KEY(pipeline, version)
+                );
+                CREATE TABLE schedule_slots (
+                    pipeline TEXT NOT NULL,
+                    slot TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'waiting_for_input', 'started', 'refused')),
+                    run TEXT,
+                    message TEXT,
+                    created_at REAL NOT NULL,
+                    waiting_since REAL,
+                    checked_at REAL,
+                    PRIMARY KEY(pipeline, slot)
+                );
+                CREATE INDEX schedule_slots_open ON schedule_slots(pipeline, slot) WHERE state IN ('queued', 'waiting_for_input');
+                CREATE TABLE backfills (
+                    id TEXT PRIMARY KEY,
+                    pipeline TEXT NOT NULL,
+                    from_day TEXT NOT NULL,
+                    to_day TEXT NOT NULL,
+                    max_active INTEGER NOT NULL,
+                    rerun INTEGER NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'cancelled')),
+                    created_at REAL NOT NULL,
+                    created_by TEXT NOT NULL
+                );
+                CREATE TABLE backfill_slots (
+                    backfill TEXT NOT NULL REFERENCES backfills(id),
+                    slot TEXT NOT NULL,
+                    local_date TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'started', 'skipped', 'refused', 'cancelled')),
+                    run TEXT,
+                    message TEXT,
+                    PRIMARY KEY(backfill, slot)
+                );
+                ALTER TABLE runs ADD COLUMN pipeline_version INTEGER;
+                ALTER TABLE runs ADD COLUMN slot TEXT;
+                ALTER TABLE runs ADD COLUMN trigger TEXT CHECK (trigger IS NULL OR trigger IN ('schedule', 'manual', 'backfill'));
+                ALTER TABLE runs ADD COLUMN params TEXT;
+                CREATE UNIQUE INDEX runs_one_per_slot ON runs(pipeline, slot) WHERE trigger = 'schedule';
+                CREATE INDEX runs_by_pipeline ON runs(pipeline, submitted_at);
+                """)
+        }
         return m
     }
 

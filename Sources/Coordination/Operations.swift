@@ -24,6 +24,14 @@ extension CoordinatorEngine {
     /// name when there is one (the request's `submittedBy` is then ignored),
     /// and `submitter_principal` records it (nil without auth).
     public func submit(_ request: SubmitRequest, as caller: Caller) async throws -> RunView {
+        try await submit(request, as: caller, tag: nil)
+    }
+
+    /// `submit(_:as:)` of a registered pipeline's run: `tag` (its version,
+    /// slot, trigger and parameters) is written in the transaction that
+    /// creates the run; a scheduled one also claims its slot there
+    /// (Scheduler.swift), so the run and the claim commit together or not at all.
+    func submit(_ request: SubmitRequest, as caller: Caller, tag: RunTag?) async throws -> RunView {
         let cwd = FileManager.default.currentDirectoryPath
         if request.specText == nil {   // before the file is read
             try refuseProtected(specFile: request.specPath.hasPrefix("/") ? request.specPath : cwd + "/" + request.specPath,
@@ -31,7 +39,7 @@ extension CoordinatorEngine {
         }
         let path: String
         let directory: String
-        let text: String
+        var text: String
         let allowedRoots: [String]
         if let inputRoots = options.inputRoots {
             let admitted: InputRoots.Admitted
@@ -57,6 +65,14 @@ extension CoordinatorEngine {
                 do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
                     throw ServiceError.badRequest("cannot read the spec \(path): \(error.localizedDescription)")
                 }
+            }
+        }
+        // An ad-hoc spec with `${date}` or parameters runs with today's date
+        // and the defaults, filled in once here: the run's stored text is
+        // what it runs, whenever it is read again.
+        if tag == nil, text.contains("${") {
+            do throws(SpecErrors) { text = try SpecTemplate.expandForCheck(text, file: path, now: clock.now()) } catch {
+                throw ServiceError.badRequest(error.description)
             }
         }
         var spec: PipelineSpec
@@ -106,6 +122,7 @@ extension CoordinatorEngine {
         let partitions = spec.consolidate?.partitions ?? 1
         let approval = (try? spec.deliverSpec())??.approval == .required
         let specSHA = Checksum.sha256(utf8: text)
+        let runText = text
         let roots = String(decoding: try JSONEncoder().encode(spec.allowedRoots), as: UTF8.self)
         let parsed = spec
         let shardList = shards
@@ -113,11 +130,13 @@ extension CoordinatorEngine {
         let principal = caller.principal?.name
         let view = try await store.write { [self] db in
             let now = clock.seconds
-            try StateMachine.createRun(.init(id: run, kind: "pipeline", pipeline: parsed.name, specText: text, specSHA256: specSHA,
+            try StateMachine.createRun(.init(id: run, kind: "pipeline", pipeline: parsed.name, specText: runText, specSHA256: specSHA,
                                              specFile: parsed.file, specDirectory: parsed.directory, allowedRoots: roots,
                                              partitions: partitions, approvalRequired: approval, submittedBy: by,
                                              submitterPrincipal: principal), at: now, db)
-            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)", at: now,
+            try tag?.record(run: run, pipeline: parsed.name, db)
+            try db.audit(actor: by, action: "run.submitted", run: run, detail: "\(parsed.file) sha256 \(specSHA)"
+                         + (tag.map { " \($0.trigger) of version \($0.version), slot \($0.slot)" } ?? ""), at: now,
                          caller: caller)
             let record = try RunRecord.fetch(db, run)!
             var effects = IntakeEffects()

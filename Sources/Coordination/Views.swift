@@ -23,6 +23,10 @@ extension CoordinatorEngine {
         view.approvalRequired = run.approvalRequired
         view.approvedBy = run.approvedBy
         view.submitterPrincipal = run.submitterPrincipal
+        view.version = run.pipelineVersion
+        view.slot = run.slot
+        view.trigger = run.trigger
+        view.params = run.params
 
         var stages: [Stage: StageView] = [:]
         for row in try Row.fetchAll(db, sql: """

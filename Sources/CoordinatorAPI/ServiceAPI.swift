@@ -143,6 +143,14 @@ public struct RunView: Codable, Sendable, Hashable {
     /// The report's folder and the delivery receipt, relative to the data root.
     public var reportDirectory: String?
     public var receipt: String?
+    /// A registered pipeline's run (docs/schedules.md): the version of its
+    /// spec it ran, its slot (the logical time it stands for, ISO 8601 UTC),
+    /// what started it (`schedule`, `manual`, `backfill`) and every run
+    /// parameter's value (`date` included). nil for an ad-hoc `bis submit`.
+    public var version: Int?
+    public var slot: String?
+    public var trigger: String?
+    public var params: [String: String]?
 
     public init(id: String, pipeline: String, state: RunState, specSHA256: String, submittedBy: String, submittedAt: Date) {
         self.id = id
@@ -260,6 +268,24 @@ public protocol CoordinatorService: Sendable {
     /// One retention pass (`bis gc`): what it would remove (`dryRun`), or
     /// what it removed, with an audit row naming `caller` for a real pass.
     func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport
+
+    // Registered pipelines (PipelineViews.swift, docs/schedules.md).
+
+    /// Registers a spec under its `pipeline:` name, or adds a version when its text changed; audited.
+    func addPipeline(_ request: PipelineAddRequest, as caller: Caller) async throws -> PipelineAddResult
+    /// Every registered pipeline, by name.
+    func pipelines() async throws -> [PipelineView]
+    /// One version's spec text (the current one without `version`).
+    func pipeline(_ name: String, version: Int?) async throws -> PipelineDetail
+    /// Pauses, resumes or removes a pipeline; audited.
+    func changePipeline(_ name: String, _ change: PipelineChange, as caller: Caller) async throws -> PipelineView
+    /// A run of the pipeline's current version now (`bis trigger`); audited.
+    func trigger(_ name: String, _ request: TriggerRequest, as caller: Caller) async throws -> RunView
+    /// One run per schedule slot in a range, as one object (`bis backfill`); audited.
+    func backfill(_ name: String, _ request: BackfillRequest, as caller: Caller) async throws -> BackfillView
+    func backfillView(_ id: String) async throws -> BackfillView
+    /// Cancels the backfill's slots not started and its active runs; audited.
+    func cancelBackfill(_ id: String, as caller: Caller) async throws -> BackfillView
 }
 
 /// Defaults for services that keep no lineage (test fakes).

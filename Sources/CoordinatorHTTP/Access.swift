@@ -240,6 +240,13 @@ struct AuthMiddleware: RouterMiddleware {
         case "submit": return "submitting a run"
         case let a where a.hasPrefix("rollback dataset "): return "rolling back dataset " + a.dropFirst("rollback dataset ".count)
         case "gc": return "a gc pass (bis gc; --dry-run needs any role)"
+        case "pipeline add": return "registering a pipeline"
+        case "backfill cancel": return "cancelling backfill \(run ?? "?")"
+        case let a where a.hasPrefix("pipeline "):
+            let parts = a.split(separator: " ", maxSplits: 2).map(String.init)
+            let verb = ["pause": "pausing", "resume": "resuming", "remove": "removing", "trigger": "triggering",
+                        "backfill": "backfilling"][parts[1]] ?? parts[1]
+            return "\(verb) pipeline \(parts.count > 2 ? parts[2] : "?")"
         case "approve", "retry", "cancel":
             let verb = ["approve": "approving", "retry": "retrying", "cancel": "cancelling"][action]!
             return "\(verb) run \(run ?? "?")"
@@ -255,6 +262,13 @@ struct AuthMiddleware: RouterMiddleware {
         if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "runs",
            ["approve", "retry", "cancel"].contains(parts[3]) {
             return (parts[3], parts[2].removingPercentEncoding ?? parts[2])
+        }
+        if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "backfills", parts[3] == "cancel" {
+            return ("backfill cancel", parts[2].removingPercentEncoding ?? parts[2])
+        }
+        if method == .post, parts.count >= 2, parts[0] == "api", parts[1] == "pipelines" {
+            // `pipeline add`, `pipeline pause NAME`, `trigger NAME`, …
+            return (parts.count == 2 ? "pipeline add" : "pipeline \(parts.count > 3 ? parts[3] : "?") \(parts[2].removingPercentEncoding ?? parts[2])", nil)
         }
         if method == .post, parts.count == 4, parts[0] == "api", parts[1] == "datasets", parts[3] == "rollback" {
             return ("rollback dataset \(parts[2].removingPercentEncoding ?? parts[2])", nil)

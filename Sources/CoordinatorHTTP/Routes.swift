@@ -24,6 +24,7 @@ import Hummingbird
 /// | `GET /api/audit?run=R&limit=N` | | `[AuditEntry]`, oldest first (the newest N, default 100, at most 10000) |
 /// | `GET /api/gc` | | `GCReport`: what a retention pass would remove (dry run; any role) |
 /// | `POST /api/gc` | `ActionRequest` | `GCReport`: a retention pass, audited (operator or admin) |
+/// | `/api/pipelines…` | | registered pipelines: see PipelineRoutes.swift |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
 /// | `GET /`, `GET /runs/{id}` | | the read-only dashboard, `text/html`; an HTML 404 page when there is none |
@@ -161,6 +162,7 @@ struct Routes: Sendable {
         router.get("/healthz") { _, _ -> Response in
             JSONResponse.text("ok")
         }
+        registerPipelines(on: router)
     }
 
     /// The dashboard's page for `path`, or an HTML 404 page a browser shows as such.

@@ -37,6 +37,8 @@ public struct PipelineSpec: Sendable, Hashable {
     /// The columns after every normalize step: what consolidate, validate
     /// and publish see.
     public var columns: [SpecColumn]
+    /// `schedule:` and `params:` (registered pipelines; docs/schedules.md).
+    public var header = SpecHeader()
 
     /// The sources' columns as a Columnar schema.
     public var inputSchema: Schema {
@@ -90,6 +92,10 @@ public struct PipelineSpec: Sendable, Hashable {
         allowedRoots: [String] = [],
         expressionChecker: (any ExpressionChecker)? = ExpressionLanguageChecker()
     ) throws(SpecErrors) -> PipelineSpec {
+        // `${date}` and `${param}` (docs/spec.md, run parameters): a run's
+        // text comes filled in; a text with placeholders is checked with
+        // today's date and the parameters' defaults.
+        let yaml = try SpecTemplate.expandForCheck(yaml, file: file)
         if let at = SpecSize.aliasOverflow(yaml) {
             throw SpecErrors([SpecSize.overflowError(file: file, at: at)])
         }

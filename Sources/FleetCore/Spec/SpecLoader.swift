@@ -17,7 +17,8 @@ struct SpecLoader {
         self.sink = ErrorSink(file: file)
     }
 
-    static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver"]
+    static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver",
+                               "schedule", "params", "wait_for"]
     static let sourceKeys = ["format", "files", "columns", "header", "delimiter", "quote", "nulls",
                              "missing_columns", "extra_columns", "shard_size"]
     static let csvOnlyKeys: Set<String> = ["header", "delimiter", "quote", "nulls"]
@@ -89,11 +90,12 @@ struct SpecLoader {
         for root in allowedRoots where !roots.contains(PathResolver.canonical(root)) {
             roots.append(PathResolver.canonical(root))
         }
+        let header = loadHeader(entries)
         return PipelineSpec(
             name: name, file: sink.file, directory: directory, allowedRoots: roots,
             sources: sources, normalize: steps, consolidate: consolidate, validate: validate,
             publish: publish, report: report, deliver: deliver,
-            inputColumns: inputColumns, columns: tracker.columns)
+            inputColumns: inputColumns, columns: tracker.columns, header: header)
     }
 
     // MARK: sources

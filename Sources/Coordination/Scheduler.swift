@@ -1,0 +1,184 @@
+import FleetCore
+import Foundation
+import GRDB
+import Logging
+import ServiceLifecycle
+
+// The scheduler (docs/schedules.md): a service of the coordinator's
+// ServiceGroup that starts registered pipelines' runs at their schedule's
+// slots. Its state is in the lineage store: each pipeline's last slot
+// considered (`pipelines.last_slot`) and the slots it claimed
+// (`schedule_slots`). A pass
+// 1. claims every slot due since the last one considered, as the catch-up
+//    policy says (`ScheduleSpec.due`), as `queued` rows, and moves
+//    `last_slot` on, in one transaction;
+// 2. starts queued slots, oldest first, while fewer than max_active_runs of
+//    the pipeline's runs are active. The run, its tag and the slot's move
+//    to `started` commit in one transaction, and a unique index allows one
+//    scheduled run per (pipeline, slot): a coordinator killed anywhere in
+//    a catch-up and restarted starts every slot exactly once.
+
+/// Runs `schedulerPass()` every `interval`.
+struct SchedulerLoop: Service {
+    let engine: CoordinatorEngine
+    let interval: Duration
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { [engine, interval] in
+            while !Task.isCancelled {
+                await engine.schedulerPass()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+extension CoordinatorEngine {
+    /// Who the audit log and the runs name for scheduled runs.
+    static let schedulerName = "scheduler"
+
+    /// One pass of the scheduler at the clock's time; the runs it started.
+    @discardableResult
+    public func schedulerPass() async -> [String] {
+        let records: [PipelineRecord]
+        do { records = try await store.read { db in try PipelineRecord.all(db) } } catch {
+            logger.error("the scheduler cannot read the registered pipelines", metadata: ["error": "\(error)"])
+            return []
+        }
+        var started: [String] = await backfillPass(records)
+        for r in records where !r.paused {
+            guard let header = try? header(r), let schedule = header.schedule else { continue }
+            do {
+                try await claimDueSlots(r, schedule)
+                started += try await startQueuedSlots(r, header: header, schedule: schedule)
+            } catch is CancellationError {
+                return started
+            } catch {
+                logger.error("the scheduler's pass over a pipeline failed; it tries again at the next", metadata: [
+                    "pipeline": "\(r.name)", "error": "\(error)"])
+            }
+        }
+        return started
+    }
+
+    /// Step 1: the due slots as `queued` rows, `last_slot` moved on.
+    func claimDueSlots(_ r: PipelineRecord, _ schedule: ScheduleSpec) async throws {
+        let now = clock.now()
+        let limit = 1000
+        let due = schedule.due(after: r.lastSlot.map { Date(timeIntervalSince1970: $0) },
+                               registeredAt: Date(timeIntervalSince1970: r.registeredAt), now: now, limit: limit)
+        // `all` with more than `limit` slots: the rest at the next pass.
+        let considered = schedule.catchup == .all && due.run.count >= limit ? due.run.last!.instant.timeIntervalSince1970 : now.timeIntervalSince1970
+        let name = r.name, version = r.version
+        let slots = due.run.map { SlotText.utc($0.instant) }
+        try await store.write { db in
+            for slot in slots {
+                try db.run("""
+                    INSERT INTO schedule_slots(pipeline, slot, version, state, created_at) VALUES (?, ?, ?, 'queued', ?)
+                    ON CONFLICT(pipeline, slot) DO NOTHING
+                    """, [name, slot, version, now.timeIntervalSince1970])
+            }
+            try db.run("UPDATE pipelines SET last_slot = ? WHERE name = ? AND (last_slot IS NULL OR last_slot < ?)",
+                       [considered, name, considered])
+        }
+        if !slots.isEmpty {
+            logger.info("schedule slots due", metadata: ["pipeline": "\(name)", "slots": "\(slots.count)",
+                                                        "catchup": "\(schedule.catchup.rawValue)", "first": "\(slots[0])"])
+        }
+    }
+
+    /// Step 2: queued slots started, oldest first, within max_active_runs
+    /// (a slot waiting for its input files counts as active). With
+    /// `wait_for: {files: true}`, a slot whose globs match nothing waits
+    /// (`waiting_for_input`, tried again every minute) until `timeout`.
+    func startQueuedSlots(_ r: PipelineRecord, header: SpecHeader, schedule: ScheduleSpec) async throws -> [String] {
+        var started: [String] = []
+        let name = r.name
+        while !Task.isCancelled {
+            let now = clock.seconds
+            let (active, next) = try await store.read { db -> (Int, [String]?) in
+                let runs: Int = try db.value("""
+                    SELECT COUNT(*) FROM runs WHERE pipeline = ? AND trigger IS NOT NULL
+                    AND state IN ('pending', 'running', 'awaiting_approval')
+                    """, [name]) ?? 0
+                let waiting: Int = try db.value("SELECT COUNT(*) FROM schedule_slots WHERE pipeline = ? AND state = 'waiting_for_input'",
+                                                [name]) ?? 0
+                let row = try db.row("""
+                    SELECT slot, state FROM schedule_slots WHERE pipeline = ?
+                    AND (state = 'queued' OR (state = 'waiting_for_input' AND checked_at <= ?)) ORDER BY slot LIMIT 1
+                    """, [name, now - Self.inputCheckInterval])
+                return (runs + waiting, row.map { [$0["slot"], $0["state"]] })
+            }
+            guard let next, let instant = SlotText.parseUTC(next[0]) else { break }
+            let (slot, waiting) = (next[0], next[1] == "waiting_for_input")
+            // A waiting slot holds its own place.
+            guard active - (waiting ? 1 : 0) < schedule.maxActiveRuns else { break }
+            let caller = Caller(principal: nil, claimedName: Self.schedulerName)
+            do {
+                let view = try await start(r, header: header, slot: instant, date: SlotText.localDate(instant, in: schedule.timezone),
+                                           trigger: "schedule", params: [:], as: caller)
+                started.append(view.id)
+                logger.info("scheduled run started", metadata: ["pipeline": "\(name)", "slot": "\(slot)", "run.id": "\(view.id)"])
+            } catch is SlotTaken {
+                continue
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                // Another run has the slot (the unique index): it is not open any more.
+                try await store.write { db in
+                    try db.run("UPDATE schedule_slots SET state = 'started' WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')",
+                               [name, slot])
+                }
+            } catch let error as ServiceError {
+                let message = error.description
+                if header.waitForFiles, Self.isMissingInput(error) {
+                    let timeout = header.waitTimeoutSeconds
+                    let gaveUp = try await store.write { db -> Bool in
+                        let since: Double = try db.value("SELECT waiting_since FROM schedule_slots WHERE pipeline = ? AND slot = ?",
+                                                         [name, slot]) ?? now
+                        if now - since >= timeout {
+                            let why = "waited \(Int(timeout)) s for input files, in vain: \(message)"
+                            try db.run("""
+                                UPDATE schedule_slots SET state = 'refused', message = ?, checked_at = ?
+                                WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
+                                """, [why, now, name, slot])
+                            try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
+                                         detail: "\(name) slot \(slot): \(why)", at: now)
+                            return true
+                        }
+                        try db.run("""
+                            UPDATE schedule_slots SET state = 'waiting_for_input', waiting_since = ?, checked_at = ?, message = ?
+                            WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
+                            """, [since, now, message, name, slot])
+                        return false
+                    }
+                    if !waiting || gaveUp {
+                        logger.notice(gaveUp ? "a scheduled run gave up waiting for its input" : "a scheduled run waits for its input",
+                                      metadata: ["pipeline": "\(name)", "slot": "\(slot)", "error": "\(message)"])
+                    }
+                    continue
+                }
+                // The spec cannot run for this slot (no input files, a refused path): recorded, not retried.
+                try await store.write { [clock] db in
+                    let now = clock.seconds
+                    try db.run("""
+                        UPDATE schedule_slots SET state = 'refused', message = ? WHERE pipeline = ? AND slot = ?
+                        AND state IN ('queued', 'waiting_for_input')
+                        """, [message, name, slot])
+                    try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
+                                 detail: "\(name) slot \(slot): \(message)", at: now)
+                }
+                logger.warning("a scheduled run could not start", metadata: ["pipeline": "\(name)", "slot": "\(slot)",
+                                                                             "error": "\(message)"])
+            }
+        }
+        return started
+    }
+
+    /// How often a slot waiting for its input files is tried again.
+    static let inputCheckInterval: Double = 60
+
+    /// The submit failed because a glob matched nothing (as `resolveInputs` and `submit` word it).
+    static func isMissingInput(_ error: ServiceError) -> Bool {
+        guard case .badRequest(let m) = error else { return false }
+        return m.contains("no file matches") || m.contains("match no input files")
+    }
+}
