@@ -2,6 +2,7 @@ import Columnar
 import Coordination
 import CoordinatorHTTP
 import FleetCore
+import FleetMetrics
 import Foundation
 import Logging
 import Testing
@@ -57,6 +58,7 @@ struct LiveFleet: Sendable {
         let failed = try await engine.waitUntilSettled(failing.id)
         guard failed.state == .failed else { throw Failure("the strict run did not fail: \(failed.state)") }
 
+        RequestMetrics.bootstrap()   // as `bis coordinator` does (the server library never does)
         let server = CoordinatorServer(service: engine, port: 0, logger: logger)
         Task { try await server.run() }
         let port = try await server.boundPort()
