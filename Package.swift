@@ -172,7 +172,7 @@ let package = Package(
             name: "bis",
             dependencies: [
                 "FleetWire", "FleetCore", "Columnar", "Stages", "CoordinatorAPI", "Coordination", "CoordinatorHTTP",
-                "WorkerRuntime", "FleetAMQP",
+                "WorkerRuntime", "FleetAMQP", "FleetMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The client's HTTPS with a private CA (BIS_CA_FILE): URLSession on Linux cannot take one.
                 .product(name: "NIOCore", package: "swift-nio"),

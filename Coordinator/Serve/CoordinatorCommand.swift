@@ -4,6 +4,7 @@ import Coordination
 import CoordinatorHTTP
 import FleetAMQP
 import FleetCore
+import FleetMetrics
 import Foundation
 import Logging
 import NIOSSL
@@ -240,6 +241,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         engineOptions.retention.faults = Self.gcFaults(env: env, logger: logger)
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root, options: engineOptions,
                                        logger: logger)
+        // The process' swift-metrics factory, for Hummingbird's request
+        // metrics on /metrics: the application's to set, once, before the server.
+        RequestMetrics.bootstrap()
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, access: access, tls: tls,
                                        publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)
         // One ServiceGroup: event intake, the outbox dispatcher, the ticker,

@@ -254,12 +254,14 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                     metricsState.withLock { m in
                         m.commits += 1
                         m.commitSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                        for d in effects.taskDurations { m.taskDuration.observe(d) }
-                        for d in effects.handoffLatencies { m.handoffLatency.observe(d) }
                         m.rejected.merge(effects.rejected, uniquingKeysWith: +)
                     }
                     for d in effects.taskDurations { metrics.observeTaskDuration(d) }
                     for d in effects.handoffLatencies { metrics.observeHandoffLatency(d) }
+                    for r in effects.rows {
+                        metrics.recordRows(pipeline: r.pipeline, stage: r.stage, rowsIn: r.rowsIn, rowsOut: r.rowsOut,
+                                           rowsQuarantined: r.rowsQuarantined)
+                    }
                     if effects.planned { wake.yield() }
                     reclaim(effects.reclaim)
                 } catch is CancellationError {

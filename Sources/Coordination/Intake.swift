@@ -12,6 +12,10 @@ struct IntakeEffects: Sendable {
     var planned = false
     var taskDurations: [Double] = []
     var handoffLatencies: [Double] = []
+    /// The rows of the results committed (pipeline runs' winners only), for
+    /// `bis_pipeline_rows_*_total`: counted once per task, when its winner is
+    /// committed, so a retried run's reused results do not count again.
+    var rows: [CommittedRows] = []
     /// Messages refused (a missing or wrong MAC, a malformed field), by reason.
     var rejected: [MessageRejection.Reason: Int] = [:]
 }
@@ -194,6 +198,7 @@ extension CoordinatorEngine {
             all.planned = all.planned || one.planned
             all.taskDurations += one.taskDurations
             all.handoffLatencies += one.handoffLatencies
+            all.rows += one.rows
             all.rejected.merge(one.rejected, uniquingKeysWith: +)
         }
         return all
@@ -277,6 +282,10 @@ extension CoordinatorEngine {
                                            at: now, db)
         effects.taskDurations.append(max(0, finish.finishedAt - e.startedAt.timeIntervalSince1970))
         effects.handoffLatencies.append(max(0, now - task.plannedAt))
+        if let pipeline = try String.fetchOne(db, sql: "SELECT pipeline FROM runs WHERE id = ? AND kind = 'pipeline'", arguments: [e.run]) {
+            effects.rows.append(CommittedRows(pipeline: pipeline, stage: e.stage, rowsIn: e.rowsIn, rowsOut: e.rowsOut,
+                                              rowsQuarantined: e.rowsQuarantined))
+        }
         return true
     }
 

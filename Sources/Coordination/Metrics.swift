@@ -3,7 +3,14 @@ import FleetMetrics
 import Foundation
 import GRDB
 
-typealias Histogram = MetricsSnapshot.Histogram
+/// A committed result's rows, for the per-pipeline row counters (`IntakeEffects.rows`).
+struct CommittedRows: Sendable, Hashable {
+    var pipeline: String
+    var stage: Stage
+    var rowsIn: Int64
+    var rowsOut: Int64
+    var rowsQuarantined: Int64
+}
 
 /// What the engine counts in memory since it started (the store holds the rest).
 struct EngineMetrics: Sendable {
@@ -12,26 +19,31 @@ struct EngineMetrics: Sendable {
     var commitSeconds = 0.0
     /// Messages refused by reason (see `MessageRejection`).
     var rejected: [MessageRejection.Reason: Int] = [:]
-    var taskDuration = Histogram(bounds: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900])
-    var handoffLatency = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60])
     var gcBytes: Int64 = 0
     var gcFiles = 0
     var gcPasses = 0
-    /// Per worker id: the broker node and reconnect count of its last
-    /// heartbeat (memory only: the next beats refill it after a restart).
     /// Each worker's broker node and reconnect count from its last
     /// heartbeat (`at`: when), for workers heard from in the last hour.
     var workerBroker: [String: (node: String?, reconnects: Int?, at: Double)] = [:]
-    /// Each worker's resources from its last heartbeat (`at`: when), for
-    /// workers heard from in the last hour (`bis_worker_*`).
-    var workerResources: [String: (resources: WorkerResources, at: Double)] = [:]
+    /// Each worker's resources from its latest heartbeat (`at`: when it was
+    /// heard, `sent`: when the worker sent it), for workers heard from in the
+    /// last hour (`bis_worker_*`).
+    var workerResources: [String: (resources: WorkerResources, at: Double, sent: Double)] = [:]
     /// Runs that finished at or after `at` count in the per-pipeline families
     /// at the next scrape; `seen`: the ones finished exactly at `at`, counted.
     var finished: (at: Double, seen: Set<String>) = (0, [])
 
+    /// Keeps `b`'s resources unless a later beat of that worker came first (a
+    /// redelivered, older heartbeat); its CPU time never goes down (a drop
+    /// would read as a counter reset, and `rate` would spike).
     mutating func heard(_ b: WorkerHeartbeat, at now: Double) {
-        workerResources[b.worker.id] = (WorkerResources(worker: b.worker.id, cpuSeconds: b.cpuSeconds, residentBytes: b.residentBytes,
-                                                        runningTasks: b.state == .stopped ? 0 : b.running.count), now)
+        let sent = b.at.timeIntervalSince1970
+        let known = workerResources[b.worker.id]
+        if let known, sent < known.sent { return }
+        var cpu = b.cpuSeconds
+        if let c = cpu, let before = known?.resources.cpuSeconds { cpu = max(c, before) }
+        workerResources[b.worker.id] = (WorkerResources(worker: b.worker.id, cpuSeconds: cpu, residentBytes: b.residentBytes,
+                                                        runningTasks: b.state == .stopped ? 0 : b.running.count), now, sent)
         workerResources = workerResources.filter { now - $0.value.at <= BisMetrics.workerWindowSeconds }
     }
 
@@ -47,8 +59,9 @@ struct EngineMetrics: Sendable {
 
 extension CoordinatorEngine: PrometheusExposition {
     /// `/metrics`: `metricsSnapshot()`'s counts, the pipelines' series (runs
-    /// that finished since the last scrape are counted now, from the store),
-    /// and the workers heard from in the last hour, in this engine's registry.
+    /// that finished since the last scrape are counted now, from the store;
+    /// rows when each result was committed), and the workers heard from in the
+    /// last hour (a quiet one runs no tasks), in this engine's registry.
     public func prometheusText() async throws -> String {
         let snapshot = try await metricsSnapshot()
         let since = metricsState.withLock { $0.finished.at }
@@ -61,29 +74,31 @@ extension CoordinatorEngine: PrometheusExposition {
                 """) {
                 last[row["pipeline"]] = row["at"]
             }
-            // Rows in: what ingest read; out: what publish wrote; quarantined: every stage's.
+            // A run's duration: from its latest start (submit, or the last
+            // `bis retry`, from the audit log) to this finish. Its rows are
+            // counted when each task's result is committed (`IntakeEffects.rows`).
             let finished = try Row.fetchAll(db, sql: """
-                SELECT r.id, r.pipeline, r.state, r.submitted_at, r.finished_at,
-                       COALESCE(SUM(CASE WHEN t.stage = 'ingest' THEN x.rows_in END), 0) AS rin,
-                       COALESCE(SUM(CASE WHEN t.stage = 'publish' THEN x.rows_out END), 0) AS rout,
-                       COALESCE(SUM(x.rows_quarantined), 0) AS rq
+                SELECT r.id, r.pipeline, r.state, r.finished_at,
+                       COALESCE((SELECT MAX(a.at) FROM audit a WHERE a.run = r.id AND a.action = 'run.retried'), r.submitted_at) AS started
                 FROM runs r
-                LEFT JOIN tasks t ON t.run = r.id AND t.state = 'succeeded'
-                LEFT JOIN executions x ON x.id = t.winner
                 WHERE r.kind = 'pipeline' AND r.finished_at >= ? AND r.state IN ('succeeded', 'failed', 'cancelled')
-                GROUP BY r.id
                 """, arguments: [since]).compactMap { row -> (id: String, run: FinishedRun, at: Double)? in
                 guard let state = RunState(rawValue: row["state"]) else { return nil }
-                let at: Double = row["finished_at"], submitted: Double = row["submitted_at"]
-                return (row["id"], FinishedRun(pipeline: row["pipeline"], state: state, durationSeconds: at - submitted,
-                                               rowsIn: row["rin"], rowsOut: row["rout"], rowsQuarantined: row["rq"]), at)
+                let at: Double = row["finished_at"], started: Double = row["started"]
+                return (row["id"], FinishedRun(pipeline: row["pipeline"], state: state, durationSeconds: at - started), at)
             }
             return (pipelines, last, finished)
         }
         for p in pipelines { metrics.registerPipeline(p) }
         let now = clock.seconds
+        let quietAfter = options.workerQuietAfterSeconds
         let (fresh, workers) = metricsState.withLock { m in
-            (m.take(rows), m.workerResources.values.filter { now - $0.at <= BisMetrics.workerWindowSeconds }.map(\.resources))
+            (m.take(rows), m.workerResources.values.filter { now - $0.at <= BisMetrics.workerWindowSeconds }.map { w in
+                // Quiet (crashed, cut off): not executing anything any more.
+                var r = w.resources
+                if now - w.at > quietAfter { r.runningTasks = 0 }
+                return r
+            })
         }
         for run in fresh { metrics.recordRunFinished(run) }
         return metrics.render(snapshot, lastSuccess: lastSuccess, workers: workers.sorted { $0.worker < $1.worker })
@@ -130,6 +145,9 @@ extension CoordinatorEngine {
             s.taskRetries = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(retries), 0) FROM tasks") ?? 0
             s.liveWorkers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workers WHERE state != 'stopped' AND last_seen > ?",
                                              arguments: [now - quietAfter]) ?? 0
+            s.quietWorkers = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM workers WHERE state != 'stopped' AND last_seen <= ? AND last_seen > ?
+                """, arguments: [now - quietAfter, now - BisMetrics.workerWindowSeconds]) ?? 0
             return s
         }
         let m = metricsState.withLock { $0 }
@@ -137,8 +155,6 @@ extension CoordinatorEngine {
         snapshot.messagesSent = m.sent
         snapshot.intakeCommits = m.commits
         snapshot.messagesRejected = Dictionary(uniqueKeysWithValues: m.rejected.map { ($0.key.rawValue, $0.value) })
-        snapshot.handoffLatency = m.handoffLatency
-        snapshot.taskDuration = m.taskDuration
         snapshot.gcReclaimedBytes = m.gcBytes
         snapshot.gcReclaimedFiles = m.gcFiles
         snapshot.gcPasses = m.gcPasses

@@ -4,7 +4,8 @@ import Foundation
 /// What `/metrics` shows, as data: the store's counts at one moment and what
 /// the engine counted in memory since it started. `CoordinatorHTTP` renders
 /// it as Prometheus text. Nothing here names a run, task or execution (their
-/// number is unbounded): only states, stages and counts.
+/// number is unbounded): only states, stages and counts. (The histograms,
+/// per-pipeline and per-worker series are the engine's `BisMetrics`.)
 public struct MetricsSnapshot: Sendable, Hashable {
     /// Runs in the store by state; a state without runs may be missing (0).
     public var runs: [RunState: Int]
@@ -18,6 +19,10 @@ public struct MetricsSnapshot: Sendable, Hashable {
     public var queueDepths: [Stage: Int]
     /// Workers with a recent heartbeat that have not stopped.
     public var liveWorkers: Int
+    /// Workers heard from in the last hour that have not stopped but sent no
+    /// heartbeat lately: crashed, host down, or cut off from the broker (a
+    /// worker stopped on purpose says so in its last heartbeat: not counted).
+    public var quietWorkers: Int = 0
     /// Task messages the outbox sent and the broker confirmed, since start.
     public var messagesSent: Int
     /// Event batches committed (group commits), since start.
@@ -33,10 +38,6 @@ public struct MetricsSnapshot: Sendable, Hashable {
     /// a gauge, not a counter (it drops when a worker goes, restarts at zero
     /// with the coordinator).
     public var workerBrokerReconnects: Int = 0
-    /// From a task's planning to its result's commit, since start.
-    public var handoffLatency: Histogram
-    /// Winning executions' run time, since start.
-    public var taskDuration: Histogram
     /// Retention (`bis gc` and the hourly pass): bytes and files removed,
     /// and passes made, since start.
     public var gcReclaimedBytes: Int64 = 0
@@ -55,30 +56,9 @@ public struct MetricsSnapshot: Sendable, Hashable {
         }
     }
 
-    /// A histogram as Prometheus keeps one: per upper bound the number of
-    /// observations at or below it (cumulative), their sum and count.
-    public struct Histogram: Sendable, Hashable {
-        public let bounds: [Double]
-        public var counts: [Int]
-        public var sum = 0.0
-        public var count = 0
-
-        public init(bounds: [Double]) {
-            self.bounds = bounds
-            counts = Array(repeating: 0, count: bounds.count)
-        }
-
-        public mutating func observe(_ v: Double) {
-            for (i, b) in bounds.enumerated() where v <= b { counts[i] += 1 }
-            sum += v
-            count += 1
-        }
-    }
-
     public init(runs: [RunState: Int] = [:], tasks: [TaskCount] = [], executions: [ExecutionState: Int] = [:],
                 taskRetries: Int = 0, queueDepths: [Stage: Int] = [:], liveWorkers: Int = 0, messagesSent: Int = 0,
-                intakeCommits: Int = 0, handoffLatency: Histogram = Histogram(bounds: []),
-                taskDuration: Histogram = Histogram(bounds: [])) {
+                intakeCommits: Int = 0) {
         self.runs = runs
         self.tasks = tasks
         self.executions = executions
@@ -87,7 +67,5 @@ public struct MetricsSnapshot: Sendable, Hashable {
         self.liveWorkers = liveWorkers
         self.messagesSent = messagesSent
         self.intakeCommits = intakeCommits
-        self.handoffLatency = handoffLatency
-        self.taskDuration = taskDuration
     }
 }

@@ -60,7 +60,9 @@ public struct CoordinatorServer: Service {
         let router = Router(context: CoordinatorContext.self)
         // Request counts and durations by route template, method and status
         // (outermost: it sees the status of refused and failed requests too).
-        RequestMetrics.bootstrap()
+        // Recorded through swift-metrics' global factory: the application
+        // bootstraps it (`bis coordinator` calls `RequestMetrics.bootstrap()`),
+        // never this library; without one they go nowhere.
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: RequestOriginMiddleware(hosts: hosts))

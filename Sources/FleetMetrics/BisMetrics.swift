@@ -33,20 +33,13 @@ public struct WorkerResources: Sendable, Hashable {
 public struct FinishedRun: Sendable, Hashable {
     public var pipeline: String
     public var state: RunState
-    /// From submit to finish.
+    /// From its latest start (submit, or the last retry) to this finish.
     public var durationSeconds: Double
-    /// Rows the ingest stage read, the publish stage wrote, and every stage quarantined.
-    public var rowsIn: Int64
-    public var rowsOut: Int64
-    public var rowsQuarantined: Int64
 
-    public init(pipeline: String, state: RunState, durationSeconds: Double, rowsIn: Int64, rowsOut: Int64, rowsQuarantined: Int64) {
+    public init(pipeline: String, state: RunState, durationSeconds: Double) {
         self.pipeline = pipeline
         self.state = state
         self.durationSeconds = durationSeconds
-        self.rowsIn = rowsIn
-        self.rowsOut = rowsOut
-        self.rowsQuarantined = rowsQuarantined
     }
 }
 
@@ -57,8 +50,10 @@ public struct FinishedRun: Sendable, Hashable {
 /// coordinators in one process, and each must count only its own. What the
 /// store holds (runs, tasks, executions, workers, pipelines' last successes)
 /// and what the engine counts in memory (`MetricsSnapshot`) are set just
-/// before the registry is rendered; histograms and per-pipeline counters are
-/// recorded when they happen. Labels name states, stages, reasons, pipelines
+/// before the registry is rendered. The task histograms and the row counters
+/// are recorded when a result is committed; run outcomes and durations by the
+/// engine at scrape time, from the store (the runs finished since the previous
+/// scrape). Labels name states, stages, reasons, pipelines
 /// (specs' names) and worker ids (of the last hour) only, never runs, tasks or
 /// executions, whose number is unbounded.
 ///
@@ -128,14 +123,22 @@ public final class BisMetrics: Sendable {
         _ = deadlineMisses(pipeline); _ = alertsSent(pipeline); _ = alertsFailed(pipeline)
     }
 
-    /// A run reached a final state: its outcome, duration and rows.
+    /// A run reached a final state (once per time it does: a retried run
+    /// that finishes again counts again): its outcome and duration.
     public func recordRunFinished(_ run: FinishedRun) {
         registerPipeline(run.pipeline)
         runsFinished(run.pipeline, run.state).increment()
         runDuration(run.pipeline).record(max(0, run.durationSeconds))
-        rowsIn(run.pipeline).increment(by: max(0, run.rowsIn))
-        rowsOut(run.pipeline).increment(by: max(0, run.rowsOut))
-        rowsQuarantined(run.pipeline).increment(by: max(0, run.rowsQuarantined))
+    }
+
+    /// A task's result was committed (once per task: a retried run reuses
+    /// the results it committed before). Rows in: what an ingest task read;
+    /// out: what a publish task wrote; quarantined: any stage's.
+    public func recordRows(pipeline: String, stage: Stage, rowsIn: Int64, rowsOut: Int64, rowsQuarantined: Int64) {
+        registerPipeline(pipeline)
+        if stage == .ingest { self.rowsIn(pipeline).increment(by: max(0, rowsIn)) }
+        if stage == .publish { self.rowsOut(pipeline).increment(by: max(0, rowsOut)) }
+        self.rowsQuarantined(pipeline).increment(by: max(0, rowsQuarantined))
     }
 
     /// A run of `pipeline` passed its deadline unfinished (once per run).
@@ -151,8 +154,8 @@ public final class BisMetrics: Sendable {
     }
 
     /// The pipeline's schedule period, for the rule BisPipelineNoRecentSuccess
-    /// (ops/prometheus/bis-rules.yml: period plus 2 h; 26 h without one).
-    /// For the schedules' code to call; nil removes the series.
+    /// (ops/prometheus/bis-rules.yml: period plus 2 h; a pipeline without one
+    /// does not alert). For the scheduler to call; nil removes the series.
     public func setSchedulePeriod(pipeline: String, seconds: Double?) {
         let g = gauge("bis_pipeline_schedule_period_seconds", "The pipeline's schedule period (between two slots).", [("pipeline", pipeline)])
         if let seconds { g.set(to: seconds) } else { registry.unregisterGauge(g) }
@@ -205,6 +208,8 @@ public final class BisMetrics: Sendable {
         for stage in state.queues.subtracting(m.queueDepths.keys) { gauge("bis_queue_depth", queueHelp, [("stage", stage.rawValue)]).set(to: 0) }
         state.queues.formUnion(m.queueDepths.keys)
         gauge("bis_workers_live", "Workers with a recent heartbeat.").set(to: Double(m.liveWorkers))
+        gauge("bis_workers_quiet", "Workers heard from in the last hour, not stopped, without a recent heartbeat (crashed or cut off).")
+            .set(to: Double(m.quietWorkers))
         set(counter("bis_messages_sent_total", "Task messages the outbox sent and the broker confirmed, since start."), m.messagesSent)
         for reason in MessageRejection.Reason.allCases {
             set(counter("bis_messages_rejected_total",
@@ -235,7 +240,7 @@ public final class BisMetrics: Sendable {
         for w in workers {
             let labels = [("worker", w.worker)]
             var series = state.workers[w.worker] ?? WorkerSeries(
-                running: gauge("bis_worker_running_tasks", "Tasks a worker heard from in the last hour was executing at its last heartbeat.", labels))
+                running: gauge("bis_worker_running_tasks", "Tasks a worker heard from in the last hour was executing at its last heartbeat (0 once it stopped or went quiet).", labels))
             series.running.set(to: Double(max(0, w.runningTasks)))
             // Unknown (an older worker): no series rather than a false 0.
             if let cpu = w.cpuSeconds {
@@ -271,17 +276,17 @@ public final class BisMetrics: Sendable {
     }
     private func runDuration(_ p: String) -> ValueHistogram {
         registry.makeValueHistogram(descriptor: Self.name("bis_pipeline_run_duration_seconds",
-                                                          "Finished runs' time from submit to a final state, since start, by pipeline."),
+                                                          "Finished runs' time from submit (or the last retry) to a final state, since start, by pipeline."),
                                     labels: [("pipeline", p)], buckets: Self.runDurationBuckets)
     }
     private func rowsIn(_ p: String) -> Counter {
-        counter("bis_pipeline_rows_in_total", "Rows the ingest stage of finished runs read, since start, by pipeline.", [("pipeline", p)])
+        counter("bis_pipeline_rows_in_total", "Rows the committed ingest tasks read, since start, by pipeline.", [("pipeline", p)])
     }
     private func rowsOut(_ p: String) -> Counter {
-        counter("bis_pipeline_rows_out_total", "Rows the publish stage of finished runs wrote, since start, by pipeline.", [("pipeline", p)])
+        counter("bis_pipeline_rows_out_total", "Rows the committed publish tasks wrote, since start, by pipeline.", [("pipeline", p)])
     }
     private func rowsQuarantined(_ p: String) -> Counter {
-        counter("bis_pipeline_rows_quarantined_total", "Rows the stages of finished runs quarantined, since start, by pipeline.",
+        counter("bis_pipeline_rows_quarantined_total", "Rows the committed tasks of every stage quarantined, since start, by pipeline.",
                 [("pipeline", p)])
     }
     private func deadlineMisses(_ p: String) -> Counter {

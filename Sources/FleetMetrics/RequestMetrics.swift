@@ -9,7 +9,10 @@ import Prometheus
 /// The middleware records through swift-metrics' global `MetricsSystem`, the
 /// only factory it takes, and `MetricsSystem.bootstrap` may run once per
 /// process: `bootstrap()` does that once, with a `PrometheusMetricsFactory`
-/// over this registry only. The fleet's own families never go through the
+/// over this registry only. The application calls it (`bis coordinator` at
+/// startup, tests where they start servers), never a library: an embedding
+/// app that bootstraps its own factory keeps it (and these series are then
+/// absent from /metrics). The fleet's own families never go through the
 /// global system (see `BisMetrics`), so coordinators in one process (tests)
 /// count apart; only request metrics are shared by the servers of a process.
 public enum RequestMetrics {

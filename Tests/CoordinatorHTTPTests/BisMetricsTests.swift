@@ -53,7 +53,11 @@ import Testing
         #expect(text.contains(#"bis_pipeline_run_duration_seconds_count{pipeline="orders"} 0"#), "\(text)")
         #expect(!text.contains("bis_pipeline_last_success_timestamp_seconds{"), "no success yet")
 
-        m.recordRunFinished(FinishedRun(pipeline: "orders", state: .succeeded, durationSeconds: 90, rowsIn: 100, rowsOut: 95, rowsQuarantined: 5))
+        m.recordRunFinished(FinishedRun(pipeline: "orders", state: .succeeded, durationSeconds: 90))
+        // Rows when each task's result is committed: in from ingest, out from publish, quarantined from any.
+        m.recordRows(pipeline: "orders", stage: .ingest, rowsIn: 100, rowsOut: 100, rowsQuarantined: 3)
+        m.recordRows(pipeline: "orders", stage: .validate, rowsIn: 97, rowsOut: 95, rowsQuarantined: 2)
+        m.recordRows(pipeline: "orders", stage: .publish, rowsIn: 95, rowsOut: 95, rowsQuarantined: 0)
         m.recordAlert(sent: false, pipeline: "orders")
         m.setSchedulePeriod(pipeline: "orders", seconds: 86400)
         text = m.render(MetricsSnapshot(), lastSuccess: ["orders": 1_800_000_000],

@@ -2,6 +2,7 @@ import Columnar
 import Coordination
 import CoordinatorHTTP
 import FleetCore
+import FleetMetrics
 import Foundation
 import Logging
 import Testing
@@ -57,6 +58,7 @@ struct LiveFleet: Sendable {
         let failed = try await engine.waitUntilSettled(failing.id)
         guard failed.state == .failed else { throw Failure("the strict run did not fail: \(failed.state)") }
 
+        RequestMetrics.bootstrap()   // as `bis coordinator` does (the server library never does)
         let server = CoordinatorServer(service: engine, port: 0, logger: logger)
         Task { try await server.run() }
         let port = try await server.boundPort()
@@ -196,15 +198,29 @@ enum LiveTools {
 
         // Per pipeline: the orders run succeeded, the strict one (same name) failed.
         let p = ["pipeline": "orders-daily"]
-        #expect(value("bis_pipeline_runs_total", p.merging(["state": "succeeded"]) { a, _ in a }).map { $0 >= 1 } == true, "\(text)")
-        #expect(value("bis_pipeline_runs_total", p.merging(["state": "failed"]) { a, _ in a }).map { $0 >= 1 } == true, "\(text)")
+        // Exactly these two runs (nothing here submits or retries more): each counted once.
+        #expect(value("bis_pipeline_runs_total", p.merging(["state": "succeeded"]) { a, _ in a }) == 1, "\(text)")
+        #expect(value("bis_pipeline_runs_total", p.merging(["state": "failed"]) { a, _ in a }) == 1, "\(text)")
+        #expect(value("bis_pipeline_runs_total", p.merging(["state": "cancelled"]) { a, _ in a }) == 0, "\(text)")
+        // Rows: both runs' committed results, as their views sum them (in: ingest; out: publish; quarantined: all).
+        let views = [try #require(try await live.engine.run(live.run)), try #require(try await live.engine.run(live.failedRun))]
+        let stages = views.flatMap(\.stages)
+        let rowsIn = stages.filter { $0.stage == .ingest }.map(\.rowsIn).reduce(0, +)
+        let rowsOut = stages.filter { $0.stage == .publish }.map(\.rowsOut).reduce(0, +)
+        let rowsQuarantined = stages.map(\.rowsQuarantined).reduce(0, +)
+        #expect(rowsIn > 0 && rowsOut > 0 && rowsQuarantined > 0, "\(stages)")
         #expect((value("bis_pipeline_rows_in_total", p) ?? 0) > 0, "\(text)")
         #expect((value("bis_pipeline_rows_out_total", p) ?? 0) > 0, "\(text)")
         #expect(value("bis_pipeline_rows_quarantined_total", p) != nil)
+        #expect(value("bis_pipeline_rows_in_total", p) == Double(rowsIn), "\(text)")
+        #expect(value("bis_pipeline_rows_out_total", p) == Double(rowsOut), "\(text)")
+        #expect(value("bis_pipeline_rows_quarantined_total", p) == Double(rowsQuarantined), "\(text)")
         #expect(value("bis_pipeline_deadline_misses_total", p) == 0)
         #expect(value("bis_pipeline_alerts_sent_total", p) == 0)
         #expect(value("bis_pipeline_alerts_failed_total", p) == 0)
         #expect((value("bis_pipeline_run_duration_seconds_count", p) ?? 0) >= 2)
+        #expect(value("bis_pipeline_run_duration_seconds_count", p) == 2, "\(text)")
+        #expect(value("bis_workers_quiet", [:]) == 0, "\(text)")
         let lastSuccess = try #require(value("bis_pipeline_last_success_timestamp_seconds", p), "\(text)")
         let run = try #require(try await live.engine.run(live.run))
         #expect(abs(lastSuccess - (run.finishedAt?.timeIntervalSince1970 ?? 0)) < 0.01, "\(lastSuccess) vs \(run)")

@@ -1,5 +1,6 @@
 import Coordination
 import CoordinatorHTTP
+import FleetMetrics
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -13,6 +14,7 @@ func withServer<T: Sendable>(
     access: Access? = nil,
     _ body: @Sendable (FakeCoordinatorService, HTTPClient) async throws -> T
 ) async throws -> T {
+    RequestMetrics.bootstrap()   // as `bis coordinator` does (the server library never does)
     let fake = FakeCoordinatorService()
     var logger = Logger(label: "test.http")
     logger.logLevel = .critical

@@ -116,6 +116,24 @@ import WorkerRuntime
             if text.contains(#"bis_worker_cpu_seconds_total{worker="new:2:b"} 2.5"#) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // The old worker is quiet (not stopped, not heard from for 3000 s): it
+        // counts in bis_workers_quiet and runs no tasks any more.
+        #expect(text.contains(#"bis_worker_running_tasks{worker="old:1:a"} 0.0"#), "\(text)")
+        #expect(text.contains("bis_workers_quiet 1.0"), "\(text)")
+        #expect(text.contains("bis_workers_live 1.0"), "\(text)")
+        // A redelivered, older beat of the new worker changes nothing: its CPU time never goes down.
+        try await transport.publishHeartbeat(WorkerHeartbeat(worker: identity("new:2:b"), at: clock.now().addingTimeInterval(-60),
+                                                             state: .running, stages: [.ingest], concurrency: 2, running: ["t9"],
+                                                             cpuSeconds: 1.0, residentBytes: 1))
+        try await transport.publishHeartbeat(WorkerHeartbeat(worker: identity("probe:3:c"), at: clock.now(), state: .stopped,
+                                                             stages: [.ingest], concurrency: 1, running: []))
+        for _ in 0..<200 {
+            text = try await engine.prometheusText()
+            if text.contains(#"worker="probe:3:c""#) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(text.contains(#"bis_worker_cpu_seconds_total{worker="new:2:b"} 2.5"#), "\(text)")
+        #expect(text.contains(#"bis_worker_running_tasks{worker="new:2:b"} 0.0"#), "\(text)")
         clock.advance(by: 700)
         text = try await engine.prometheusText()
         #expect(!text.contains(#"worker="old:1:a""#), "gone for over an hour\n\(text)")

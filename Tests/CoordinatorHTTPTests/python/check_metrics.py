@@ -25,6 +25,7 @@ expected = {
     "bis_executions": "gauge",
     "bis_queue_depth": "gauge",
     "bis_workers_live": "gauge",
+    "bis_workers_quiet": "gauge",   # the rule BisWorkersGone
     "bis_handoff_latency_seconds": "histogram",
     "bis_task_duration_seconds": "histogram",
     # Per pipeline and per worker (prometheus_client names counter families without _total).
