@@ -79,6 +79,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     let metricsState = Mutex(EngineMetrics())
     /// `/metrics`' registry: this engine's own, not the process' (see `BisMetrics`).
     public let metrics = BisMetrics()
+    /// The schedule periods `/metrics` shows, by pipeline, with the spec
+    /// text's SHA-256 they were computed from (Scheduler.swift).
+    let schedulePeriods = Mutex([String: (sha: String, seconds: Double)]())
     /// One retention pass at a time (the periodic one and `bis gc`).
     let gcGate = GCGate()
     let batcher = Batcher()

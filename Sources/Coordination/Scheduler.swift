@@ -46,6 +46,7 @@ extension CoordinatorEngine {
             return []
         }
         var started: [String] = await backfillPass(records)
+        publishSchedulePeriods(records)
         for r in records where !r.paused {
             guard let header = try? header(r), let schedule = header.schedule else { continue }
             do {
@@ -59,6 +60,42 @@ extension CoordinatorEngine {
             }
         }
         return started
+    }
+
+    /// `bis_pipeline_schedule_period_seconds` for each scheduled pipeline
+    /// that is not paused, which the rule BisPipelineNoRecentSuccess reads
+    /// (ops/prometheus/bis-rules.yml): the longest wait between two slots
+    /// over the next eight days (a MON-FRI schedule's is its weekend), so the
+    /// rule does not fire where the schedule itself pauses. Computed once
+    /// per pipeline version. The series goes when a pipeline is paused,
+    /// removed or unscheduled, so the rule stops watching it.
+    func publishSchedulePeriods(_ records: [PipelineRecord]) {
+        let now = clock.now()
+        var current: [String: (sha: String, seconds: Double)] = [:]
+        let known = schedulePeriods.withLock { $0 }
+        for r in records where !r.paused {
+            if let cached = known[r.name], cached.sha == r.specSHA256 {
+                current[r.name] = cached
+                continue
+            }
+            guard let header = try? header(r), let schedule = header.schedule,
+                  let seconds = Self.longestWait(schedule, after: now) else { continue }
+            current[r.name] = (r.specSHA256, seconds)
+        }
+        schedulePeriods.withLock { $0 = current }
+        for name in Set(known.keys).subtracting(current.keys) { metrics.setSchedulePeriod(pipeline: name, seconds: nil) }
+        for (name, p) in current { metrics.setSchedulePeriod(pipeline: name, seconds: p.seconds) }
+    }
+
+    /// The longest gap between consecutive slots from the first after `now`
+    /// through eight days later (and the one after those); nil when the
+    /// schedule has fewer than two slots left.
+    static func longestWait(_ schedule: ScheduleSpec, after now: Date) -> Double? {
+        guard let first = schedule.next(after: now) else { return nil }
+        var slots = schedule.slots(from: first.instant, through: first.instant.addingTimeInterval(8 * 86400), limit: 20_000)
+        if let last = slots.last, let after = schedule.next(after: last.instant) { slots.append(after) }
+        guard slots.count >= 2 else { return nil }
+        return zip(slots, slots.dropFirst()).map { $1.instant.timeIntervalSince($0.instant) }.max()
     }
 
     /// Step 1: the due slots as `queued` rows, `last_slot` moved on.

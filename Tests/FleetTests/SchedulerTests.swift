@@ -137,10 +137,15 @@ import Testing
         #expect(try await s.engine.pipeline("nightly", version: 1).specText == text)
         #expect(try await s.engine.pipeline("nightly", version: nil).versions == [1, 2])
 
+        // /metrics' schedule period (the rule BisPipelineNoRecentSuccess):
+        // a MON-FRI schedule waits three days over the weekend.
+        await s.engine.schedulerPass()
+        #expect(try await s.engine.prometheusText().contains("bis_pipeline_schedule_period_seconds{pipeline=\"nightly\"} 259200"))
         let paused = try await s.engine.changePipeline("nightly", .pause, as: Self.caller)
         #expect(paused.paused && paused.nextSlot == nil)
         s.clock.advance(by: 2 * 86400)
         #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(!(try await s.engine.prometheusText().contains("bis_pipeline_schedule_period_seconds{pipeline=\"nightly\"}")))
 
         // A manual run with a date and a parameter.
         try "id,region\n1,x\n".write(toFile: s.dir + "/in/2026-11-03-apac.csv", atomically: true, encoding: .utf8)
