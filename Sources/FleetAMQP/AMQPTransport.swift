@@ -280,8 +280,8 @@ public final class AMQPTransport: FleetTransport {
     func checked(dead d: Delivery) -> InboundEvent {
         if let reason = key.verify(.task, d.body, mac: d.properties.headers[Self.macHeader]?.stringValue).rejection {
             let h = d.properties.headers
-            let from = h["x-first-death-queue"]?.stringValue ?? "a stage queue"
-            let why = h["x-first-death-reason"]?.stringValue ?? "unknown"
+            let from = d.properties.deaths.first?.queue ?? h["x-first-death-queue"]?.stringValue ?? "a stage queue"
+            let why = d.properties.deaths.first?.reason ?? h["x-first-death-reason"]?.stringValue ?? "unknown"
             return rejected(d, MessageRejection(reason, "a task message dead-lettered from \(from) (\(why)), never executed"))
         }
         return Self.inbound(dead: d)
@@ -316,33 +316,43 @@ public final class AMQPTransport: FleetTransport {
         }
     }
 
-    /// A dead letter's reason from RabbitMQ's `x-first-death-*` headers:
-    /// `delivery_limit` (a stage queue's delivery limit, a worker crashing on
-    /// it each time), `rejected` (a worker rejected it), `expired`.
+    /// A dead letter's reason, from the most recent entry of its `x-death`
+    /// header (what brought it here): `delivery_limit` (its stage queue's
+    /// delivery limit: the task was handed back that many times), `rejected`
+    /// (a worker rejected it), `expired`. Only when there is no `x-death`
+    /// (not RabbitMQ's dead-lettering) the `x-first-death-*` headers.
     static func inbound(dead d: Delivery) -> InboundEvent {
         let ack: @Sendable () async throws -> Void = { try await d.ack() }
-        let h = d.properties.headers
-        var raw = h["x-first-death-reason"]?.stringValue ?? "unknown"
-        var queue = h["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
-        // RabbitMQ 3.10 keeps the *first* death in these headers. A retry
-        // first died by expiring in its delay queue; delay queues dead-letter
-        // back to the tasks exchange, never here, so what brought it here is
-        // its stage queue: past the delivery limit (workers reject only
-        // unreadable bodies, which are not task messages).
-        if raw == "expired" {
-            raw = "delivery_limit"
-            queue = " from the stage queue after its retry delay"
-        }
-        let reason: String
-        switch raw {
-        case "delivery_limit": reason = "delivery_limit: the task was returned past the delivery limit\(queue) (a worker crashing on it?)"
-        case "rejected": reason = "rejected: a worker rejected the task\(queue)"
-        default: reason = "\(raw)\(queue)"
-        }
+        let reason = deadLetterReason(d.properties)
         do {
             return InboundEvent(body: .deadLetter(try WireCoding.decode(TaskMessage.self, from: d.body), reason: reason), ack: ack)
         } catch {
             return InboundEvent(body: .unreadable("dead letter (\(reason)) that is not a task message: \(error)"), ack: ack)
+        }
+    }
+}
+
+extension AMQPTransport {
+    /// See `inbound(dead:)`. Public for tests.
+    public static func deadLetterReason(_ p: MessageProperties) -> String {
+        let raw: String
+        let queue: String
+        if let last = p.deaths.first {
+            raw = last.reason
+            queue = last.queue.isEmpty ? "" : " from \(last.queue)"
+        } else {
+            raw = p.headers["x-first-death-reason"]?.stringValue ?? "unknown"
+            queue = p.headers["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+        }
+        switch raw {
+        case "delivery_limit":
+            // x-delivery-count: the returns the quorum queue counted before
+            // the delivery that went past the limit.
+            let returns = p.headers["x-delivery-count"]?.intValue
+            let times = returns.map { " \($0 + 1) times" } ?? ""
+            return "delivery_limit: delivery limit reached\(queue): the task was handed back\(times) without a result"
+        case "rejected": return "rejected: a worker rejected the task\(queue)"
+        default: return "\(raw)\(queue)"
         }
     }
 }
