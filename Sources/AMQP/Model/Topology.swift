@@ -41,7 +41,7 @@ public struct QueueSpec: Sendable, Equatable {
     /// (`x-queue-leader-locator`: `balanced` or `client-local`).
     public var leaderLocator: String?
     /// `x-max-length` with `x-overflow: reject-publish`: a publish past it is
-    /// nacked (what a full delay queue answers).
+    /// nacked (what a full delay queue answers; a quorum queue lets one more in).
     public var maxLength: Int? = nil
 
     public init(_ name: String, kind: Kind = .quorum, durable: Bool = true, deliveryLimit: Int? = nil,
