@@ -123,7 +123,13 @@ struct ClusterFleetTests {
             print("cluster: the worker moved off node \(leader) (the events queue's leader) in "
                   + "\(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
             let s = try await fleet.waitForRun(run, timeout: 900)
-            print("cluster: run ended \(String(format: "%.1f", Date().timeIntervalSince(t0))) s after the kill")
+            let text = (try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? ""
+            let resent = text.components(separatedBy: "sending it again on a new channel").count - 1
+            let retried = text.components(separatedBy: "could not publish the result; trying again").count - 1
+            // Whether the broker nacked in the window after the kill depends on
+            // timing (the leader's election); told, not asserted.
+            print("cluster: run ended \(String(format: "%.1f", Date().timeIntervalSince(t0))) s after the kill; "
+                  + "the worker sent \(resent) nacked publish(es) again on a new channel, retried \(retried) result(s)")
             try await ClusterFleet.control(["start-node", "\(leader)"])
             try fleet.checkSucceeded(s, dataset: "orders", summary: "orders_by_region")
             _ = try fleet.checkOneWinnerPerTask(run)
