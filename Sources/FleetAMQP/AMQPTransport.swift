@@ -284,7 +284,7 @@ public final class AMQPTransport: FleetTransport {
             let why = d.properties.deaths.first?.reason ?? h["x-first-death-reason"]?.stringValue ?? "unknown"
             return rejected(d, MessageRejection(reason, "a task message dead-lettered from \(from) (\(why)), never executed"))
         }
-        return Self.inbound(dead: d)
+        return Self.inbound(dead: d, deliveryLimit: policy.deliveryLimit)
     }
 
     /// `.rejected`, acked by moving it to `<ns>.rejected` with the reason.
@@ -318,12 +318,14 @@ public final class AMQPTransport: FleetTransport {
 
     /// A dead letter's reason, from the most recent entry of its `x-death`
     /// header (what brought it here): `delivery_limit` (its stage queue's
-    /// delivery limit: the task was handed back that many times), `rejected`
+    /// delivery limit: the task was handed back limit + 1 times), `rejected`
     /// (a worker rejected it), `expired`. Only when there is no `x-death`
     /// (not RabbitMQ's dead-lettering) the `x-first-death-*` headers.
-    static func inbound(dead d: Delivery) -> InboundEvent {
+    /// `deliveryLimit`: the stage queues' (this transport declared them with
+    /// it, and RabbitMQ refuses a declaration with another).
+    static func inbound(dead d: Delivery, deliveryLimit: Int? = nil) -> InboundEvent {
         let ack: @Sendable () async throws -> Void = { try await d.ack() }
-        let reason = deadLetterReason(d.properties)
+        let reason = deadLetterReason(d.properties, deliveryLimit: deliveryLimit)
         do {
             return InboundEvent(body: .deadLetter(try WireCoding.decode(TaskMessage.self, from: d.body), reason: reason), ack: ack)
         } catch {
@@ -334,7 +336,7 @@ public final class AMQPTransport: FleetTransport {
 
 extension AMQPTransport {
     /// See `inbound(dead:)`. Public for tests.
-    public static func deadLetterReason(_ p: MessageProperties) -> String {
+    public static func deadLetterReason(_ p: MessageProperties, deliveryLimit: Int? = nil) -> String {
         let raw: String
         let queue: String
         if let last = p.deaths.first {
@@ -346,10 +348,11 @@ extension AMQPTransport {
         }
         switch raw {
         case "delivery_limit":
-            // x-delivery-count: the returns the quorum queue counted before
-            // the delivery that went past the limit.
-            let returns = p.headers["x-delivery-count"]?.intValue
-            let times = returns.map { " \($0 + 1) times" } ?? ""
+            // A quorum queue dead-letters a message on the return that takes
+            // its count past the limit: limit + 1 returns (the dead letter
+            // itself carries no count).
+            let returns = deliveryLimit.map { $0 + 1 }
+            let times = returns.map { " \($0) times" } ?? ""
             return "delivery_limit: delivery limit reached\(queue): the task was handed back\(times) without a result"
         case "rejected": return "rejected: a worker rejected the task\(queue)"
         default: return "\(raw)\(queue)"

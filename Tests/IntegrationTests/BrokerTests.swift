@@ -1,4 +1,5 @@
 import AMQP
+import FleetAMQP
 import Foundation
 import TestSupport
 import Testing
@@ -162,7 +163,9 @@ struct BrokerTests {
         // x-death (an array of tables, decoded apart): the most recent death first.
         #expect(d.properties.deaths.first?.reason == "delivery_limit", "\(d.properties.deaths)")
         #expect(d.properties.deaths.first?.queue == work, "\(d.properties.deaths)")
-        print("dead letter headers: \(d.properties.headers) deaths: \(d.properties.deaths)")
+        // Limit 2: handed back three times.
+        let reason = AMQPTransport.deadLetterReason(d.properties, deliveryLimit: 2)
+        #expect(reason.hasPrefix("delivery_limit: delivery limit reached from \(work): the task was handed back 3 times"), "\(reason)")
         try await d.ack()
         #expect(try await amqp.messageCount(queue: work) == 0)
         consumer.cancel()
