@@ -289,9 +289,10 @@ extension CoordinatorEngine {
         return true
     }
 
-    /// A task message dead-lettered past the delivery limit: the workers that
-    /// took it died each time. Recorded as a lost execution, then retried or
-    /// failed like a transient failure.
+    /// A task message dead-lettered (past the delivery limit: handed back by
+    /// workers that many times without a result; or rejected). Recorded as a
+    /// lost execution, then retried or failed like a transient failure. The
+    /// reason is the transport's, which says what happened.
     private func applyLost(_ message: TaskMessage, reason: String, _ db: Database, now: Double,
                            effects: inout IntakeEffects) throws -> Bool {
         guard let task = try TaskRecord.fetch(db, run: message.run, stage: message.stage, index: message.index) else { return false }
@@ -306,7 +307,7 @@ extension CoordinatorEngine {
             try markFailed(task, "lost: \(reason)", db, now: now)
             return false
         }
-        try failOrRetry(task, failure: TaskFailure(.transient, "lost: \(reason) (a worker died while running it)"),
+        try failOrRetry(task, failure: TaskFailure(.transient, "lost: \(reason)"),
                         via: "the stage queue", db, now: now, effects: &effects)
         return true
     }

@@ -280,11 +280,11 @@ public final class AMQPTransport: FleetTransport {
     func checked(dead d: Delivery) -> InboundEvent {
         if let reason = key.verify(.task, d.body, mac: d.properties.headers[Self.macHeader]?.stringValue).rejection {
             let h = d.properties.headers
-            let from = h["x-first-death-queue"]?.stringValue ?? "a stage queue"
-            let why = h["x-first-death-reason"]?.stringValue ?? "unknown"
+            let from = d.properties.deaths.first?.queue ?? h["x-first-death-queue"]?.stringValue ?? "a stage queue"
+            let why = d.properties.deaths.first?.reason ?? h["x-first-death-reason"]?.stringValue ?? "unknown"
             return rejected(d, MessageRejection(reason, "a task message dead-lettered from \(from) (\(why)), never executed"))
         }
-        return Self.inbound(dead: d)
+        return Self.inbound(dead: d, deliveryLimit: policy.deliveryLimit)
     }
 
     /// `.rejected`, acked by moving it to `<ns>.rejected` with the reason.
@@ -316,33 +316,46 @@ public final class AMQPTransport: FleetTransport {
         }
     }
 
-    /// A dead letter's reason from RabbitMQ's `x-first-death-*` headers:
-    /// `delivery_limit` (a stage queue's delivery limit, a worker crashing on
-    /// it each time), `rejected` (a worker rejected it), `expired`.
-    static func inbound(dead d: Delivery) -> InboundEvent {
+    /// A dead letter's reason, from the most recent entry of its `x-death`
+    /// header (what brought it here): `delivery_limit` (its stage queue's
+    /// delivery limit: the task was handed back limit + 1 times), `rejected`
+    /// (a worker rejected it), `expired`. Only when there is no `x-death`
+    /// (not RabbitMQ's dead-lettering) the `x-first-death-*` headers.
+    /// `deliveryLimit`: the stage queues' (this transport declared them with
+    /// it, and RabbitMQ refuses a declaration with another).
+    static func inbound(dead d: Delivery, deliveryLimit: Int? = nil) -> InboundEvent {
         let ack: @Sendable () async throws -> Void = { try await d.ack() }
-        let h = d.properties.headers
-        var raw = h["x-first-death-reason"]?.stringValue ?? "unknown"
-        var queue = h["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
-        // RabbitMQ 3.10 keeps the *first* death in these headers. A retry
-        // first died by expiring in its delay queue; delay queues dead-letter
-        // back to the tasks exchange, never here, so what brought it here is
-        // its stage queue: past the delivery limit (workers reject only
-        // unreadable bodies, which are not task messages).
-        if raw == "expired" {
-            raw = "delivery_limit"
-            queue = " from the stage queue after its retry delay"
-        }
-        let reason: String
-        switch raw {
-        case "delivery_limit": reason = "delivery_limit: the task was returned past the delivery limit\(queue) (a worker crashing on it?)"
-        case "rejected": reason = "rejected: a worker rejected the task\(queue)"
-        default: reason = "\(raw)\(queue)"
-        }
+        let reason = deadLetterReason(d.properties, deliveryLimit: deliveryLimit)
         do {
             return InboundEvent(body: .deadLetter(try WireCoding.decode(TaskMessage.self, from: d.body), reason: reason), ack: ack)
         } catch {
             return InboundEvent(body: .unreadable("dead letter (\(reason)) that is not a task message: \(error)"), ack: ack)
+        }
+    }
+}
+
+extension AMQPTransport {
+    /// See `inbound(dead:)`. Public for tests.
+    public static func deadLetterReason(_ p: MessageProperties, deliveryLimit: Int? = nil) -> String {
+        let raw: String
+        let queue: String
+        if let last = p.deaths.first {
+            raw = last.reason
+            queue = last.queue.isEmpty ? "" : " from \(last.queue)"
+        } else {
+            raw = p.headers["x-first-death-reason"]?.stringValue ?? "unknown"
+            queue = p.headers["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+        }
+        switch raw {
+        case "delivery_limit":
+            // A quorum queue dead-letters a message on the return that takes
+            // its count past the limit: limit + 1 returns (the dead letter
+            // itself carries no count).
+            let returns = deliveryLimit.map { $0 + 1 }
+            let times = returns.map { " \($0) times" } ?? ""
+            return "delivery_limit: delivery limit reached\(queue): the task was handed back\(times) without a result"
+        case "rejected": return "rejected: a worker rejected the task\(queue)"
+        default: return "\(raw)\(queue)"
         }
     }
 }

@@ -12,7 +12,8 @@ import Synchronization
 /// Per delivery: a new execution id; a `started` event sent without waiting;
 /// the execution; the `succeeded` or `failed` event published and confirmed;
 /// only THEN the ack (the commit protocol's rule 1: never ack without a
-/// confirmed result). A result that cannot be published is handed back
+/// confirmed result). A result that cannot be published is tried again for
+/// up to `resultRetry` (a broker node lost a moment ago), then handed back
 /// (nack with requeue), so the task runs again. An unreadable body is
 /// rejected without requeue (dead-lettered).
 ///
@@ -29,6 +30,7 @@ public final class FleetWorker: Service, Sendable {
     private let executor: TaskExecutor
     private let heartbeatInterval: Duration
     private let drainGrace: Duration
+    private let resultRetry: Duration
     private let fault: FaultSwitch?
     private let logger: Logger
 
@@ -54,6 +56,7 @@ public final class FleetWorker: Service, Sendable {
     public init(transport: any FleetTransport, chunkStore: ChunkStore, stages: [Stage] = Stage.allCases, concurrency: Int,
                 identity: WorkerIdentity = .current(), heartbeatInterval: Duration = .seconds(2),
                 drainGrace: Duration = .seconds(30), fault: FaultSwitch? = nil,
+                resultRetry: Duration = .seconds(10),
                 logger: Logger = Logger(label: "bis.worker")) {
         self.transport = transport
         self.executor = TaskExecutor(chunkStore: chunkStore)
@@ -62,6 +65,7 @@ public final class FleetWorker: Service, Sendable {
         self.identity = identity
         self.heartbeatInterval = heartbeatInterval
         self.drainGrace = drainGrace
+        self.resultRetry = resultRetry
         self.fault = fault
         var logger = logger
         logger[metadataKey: "worker.id"] = .string(identity.id)
@@ -244,7 +248,7 @@ public final class FleetWorker: Service, Sendable {
         // Handed back by the drain meanwhile: another worker runs it again.
         guard state.withLock({ !($0.running[execution]?.settled ?? true) }) else { return }
         do {
-            try await transport.publishEvent(event)
+            try await publishResult(event, execution: execution, log: log)
         } catch {
             log.warning("could not publish the result; handing the task back", metadata: ["error": "\(error)"])
             if claim(execution) { try? await delivery.nack(requeue: true) }
@@ -257,6 +261,33 @@ public final class FleetWorker: Service, Sendable {
         } catch {
             // The result is recorded; the redelivery becomes a duplicate execution.
             log.warning("could not ack after the result was confirmed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Publishes a result, trying again after a pause growing from 0.25 s to
+    /// 2 s while `resultRetry` has not passed since the first try: handing the
+    /// task back counts toward the stage queue's delivery limit, and a broker
+    /// that lost a node refuses publishes for a few seconds (the transport
+    /// already sends a nacked publish again on a new channel). Stops early
+    /// when the drain handed the task back meanwhile.
+    private func publishResult(_ event: TaskEvent, execution: String, log: Logger) async throws {
+        let deadline = ContinuousClock.now + resultRetry
+        var pause = Duration.milliseconds(250)
+        var tries = 0
+        while true {
+            do {
+                try await transport.publishEvent(event)
+                if tries > 0 { log.info("result published after \(tries) failed tries") }
+                return
+            } catch {
+                tries += 1
+                let handedBack = state.withLock { $0.running[execution]?.settled ?? true }
+                guard !handedBack, !Task.isCancelled, ContinuousClock.now + pause < deadline else { throw error }
+                log.warning("could not publish the result; trying again",
+                            metadata: ["error": "\(error)", "result.tries": .stringConvertible(tries)])
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
         }
     }
 

@@ -10,13 +10,17 @@ final class ScriptedTransport: FleetTransport {
     let settlements = Mutex<[String: InboundTask.Settlement]>([:])
     let events = Mutex<[TaskEvent]>([])
     let failEvents: Bool
+    /// Result publishes that fail before they start to pass.
+    let failures = Mutex(0)
     let deliveries: [(String, TaskMessage?)]
     /// Why a delivery without a task did not decode, by name (default "not JSON").
     let decodeErrors: [String: String]
 
-    init(deliveries: [(String, TaskMessage?)], failEvents: Bool = false, decodeErrors: [String: String] = [:]) {
+    init(deliveries: [(String, TaskMessage?)], failEvents: Bool = false, failFirst: Int = 0,
+         decodeErrors: [String: String] = [:]) {
         self.deliveries = deliveries
         self.failEvents = failEvents
+        failures.withLock { $0 = failFirst }
         self.decodeErrors = decodeErrors
     }
 
@@ -35,6 +39,12 @@ final class ScriptedTransport: FleetTransport {
 
     func publishEvent(_ event: TaskEvent) async throws {
         if failEvents, event.kind != .started { throw Refused() }
+        let failNow = event.kind != .started && failures.withLock { n -> Bool in
+            guard n > 0 else { return false }
+            n -= 1
+            return true
+        }
+        if failNow { throw Refused() }
         events.withLock { $0.append(event) }
     }
 
@@ -73,10 +83,27 @@ final class ScriptedTransport: FleetTransport {
 
     @Test func aResultThatCannotBePublishedIsNeverAckedButHandedBack() async throws {
         let transport = ScriptedTransport(deliveries: [("noop", task)], failEvents: true)
-        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: NSTemporaryDirectory()), concurrency: 1, fault: nil)
+        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: NSTemporaryDirectory()), concurrency: 1, fault: nil,
+                                 resultRetry: .seconds(1))
         let running = Task { try await worker.run() }
         let s = try await transport.settled(1)
         #expect(s["noop"] == .nack(requeue: true))
+        worker.drain()
+        try await running.value
+    }
+
+    /// A result publish that fails a few times (a broker node lost a moment
+    /// ago) is tried again: the task is acked after its result, not handed
+    /// back (which would count toward the delivery limit).
+    @Test func aResultPublishThatFailsForAMomentIsTriedAgain() async throws {
+        let transport = ScriptedTransport(deliveries: [("noop", task)], failFirst: 3)
+        let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: NSTemporaryDirectory()), concurrency: 1, fault: nil,
+                                 resultRetry: .seconds(20))
+        let running = Task { try await worker.run() }
+        let s = try await transport.settled(1)
+        #expect(s["noop"] == .ack)
+        #expect(transport.events.withLock { $0.filter { $0.kind == .succeeded }.count } == 1)
+        #expect(transport.failures.withLock { $0 } == 0)
         worker.drain()
         try await running.value
     }

@@ -1,4 +1,5 @@
 import AMQP
+import FleetAMQP
 import Foundation
 import TestSupport
 import Testing
@@ -159,12 +160,81 @@ struct BrokerTests {
         let d = try #require(try await take(1, from: deadConsumer).first)
         #expect(d.text == "poison")
         #expect(d.properties.headers["x-first-death-reason"] == .string("delivery_limit"))
+        // x-death (an array of tables, decoded apart): the most recent death first.
+        #expect(d.properties.deaths.first?.reason == "delivery_limit", "\(d.properties.deaths)")
+        #expect(d.properties.deaths.first?.queue == work, "\(d.properties.deaths)")
+        // Limit 2: handed back three times.
+        let reason = AMQPTransport.deadLetterReason(d.properties, deliveryLimit: 2)
+        #expect(reason.hasPrefix("delivery_limit: delivery limit reached from \(work): the task was handed back 3 times"), "\(reason)")
         try await d.ack()
         #expect(try await amqp.messageCount(queue: work) == 0)
         consumer.cancel()
         deadConsumer.cancel()
         try await amqp.deleteQueue(work)
         try await amqp.deleteQueue(dead)
+        await amqp.close()
+    }
+
+    /// A publish the broker nacks (here: a full `reject-publish` queue) is
+    /// sent again on a new channel a bounded number of times, then fails with
+    /// `publishNacked`; the connection goes on publishing afterwards.
+    @Test(.timeLimit(.minutes(1))) func aNackedPublishIsSentAgainABoundedNumberOfTimesThenFails() async throws {
+        var config = try TestBroker.configuration()
+        config.nackResends = 3
+        config.nackResendDelay = 0.1
+        let amqp = try await AMQPConnection.connect(config)
+        let queue = TestBroker.uniqueName("nack-full")
+        // Classic: its length limit is exact (a quorum queue's lets one more in).
+        var spec = QueueSpec(queue, kind: .classic)
+        spec.maxLength = 1
+        try await amqp.declare(.queue(spec))
+        try await amqp.publish(OutgoingMessage("first"), exchange: "", routingKey: queue)
+        let t0 = monotonicSeconds()
+        do {
+            try await amqp.publish(OutgoingMessage("second"), exchange: "", routingKey: queue)
+            Issue.record("a publish into a full reject-publish queue was confirmed")
+        } catch let error as AMQPError {
+            guard case .publishNacked = error else { Issue.record("expected publishNacked, got \(error)"); return }
+        }
+        // Sent again after 0.1, 0.2 and 0.4 s: the nack surfaces after them.
+        let waited = monotonicSeconds() - t0
+        #expect(waited >= 0.65, "the nack surfaced after \(waited) s: not sent again")
+        #expect(waited < 20, "the nack surfaced after \(waited) s")
+        try await amqp.purge(queue: queue)
+        try await amqp.publish(OutgoingMessage("third"), exchange: "", routingKey: queue)
+        #expect(try await amqp.messageCount(queue: queue) == 1)
+        try await amqp.deleteQueue(queue)
+        await amqp.close()
+    }
+
+    /// A nacked publish sent again once there is room is confirmed: the
+    /// caller never sees the nack. Publishes queued meanwhile go out too.
+    @Test(.timeLimit(.minutes(1))) func aNackedPublishIsConfirmedWhenSentAgainLater() async throws {
+        var config = try TestBroker.configuration()
+        config.nackResends = 4
+        config.nackResendDelay = 0.5   // sent again after 0.5, 1, 2, 4 s
+        let amqp = try await AMQPConnection.connect(config)
+        let queue = TestBroker.uniqueName("nack-room")
+        // Classic: its length limit is exact (a quorum queue's lets one more in).
+        var spec = QueueSpec(queue, kind: .classic)
+        spec.maxLength = 1
+        try await amqp.declare(.queue(spec))
+        try await amqp.publish(OutgoingMessage("first"), exchange: "", routingKey: queue)
+        let second = Task { try await amqp.publish(OutgoingMessage("second"), exchange: "", routingKey: queue) }
+        try await Task.sleep(for: .milliseconds(200))   // nacked by now, waiting to be sent again
+        let other = try await TestBroker.connect()
+        try await other.purge(queue: queue)
+        try await second.value
+        #expect(try await other.messageCount(queue: queue) == 1)
+        let consumer = try await other.consume(queue: queue, prefetch: 1)
+        let d = try #require(try await take(1, from: consumer).first)
+        #expect(d.text == "second")
+        try await d.ack()
+        consumer.cancel()
+        try await amqp.publish(OutgoingMessage("third"), exchange: "", routingKey: queue)
+        #expect(try await other.messageCount(queue: queue) == 1)
+        try await other.deleteQueue(queue)
+        await other.close()
         await amqp.close()
     }
 

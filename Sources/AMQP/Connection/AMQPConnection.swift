@@ -44,7 +44,7 @@ public final class AMQPConnection: Sendable {
     /// Publishes and returns once the broker has confirmed the message
     /// (persistent messages: after it reached disk). Throws `unroutable` for a
     /// mandatory message no queue took, `publishNacked` when the broker refused
-    /// it, `connectionLostBeforeConfirm` when the connection broke first
+    /// it (after `nackResends` tries on new channels), `connectionLostBeforeConfirm` when the connection broke first
     /// (unless `resendUnconfirmed` is set). Many publishes may be in flight at
     /// once, up to `confirmWindow`: call from many tasks to go fast.
     public func publish(_ message: OutgoingMessage, exchange: String, routingKey: String,

@@ -147,6 +147,29 @@ func decodeProperties(_ p: amqp_basic_properties_t) -> MessageProperties {
     if flags & UInt32(AMQP_BASIC_MESSAGE_ID_FLAG) != 0 { m.messageID = p.message_id.string }
     if flags & UInt32(AMQP_BASIC_CORRELATION_ID_FLAG) != 0 { m.correlationID = p.correlation_id.string }
     if flags & UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG) != 0 { m.persistent = p.delivery_mode == 2 }
-    if flags & UInt32(AMQP_BASIC_HEADERS_FLAG) != 0 { m.headers = decodeTable(p.headers) }
+    if flags & UInt32(AMQP_BASIC_HEADERS_FLAG) != 0 {
+        m.headers = decodeTable(p.headers)
+        m.deaths = decodeDeaths(p.headers)
+    }
     return m
+}
+
+/// The `x-death` array of a dead letter's headers, in the broker's order
+/// (most recent first).
+func decodeDeaths(_ table: amqp_table_t) -> [Death] {
+    guard table.num_entries > 0, let entries = table.entries else { return [] }
+    for i in 0..<Int(table.num_entries) where entries[i].key.string == "x-death" {
+        let f = entries[i].value
+        guard UInt32(f.kind) == AMQP_FIELD_KIND_ARRAY.rawValue else { return [] }
+        let array = f.value.array
+        guard array.num_entries > 0, let items = array.entries else { return [] }
+        var out: [Death] = []
+        for j in 0..<Int(array.num_entries) where UInt32(items[j].kind) == AMQP_FIELD_KIND_TABLE.rawValue {
+            let t = decodeTable(items[j].value.table)
+            out.append(Death(reason: t["reason"]?.stringValue ?? "unknown", queue: t["queue"]?.stringValue ?? "",
+                             count: Int(t["count"]?.intValue ?? 1)))
+        }
+        return out
+    }
+    return []
 }

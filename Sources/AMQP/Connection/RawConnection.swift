@@ -6,10 +6,14 @@ import Glibc
 enum Channel {
     /// Declarations (RPCs). A server error closes it; it is reopened at once.
     static let control: amqp_channel_t = 1
-    /// Publishes in confirm mode.
+    /// Publishes in confirm mode: the first publish channel of a connection.
+    /// A nacked publish makes the loop retire it for a new one (numbers from
+    /// `publishSpare`, in turn), see `IOLoop.reopenPublishChannel`.
     static let publish: amqp_channel_t = 2
     /// All consumers, each with its own prefetch.
     static let consume: amqp_channel_t = 3
+    /// The numbers later publish channels take, in turn.
+    static let publishSpare: ClosedRange<amqp_channel_t> = 4...99
 }
 
 /// One rabbitmq-c connection. Not thread-safe: only the I/O thread of its
@@ -132,8 +136,8 @@ final class RawConnection {
         try check(amqp_get_rpc_reply(state), "opening channel \(ch)")
     }
 
-    func enableConfirms() throws(AMQPError) {
-        _ = amqp_confirm_select(state, Channel.publish)
+    func enableConfirms(on ch: amqp_channel_t = Channel.publish) throws(AMQPError) {
+        _ = amqp_confirm_select(state, ch)
         try check(amqp_get_rpc_reply(state), "enabling publisher confirms")
     }
 
@@ -206,12 +210,12 @@ final class RawConnection {
         try check(reply, what)
     }
 
-    func publish(exchange: String, routingKey: String, mandatory: Bool, message: OutgoingMessage,
-                 extraHeaders: [(String, HeaderValue)]) throws(AMQPError) {
+    func publish(on ch: amqp_channel_t = Channel.publish, exchange: String, routingKey: String, mandatory: Bool,
+                 message: OutgoingMessage, extraHeaders: [(String, HeaderValue)]) throws(AMQPError) {
         let arena = CArena()
         var props = arena.properties(message, extraHeaders: extraHeaders)
         let status = message.body.withUnsafeBytes { body in
-            amqp_basic_publish(state, Channel.publish, arena.bytes(exchange), arena.bytes(routingKey),
+            amqp_basic_publish(state, ch, arena.bytes(exchange), arena.bytes(routingKey),
                                mandatory ? 1 : 0, 0, &props,
                                amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
         }
@@ -267,6 +271,16 @@ final class RawConnection {
     func sendChannelCloseOk(_ ch: amqp_channel_t) {
         var ok = amqp_channel_close_ok_t()
         _ = amqp_send_method(state, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+    }
+
+    /// Sends channel.close without waiting for close-ok (it arrives later,
+    /// among other frames, and is ignored): frames of other channels are not
+    /// held up behind an RPC.
+    func sendChannelClose(_ ch: amqp_channel_t, text: String) throws(AMQPError) {
+        let arena = CArena()
+        var close = amqp_channel_close_t(reply_code: UInt16(AMQP_REPLY_SUCCESS), reply_text: arena.bytes(text),
+                                         class_id: 0, method_id: 0)
+        try check(amqp_send_method(state, ch, AMQP_CHANNEL_CLOSE_METHOD, &close), "closing channel \(ch)")
     }
 
     func sendConnectionCloseOk() {

@@ -27,6 +27,15 @@ public struct AMQPConfiguration: Sendable {
     /// failing it with `connectionLostBeforeConfirm`. Either way a message may
     /// arrive twice: the broker may have stored it before the loss.
     public var resendUnconfirmed: Bool = false
+    /// A publish the broker nacks is sent again, on a new publish channel,
+    /// up to this many times (after `nackResendDelay` s, doubling each time)
+    /// before it fails with `publishNacked`. A quorum queue whose leader's
+    /// node was just killed nacks every publish of a channel that first
+    /// reached it after the kill, for 30 s or more, while a new channel is
+    /// confirmed at once; a genuine refusal (a full `reject-publish` queue)
+    /// still fails, only later (about 3 s with the defaults). 0: fail at once.
+    public var nackResends: Int = 4
+    public var nackResendDelay: Double = 0.2
     /// Shown in the broker's connection list.
     public var connectionName: String = "bis-fleet"
 

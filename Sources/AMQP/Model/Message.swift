@@ -48,5 +48,23 @@ public struct MessageProperties: Sendable, Equatable {
     public var correlationID: String?
     public var persistent: Bool = false
     public var headers: [String: HeaderValue] = [:]
+    /// A dead letter's `x-death` header (an array of tables, which `headers`
+    /// leaves out): one entry per queue and reason it died from, the most
+    /// recent first. Empty for a message never dead-lettered.
+    public var deaths: [Death] = []
     public init() {}
+}
+
+/// One entry of RabbitMQ's `x-death` header.
+public struct Death: Sendable, Equatable {
+    /// `delivery_limit`, `rejected`, `expired`, `maxlen`.
+    public var reason: String
+    public var queue: String
+    /// How many times the message died from this queue for this reason.
+    public var count: Int
+    public init(reason: String, queue: String, count: Int) {
+        self.reason = reason
+        self.queue = queue
+        self.count = count
+    }
 }

@@ -40,6 +40,9 @@ public struct QueueSpec: Sendable, Equatable {
     /// Quorum only: where the leader goes when the queue is created
     /// (`x-queue-leader-locator`: `balanced` or `client-local`).
     public var leaderLocator: String?
+    /// `x-max-length` with `x-overflow: reject-publish`: a publish past it is
+    /// nacked (what a full delay queue answers; a quorum queue lets one more in).
+    public var maxLength: Int? = nil
 
     public init(_ name: String, kind: Kind = .quorum, durable: Bool = true, deliveryLimit: Int? = nil,
                 deadLetterExchange: String? = nil, deadLetterRoutingKey: String? = nil,
@@ -106,8 +109,9 @@ public struct QueueSpec: Sendable, Equatable {
         if let v = deadLetterRoutingKey { args.append(("x-dead-letter-routing-key", .string(v))) }
         if atLeastOnceDeadLettering {
             args.append(("x-dead-letter-strategy", .string("at-least-once")))
-            args.append(("x-overflow", .string("reject-publish")))
         }
+        if atLeastOnceDeadLettering || maxLength != nil { args.append(("x-overflow", .string("reject-publish"))) }
+        if let v = maxLength { args.append(("x-max-length", .int(Int64(v)))) }
         if let v = messageTTL { args.append(("x-message-ttl", .int(Int64(v)))) }
         if let v = initialGroupSize { args.append(("x-quorum-initial-group-size", .int(Int64(v)))) }
         if let v = leaderLocator { args.append(("x-queue-leader-locator", .string(v))) }
