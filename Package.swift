@@ -28,6 +28,8 @@ let package = Package(
         // `Service` and `ServiceGroup`: the coordinator's engine loops and HTTP
         // server run in one ServiceGroup, bis-worker's worker in another.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // The coordinator's alert sender: webhooks, Slack, Alertmanager (docs/alerts.md).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -119,6 +121,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // the engine's loops are services
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),          // the alert sender
+                .product(name: "Yams", package: "Yams"),                                  // --alerts FILE
             ]
         ),
         // The coordinator's HTTP API (JSON), the dashboard's HTML and the

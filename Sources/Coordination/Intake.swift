@@ -36,6 +36,8 @@ struct RunRecord: Sendable {
     let approvedBy: String?
     let approvedAt: Double?
     let submitterPrincipal: String?
+    /// When it missed its deadline (migration 0005), nil when it did not.
+    let lateAt: Double?
 
     init(_ row: Row) throws {
         id = row["id"]
@@ -56,6 +58,7 @@ struct RunRecord: Sendable {
         approvedBy = row["approved_by"]
         approvedAt = row["approved_at"]
         submitterPrincipal = row["submitter_principal"]
+        lateAt = row["late_at"]
     }
 
     static func fetch(_ db: Database, _ id: String) throws -> RunRecord? {
@@ -281,6 +284,9 @@ extension CoordinatorEngine {
         let known = (try db.value("SELECT 1 FROM executions WHERE id = ?", [lostID]) as Bool?) ?? false
         guard !known else { return false }
         try StateMachine.createLostExecution(lostID, task: task.id, attempt: message.attempt, reason: reason, at: now, db)
+        let taskID = FleetIDs.taskID(run: task.run, stage: task.stage, index: task.index)
+        try db.raiseRunAlert(.taskDeadLettered, run: task.run, task: taskID, key: "\(task.run)/task_dead_lettered/\(taskID)/\(message.attempt)",
+                             message: "task \(task.label) (attempt \(message.attempt)) was dead-lettered: \(reason)", at: now)
         let runState = try RunRecord.state(of: message.run, db)
         guard task.attempt == message.attempt, task.isOpen else { return false }
         guard runState == .running || runState == .awaitingApproval else {

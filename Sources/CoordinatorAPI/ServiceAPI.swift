@@ -143,6 +143,10 @@ public struct RunView: Codable, Sendable, Hashable {
     /// The report's folder and the delivery receipt, relative to the data root.
     public var reportDirectory: String?
     public var receipt: String?
+    /// The run's deadline (spec `deadline:`), nil without one; when it
+    /// missed it, `lateAt` (docs/alerts.md). Nil from an older coordinator.
+    public var deadline: Date?
+    public var lateAt: Date?
 
     public init(id: String, pipeline: String, state: RunState, specSHA256: String, submittedBy: String, submittedAt: Date) {
         self.id = id
@@ -260,6 +264,8 @@ public protocol CoordinatorService: Sendable {
     /// One retention pass (`bis gc`): what it would remove (`dryRun`), or
     /// what it removed, with an audit row naming `caller` for a real pass.
     func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport
+    /// The alerts raised (of `run`, or all), newest first, with their deliveries (docs/alerts.md).
+    func alerts(run: String?, limit: Int) async throws -> [AlertView]
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -301,5 +307,8 @@ extension CoordinatorService {
     }
     public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
         throw ServiceError.notFound("this coordinator keeps no chunk store to collect")
+    }
+    public func alerts(run: String?, limit: Int) async throws -> [AlertView] {
+        throw ServiceError.notFound("this coordinator keeps no alerts")
     }
 }

@@ -52,6 +52,13 @@ enum PrometheusText {
         out.append("bis_gc_reclaimed_files_total \(m.gcReclaimedFiles)")
         family("bis_gc_passes_total", "counter", "Retention passes made (bis gc and the periodic pass), since start.")
         out.append("bis_gc_passes_total \(m.gcPasses)")
+        family("bis_runs_late", "gauge", "Runs past their deadline that have not finished.")
+        out.append("bis_runs_late \(m.runsLate)")
+        family("bis_deadline_misses_total", "counter", "Runs that missed their deadline, since start.")
+        out.append("bis_deadline_misses_total \(m.deadlineMisses)")
+        family("bis_alert_deliveries_total", "counter", "Alert delivery attempts by outcome, since start.")
+        out.append("bis_alert_deliveries_total{outcome=\"sent\"} \(m.alertsSent)")
+        out.append("bis_alert_deliveries_total{outcome=\"failed\"} \(m.alertsFailed)")
         return out.joined(separator: "\n") + "\n"
     }
 

@@ -211,7 +211,7 @@ import Testing
             }
         }
         let store = try LineageStore(path: dir + "/bis.db")
-        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention"])
+        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0005-alerts"])
         let found = try store.pool.read { db -> [String?] in
             [try String.fetchOne(db, sql: "SELECT state FROM runs WHERE id = 'r'"),
              try String.fetchOne(db, sql: "SELECT state FROM tasks WHERE run = 'r'"),

@@ -37,6 +37,12 @@ public struct PipelineSpec: Sendable, Hashable {
     /// The columns after every normalize step: what consolidate, validate
     /// and publish see.
     public var columns: [SpecColumn]
+    /// `notify:` the pipeline owners' alert receivers (docs/alerts.md).
+    public var notify: [NotifySpec] = []
+    /// `timeouts:` per stage; nil for none.
+    public var timeouts: TimeoutsSpec? = nil
+    /// `deadline:` when a run must have finished; nil for none.
+    public var deadline: DeadlineSpec? = nil
 
     /// The sources' columns as a Columnar schema.
     public var inputSchema: Schema {

@@ -17,7 +17,8 @@ struct SpecLoader {
         self.sink = ErrorSink(file: file)
     }
 
-    static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver"]
+    static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver",
+                               "notify", "timeouts", "deadline"]
     static let sourceKeys = ["format", "files", "columns", "header", "delimiter", "quote", "nulls",
                              "missing_columns", "extra_columns", "shard_size"]
     static let csvOnlyKeys: Set<String> = ["header", "delimiter", "quote", "nulls"]
@@ -89,11 +90,16 @@ struct SpecLoader {
         for root in allowedRoots where !roots.contains(PathResolver.canonical(root)) {
             roots.append(PathResolver.canonical(root))
         }
-        return PipelineSpec(
+        var spec = PipelineSpec(
             name: name, file: sink.file, directory: directory, allowedRoots: roots,
             sources: sources, normalize: steps, consolidate: consolidate, validate: validate,
             publish: publish, report: report, deliver: deliver,
             inputColumns: inputColumns, columns: tracker.columns)
+        // Alerts, timeouts, deadlines (AlertSpec.swift, docs/alerts.md).
+        if let entry = byKey["notify"], !entry.value.isEmptyPlainScalar { spec.notify = loadNotify(entry.value) }
+        if let entry = byKey["timeouts"], !entry.value.isEmptyPlainScalar { spec.timeouts = loadTimeouts(entry.value) }
+        if let entry = byKey["deadline"], !entry.value.isEmptyPlainScalar { spec.deadline = loadDeadline(entry.value) }
+        return spec
     }
 
     // MARK: sources
