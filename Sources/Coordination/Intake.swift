@@ -230,8 +230,17 @@ extension CoordinatorEngine {
         case .succeeded:
             return try applySuccess(e, task: task, runState: runState, finish: finish, db, now: now, effects: &effects)
         case .failed:
-            try StateMachine.finishExecution(e.execution, .fail, finish, db)
             let failure = e.failure ?? TaskFailure(.transient, "the worker reported a failure without a reason")
+            // Stopped past its stage's timeout (spec `timeouts:`): `timed_out`, and an alert.
+            if failure.kind == .transient, failure.message.hasPrefix(ExecutionCancellation.timeoutPrefix) {
+                if try StateMachine.finishExecution(e.execution, .timeOut, finish, db) {
+                    try db.raiseRunAlert(.taskTimedOut, run: e.run, task: e.taskID, key: "\(e.run)/task_timed_out/\(e.taskID)/\(e.attempt)",
+                                         message: "task \(task.label) (attempt \(e.attempt)) \(failure.message) on \(e.worker.host)",
+                                         at: now)
+                }
+            } else {
+                try StateMachine.finishExecution(e.execution, .fail, finish, db)
+            }
             // Only the failure of the current attempt decides; an older
             // attempt's late failure is history.
             guard task.attempt == e.attempt, task.isOpen else { return false }

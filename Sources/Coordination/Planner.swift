@@ -217,6 +217,9 @@ extension CoordinatorEngine {
               _ db: Database, now: Double, effects: inout IntakeEffects) throws {
         let specRef = spec == nil ? nil : SpecRef(text: run.specText, sha256: run.specSHA256, file: run.specFile,
                                                   directory: run.specDirectory, allowedRoots: run.allowedRoots)
+        var parameters = parameters
+        // The stage's timeout (spec `timeouts:`): the worker stops an execution past it.
+        if let seconds = spec?.timeouts?.seconds(for: stage) { parameters["timeout_seconds"] = String(Int(seconds)) }
         let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
                                   inputs: inputs.map(\.1), shard: shard, parameters: parameters)
         let task = try StateMachine.createTask(run: run.id, stage: stage, index: index, maxAttempts: options.policy.maxAttempts(for: stage),

@@ -56,6 +56,9 @@ public enum ExecutionState: String, Codable, Sendable, CaseIterable {
     /// likely died. A late result from it is still recorded, as a duplicate
     /// or a failure.
     case running, succeeded, failed, duplicate, lost, abandoned
+    /// `timed_out`: it ran past its stage's timeout (spec `timeouts:`) and
+    /// was stopped; its task is retried as after any transient failure.
+    case timedOut = "timed_out"
 }
 
 public struct SubmitRequest: Codable, Sendable {

@@ -192,6 +192,42 @@ struct AlertProcessTests {
             }
         }
     }
+
+    /// An ingest task made to hang (`BIS_TEST_FAULT=sleep=…`) past a 3 s
+    /// stage timeout: each execution is stopped and recorded `timed_out`
+    /// (task_timed_out alerted), the task retried as after any transient
+    /// failure, and after the last attempt the run fails naming the timeout.
+    @Test func aTaskPastItsStageTimeoutIsTimedOutRetriedThenFailsTheRun() async throws {
+        let receiver = try await WebhookReceiver.start(fail: [:])
+        defer { receiver.stop() }
+        let options = FleetOptions(workers: [WorkerSpec(fault: "sleep=60000:ingest/0", concurrency: 2)],
+                                   coordinatorArguments: ["--max-attempts", "2"])
+        try await withFleet("alerts-timeout", options) { fleet in
+            let pipeline = "slow-\(randomHex(6))"
+            let spec = fleet.dir + "/\(pipeline).yml"
+            try (FleetData.spec(pipeline: pipeline, dataset: "orders_t", summary: "by_region_t")
+                + """
+                timeouts: {default: 1h, ingest: 3s}
+                notify:
+                  - {webhook: "\(receiver.url)/hook", on: [task_timed_out, run_failed]}
+
+                """).write(toFile: spec, atomically: true, encoding: .utf8)
+            let started = Date()
+            let run = try await fleet.submit(spec)
+            let status = try await fleet.waitForRun(run, timeout: 120)
+            fleet.check(status.state == "failed" && (status.message ?? "").contains("timed out after 3s"),
+                        "the run fails naming the timeout: \(status)")
+            fleet.check(Date().timeIntervalSince(started) < 50, "the hung task was stopped, not waited for (60 s)")
+            let lineage = try fleet.lineage(run)
+            let ingest0 = lineage.tasks(of: "ingest").first { $0.index == 0 }
+            fleet.check(ingest0?.executions["timed_out"] == 2, "both attempts recorded timed_out: \(String(describing: ingest0))")
+            try await receiver.waitFor(timeout: 30) { r in
+                r.filter { $0.body.contains("\"task_timed_out\"") }.count == 2 && r.contains { $0.body.contains("\"run_failed\"") }
+            }
+            let timedOut = receiver.requests().filter { $0.body.contains("\"task_timed_out\"") }
+            fleet.check(timedOut.allSatisfy { $0.body.contains("timed out after 3s") }, "the alerts say why: \(timedOut)")
+        }
+    }
 }
 
 /// alert_receiver.py in a child process.

@@ -30,9 +30,9 @@ import Testing
         .cancelled: [.retry: .planned],
     ]
     static let executionMoves: [ExecutionState: [ExecutionMove: ExecutionState]] = [
-        .running: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .abandon: .abandoned],
-        .abandoned: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed],
-        .succeeded: [:], .failed: [:], .duplicate: [:], .lost: [:],
+        .running: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .abandon: .abandoned, .timeOut: .timedOut],
+        .abandoned: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .timeOut: .timedOut],
+        .succeeded: [:], .failed: [:], .duplicate: [:], .lost: [:], .timedOut: [:],
     ]
 
     /// A store with one run, one task of it and one execution of the task.

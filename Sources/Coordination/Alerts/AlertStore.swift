@@ -12,6 +12,10 @@ import GRDB
 // receiver, `UNIQUE(alert, receiver)`) and sends them with retries; a
 // delivery is marked sent once. A coordinator killed between the commit and
 // the send sends at its next start.
+//
+// The migration also adds the execution state `timed_out` (an execution
+// stopped past its stage's timeout): SQLite adds a CHECK only by rebuilding
+// the table, as 0002 did.
 
 enum AlertSchema {
     static let migration = """
@@ -46,6 +50,29 @@ enum AlertSchema {
         CREATE INDEX alert_deliveries_due ON alert_deliveries(next_at) WHERE sent_at IS NULL AND failed_at IS NULL;
         ALTER TABLE runs ADD COLUMN late_at REAL;
         ALTER TABLE runs ADD COLUMN late_resolved_at REAL;
+
+        CREATE TABLE executions_new (
+            id TEXT PRIMARY KEY,
+            task INTEGER NOT NULL REFERENCES tasks(id),
+            attempt INTEGER NOT NULL,
+            worker TEXT,
+            host TEXT,
+            pid INTEGER,
+            delivery_count INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'duplicate', 'lost', 'abandoned', 'timed_out')),
+            started_at REAL,
+            finished_at REAL,
+            rows_in INTEGER NOT NULL DEFAULT 0,
+            rows_out INTEGER NOT NULL DEFAULT 0,
+            rows_quarantined INTEGER NOT NULL DEFAULT 0,
+            error_kind TEXT,
+            error TEXT
+        );
+        INSERT INTO executions_new SELECT id, task, attempt, worker, host, pid, delivery_count, state, started_at,
+            finished_at, rows_in, rows_out, rows_quarantined, error_kind, error FROM executions;
+        DROP TABLE executions;
+        ALTER TABLE executions_new RENAME TO executions;
+        CREATE INDEX executions_by_task ON executions(task);
         """
 }
 
