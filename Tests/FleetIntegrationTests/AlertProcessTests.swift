@@ -228,6 +228,80 @@ struct AlertProcessTests {
             fleet.check(timedOut.allSatisfy { $0.body.contains("timed out after 3s") }, "the alerts say why: \(timedOut)")
         }
     }
+
+    /// The same timeout, but the fault is gone for the retry (the faulty
+    /// worker replaced by a clean one, as after a repair): the execution that
+    /// hung is `timed_out` and the run succeeds.
+    @Test func aTimedOutTaskSucceedsOnRetryOnceTheFaultIsGone() async throws {
+        let options = FleetOptions(workers: [WorkerSpec(fault: "sleep=60000:ingest/0", concurrency: 2, restartClean: true)],
+                                   supervise: true)
+        try await withFleet("alerts-timeout-retry", options) { fleet in
+            let pipeline = "retry-\(randomHex(6))"
+            let spec = fleet.dir + "/\(pipeline).yml"
+            try (FleetData.spec(pipeline: pipeline, dataset: "orders_r", summary: "by_region_r")
+                + "timeouts: {ingest: 3s}\n").write(toFile: spec, atomically: true, encoding: .utf8)
+            let run = try await fleet.submit(spec)
+            let deadline = Date().addingTimeInterval(60)
+            while (try fleet.lineage(run).tasks(of: "ingest").first { $0.index == 0 }?.executions["timed_out"] ?? 0) == 0 {
+                if Date() >= deadline { throw FleetError("ingest/0 was not timed out within 60 s") }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            await fleet.killWorker(0)   // the supervisor starts it again without the fault
+            let status = try await fleet.waitForRun(run, timeout: 180) { $0.state == "succeeded" || $0.state == "failed" }
+            fleet.check(status.state == "succeeded", "the retry succeeds: \(status)")
+            let ingest0 = try fleet.lineage(run).tasks(of: "ingest").first { $0.index == 0 }
+            fleet.check((ingest0?.executions["timed_out"] ?? 0) >= 1 && ingest0?.executions["succeeded"] == 1,
+                        "a timed_out execution, then the winner: \(String(describing: ingest0))")
+        }
+    }
+
+    /// An operator that does not stop at the timeout (`hang=`): after
+    /// --timeout-grace the worker exits, its supervisor (systemd) starts it
+    /// again, the broker redelivers the task, and the run succeeds.
+    @Test func aWorkerWhoseTaskIgnoresTheTimeoutExitsAndTheTaskIsRedelivered() async throws {
+        let options = FleetOptions(workers: [WorkerSpec(fault: "hang=60000:ingest/0", concurrency: 2, restartClean: true)],
+                                   supervise: true, workerArguments: ["--timeout-grace", "2"])
+        try await withFleet("alerts-hang", options) { fleet in
+            let pipeline = "hang-\(randomHex(6))"
+            let spec = fleet.dir + "/\(pipeline).yml"
+            try (FleetData.spec(pipeline: pipeline, dataset: "orders_h", summary: "by_region_h")
+                + "timeouts: {ingest: 3s}\n").write(toFile: spec, atomically: true, encoding: .utf8)
+            let started = Date()
+            let run = try await fleet.submit(spec)
+            let status = try await fleet.waitForRun(run, timeout: 180) { $0.state == "succeeded" || $0.state == "failed" }
+            fleet.check(status.state == "succeeded", "the redelivered task succeeds: \(status)")
+            fleet.check(fleet.workerStarts(0) == 2, "the worker exited once and was started again: \(fleet.workerStarts(0))")
+            fleet.check(Date().timeIntervalSince(started) < 50, "the hang (60 s) was cut short by the exit")
+            let log = (try? String(contentsOfFile: fleet.logs + "/worker0.log", encoding: .utf8)) ?? ""
+            fleet.check(log.contains("did not stop within the grace period"), "the worker says why it exits")
+        }
+    }
+
+    /// Every worker runs with --stages that exclude validate: its tasks wait
+    /// in the queue past --queue-stall, which raises queue_stalled.
+    @Test func aStageNoWorkerTakesRaisesQueueStalled() async throws {
+        let receiver = try await WebhookReceiver.start(fail: [:])
+        defer { receiver.stop() }
+        let stages = "ingest,normalize,consolidate,publish,report,deliver"
+        let options = FleetOptions(workers: [WorkerSpec(stages: stages), WorkerSpec(stages: stages)],
+                                   coordinatorArguments: ["--queue-stall", "3s"])
+        try await withFleet("alerts-stall", options) { fleet in
+            let pipeline = "stall-\(randomHex(6))"
+            let spec = fleet.dir + "/\(pipeline).yml"
+            try (FleetData.spec(pipeline: pipeline, dataset: "orders_s", summary: "by_region_s")
+                + """
+                notify:
+                  - {webhook: "\(receiver.url)/hook", on: [queue_stalled]}
+
+                """).write(toFile: spec, atomically: true, encoding: .utf8)
+            let run = try await fleet.submit(spec)
+            try await receiver.waitFor(timeout: 90) { r in r.contains { $0.body.contains("\"queue_stalled\"") } }
+            let stalled = receiver.requests().filter { $0.body.contains("\"queue_stalled\"") }
+            fleet.check(stalled.count == 1 && stalled[0].body.contains("validate") && stalled[0].body.contains(run),
+                        "one queue_stalled naming the stage and the run: \(stalled)")
+            _ = try await fleet.bis(["cancel", run])
+        }
+    }
 }
 
 /// alert_receiver.py in a child process.
