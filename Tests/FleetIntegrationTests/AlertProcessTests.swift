@@ -302,6 +302,47 @@ struct AlertProcessTests {
             _ = try await fleet.bis(["cancel", run])
         }
     }
+
+    /// A worker killed (SIGKILL) while it holds a task stops heartbeating:
+    /// past --worker-lost-after the operators' route for every pipeline
+    /// gets one worker_lost naming the worker and the task it held.
+    @Test func aWorkerKilledWhileHoldingATaskRaisesWorkerLost() async throws {
+        let receiver = try await WebhookReceiver.start(fail: [:])
+        defer { receiver.stop() }
+        let alertsFile = receiver.dir + "/alerts.yml"
+        try """
+            receivers:
+              ops: {webhook: "\(receiver.url)/ops"}
+            routes:
+              - {pipeline: "*", on: [worker_lost], to: [ops]}
+            """.write(toFile: alertsFile, atomically: true, encoding: .utf8)
+        let options = FleetOptions(workers: [WorkerSpec(fault: "sleep=60000:ingest/0"), WorkerSpec(stages: "noop")],
+                                   coordinatorArguments: ["--alerts", alertsFile, "--worker-lost-after", "4s"])
+        try await withFleet("alerts-lost", options) { fleet in
+            let pipeline = "lost-\(randomHex(6))"
+            let spec = fleet.dir + "/\(pipeline).yml"
+            try FleetData.spec(pipeline: pipeline, dataset: "orders_w", summary: "by_region_w")
+                .write(toFile: spec, atomically: true, encoding: .utf8)
+            let run = try await fleet.submit(spec)
+            // Until the coordinator has heard that worker 0 holds ingest/0.
+            let deadline = Date().addingTimeInterval(60)
+            while true {
+                let workers = try await fleet.bis(["workers", "--json"])
+                let list = (try? JSONSerialization.jsonObject(with: Data(workers.stdout.utf8))) as? [[String: Any]] ?? []
+                if list.contains(where: { ($0["running"] as? [String] ?? []).contains { $0.contains("ingest/0") || $0.hasSuffix("ingest-0") } }) { break }
+                if Date() >= deadline { throw FleetError("no worker reported holding ingest/0: \(workers.stdout)") }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            let pid = fleet.worker(0)?.pid ?? 0
+            await fleet.killWorker(0)
+            try await receiver.waitFor(timeout: 60) { r in r.contains { $0.path == "/ops" } }
+            try await Task.sleep(for: .seconds(6))   // a second pass raises nothing more
+            let lost = receiver.requests().filter { $0.path == "/ops" }
+            fleet.check(lost.count == 1 && lost[0].body.contains("worker_lost") && lost[0].body.contains("pid \(pid)"),
+                        "one worker_lost naming the worker: \(lost)")
+            _ = try await fleet.bis(["cancel", run])
+        }
+    }
 }
 
 /// alert_receiver.py in a child process.
