@@ -106,6 +106,11 @@ extension CoordinatorEngine {
 
     /// Each unrouted alert gets its deliveries and `routed_at`, in one transaction.
     func routeAlerts() async throws {
+        // Read first: the writer (event intake's group commits) is taken only when there is work.
+        let pending = try await store.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM alerts WHERE routed_at IS NULL)") ?? false
+        }
+        guard pending else { return }
         let now = clock.seconds
         let routed = try await store.write { [self] db -> Int in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE routed_at IS NULL ORDER BY id LIMIT 200")

@@ -25,6 +25,18 @@ extension CoordinatorEngine {
     /// `deadline_missed` once; late runs that finished since raise its resolution.
     func watchDeadlines() async throws {
         let now = clock.seconds
+        // Read first: the writer is taken only when a run is due or a late one finished.
+        let work = try await store.read { [self] db -> Bool in
+            let open = try Row.fetchAll(db, sql: """
+                SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
+                """).map(RunRecord.init)
+            if open.contains(where: { run in deadline(of: run).map { now >= $0 } ?? false }) { return true }
+            return try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM runs WHERE late_at IS NOT NULL AND late_resolved_at IS NULL
+                               AND state IN ('succeeded', 'failed', 'cancelled'))
+                """) ?? false
+        }
+        guard work else { return }
         try await store.write { [self] db in
             let open = try Row.fetchAll(db, sql: """
                 SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
@@ -67,31 +79,42 @@ extension CoordinatorEngine {
         let now = clock.seconds
         let lostAfter = alertOptions.workerLostAfterSeconds
         let stall = alertOptions.queueStallSeconds
-        try await store.write { db in
+        // Read first; the writer is taken only when something was found, and
+        // the alerts are keyed, so a pass that finds what an earlier one
+        // raised changes nothing.
+        struct Lost { let id: String, host: String, pid: Int, running: String, lastSeen: Double }
+        struct Stalled { let run: String, stage: String, n: Int, oldest: Double }
+        let (lost, stalled) = try await store.read { db -> ([Lost], [Stalled]) in
             let lost = try Row.fetchAll(db, sql: """
-                SELECT id, host, pid, running, last_seen FROM workers WHERE state != 'stopped' AND running != '' AND last_seen < ?
-                """, arguments: [now - lostAfter])
+                SELECT id, host, pid, running, last_seen FROM workers WHERE state != 'stopped' AND running != ''
+                AND last_seen < ? AND last_seen > ?
+                """, arguments: [now - lostAfter, now - 86400]).map {   // not workers gone for more than a day
+                Lost(id: $0["id"], host: $0["host"], pid: $0["pid"], running: $0["running"], lastSeen: $0["last_seen"])
+            }
+            guard let stall else { return (lost, []) }
+            let stalled = try Row.fetchAll(db, sql: """
+                SELECT t.run, t.stage, COUNT(*) AS n, MIN(t.planned_at) AS oldest FROM runs r JOIN tasks t ON t.run = r.id
+                WHERE r.state IN ('running', 'awaiting_approval') AND t.state = 'queued' AND t.planned_at < ?
+                AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.task = t.id AND e.attempt = t.attempt)
+                GROUP BY t.run, t.stage
+                """, arguments: [now - stall]).map { Stalled(run: $0["run"], stage: $0["stage"], n: $0["n"], oldest: $0["oldest"]) }
+            return (lost, stalled)
+        }
+        guard !lost.isEmpty || !stalled.isEmpty else { return }
+        try await store.write { db in
             for w in lost {
-                let id: String = w["id"], host: String = w["host"], pid: Int = w["pid"], running: String = w["running"]
-                let lastSeen: Double = w["last_seen"]
+                let (id, host, pid, running, lastSeen) = (w.id, w.host, w.pid, w.running, w.lastSeen)
                 let tasks = running.split(separator: "\n").map(String.init)
                 try db.raiseAlert(.workerLost, run: nil, pipeline: nil, task: tasks.first,
                                   message: "worker \(id) on \(host) (pid \(pid)) has not sent a heartbeat for \(Int(now - lastSeen)) s "
                                       + "while holding \(tasks.count) task(s): \(tasks.prefix(5).joined(separator: ", "))",
                                   key: "worker_lost/\(id)/\(Int(lastSeen))", at: now)
             }
-            guard let stall else { return }
-            let stalled = try Row.fetchAll(db, sql: """
-                SELECT t.run, t.stage, COUNT(*) AS n, MIN(t.planned_at) AS oldest FROM tasks t JOIN runs r ON r.id = t.run
-                WHERE t.state = 'queued' AND t.planned_at < ? AND r.state IN ('running', 'awaiting_approval')
-                AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.task = t.id AND e.attempt = t.attempt)
-                GROUP BY t.run, t.stage
-                """, arguments: [now - stall])
             for s in stalled {
-                let run: String = s["run"], stage: String = s["stage"], n: Int = s["n"], oldest: Double = s["oldest"]
+                let (run, stage, n, oldest) = (s.run, s.stage, s.n, s.oldest)
                 try db.raiseRunAlert(.queueStalled, run: run, key: "\(run)/queue_stalled/\(stage)",
                                      message: "\(n) \(stage) task(s) of run \(run) have waited in the queue for \(Int(now - oldest)) s "
-                                         + "with no worker taking them (--queue-stall \(SpecDuration.text(stall)))", at: now)
+                                         + "with no worker taking them (--queue-stall \(SpecDuration.text(stall ?? 0)))", at: now)
             }
         }
     }
