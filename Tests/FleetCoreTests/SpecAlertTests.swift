@@ -10,7 +10,7 @@ import Testing
     @Test func notifyTimeoutsAndDeadlineParse() throws {
         let spec = try parseSpec(baseSpec + """
             notify:
-              - {webhook: "https://hooks.example.com/a", on: [run_failed, deadline_missed], format: slack, secret_env: HOOK_KEY}
+              - {webhook: "https://hooks.example.com/a", on: [run_failed, deadline_missed], format: slack, secret_env: BIS_ALERT_SECRET_A}
               - webhook: http://127.0.0.1:9093
                 format: alertmanager
             timeouts: {default: 1h, ingest: 10m, consolidate: 90s}
@@ -18,7 +18,7 @@ import Testing
 
             """)
         #expect(spec.notify == [
-            NotifySpec(webhook: "https://hooks.example.com/a", on: [.runFailed, .deadlineMissed], format: .slack, secretEnv: "HOOK_KEY"),
+            NotifySpec(webhook: "https://hooks.example.com/a", on: [.runFailed, .deadlineMissed], format: .slack, secretEnv: "BIS_ALERT_SECRET_A"),
             NotifySpec(webhook: "http://127.0.0.1:9093", on: AlertEvent.defaults, format: .alertmanager),
         ])
         #expect(!AlertEvent.defaults.contains(.runSucceeded), "run_succeeded is opt-in")
@@ -54,6 +54,8 @@ import Testing
         let unknown = specErrors(baseSpec + "notify:\n  - {webhook: \"http://h/x\", on: [run_exploded]}\n")
         #expect(unknown.count == 1 && unknown[0].hasPrefix("spec.yml:\(l + 1):34: unknown event 'run_exploded' in 'on' of notify entry 1"),
                 "\(unknown)")
+        #expect(specErrors(baseSpec + "notify:\n  - {webhook: \"http://h/x\", secret_env: BIS_AMQP_PASSWORD}\n")
+            == ["spec.yml:\(l + 1):41: 'secret_env' in notify entry 1 must name an environment variable BIS_ALERT_SECRET_NAME (A-Z, 0-9, _), not 'BIS_AMQP_PASSWORD'"])
         #expect(specErrors(baseSpec + "notify:\n  - {on: [run_failed]}\n") == ["spec.yml:\(l + 1):5: notify entry 1 needs 'webhook: URL'"])
     }
 }

@@ -31,7 +31,7 @@ struct AlertProcessTests {
             """.write(toFile: alertsFile, atomically: true, encoding: .utf8)
         let secret = "hook-secret-\(randomHex())"
         let fleet = try Fleet(label: "alerts-kill", options: FleetOptions(coordinatorArguments: ["--alerts", alertsFile]))
-        fleet.setNextCoordinator(environment: ["BIS_TEST_ALERT_FAULT": "before-send", "BIS_TEST_HOOK_SECRET": secret])
+        fleet.setNextCoordinator(environment: ["BIS_TEST_ALERT_FAULT": "before-send", "BIS_ALERT_SECRET_HOOK": secret])
         do {
             try await fleet.startCoordinator()
             try await fleet.startWorkers()
@@ -41,7 +41,7 @@ struct AlertProcessTests {
                 .replacingOccurrences(of: "max_failure_rate: 90%", with: "max_failure_rate: 0%")
                 + """
                 notify:
-                  - {webhook: "\(receiver.url)/hook", on: [run_failed], secret_env: BIS_TEST_HOOK_SECRET}
+                  - {webhook: "\(receiver.url)/hook", on: [run_failed], secret_env: BIS_ALERT_SECRET_HOOK}
 
                 """).write(toFile: spec, atomically: true, encoding: .utf8)
             let run = try await fleet.submit(spec)
@@ -53,7 +53,7 @@ struct AlertProcessTests {
             fleet.check(ended == .signaled(SIGKILL), "the coordinator should kill itself before sending: \(String(describing: ended))")
             fleet.check(receiver.requests().isEmpty, "nothing was sent before the kill: \(receiver.requests())")
 
-            fleet.setNextCoordinator(environment: ["BIS_TEST_HOOK_SECRET": secret])
+            fleet.setNextCoordinator(environment: ["BIS_ALERT_SECRET_HOOK": secret])
             try await fleet.startCoordinator()
             let status = try await fleet.waitForRun(run, timeout: 120)
             fleet.check(status.state == "failed", "the gate fails the run: \(status)")

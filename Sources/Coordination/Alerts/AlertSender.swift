@@ -210,7 +210,11 @@ extension CoordinatorEngine {
             case .slack: .slack
             case .alertmanager: .alertmanager
             }
-            let secret = n.secretEnv.flatMap { alertOptions.environment[$0] }.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+            var secret: [UInt8]?
+            if let name = n.secretEnv, name.hasPrefix(NotifySpec.secretEnvPrefix),
+               let value = alertOptions.environment[name], !value.isEmpty {
+                secret = Array(value.utf8)
+            }
             return AlertReceiver(name: d.receiver, kind: kind, url: n.webhook, secret: secret)
         }
         return alertOptions.config.receivers[d.receiver]

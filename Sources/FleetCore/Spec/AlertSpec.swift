@@ -15,8 +15,12 @@ public struct NotifySpec: Sendable, Hashable {
     /// The events sent to it; `AlertEvent.defaults` when not given.
     public var on: [AlertEvent]
     public var format: Format
-    /// The environment variable of the coordinator that holds the HMAC secret.
+    /// The environment variable of the coordinator that holds the HMAC
+    /// secret; its name starts with `secretEnvPrefix`.
     public var secretEnv: String?
+
+    /// The only variables a spec may name: never the coordinator's other secrets.
+    public static let secretEnvPrefix = "BIS_ALERT_SECRET_"
 
     public init(webhook: String, on: [AlertEvent] = AlertEvent.defaults, format: Format = .json, secretEnv: String? = nil) {
         self.webhook = webhook
@@ -140,10 +144,14 @@ extension SpecLoader {
                 spec.format = f
             }
             if let entry = byKey["secret_env"], let name = string(entry.value, "'secret_env' in \(context)") {
-                if !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+                // Only variables meant for it: a spec must not make the
+                // coordinator key an HMAC with its broker password or a token.
+                if name.hasPrefix(NotifySpec.secretEnvPrefix), name.count > NotifySpec.secretEnvPrefix.count,
+                   name.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) {
                     spec.secretEnv = name
                 } else {
-                    sink.add(entry.value.location, "'secret_env' in \(context) must name an environment variable (A-Z, 0-9, _)")
+                    sink.add(entry.value.location, "'secret_env' in \(context) must name an environment variable "
+                             + "\(NotifySpec.secretEnvPrefix)NAME (A-Z, 0-9, _), not '\(name)'")
                 }
             }
             if !spec.webhook.isEmpty { result.append(spec) }
