@@ -28,6 +28,10 @@ let package = Package(
         // `Service` and `ServiceGroup`: the coordinator's engine loops and HTTP
         // server run in one ServiceGroup, bis-worker's worker in another.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // /metrics: families on a PrometheusCollectorRegistry; swift-metrics is
+        // what Hummingbird's MetricsMiddleware records request metrics through.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // The coordinator's alert sender: webhooks, Slack, Alertmanager (docs/alerts.md).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
@@ -110,13 +114,25 @@ let package = Package(
         // quarantine views, OpenLineage events, the metrics snapshot, the API's
         // JSON form. All `bis`'s client commands need: no GRDB, Columnar or Yams.
         .target(name: "CoordinatorAPI", dependencies: ["FleetWire"]),
+        // /metrics' families on a swift-prometheus registry owned by one engine
+        // (or server): the snapshot's counts set at scrape time, per-pipeline and
+        // per-worker series, and the process-wide request metrics Hummingbird
+        // records through swift-metrics.
+        .target(
+            name: "FleetMetrics",
+            dependencies: [
+                "CoordinatorAPI",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
         // The coordinator's engine: lineage store (SQLite through GRDB),
         // planner, outbox dispatcher, event intake. Transport-agnostic.
         // Implements `CoordinatorService`; re-exports CoordinatorAPI.
         .target(
             name: "Coordination",
             dependencies: [
-                "CoordinatorAPI", "FleetCore", "Columnar", "Stages",
+                "CoordinatorAPI", "FleetCore", "Columnar", "Stages", "FleetMetrics",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -131,7 +147,7 @@ let package = Package(
         .target(
             name: "CoordinatorHTTP",
             dependencies: [
-                "CoordinatorAPI", "FleetWire",
+                "CoordinatorAPI", "FleetWire", "FleetMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),   // --tls-cert/--tls-key, over swift-nio-ssl
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -213,7 +229,7 @@ let package = Package(
             name: "CoordinatorHTTPTests",
             dependencies: [
                 "CoordinatorHTTP", "CoordinatorAPI", "Coordination", "FleetWire", "FleetCore", "Columnar", "WorkerRuntime",
-                "TestSupport", "bis",
+                "TestSupport", "bis", "FleetMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -228,7 +244,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["AMQP", "FleetCore", "FleetAMQP", "WorkerRuntime", "bis-worker", "TestSupport"]),
         // The fleet in one process: engine, store and workers over the in-memory transport.
         .testTarget(name: "FleetTests", dependencies: [
-            "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport",
+            "Coordination", "CoordinatorHTTP", "WorkerRuntime", "FleetCore", "Stages", "Columnar", "TestSupport", "FleetMetrics",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The real processes (`bis coordinator`, `bis-worker`) against the private broker: kill -9, restarts.

@@ -1,5 +1,6 @@
 import Columnar
 import FleetCore
+import FleetMetrics
 import Foundation
 import GRDB
 import Logging
@@ -75,6 +76,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     let embedded = Mutex<(group: ServiceGroup, task: Task<Void, Never>)?>(nil)
     let specs = Mutex<[String: PipelineSpec]>([:])
     let metricsState = Mutex(EngineMetrics())
+    /// `/metrics`' registry: this engine's own, not the process' (see `BisMetrics`).
+    public let metrics = BisMetrics()
     /// One retention pass at a time (the periodic one and `bis gc`).
     let gcGate = GCGate()
     let batcher = Batcher()
@@ -90,6 +93,9 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         self.options = options
         self.logger = logger
         (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // Runs finished from now on count in the per-pipeline families.
+        let started = options.clock.seconds
+        metricsState.withLock { $0.finished = (started, []) }
     }
 
     /// The engine's loops as services, in start order. Opens the
@@ -251,6 +257,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
                         for d in effects.handoffLatencies { m.handoffLatency.observe(d) }
                         m.rejected.merge(effects.rejected, uniquingKeysWith: +)
                     }
+                    for d in effects.taskDurations { metrics.observeTaskDuration(d) }
+                    for d in effects.handoffLatencies { metrics.observeHandoffLatency(d) }
                     if effects.planned { wake.yield() }
                     reclaim(effects.reclaim)
                 } catch is CancellationError {

@@ -128,6 +128,7 @@ extension CoordinatorEngine {
                 if try applyEvent(e, db, now: now, effects: &effects) { touched.append(e.run) }
             case .heartbeat(let b):
                 try StateMachine.recordHeartbeat(b, at: now, db)
+                metricsState.withLock { $0.heard(b, at: now) }
                 if b.node != nil || b.reconnects != nil {
                     metricsState.withLock {
                         $0.workerBroker[b.worker.id] = (b.node, b.reconnects, now)

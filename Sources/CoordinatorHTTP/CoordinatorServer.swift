@@ -1,4 +1,5 @@
 import CoordinatorAPI
+import FleetMetrics
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -57,6 +58,10 @@ public struct CoordinatorServer: Service {
     /// port is taken, the host is not an address of this machine).
     public func run() async throws {
         let router = Router(context: CoordinatorContext.self)
+        // Request counts and durations by route template, method and status
+        // (outermost: it sees the status of refused and failed requests too).
+        RequestMetrics.bootstrap()
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: RequestOriginMiddleware(hosts: hosts))
         router.add(middleware: AuthMiddleware(access: access, service: service, logger: logger))

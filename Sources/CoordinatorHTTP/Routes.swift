@@ -1,4 +1,5 @@
 import CoordinatorAPI
+import FleetMetrics
 import Foundation
 import Hummingbird
 
@@ -153,8 +154,16 @@ struct Routes: Sendable {
         router.get("/runs/:id") { _, context -> Response in
             try await dashboard("/runs/" + (try context.parameters.require("id")))
         }
+        // The engine renders its own registry; another service (a fake) its
+        // snapshot through this server's (histograms stay empty there).
+        let ownMetrics = BisMetrics()
         router.get("/metrics") { _, _ -> Response in
-            JSONResponse.text(PrometheusText.render(try await service.metricsSnapshot()), contentType: PrometheusText.contentType)
+            let text = if let exposing = service as? any PrometheusExposition {
+                try await exposing.prometheusText()
+            } else {
+                ownMetrics.render(try await service.metricsSnapshot())
+            }
+            return JSONResponse.text(text, contentType: BisMetrics.contentType)
         }
         router.get("/healthz") { _, _ -> Response in
             JSONResponse.text("ok")

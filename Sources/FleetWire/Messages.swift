@@ -131,9 +131,14 @@ public struct WorkerHeartbeat: Codable, Sendable, Hashable {
     public var node: String?
     /// How many times its broker connection was re-established since start.
     public var reconnects: Int?
+    /// CPU time (user + system) the worker process used since it started,
+    /// and its resident memory; nil from an older worker or where the
+    /// system does not tell. Additive: absent before.
+    public var cpuSeconds: Double?
+    public var residentBytes: Int64?
 
     public init(worker: WorkerIdentity, at: Date, state: State, stages: [Stage], concurrency: Int, running: [String],
-                node: String? = nil, reconnects: Int? = nil) {
+                node: String? = nil, reconnects: Int? = nil, cpuSeconds: Double? = nil, residentBytes: Int64? = nil) {
         self.worker = worker
         self.at = at
         self.state = state
@@ -142,6 +147,8 @@ public struct WorkerHeartbeat: Codable, Sendable, Hashable {
         self.running = running
         self.node = node
         self.reconnects = reconnects
+        self.cpuSeconds = cpuSeconds
+        self.residentBytes = residentBytes
     }
 }
 

@@ -319,8 +319,10 @@ public final class FleetWorker: Service, Sendable {
     }
 
     private func sendHeartbeat(_ s: WorkerHeartbeat.State) async {
+        let usage = ProcessResources.current()
         let beat = WorkerHeartbeat(worker: identity, at: Date(), state: s, stages: stages, concurrency: concurrency,
-                                   running: runningTasks, node: transport.brokerNode, reconnects: transport.brokerReconnects)
+                                   running: runningTasks, node: transport.brokerNode, reconnects: transport.brokerReconnects,
+                                   cpuSeconds: usage?.cpuSeconds, residentBytes: usage?.residentBytes)
         do { try await transport.publishHeartbeat(beat) } catch {
             logger.debug("heartbeat not sent", metadata: ["error": "\(error)"])
         }

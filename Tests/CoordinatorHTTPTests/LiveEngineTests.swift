@@ -153,6 +153,73 @@ enum LiveTools {
         #expect(a.text.contains("bis_tasks{stage=\"ingest\",state=\"succeeded\"} 12"), "\(a.text)")
     }
 
+    @Test(.enabled(if: LiveTools.prometheus.enabled, "no Python with prometheus_client (ops/setup; BIS_REQUIRE_PYTHON=1 to insist)"))
+    func perPipelineWorkerAndRequestFamiliesParseWithPrometheusClient() async throws {
+        let live = try await LiveFleet.shared.value
+        let http = HTTPClient(base: live.base)
+        // A request Hummingbird's MetricsMiddleware has counted when /metrics is read
+        // (it counts a request after its response is written: poll).
+        #expect(try await http.get("/healthz").status == 200)
+        var text = ""
+        for _ in 0..<100 {
+            text = try await http.get("/metrics").text
+            if text.contains("hb_requests_total{") && text.contains("bis_worker_running_tasks{") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let file = try LiveTools.temp("metrics.txt")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try LiveTools.prometheus.script(LiveTools.scripts + "/metric_samples.py", [file])
+        try #require(r.status == 0, "\(r.output)\n\(text)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], "\(r.output)")
+        let types = try #require(json["types"] as? [String: String])
+        let samples = try #require(json["samples"] as? [[Any]]).compactMap { s -> (name: String, labels: [String: String], value: Double)? in
+            guard s.count == 3, let n = s[0] as? String, let l = s[1] as? [String: String], let v = s[2] as? Double else { return nil }
+            return (n, l, v)
+        }
+        func value(_ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        // The existing families keep their names and types.
+        for (name, type) in ["bis_runs": "gauge", "bis_tasks": "gauge", "bis_executions": "gauge", "bis_queue_depth": "gauge",
+                             "bis_workers_live": "gauge", "bis_task_retries": "counter", "bis_messages_sent": "counter",
+                             "bis_messages_rejected": "counter", "bis_intake_commits": "counter", "bis_broker_reconnects": "counter",
+                             "bis_worker_broker_reconnects": "gauge", "bis_handoff_latency_seconds": "histogram",
+                             "bis_task_duration_seconds": "histogram", "bis_gc_reclaimed_bytes": "counter",
+                             "bis_gc_reclaimed_files": "counter", "bis_gc_passes": "counter"] {
+            #expect(types[name] == type, "\(name): \(types[name] ?? "missing")")
+        }
+        #expect(value("bis_runs", ["state": "succeeded"]).map { $0 >= 1 } == true)
+        #expect(value("bis_broker_reconnects_total", ["client": "coordinator"]) == 0)
+        #expect(value("bis_messages_rejected_total", ["reason": "bad_mac"]) == 0)
+        #expect((value("bis_task_duration_seconds_count", [:]) ?? 0) >= 12, "the ingest tasks' durations were observed")
+        #expect((value("bis_handoff_latency_seconds_count", [:]) ?? 0) >= 12)
+
+        // Per pipeline: the orders run succeeded, the strict one (same name) failed.
+        let p = ["pipeline": "orders-daily"]
+        #expect(value("bis_pipeline_runs_total", p.merging(["state": "succeeded"]) { a, _ in a }).map { $0 >= 1 } == true, "\(text)")
+        #expect(value("bis_pipeline_runs_total", p.merging(["state": "failed"]) { a, _ in a }).map { $0 >= 1 } == true, "\(text)")
+        #expect((value("bis_pipeline_rows_in_total", p) ?? 0) > 0, "\(text)")
+        #expect((value("bis_pipeline_rows_out_total", p) ?? 0) > 0, "\(text)")
+        #expect(value("bis_pipeline_rows_quarantined_total", p) != nil)
+        #expect(value("bis_pipeline_deadline_misses_total", p) == 0)
+        #expect(value("bis_pipeline_alerts_sent_total", p) == 0)
+        #expect(value("bis_pipeline_alerts_failed_total", p) == 0)
+        #expect((value("bis_pipeline_run_duration_seconds_count", p) ?? 0) >= 2)
+        let lastSuccess = try #require(value("bis_pipeline_last_success_timestamp_seconds", p), "\(text)")
+        let run = try #require(try await live.engine.run(live.run))
+        #expect(abs(lastSuccess - (run.finishedAt?.timeIntervalSince1970 ?? 0)) < 0.01, "\(lastSuccess) vs \(run)")
+
+        // Per worker: the in-process worker's heartbeats.
+        let workers = samples.filter { $0.name == "bis_worker_resident_memory_bytes" }
+        #expect(!workers.isEmpty && workers.allSatisfy { $0.value > 0 && $0.labels["worker"] != nil }, "\(text)")
+        #expect(samples.contains { $0.name == "bis_worker_cpu_seconds_total" && $0.value > 0 }, "\(text)")
+        #expect(samples.contains { $0.name == "bis_worker_running_tasks" }, "\(text)")
+
+        // Hummingbird's request metrics came along.
+        #expect(samples.contains { $0.name == "hb_requests_total" && $0.labels["http_route"] == "/healthz" }, "\(text)")
+        #expect(types["http_server_request_duration_seconds"] == "histogram", "\(types.keys.sorted())")
+    }
+
     @Test(.enabled(if: LiveTools.chromiumEnabled, "no chromium (ops/setup installs it; BIS_REQUIRE_CHROMIUM=1 to insist)"))
     func theRunsDashboardRendersInHeadlessChromium() async throws {
         let live = try await LiveFleet.shared.value

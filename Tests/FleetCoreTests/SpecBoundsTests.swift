@@ -18,6 +18,35 @@ import Testing
         #expect(errors.first?.contains("expands to more than 100000 YAML values") == true, "\(errors)")
     }
 
+    /// Found by fuzzing (the CI's smoke run, 737 bytes): the same aliases, the
+    /// last one used as a mapping key (`*l8:`). Yams hashes every key of a
+    /// mapping while composing it, before any check of ours could run, and
+    /// hashing that key walked the whole expanded tree (over 10 s). Refused
+    /// from libyaml's events, before Yams builds anything.
+    @Test func anAliasOfNestedAliasesAsAKeyIsRefusedBeforeComposing() {
+        var yaml = baseSpec + "report:\n  title: t\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            yaml += "  l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        yaml += "  l9: {*l8: x}\n"
+        let errors = specErrors(yaml)
+        #expect(errors.count == 1)
+        #expect(errors.first?.contains("expands to more than 100000 YAML values") == true, "\(errors)")
+        #expect(SpecSize.aliasOverflow(yaml) != nil)
+    }
+
+    /// The event count agrees with the tree walk on ordinary documents: an
+    /// anchor used a few times stays far below the bound, and a bound of a
+    /// handful of values is passed at the value that passes it.
+    @Test func aliasBudgetCountsExpandedValues() {
+        let yaml = "a: &a [1, 2, 3]\nb: [*a, *a]\n"
+        #expect(SpecSize.aliasOverflow(yaml) == nil)
+        // a's 3 scalars + 1 key, then key b: 5; the first *a: 9 values (its
+        // three scalars and the sequence itself); the second passes 10.
+        #expect(SpecSize.aliasOverflow(yaml, limit: 10) == SpecLocation(line: 2, column: 9))
+        #expect(SpecSize.aliasOverflow("a: [unclosed", limit: 10) == nil)
+    }
+
     /// A spec that uses an anchor a few times the ordinary way still loads.
     @Test func ordinaryAliasesStillWork() {
         let yaml = baseSpec + "report:\n  title: &t Orders\n  subtitle: *t\n"

@@ -96,6 +96,9 @@ public struct PipelineSpec: Sendable, Hashable {
         allowedRoots: [String] = [],
         expressionChecker: (any ExpressionChecker)? = ExpressionLanguageChecker()
     ) throws(SpecErrors) -> PipelineSpec {
+        if let at = SpecSize.aliasOverflow(yaml) {
+            throw SpecErrors([SpecSize.overflowError(file: file, at: at)])
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -106,9 +109,7 @@ public struct PipelineSpec: Sendable, Hashable {
             throw SpecErrors([SpecError(file: file, location: nil, message: "the spec is empty; it needs at least 'pipeline' and 'sources'")])
         }
         if let at = SpecSize.overflow(root) {
-            throw SpecErrors([SpecError(file: file, location: at, message: "the spec expands to more than "
-                + "\(SpecSize.maxValues) YAML values once its aliases are repeated; a pipeline spec is far smaller "
-                + "(aliases inside aliases multiply: use each anchor for a small value)")])
+            throw SpecErrors([SpecSize.overflowError(file: file, at: at)])
         }
         let absoluteDirectory = PathResolver.absolute(directory, relativeTo: FileManager.default.currentDirectoryPath)
         var loader = SpecLoader(yaml: yaml, file: file, checker: expressionChecker)

@@ -2,7 +2,7 @@
 
 Usage: check_metrics.py METRICS.txt ID [ID ...]
 Exits 1 naming the problem when the text does not parse, a family the
-dashboards rely on is missing or has the wrong type, a histogram lacks its
+dashboards or the alert rules rely on is missing or has the wrong type, a histogram lacks its
 +Inf bucket, sum or count, or any label names a run, task or execution
 (label names `run`, `task`, `execution`, or a label value equal to, or
 containing, one of the IDs given). Prints {family: type} as JSON on success.
@@ -27,6 +27,21 @@ expected = {
     "bis_workers_live": "gauge",
     "bis_handoff_latency_seconds": "histogram",
     "bis_task_duration_seconds": "histogram",
+    # Per pipeline and per worker (prometheus_client names counter families without _total).
+    "bis_pipeline_last_success_timestamp_seconds": "gauge",
+    "bis_pipeline_run_duration_seconds": "histogram",
+    "bis_pipeline_runs": "counter",
+    "bis_pipeline_rows_in": "counter",
+    "bis_pipeline_rows_out": "counter",
+    "bis_pipeline_rows_quarantined": "counter",
+    "bis_pipeline_deadline_misses": "counter",
+    "bis_pipeline_alerts_sent": "counter",
+    "bis_pipeline_alerts_failed": "counter",
+    "bis_worker_cpu_seconds": "counter",
+    "bis_worker_resident_memory_bytes": "gauge",
+    "bis_worker_running_tasks": "gauge",
+    # Hummingbird's request metrics, through swift-metrics.
+    "http_server_active_requests": "gauge",
 }
 problems = []
 for name, kind in expected.items():
@@ -36,7 +51,7 @@ for name, kind in expected.items():
     elif f.type != kind:
         problems.append(f"family {name} is a {f.type}, not a {kind}")
 
-for name in ("bis_handoff_latency_seconds", "bis_task_duration_seconds"):
+for name in ("bis_handoff_latency_seconds", "bis_task_duration_seconds", "bis_pipeline_run_duration_seconds"):
     f = families.get(name)
     if f is None:
         continue
