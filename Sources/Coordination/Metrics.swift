@@ -17,10 +17,6 @@ struct EngineMetrics: Sendable {
     var gcBytes: Int64 = 0
     var gcFiles = 0
     var gcPasses = 0
-    /// Alert deliveries sent and failed (each failed attempt), deadlines missed.
-    var alertsSent = 0
-    var alertsFailed = 0
-    var deadlineMisses = 0
     /// Per worker id: the broker node and reconnect count of its last
     /// heartbeat (memory only: the next beats refill it after a restart).
     /// Each worker's broker node and reconnect count from its last
@@ -134,9 +130,6 @@ extension CoordinatorEngine {
             s.taskRetries = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(retries), 0) FROM tasks") ?? 0
             s.liveWorkers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM workers WHERE state != 'stopped' AND last_seen > ?",
                                              arguments: [now - quietAfter]) ?? 0
-            s.runsLate = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM runs WHERE late_at IS NOT NULL AND state IN ('pending', 'running', 'awaiting_approval')
-                """) ?? 0
             return s
         }
         let m = metricsState.withLock { $0 }
@@ -149,9 +142,6 @@ extension CoordinatorEngine {
         snapshot.gcReclaimedBytes = m.gcBytes
         snapshot.gcReclaimedFiles = m.gcFiles
         snapshot.gcPasses = m.gcPasses
-        snapshot.deadlineMisses = m.deadlineMisses
-        snapshot.alertsSent = m.alertsSent
-        snapshot.alertsFailed = m.alertsFailed
         snapshot.brokerReconnects = transport.brokerReconnects
         // Workers heard from in the last hour (the workers view's window), also
         // when none beats any more; a saturating sum, for a count sent by a worker.

@@ -42,12 +42,6 @@ public struct MetricsSnapshot: Sendable, Hashable {
     public var gcReclaimedBytes: Int64 = 0
     public var gcReclaimedFiles: Int = 0
     public var gcPasses: Int = 0
-    /// Runs past their deadline and not finished (a gauge); deadline misses
-    /// and alert deliveries sent and failed (attempts), since start.
-    public var runsLate: Int = 0
-    public var deadlineMisses: Int = 0
-    public var alertsSent: Int = 0
-    public var alertsFailed: Int = 0
 
     public struct TaskCount: Sendable, Hashable {
         public var stage: Stage

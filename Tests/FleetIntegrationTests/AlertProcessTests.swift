@@ -101,6 +101,9 @@ struct AlertProcessTests {
             fleet.check(flakyDelivery?["attempts"] as? Int == 4, "the flaky receiver took four attempts: \(deliveries)")
             fleet.check(deliveries.allSatisfy { !($0["target"] as? String ?? "").contains("/flaky") && !($0["target"] as? String ?? "").contains("/hook") },
                         "targets show no URL path: \(deliveries)")
+            let metrics = await fleet.metricsText() ?? ""
+            let sentLines = metrics.split(separator: "\n").filter { $0.hasPrefix("bis_pipeline_alerts_sent_total{") && $0.contains("\"\(pipeline)\"") }
+            fleet.check(sentLines.count == 1 && sentLines[0].hasSuffix(" 3"), "three deliveries sent since the restart: \(sentLines)")
             let text = try await fleet.bis(["status", run])
             fleet.check(text.stdout.contains("alerts of this run") && text.stdout.contains("run_failed") && text.stdout.contains("sent"),
                         "bis status shows the run's alerts: \(text)")
@@ -163,8 +166,8 @@ struct AlertProcessTests {
             let view = (try? JSONSerialization.jsonObject(with: Data(statusJSON.stdout.utf8))) as? [String: Any] ?? [:]
             fleet.check(view["lateAt"] != nil && view["deadline"] != nil, "status marks the run late: \(statusJSON.stdout)")
             let metrics = await fleet.metricsText() ?? ""
-            fleet.check(metrics.contains("bis_runs_late 1") && metrics.contains("bis_deadline_misses_total 1"),
-                        "the metrics count the late run: \(metrics.split(separator: "\n").filter { $0.contains("late") || $0.contains("deadline") })")
+            let misses = metrics.split(separator: "\n").filter { $0.hasPrefix("bis_pipeline_deadline_misses_total{") && $0.contains("\"\(pipeline)\"") }
+            fleet.check(misses.count == 1 && misses[0].hasSuffix(" 1"), "the metrics count the deadline miss: \(misses)")
             if let alertmanager {
                 try await alertmanager.waitFor(timeout: 60, "the deadline alert in Alertmanager") { alerts in
                     alerts.contains { ($0["labels"] as? [String: String])?["run"] == run

@@ -192,9 +192,14 @@ extension CoordinatorEngine {
                 logger.info("alert sent", metadata: meta)
             }
         }
-        metricsState.withLock { m in
-            m.alertsSent += outcomes.filter { $0.1 == nil }.count
-            m.alertsFailed += outcomes.filter { $0.1 != nil }.count
+        // bis_pipeline_alerts_{sent,failed}_total: sent, or given up on (not each failed attempt).
+        for (d, error) in outcomes {
+            guard let pipeline = d.alert.pipeline else { continue }
+            if error == nil {
+                recordAlert(sent: true, pipeline: pipeline)
+            } else if d.attempts + 1 >= options.maxAttempts || error == "the receiver is no longer configured" {
+                recordAlert(sent: false, pipeline: pipeline)
+            }
         }
     }
 

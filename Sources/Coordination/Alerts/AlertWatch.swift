@@ -51,7 +51,7 @@ extension CoordinatorEngine {
                 try db.raiseRunAlert(.deadlineMissed, run: run.id, key: "\(run.id)/deadline_missed",
                                      message: "run \(run.id) has not finished by its deadline (\(rule), due \(AlertPayload.iso(due))); "
                                          + "it is \(run.state.rawValue)", at: now)
-                metricsState.withLock { $0.deadlineMisses += 1 }
+                recordDeadlineMiss(pipeline: run.pipeline)
                 logger.warning("run missed its deadline", metadata: ["run.id": "\(run.id)", "run.state": "\(run.state.rawValue)"])
             }
             let finished = try Row.fetchAll(db, sql: """
