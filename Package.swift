@@ -32,6 +32,8 @@ let package = Package(
         // what Hummingbird's MetricsMiddleware records request metrics through.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The coordinator's alert sender: webhooks, Slack, Alertmanager (docs/alerts.md).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries from Debian, each in its own small target with a shim for
@@ -135,6 +137,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // the engine's loops are services
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),          // the alert sender
+                .product(name: "Yams", package: "Yams"),                                  // --alerts FILE
             ]
         ),
         // The coordinator's HTTP API (JSON), the dashboard's HTML and the

@@ -23,7 +23,7 @@ struct BisCommand: AsyncParsableCommand {
             SubmitCommand.self, StatusCommand.self, RunsCommand.self, WorkersCommand.self,
             QuarantineCommand.self, LineageCommand.self, DatasetsCommand.self, DatasetCommand.self,
             ApproveCommand.self, RetryCommand.self, CancelCommand.self,
-            WhoamiCommand.self, AuditCommand.self, GCCommand.self,
+            WhoamiCommand.self, AuditCommand.self, GCCommand.self, AlertsCommand.self,
             PipelineCommand.self, PipelinesCommand.self, TriggerCommand.self, BackfillCommand.self, ScheduleCommand.self,
             SpecCommand.self, StageCommand.self, ChunkCommand.self,
         ]

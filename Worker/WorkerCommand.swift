@@ -23,8 +23,8 @@ struct WorkerCommand: AsyncParsableCommand {
             Environment: BIS_AMQP_URL (may carry the broker password), BIS_AMQP_PASSWORD, BIS_FLEET_KEY_FILE, BIS_DATA_ROOT, BIS_LOG_FORMAT. \
             A password in --amqp is refused (exit 2): it would show in ps.
             The fleet key must be the coordinator's: --fleet-key-file, or <data root>/fleet.key (created when missing).
-            Exit codes: 0 stopped, 2 usage error (a bad BIS_TEST_FAULT, a password in --amqp, a bad fleet key too), \
-            3 cannot reach the broker.
+            Exit codes: 0 stopped, 1 an execution past its stage's timeout did not stop within --timeout-grace, \
+            2 usage error (a bad BIS_TEST_FAULT, a password in --amqp, a bad fleet key too), 3 cannot reach the broker.
             """,
         version: FleetVersion.string
     )
@@ -81,6 +81,13 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: "Coordinator and workers both declare the stage queues, and RabbitMQ refuses (406 "
             + "PRECONDITION_FAILED) a queue declared again with another x-delivery-limit."))
     var deliveryLimit: Int = RetryPolicy.standard.deliveryLimit
+
+    @Option(help: ArgumentHelp(
+        "Seconds an execution past its stage's timeout (spec timeouts:) gets to stop before the worker exits.",
+        discussion: "Operators stop between batches; one that has not returned by then makes the process exit 1, so that "
+            + "systemd restarts it and the broker redelivers what it held.",
+        valueName: "seconds"))
+    var timeoutGrace: Double = 30
 
     @Option(help: ArgumentHelp("How stderr logs are written: text, or json (one object per line, for log shippers; "
                                + "default $BIS_LOG_FORMAT, else text).", valueName: "text|json"))
@@ -177,7 +184,8 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = FleetWorker(transport: transport, chunkStore: ChunkStore(root: root!), stages: try stageList(),
                                  concurrency: concurrency ?? ProcessInfo.processInfo.activeProcessorCount, fault: fault,
-                                 logger: logger)
+                                 logger: logger, timeoutGrace: .milliseconds(Int64(max(0, timeoutGrace) * 1000)),
+                                 onHang: { Foundation.exit(1) })
         logger.info("connected", metadata: ["amqp.url": .string(AMQPURL.redact(url)), "data.root": .string(root!)])
 
         // SIGTERM and SIGINT shut the group down gracefully, which drains the

@@ -97,6 +97,13 @@ struct CoordinatorClient: Sendable {
         return try await send("GET", path)
     }
 
+    /// `bis alerts`, `bis status RUN`: the alerts raised and their deliveries.
+    func alerts(run: String?, limit: Int) async throws(ClientError) -> [AlertView] {
+        var path = "/api/alerts?limit=\(limit)"
+        if let run { path += "&run=" + Self.escapeQuery(run) }
+        return try await send("GET", path)
+    }
+
     /// `bis gc`: a dry run reads (`GET`), a real pass acts (`POST`).
     func gc(dryRun: Bool, by: String) async throws(ClientError) -> GCReport {
         dryRun ? try await send("GET", "/api/gc") : try await send("POST", "/api/gc", body: ActionRequest(by: by))

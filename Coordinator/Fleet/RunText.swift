@@ -24,6 +24,12 @@ enum RunText {
         if let message = run.message, !message.isEmpty {
             lines.append(contentsOf: message.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 })
         }
+        if let late = run.lateAt {
+            lines.append("  LATE: missed its deadline\(run.deadline.map { " (due \(ISO8601DateFormatter().string(from: $0)))" } ?? "") "
+                         + "\(humanDuration(now.timeIntervalSince(late))) ago")
+        } else if let due = run.deadline {
+            lines.append("  deadline \(ISO8601DateFormatter().string(from: due))")
+        }
         if run.state == .awaitingApproval {
             lines.append("  awaits approval: bis approve \(run.id)")
         } else if let approver = run.approvedBy {

@@ -65,7 +65,14 @@ struct StatusCommand: AsyncParsableCommand {
                 if last.state == .failed { throw ExitCode(1) }
                 return
             }
-            if options.json { try options.printJSON(view) } else { print(RunText.detail(view)) }
+            if options.json { try options.printJSON(view) } else {
+                print(RunText.detail(view))
+                // The run's alerts; an older coordinator without them shows none.
+                if let alerts = try? await client.alerts(run: run, limit: 100), !alerts.isEmpty {
+                    print("")
+                    print(AlertsCommand.render(alerts, withRun: false))
+                }
+            }
             if view.state == .failed { throw ExitCode(1) }
         } else {
             try await RunsCommand.list(limit: limit, client: client, options: options)

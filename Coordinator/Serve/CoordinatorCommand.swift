@@ -124,6 +124,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                valueName: "duration"))
     var gcInterval: String = "1h"
 
+    @Option(help: ArgumentHelp("Alert receivers and routes (YAML: receivers by name, routes of pipeline globs and events "
+                               + "to receivers); see docs/alerts.md.", valueName: "file"))
+    var alerts: String?
+
+    @Option(help: ArgumentHelp("Raise queue_stalled when a stage's tasks wait in the queue this long with no worker taking "
+                               + "them (0s: never).", valueName: "duration"))
+    var queueStall: String = "15m"
+
+    @Option(help: ArgumentHelp("Raise worker_lost when a worker holding tasks sends no heartbeat for this long.",
+                               valueName: "duration"))
+    var workerLostAfter: String = "60s"
+
     @Option(help: ArgumentHelp("How stderr logs are written: text, or json (one object per line, for log shippers; "
                                + "default $BIS_LOG_FORMAT, else text).", valueName: "text|json"))
     var logFormat: String?
@@ -144,8 +156,40 @@ struct CoordinatorCommand: AsyncParsableCommand {
             interval: interval > 0 ? .seconds(interval) : nil)
     }
 
+    /// --alerts, --queue-stall, --worker-lost-after, and the dashboard's address for links.
+    func alertOptions(env: [String: String], logger: Logger) throws -> AlertOptions {
+        var o = AlertOptions()
+        o.environment = env
+        guard let stall = RetentionDuration.seconds(queueStall) else {
+            throw ValidationError("--queue-stall '\(queueStall)' is not a duration: a whole number and s, m, h or d (90s, 15m)")
+        }
+        o.queueStallSeconds = stall > 0 ? stall : nil
+        guard let lost = RetentionDuration.seconds(workerLostAfter), lost > 0 else {
+            throw ValidationError("--worker-lost-after '\(workerLostAfter)' is not a positive duration (60s, 5m)")
+        }
+        o.workerLostAfterSeconds = lost
+        if let alerts {
+            do { o.config = try AlertsConfig.load(path: alerts, environment: env) } catch {
+                throw ValidationError("bad --alerts file: \(error)")
+            }
+        }
+        o.dashboardBase = publicURL ?? "\(tlsCert == nil ? "http" : "https")://\(http)"
+        if let text = env["BIS_TEST_ALERT_FAULT"], !text.isEmpty {
+            if let step = AlertFaults.Step(rawValue: text) {
+                logger.warning("TEST-ONLY fault injection on: the coordinator kills itself at alert step \(step.rawValue)")
+                o.faults = AlertFaults { reached in if reached == step { kill(getpid(), SIGKILL) } }
+            } else {
+                logger.warning("BIS_TEST_ALERT_FAULT '\(text)' names no step; ignored")
+            }
+        }
+        return o
+    }
+
     func validate() throws {
         _ = try retentionOptions()
+        var env = ProcessInfo.processInfo.environment
+        env["BIS_TEST_ALERT_FAULT"] = nil   // checked, and logged, once at start
+        _ = try alertOptions(env: env, logger: Logger(label: "bis.coordinator"))
         _ = try resolvedLogFormat()
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard deliveryLimit >= 1 else { throw ValidationError("--delivery-limit must be at least 1") }
@@ -239,6 +283,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 + [auth, tlsKey, amqpPasswordFile].compactMap { $0 })
         engineOptions.retention = try retentionOptions()
         engineOptions.retention.faults = Self.gcFaults(env: env, logger: logger)
+        engineOptions.alerts = try alertOptions(env: env, logger: logger)
+        logger.info("alerts", metadata: [
+            "alerts.receivers": "\(engineOptions.alerts.config.receivers.values.map { "\($0.name)=\($0.kind.rawValue) \($0.redactedURL)" }.sorted().joined(separator: ", "))",
+            "alerts.routes": "\(engineOptions.alerts.config.routes.count)",
+        ])
         let engine = CoordinatorEngine(store: store, transport: transport, chunkStore: root, options: engineOptions,
                                        logger: logger)
         // The process' swift-metrics factory, for Hummingbird's request

@@ -37,6 +37,8 @@ public struct CoordinatorOptions: Sendable {
     /// How often the scheduler looks for due slots of registered pipelines
     /// (Scheduler.swift); nil: no scheduler (tests call `schedulerPass()`).
     public var schedulerInterval: Duration? = .seconds(5)
+    /// Alert routing, sending and watching (`--alerts`, `--queue-stall`; docs/alerts.md).
+    public var alerts = AlertOptions()
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
                 dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,
@@ -111,7 +113,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
         let inbox = try await transport.coordinatorInbox(prefetch: options.intakeBatch * 2)
         await repairDatasetViews()
         wake.yield()
-        var services: [any Service] = [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake)]
+        var services: [any Service] = [EventIntake(engine: self, inbox: inbox), OutboxDispatcher(engine: self), Ticker(wake: wake),
+                                       AlertSender(engine: self)]
         if let every = options.retention.interval { services.append(RetentionPass(engine: self, interval: every)) }
         if let every = options.schedulerInterval { services.append(SchedulerLoop(engine: self, interval: every)) }
         return services

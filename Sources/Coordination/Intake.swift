@@ -45,6 +45,8 @@ struct RunRecord: Sendable {
     let slot: String?
     let trigger: String?
     let params: [String: String]?
+    /// When it missed its deadline (migration 0005), nil when it did not.
+    let lateAt: Double?
 
     init(_ row: Row) throws {
         id = row["id"]
@@ -69,6 +71,7 @@ struct RunRecord: Sendable {
         slot = row["slot"]
         trigger = row["trigger"]
         params = (row["params"] as String?).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
+        lateAt = row["late_at"]
     }
 
     static func fetch(_ db: Database, _ id: String) throws -> RunRecord? {
@@ -242,8 +245,17 @@ extension CoordinatorEngine {
         case .succeeded:
             return try applySuccess(e, task: task, runState: runState, finish: finish, db, now: now, effects: &effects)
         case .failed:
-            try StateMachine.finishExecution(e.execution, .fail, finish, db)
             let failure = e.failure ?? TaskFailure(.transient, "the worker reported a failure without a reason")
+            // Stopped past its stage's timeout (spec `timeouts:`): `timed_out`, and an alert.
+            if failure.kind == .transient, failure.message.hasPrefix(ExecutionCancellation.timeoutPrefix) {
+                if try StateMachine.finishExecution(e.execution, .timeOut, finish, db) {
+                    try db.raiseRunAlert(.taskTimedOut, run: e.run, task: e.taskID, key: "\(e.run)/task_timed_out/\(e.taskID)/\(e.attempt)",
+                                         message: "task \(task.label) (attempt \(e.attempt)) \(failure.message) on \(e.worker.host)",
+                                         at: now)
+                }
+            } else {
+                try StateMachine.finishExecution(e.execution, .fail, finish, db)
+            }
             // Only the failure of the current attempt decides; an older
             // attempt's late failure is history.
             guard task.attempt == e.attempt, task.isOpen else { return false }
@@ -301,6 +313,9 @@ extension CoordinatorEngine {
         let known = (try db.value("SELECT 1 FROM executions WHERE id = ?", [lostID]) as Bool?) ?? false
         guard !known else { return false }
         try StateMachine.createLostExecution(lostID, task: task.id, attempt: message.attempt, reason: reason, at: now, db)
+        let taskID = FleetIDs.taskID(run: task.run, stage: task.stage, index: task.index)
+        try db.raiseRunAlert(.taskDeadLettered, run: task.run, task: taskID, key: "\(task.run)/task_dead_lettered/\(taskID)/\(message.attempt)",
+                             message: "task \(task.label) (attempt \(message.attempt)) was dead-lettered: \(reason)", at: now)
         let runState = try RunRecord.state(of: message.run, db)
         guard task.attempt == message.attempt, task.isOpen else { return false }
         guard runState == .running || runState == .awaitingApproval else {

@@ -296,6 +296,13 @@ public final class LineageStore: Sendable {
                 CREATE INDEX task_inputs_by_chunk ON task_inputs(chunk);
                 """)
         }
+        // Alerts through an outbox (docs/alerts.md): `alerts` written in the
+        // transaction of the change that raised them, `alert_deliveries` one
+        // per receiver with its retries; a run's deadline miss (`late_at`)
+        // and its resolution. See Alerts/AlertStore.swift.
+        m.registerMigration("0005-alerts") { db in
+            try db.execute(sql: AlertSchema.migration)
+        }
         // Registered pipelines and their schedules (docs/schedules.md): each
         // version of a pipeline's spec text kept with its SHA-256; the
         // schedule's slots the scheduler claimed (`queued` while

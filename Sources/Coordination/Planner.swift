@@ -177,7 +177,10 @@ extension CoordinatorEngine {
         guard let deliver = try spec.deliverSpec() else { return true }
         if counts[.deliver].total == 0 {
             if deliver.approval == .required, run.approvedBy == nil {
-                try StateMachine.awaitApproval(run.id, message: "waiting for approval before deliver: bis approve \(run.id)", db)
+                let waiting = "waiting for approval before deliver: bis approve \(run.id)"
+                if try StateMachine.awaitApproval(run.id, message: waiting, db) {
+                    try db.raiseRunAlert(.awaitingApproval, run: run.id, message: waiting, at: now)
+                }
                 try db.audit(actor: "coordinator", action: "run.awaiting_approval", run: run.id, at: now)
                 return false
             }
@@ -203,6 +206,7 @@ extension CoordinatorEngine {
     private func succeed(_ run: RunRecord, _ db: Database, now: Double) throws {
         guard try StateMachine.succeedRun(run.id, at: now, db) else { return }
         try db.audit(actor: "coordinator", action: "run.succeeded", run: run.id, at: now)
+        if run.kind == "pipeline" { try db.raiseRunAlert(.runSucceeded, run: run.id, message: "run succeeded", at: now) }
         logger.info("run succeeded", metadata: ["run.id": "\(run.id)"])
     }
 
@@ -213,6 +217,9 @@ extension CoordinatorEngine {
               _ db: Database, now: Double, effects: inout IntakeEffects) throws {
         let specRef = spec == nil ? nil : SpecRef(text: run.specText, sha256: run.specSHA256, file: run.specFile,
                                                   directory: run.specDirectory, allowedRoots: run.allowedRoots)
+        var parameters = parameters
+        // The stage's timeout (spec `timeouts:`): the worker stops an execution past it.
+        if let seconds = spec?.timeouts?.seconds(for: stage) { parameters["timeout_seconds"] = String(Int(seconds)) }
         let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
                                   inputs: inputs.map(\.1), shard: shard, parameters: parameters)
         let task = try StateMachine.createTask(run: run.id, stage: stage, index: index, maxAttempts: options.policy.maxAttempts(for: stage),

@@ -47,6 +47,7 @@ extension CoordinatorEngine {
         try db.run("DELETE FROM outbox WHERE sent_at IS NULL AND task IN (SELECT id FROM tasks WHERE run = ?)", [run])
         try StateMachine.cancelTasks(run: run, among: [.planned], at: now, db)
         try db.audit(actor: "coordinator", action: "run.failed", run: run, detail: message, at: now)
+        try db.raiseRunAlert(.runFailed, run: run, message: message, at: now)
         logger.error("run failed", metadata: ["run.id": "\(run)", "error": "\(message)"])
     }
 }

@@ -4,7 +4,11 @@ import GRDB
 
 extension CoordinatorEngine {
     public func run(_ id: String) async throws -> RunView? {
-        try await store.read { db in try Self.view(of: id, db) }
+        try await store.read { [self] db in
+            guard var view = try Self.view(of: id, db) else { return nil }
+            if let run = try RunRecord.fetch(db, id) { view.deadline = deadline(of: run).map(Date.init(timeIntervalSince1970:)) }
+            return view
+        }
     }
 
     public func runs(limit: Int) async throws -> [RunView] {
@@ -27,6 +31,7 @@ extension CoordinatorEngine {
         view.slot = run.slot
         view.trigger = run.trigger
         view.params = run.params
+        view.lateAt = run.lateAt.map(Date.init(timeIntervalSince1970:))
 
         var stages: [Stage: StageView] = [:]
         for row in try Row.fetchAll(db, sql: """

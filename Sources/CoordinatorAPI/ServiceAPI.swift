@@ -56,6 +56,9 @@ public enum ExecutionState: String, Codable, Sendable, CaseIterable {
     /// likely died. A late result from it is still recorded, as a duplicate
     /// or a failure.
     case running, succeeded, failed, duplicate, lost, abandoned
+    /// `timed_out`: it ran past its stage's timeout (spec `timeouts:`) and
+    /// was stopped; its task is retried as after any transient failure.
+    case timedOut = "timed_out"
 }
 
 public struct SubmitRequest: Codable, Sendable {
@@ -151,6 +154,10 @@ public struct RunView: Codable, Sendable, Hashable {
     public var slot: String?
     public var trigger: String?
     public var params: [String: String]?
+    /// The run's deadline (spec `deadline:`), nil without one; when it
+    /// missed it, `lateAt` (docs/alerts.md). Nil from an older coordinator.
+    public var deadline: Date?
+    public var lateAt: Date?
 
     public init(id: String, pipeline: String, state: RunState, specSHA256: String, submittedBy: String, submittedAt: Date) {
         self.id = id
@@ -286,6 +293,8 @@ public protocol CoordinatorService: Sendable {
     func backfillView(_ id: String) async throws -> BackfillView
     /// Cancels the backfill's slots not started and its active runs; audited.
     func cancelBackfill(_ id: String, as caller: Caller) async throws -> BackfillView
+    /// The alerts raised (of `run`, or all), newest first, with their deliveries (docs/alerts.md).
+    func alerts(run: String?, limit: Int) async throws -> [AlertView]
 }
 
 /// Defaults for services that keep no lineage (test fakes).
@@ -327,5 +336,8 @@ extension CoordinatorService {
     }
     public func gc(dryRun: Bool, as caller: Caller) async throws -> GCReport {
         throw ServiceError.notFound("this coordinator keeps no chunk store to collect")
+    }
+    public func alerts(run: String?, limit: Int) async throws -> [AlertView] {
+        throw ServiceError.notFound("this coordinator keeps no alerts")
     }
 }

@@ -80,6 +80,11 @@ public enum Dashboard {
         b += " \(duration(now.timeIntervalSince(r.submittedAt))) ago"
         if let finished = r.finishedAt { b += ", finished after \(duration(finished.timeIntervalSince(r.submittedAt)))" }
         if r.state == .awaitingApproval { b += " · awaits approval: <code>bis approve \(esc(r.id))</code>" }
+        if let late = r.lateAt {
+            b += " · <span class=\"err late\">late</span>: missed its deadline \(duration(now.timeIntervalSince(late))) ago"
+        } else if let due = r.deadline {
+            b += " · deadline in \(duration(max(0, due.timeIntervalSince(now))))"
+        }
         b += "</p>"
         if let m = r.message { b += "<p class=\"err\">\(esc(m))</p>" }
         b += "<h2>Stages</h2><table><tr><th>stage</th><th>tasks</th><th class=\"num\">running</th><th class=\"num\">retried</th><th class=\"num\">failed</th>"

@@ -24,6 +24,7 @@ import Hummingbird
 /// | `GET /api/audit?run=R&limit=N` | | `[AuditEntry]`, oldest first (the newest N, default 100, at most 10000) |
 /// | `GET /api/gc` | | `GCReport`: what a retention pass would remove (dry run; any role) |
 /// | `POST /api/gc` | `ActionRequest` | `GCReport`: a retention pass, audited (operator or admin) |
+/// | `GET /api/alerts?run=R&limit=N` | | `[AlertView]`, newest first, with their deliveries (N defaults to 100, at most 10000; any role) |
 /// | `/api/pipelines…` | | registered pipelines: see PipelineRoutes.swift |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
@@ -117,6 +118,12 @@ struct Routes: Sendable {
                 throw APIError.badRequest("the ActionRequest body's 'by' is empty; it names who acts, as user@host")
             }
             return try JSONResponse.encode(try await service.gc(dryRun: false, as: context.caller(claiming: body.by)))
+        }
+        router.get("/api/alerts") { request, _ -> Response in
+            let query = request.uri.queryParameters
+            let limit = try Self.limit(query["limit"].map(String.init), default: Self.defaultAuditLimit, max: Self.maxAuditLimit)
+            let run = query["run"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            return try JSONResponse.encode(try await service.alerts(run: run, limit: limit))
         }
         router.get("/api/workers") { _, _ -> Response in
             try JSONResponse.encode(try await service.workers())

@@ -19,7 +19,10 @@ import Foundation
 /// - `fail` — the execution fails permanently;
 /// - `transient` — the execution fails transiently;
 /// - `sleep=MS` — sleeps MS milliseconds before executing (a window in which
-///   a test can kill the worker mid-task).
+///   a test can kill the worker mid-task); a stage timeout stops the sleep
+///   as it stops an operator between batches;
+/// - `hang=MS` — sleeps MS milliseconds ignoring a stage timeout (an
+///   operator that does not return: the worker exits after its grace).
 ///
 /// TARGET is `[RUN_PREFIX/]STAGE[/INDEX]`: `crash:normalize/1`,
 /// `fail:orders-daily/validate`, `sleep=3000:ingest`. The first rule that
@@ -34,6 +37,7 @@ public struct FaultSwitch: Sendable, Hashable {
         case fail
         case transient
         case sleep(milliseconds: Int)
+        case hang(milliseconds: Int)
     }
 
     public struct Rule: Sendable, Hashable {
@@ -73,7 +77,7 @@ public struct FaultSwitch: Sendable, Hashable {
         for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
             func bad(_ why: String) -> TaskFailure {
                 TaskFailure(.permanent, "BIS_TEST_FAULT entry '\(entry)': \(why); use ACTION:[RUN_PREFIX/]STAGE[/INDEX] "
-                            + "with ACTION crash, crash-after-result, fail, transient or sleep=MS")
+                            + "with ACTION crash, crash-after-result, fail, transient, sleep=MS or hang=MS")
             }
             guard let colon = entry.firstIndex(of: ":") else { throw bad("no ':'") }
             let actionText = String(entry[..<colon])
@@ -84,6 +88,10 @@ public struct FaultSwitch: Sendable, Hashable {
             case "fail": action = .fail
             case "transient": action = .transient
             default:
+                if actionText.hasPrefix("hang="), let ms = Int(actionText.dropFirst(5)), ms >= 0 {
+                    action = .hang(milliseconds: ms)
+                    break
+                }
                 guard actionText.hasPrefix("sleep="), let ms = Int(actionText.dropFirst(6)), ms >= 0 else {
                     throw bad("unknown action '\(actionText)'")
                 }
@@ -122,18 +130,35 @@ public struct FaultSwitch: Sendable, Hashable {
         return nil
     }
 
+    /// The uninterruptible sleep before `task`, if a rule asks for one.
+    public func hang(for task: TaskMessage) -> Int? {
+        for r in rules where r.matches(task) {
+            if case .hang(let ms) = r.action { return ms }
+        }
+        return nil
+    }
+
     /// The crash or failure `task` meets, if any.
     public func fault(for task: TaskMessage) -> Action? {
         rules.first { r in
             if case .sleep = r.action { return false }
+            if case .hang = r.action { return false }
             return r.matches(task)
         }?.action
     }
 
     /// Applies the rules to `task` just before it executes: sleeps, crashes,
     /// or throws the failure asked for.
-    public func apply(to task: TaskMessage) async throws(TaskFailure) {
-        if let ms = delay(for: task) { try? await Task.sleep(for: .milliseconds(ms)) }
+    public func apply(to task: TaskMessage, cancellation: ExecutionCancellation? = nil) async throws(TaskFailure) {
+        if let ms = delay(for: task) {
+            // Like an operator between batches: a stage timeout stops the sleep.
+            let end = ContinuousClock.now + .milliseconds(ms)
+            while ContinuousClock.now < end {
+                if let message = cancellation?.cancelled { throw TaskFailure(.transient, message) }
+                try? await Task.sleep(for: min(.milliseconds(50), end - ContinuousClock.now))
+            }
+        }
+        if let ms = hang(for: task) { try? await Task.sleep(for: .milliseconds(ms)) }   // deaf to a timeout
         switch fault(for: task) {
         case .crash?: try crashNow(task)
         case .fail?: throw TaskFailure(.permanent, "BIS_TEST_FAULT: injected permanent failure of \(task.taskID)")

@@ -33,6 +33,11 @@ public final class FleetWorker: Service, Sendable {
     private let resultRetry: Duration
     private let fault: FaultSwitch?
     private let logger: Logger
+    /// How long an execution past its stage's timeout gets to stop before `onHang`.
+    private let timeoutGrace: Duration
+    /// What to do when it does not stop (bis-worker: exit, so that systemd
+    /// restarts it and the broker redelivers what it held); nil: nothing.
+    private let onHang: (@Sendable () -> Void)?
 
     private struct Running {
         let taskID: String
@@ -57,7 +62,10 @@ public final class FleetWorker: Service, Sendable {
                 identity: WorkerIdentity = .current(), heartbeatInterval: Duration = .seconds(2),
                 drainGrace: Duration = .seconds(30), fault: FaultSwitch? = nil,
                 resultRetry: Duration = .seconds(10),
-                logger: Logger = Logger(label: "bis.worker")) {
+                logger: Logger = Logger(label: "bis.worker"),
+                timeoutGrace: Duration = .seconds(30), onHang: (@Sendable () -> Void)? = nil) {
+        self.timeoutGrace = timeoutGrace
+        self.onHang = onHang
         self.transport = transport
         self.executor = TaskExecutor(chunkStore: chunkStore)
         self.stages = stages
@@ -229,10 +237,28 @@ public final class FleetWorker: Service, Sendable {
         defer { announce.cancel() }
         log.info("task started", metadata: ["task.delivery_count": .stringConvertible(delivery.deliveryCount)])
 
+        // The stage's timeout (spec `timeouts:`, sent by the coordinator):
+        // past it the operators are asked to stop between batches and the
+        // execution fails transiently ("timed out after 10m"); one that has
+        // not returned after `timeoutGrace` more ends the process (`onHang`).
+        let timeout = task.parameters["timeout_seconds"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+        let cancellation = timeout == nil ? nil : ExecutionCancellation()
+        let watchdog: Task<Void, Never>? = timeout.map { seconds in
+            Task { [timeoutGrace, onHang] in
+                do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+                cancellation?.cancel(ExecutionCancellation.timeoutMessage(seconds: seconds))
+                log.warning("task ran past its stage's timeout; asking it to stop",
+                            metadata: ["task.timeout_seconds": .stringConvertible(seconds)])
+                do { try await Task.sleep(for: timeoutGrace) } catch { return }
+                log.error("task did not stop within the grace period after its timeout; the worker exits so that it is restarted and the broker redelivers its tasks")
+                onHang?()
+            }
+        }
         var event: TaskEvent
-        do {
-            try await fault?.apply(to: task)
-            let o = try await executor.execute(task, execution: execution)
+        do throws(TaskFailure) {
+            try await fault?.apply(to: task, cancellation: cancellation)
+            let o = try await executor.execute(task, execution: execution, cancellation: cancellation)
+            if let message = cancellation?.cancelled { throw TaskFailure(.transient, message) }
             event = TaskEvent(kind: .succeeded, task: task, execution: execution, worker: identity,
                               deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
                               outputs: o.outputs, rowsIn: o.rowsIn, rowsOut: o.rowsOut, rowsQuarantined: o.rowsQuarantined,
@@ -245,6 +271,7 @@ public final class FleetWorker: Service, Sendable {
             log.info("task failed", metadata: ["failure.kind": .string(error.kind.rawValue), "failure.message": .string(error.message)])
         }
 
+        watchdog?.cancel()
         // Handed back by the drain meanwhile: another worker runs it again.
         guard state.withLock({ !($0.running[execution]?.settled ?? true) }) else { return }
         do {

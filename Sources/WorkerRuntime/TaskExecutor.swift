@@ -58,7 +58,10 @@ public final class TaskExecutor: Sendable {
     /// Runs `task` as execution `execution`. CPU-heavy stages run on a
     /// thread of their own (never on the cooperative pool); deliver's HTTP
     /// call is asynchronous I/O.
-    public func execute(_ task: TaskMessage, execution: String) async throws(TaskFailure) -> TaskOutcome {
+    /// `cancellation`: the stage timeout's flag, which the operators check
+    /// between batches (`ExecutionCancellation.check()`).
+    public func execute(_ task: TaskMessage, execution: String,
+                        cancellation: ExecutionCancellation? = nil) async throws(TaskFailure) -> TaskOutcome {
         do {
             if task.stage == .noop { return TaskOutcome() }
             if task.stage == .deliver {
@@ -67,8 +70,10 @@ public final class TaskExecutor: Sendable {
                 return try await runDeliver(task, spec: spec)
             }
             return try await onOwnThread {
-                let (spec, dir) = try self.prepare(task, execution: execution)
-                return try self.runBlocking(task, spec: spec, dir: dir)
+                try ExecutionCancellation.with(cancellation) {
+                    let (spec, dir) = try self.prepare(task, execution: execution)
+                    return try self.runBlocking(task, spec: spec, dir: dir)
+                }
             }
         } catch {
             throw TaskFailure.classify(error)

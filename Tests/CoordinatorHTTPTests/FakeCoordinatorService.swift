@@ -132,6 +132,18 @@ actor FakeCoordinatorService: CoordinatorService {
         ], bytes: 1234, files: 3)
     }
 
+    /// `GET /api/alerts`: one alert per run in `runsByID`, with one sent delivery.
+    private(set) var alertAsks: [String] = []
+    func alerts(run: String?, limit: Int) async throws -> [AlertView] {
+        alertAsks.append("\(run ?? "-") \(limit)")
+        let delivery = AlertDeliveryView(receiver: "ops", target: "https://hooks.example.com/…", state: .sent, attempts: 1,
+                                         sentAt: Self.epoch, nextAttemptAt: nil, lastError: nil)
+        return runsByID.values.filter { run == nil || $0.id == run }.sorted { $0.id < $1.id }.prefix(limit).map { r in
+            AlertView(key: "\(r.id)/run_failed/1", event: .runFailed, resolved: false, run: r.id, pipeline: r.pipeline,
+                      task: nil, state: "failed", message: "the quality gate failed", raisedAt: Self.epoch, deliveries: [delivery])
+        }
+    }
+
     func audit(run: String?, limit: Int) async throws -> [AuditEntry] {
         let rows = refusals.enumerated().map { i, r in
             AuditEntry(id: Int64(i + 1), at: Self.epoch, actor: r.principal?.name ?? "unauthenticated", principal: r.principal?.name,

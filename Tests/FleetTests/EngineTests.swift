@@ -258,7 +258,7 @@ private let fastRetries = CoordinatorOptions(policy: RetryPolicy(defaultMaxAttem
         let (store, dir) = try tempStore()
         let engine = CoordinatorEngine(store: store, transport: InMemoryTransport(), chunkStore: ChunkStore(root: "/tmp"))
         _ = try await engine.submitNoop(tasks: 1, by: "alice@host")
-        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0006-schedules"])
+        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0005-alerts", "0006-schedules"])
         let db = try DatabaseQueue(path: dir + "/bis.db")
         #expect(try await db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM audit") } == 1)
         for sql in ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"] {

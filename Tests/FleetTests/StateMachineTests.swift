@@ -30,9 +30,9 @@ import Testing
         .cancelled: [.retry: .planned],
     ]
     static let executionMoves: [ExecutionState: [ExecutionMove: ExecutionState]] = [
-        .running: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .abandon: .abandoned],
-        .abandoned: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed],
-        .succeeded: [:], .failed: [:], .duplicate: [:], .lost: [:],
+        .running: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .abandon: .abandoned, .timeOut: .timedOut],
+        .abandoned: [.succeed: .succeeded, .recordDuplicate: .duplicate, .fail: .failed, .timeOut: .timedOut],
+        .succeeded: [:], .failed: [:], .duplicate: [:], .lost: [:], .timedOut: [:],
     ]
 
     /// A store with one run, one task of it and one execution of the task.
@@ -211,7 +211,7 @@ import Testing
             }
         }
         let store = try LineageStore(path: dir + "/bis.db")
-        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0006-schedules"])
+        #expect(try store.appliedMigrations() == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0005-alerts", "0006-schedules"])
         let found = try store.pool.read { db -> [String?] in
             [try String.fetchOne(db, sql: "SELECT state FROM runs WHERE id = 'r'"),
              try String.fetchOne(db, sql: "SELECT state FROM tasks WHERE run = 'r'"),

@@ -113,7 +113,9 @@ import WorkerRuntime
                                                              cpuSeconds: 2.5, residentBytes: 6_000_000))
         for _ in 0..<200 {
             text = try await engine.prometheusText()
-            if text.contains(#"bis_worker_cpu_seconds_total{worker="new:2:b"} 2.5"#) { break }
+            // Both effects of the beat: the engine's memory (CPU time) and the
+            // workers table (live), which the intake writes separately.
+            if text.contains(#"bis_worker_cpu_seconds_total{worker="new:2:b"} 2.5"#), text.contains("bis_workers_live 1.0") { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         // The old worker is quiet (not stopped, not heard from for 3000 s): it

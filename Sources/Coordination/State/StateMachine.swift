@@ -180,7 +180,7 @@ enum StateMachine {
         var deliveryCount: Int
     }
 
-    /// `move` is `.succeed`, `.recordDuplicate` or `.fail`.
+    /// `move` is `.succeed`, `.recordDuplicate`, `.fail` or `.timeOut`.
     @discardableResult
     static func finishExecution(_ id: String, _ move: ExecutionMove, _ f: Finish, _ db: Database) throws -> Bool {
         precondition(move != .abandon, "abandonExecutions moves executions to abandoned")
@@ -239,7 +239,7 @@ enum StateMachine {
         static let retryTask = task(.retry, set: ", attempt = ?, max_attempts = ?, finished_at = NULL")
 
         static let finishExecution: [ExecutionMove: String] = Dictionary(uniqueKeysWithValues:
-            [ExecutionMove.succeed, .recordDuplicate, .fail].map { move in
+            [ExecutionMove.succeed, .recordDuplicate, .fail, .timeOut].map { move in
                 let t = move.transition
                 return (move, """
                     UPDATE executions SET state = '\(t.to.rawValue)', finished_at = ?, rows_in = ?, rows_out = ?, rows_quarantined = ?,

@@ -96,7 +96,7 @@ public enum TaskMove: String, CaseIterable, Sendable {
 /// worker's `started` event, or its result when no `started` came first) or
 /// `lost` (a dead-lettered message) by event intake.
 public enum ExecutionMove: String, CaseIterable, Sendable {
-    case succeed, recordDuplicate, fail, abandon
+    case succeed, recordDuplicate, fail, abandon, timeOut
 
     public var transition: Transition<ExecutionState> {
         switch self {
@@ -109,6 +109,9 @@ public enum ExecutionMove: String, CaseIterable, Sendable {
         case .fail:
             return Transition(from: [.running, .abandoned], to: .failed,
                               by: "event intake: the worker reported a failure")
+        case .timeOut:
+            return Transition(from: [.running, .abandoned], to: .timedOut,
+                              by: "event intake: the worker reported it stopped past its stage's timeout")
         case .abandon:
             return Transition(from: [.running], to: .abandoned,
                               by: "event intake: the task settled while this execution had not reported (its worker most likely died)")

@@ -39,6 +39,12 @@ public struct PipelineSpec: Sendable, Hashable {
     public var columns: [SpecColumn]
     /// `schedule:` and `params:` (registered pipelines; docs/schedules.md).
     public var header = SpecHeader()
+    /// `notify:` the pipeline owners' alert receivers (docs/alerts.md).
+    public var notify: [NotifySpec] = []
+    /// `timeouts:` per stage; nil for none.
+    public var timeouts: TimeoutsSpec? = nil
+    /// `deadline:` when a run must have finished; nil for none.
+    public var deadline: DeadlineSpec? = nil
 
     /// The sources' columns as a Columnar schema.
     public var inputSchema: Schema {

@@ -18,7 +18,8 @@ struct SpecLoader {
     }
 
     static let topLevelKeys = ["pipeline", "sources", "normalize", "consolidate", "validate", "publish", "report", "deliver",
-                               "schedule", "params", "wait_for"]
+                               "schedule", "params", "wait_for",
+                               "notify", "timeouts", "deadline"]
     static let sourceKeys = ["format", "files", "columns", "header", "delimiter", "quote", "nulls",
                              "missing_columns", "extra_columns", "shard_size"]
     static let csvOnlyKeys: Set<String> = ["header", "delimiter", "quote", "nulls"]
@@ -90,12 +91,16 @@ struct SpecLoader {
         for root in allowedRoots where !roots.contains(PathResolver.canonical(root)) {
             roots.append(PathResolver.canonical(root))
         }
-        let header = loadHeader(entries)
-        return PipelineSpec(
+        var spec = PipelineSpec(
             name: name, file: sink.file, directory: directory, allowedRoots: roots,
             sources: sources, normalize: steps, consolidate: consolidate, validate: validate,
             publish: publish, report: report, deliver: deliver,
-            inputColumns: inputColumns, columns: tracker.columns, header: header)
+            inputColumns: inputColumns, columns: tracker.columns, header: loadHeader(entries))
+        // Alerts, timeouts, deadlines (AlertSpec.swift, docs/alerts.md).
+        if let entry = byKey["notify"], !entry.value.isEmptyPlainScalar { spec.notify = loadNotify(entry.value) }
+        if let entry = byKey["timeouts"], !entry.value.isEmptyPlainScalar { spec.timeouts = loadTimeouts(entry.value) }
+        if let entry = byKey["deadline"], !entry.value.isEmptyPlainScalar { spec.deadline = loadDeadline(entry.value) }
+        return spec
     }
 
     // MARK: sources

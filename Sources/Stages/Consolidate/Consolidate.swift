@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Columnar
+import FleetCore
 
 /// Settings of one partition's consolidate.
 public struct ConsolidateOptions: Sendable {
@@ -105,6 +106,7 @@ public func consolidate(
     var ordinal = 0, next = 0
     do {
         for path in inputChunks {
+            try ExecutionCancellation.check()   // a stage timeout: stop between chunks
             try ParquetReader(path: path).forEachRowGroup { raw in
                 var batch = try ColumnBatch(schema: schema, columns: raw.columns)
                 rowsIn += Int64(batch.rowCount)

@@ -178,6 +178,7 @@ final class IngestRun {
     }
 
     func flush() throws {
+        try ExecutionCancellation.check()   // a stage timeout: stop between batches
         guard rows > 0 else { return }
         try appendBatch()
         for c in fields.indices { sinks[c].reset() }

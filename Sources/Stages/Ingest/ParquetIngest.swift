@@ -1,4 +1,5 @@
 import Columnar
+import FleetCore
 
 /// Reads one shard (a row group, or every row group) of a Parquet file that
 /// another system wrote, into the source's declared columns.
@@ -138,6 +139,7 @@ struct ParquetIngest {
     }
 
     private func readGroup(_ reader: ParquetSourceReader, _ g: Int, firstRow: Int64, _ mapping: [Int?]) throws {
+        try ExecutionCancellation.check()   // a stage timeout: stop between row groups
         let claimed = reader.rowGroupRows[g]
         guard claimed <= options.maxParquetRowGroupRows else {
             throw IngestError.invalidSource(

@@ -1,0 +1,124 @@
+import FleetCore
+import Foundation
+import GRDB
+
+// Alerts that no worker event raises: a run past its deadline (and its
+// resolution when it finishes), a worker that stopped heartbeating while it
+// held tasks, a stage whose queued tasks no worker takes. The alert sender
+// checks them every `AlertOptions.watchInterval` (the slower two every 5 s);
+// each writes its alert in the transaction that records what it found.
+
+extension CoordinatorEngine {
+    /// Where a run's deadline is measured from: a registered pipeline's
+    /// run's slot (its logical time: a nightly run caught up at noon is late
+    /// at once), an ad-hoc run's submit time.
+    func deadlineBase(_ run: RunRecord) -> Double {
+        run.slot.flatMap { SlotText.parseUTC($0) }?.timeIntervalSince1970 ?? run.submittedAt
+    }
+
+    /// The run's deadline (seconds since 1970), nil when its spec has none;
+    /// `by` in the schedule's time zone.
+    func deadline(of run: RunRecord) -> Double? {
+        guard let spec = try? spec(run), let d = spec.deadline else { return nil }
+        return d.due(base: deadlineBase(run), timeZone: spec.header.schedule?.timezone ?? TimeZone(identifier: "UTC")!)
+    }
+
+    /// Unfinished runs past their deadline are marked late and raise
+    /// `deadline_missed` once; late runs that finished since raise its resolution.
+    func watchDeadlines() async throws {
+        let now = clock.seconds
+        // Read first: the writer is taken only when a run is due or a late one finished.
+        let work = try await store.read { [self] db -> Bool in
+            let open = try Row.fetchAll(db, sql: """
+                SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
+                """).map(RunRecord.init)
+            if open.contains(where: { run in deadline(of: run).map { now >= $0 } ?? false }) { return true }
+            return try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM runs WHERE late_at IS NOT NULL AND late_resolved_at IS NULL
+                               AND state IN ('succeeded', 'failed', 'cancelled'))
+                """) ?? false
+        }
+        guard work else { return }
+        try await store.write { [self] db in
+            let open = try Row.fetchAll(db, sql: """
+                SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
+                """).map(RunRecord.init)
+            for run in open {
+                guard let due = deadline(of: run), now >= due else { continue }
+                try db.run("UPDATE runs SET late_at = ? WHERE id = ? AND late_at IS NULL", [now, run.id])
+                let spec = try? spec(run)
+                let rule = [spec?.deadline?.withinSeconds.map { "within \(SpecDuration.text($0))" },
+                            spec?.deadline?.byMinuteOfDay.map {
+                                String(format: "by %02d:%02d ", $0 / 60, $0 % 60) + (spec?.header.schedule?.timezone.identifier ?? "UTC") }]
+                    .compactMap { $0 }.joined(separator: " and ")
+                try db.raiseRunAlert(.deadlineMissed, run: run.id, key: "\(run.id)/deadline_missed",
+                                     message: "run \(run.id) has not finished by its deadline (\(rule), due \(AlertPayload.iso(due))); "
+                                         + "it is \(run.state.rawValue)", at: now)
+                recordDeadlineMiss(pipeline: run.pipeline)
+                logger.warning("run missed its deadline", metadata: ["run.id": "\(run.id)", "run.state": "\(run.state.rawValue)"])
+            }
+            let finished = try Row.fetchAll(db, sql: """
+                SELECT id, state, late_at FROM runs WHERE late_at IS NOT NULL AND late_resolved_at IS NULL
+                AND state IN ('succeeded', 'failed', 'cancelled')
+                """)
+            for row in finished {
+                let id: String = row["id"], state: String = row["state"], lateAt: Double = row["late_at"]
+                try db.run("UPDATE runs SET late_resolved_at = ? WHERE id = ?", [now, id])
+                let original: Int64? = try db.value("SELECT id FROM alerts WHERE key = ?", ["\(id)/deadline_missed"])
+                try db.raiseRunAlert(.deadlineMissed, run: id, key: "\(id)/deadline_missed/resolved",
+                                     message: "run \(id) finished (\(state)) \(Int(now - lateAt)) s after it was marked late",
+                                     at: now)
+                if let original {
+                    try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [original, "\(id)/deadline_missed/resolved"])
+                }
+            }
+        }
+    }
+
+    /// `worker_lost` for a worker silent past `workerLostAfterSeconds` that
+    /// held tasks; `queue_stalled` for a stage of a run whose queued tasks
+    /// waited past `--queue-stall` with no execution of their attempt.
+    func watchWorkersAndQueues() async throws {
+        let now = clock.seconds
+        let lostAfter = alertOptions.workerLostAfterSeconds
+        let stall = alertOptions.queueStallSeconds
+        // Read first; the writer is taken only when something was found, and
+        // the alerts are keyed, so a pass that finds what an earlier one
+        // raised changes nothing.
+        struct Lost { let id: String, host: String, pid: Int, running: String, lastSeen: Double }
+        struct Stalled { let run: String, stage: String, n: Int, oldest: Double }
+        let (lost, stalled) = try await store.read { db -> ([Lost], [Stalled]) in
+            let lost = try Row.fetchAll(db, sql: """
+                SELECT id, host, pid, running, last_seen FROM workers WHERE state != 'stopped' AND running != ''
+                AND last_seen < ? AND last_seen > ?
+                """, arguments: [now - lostAfter, now - 86400]).map {   // not workers gone for more than a day
+                Lost(id: $0["id"], host: $0["host"], pid: $0["pid"], running: $0["running"], lastSeen: $0["last_seen"])
+            }
+            guard let stall else { return (lost, []) }
+            let stalled = try Row.fetchAll(db, sql: """
+                SELECT t.run, t.stage, COUNT(*) AS n, MIN(t.planned_at) AS oldest FROM runs r JOIN tasks t ON t.run = r.id
+                WHERE r.state IN ('running', 'awaiting_approval') AND t.state = 'queued' AND t.planned_at < ?
+                AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.task = t.id AND e.attempt = t.attempt)
+                GROUP BY t.run, t.stage
+                """, arguments: [now - stall]).map { Stalled(run: $0["run"], stage: $0["stage"], n: $0["n"], oldest: $0["oldest"]) }
+            return (lost, stalled)
+        }
+        guard !lost.isEmpty || !stalled.isEmpty else { return }
+        try await store.write { db in
+            for w in lost {
+                let (id, host, pid, running, lastSeen) = (w.id, w.host, w.pid, w.running, w.lastSeen)
+                let tasks = running.split(separator: "\n").map(String.init)
+                try db.raiseAlert(.workerLost, run: nil, pipeline: nil, task: tasks.first,
+                                  message: "worker \(id) on \(host) (pid \(pid)) has not sent a heartbeat for \(Int(now - lastSeen)) s "
+                                      + "while holding \(tasks.count) task(s): \(tasks.prefix(5).joined(separator: ", "))",
+                                  key: "worker_lost/\(id)/\(Int(lastSeen))", at: now)
+            }
+            for s in stalled {
+                let (run, stage, n, oldest) = (s.run, s.stage, s.n, s.oldest)
+                try db.raiseRunAlert(.queueStalled, run: run, key: "\(run)/queue_stalled/\(stage)",
+                                     message: "\(n) \(stage) task(s) of run \(run) have waited in the queue for \(Int(now - oldest)) s "
+                                         + "with no worker taking them (--queue-stall \(SpecDuration.text(stall ?? 0)))", at: now)
+            }
+        }
+    }
+}
