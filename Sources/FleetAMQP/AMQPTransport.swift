@@ -280,8 +280,9 @@ public final class AMQPTransport: FleetTransport {
     func checked(dead d: Delivery) -> InboundEvent {
         if let reason = key.verify(.task, d.body, mac: d.properties.headers[Self.macHeader]?.stringValue).rejection {
             let h = d.properties.headers
-            let from = d.properties.deaths.first?.queue ?? h["x-first-death-queue"]?.stringValue ?? "a stage queue"
-            let why = d.properties.deaths.first?.reason ?? h["x-first-death-reason"]?.stringValue ?? "unknown"
+            let death = d.properties.deaths.first
+            let from = Self.headerText(death?.queue ?? h["x-first-death-queue"]?.stringValue, or: "a stage queue")
+            let why = Self.headerText(death?.reason ?? h["x-first-death-reason"]?.stringValue, or: "unknown")
             return rejected(d, MessageRejection(reason, "a task message dead-lettered from \(from) (\(why)), never executed"))
         }
         return Self.inbound(dead: d, deliveryLimit: policy.deliveryLimit)
@@ -335,17 +336,27 @@ public final class AMQPTransport: FleetTransport {
 }
 
 extension AMQPTransport {
+    /// A header's text as it goes into a reason: anyone may publish a dead
+    /// letter's headers, so an empty one reads `fallback` and a long one is
+    /// cut at 200 characters (`…` appended).
+    static func headerText(_ text: String?, or fallback: String) -> String {
+        guard let text, !text.isEmpty else { return fallback }
+        return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+
     /// See `inbound(dead:)`. Public for tests.
     public static func deadLetterReason(_ p: MessageProperties, deliveryLimit: Int? = nil) -> String {
         let raw: String
         let queue: String
+        let from: String?
         if let last = p.deaths.first {
-            raw = last.reason
-            queue = last.queue.isEmpty ? "" : " from \(last.queue)"
+            raw = headerText(last.reason, or: "unknown")
+            from = last.queue
         } else {
-            raw = p.headers["x-first-death-reason"]?.stringValue ?? "unknown"
-            queue = p.headers["x-first-death-queue"]?.stringValue.map { " from \($0)" } ?? ""
+            raw = headerText(p.headers["x-first-death-reason"]?.stringValue, or: "unknown")
+            from = p.headers["x-first-death-queue"]?.stringValue
         }
+        queue = from.map { $0.isEmpty ? "" : " from \(headerText($0, or: ""))" } ?? ""
         switch raw {
         case "delivery_limit":
             // A quorum queue dead-letters a message on the return that takes

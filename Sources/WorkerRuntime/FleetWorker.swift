@@ -309,7 +309,9 @@ public final class FleetWorker: Service, Sendable {
             } catch {
                 tries += 1
                 let handedBack = state.withLock { $0.running[execution]?.settled ?? true }
-                guard !handedBack, !Task.isCancelled, ContinuousClock.now + pause < deadline else { throw error }
+                // No cancellation check: `handle` runs in an unstructured
+                // task nothing cancels; the drain shows up as `handedBack`.
+                guard !handedBack, ContinuousClock.now + pause < deadline else { throw error }
                 log.warning("could not publish the result; trying again",
                             metadata: ["error": "\(error)", "result.tries": .stringConvertible(tries)])
                 try await Task.sleep(for: pause)

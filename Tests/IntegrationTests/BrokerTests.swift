@@ -200,6 +200,8 @@ struct BrokerTests {
         let waited = monotonicSeconds() - t0
         #expect(waited >= 0.65, "the nack surfaced after \(waited) s: not sent again")
         #expect(waited < 20, "the nack surfaced after \(waited) s")
+        #expect(amqp.nacksToResend == 3, "resends counted: \(amqp.nacksToResend)")
+        #expect(amqp.publishChannelSwitches == 3, "each resend goes out on a new channel: \(amqp.publishChannelSwitches)")
         try await amqp.purge(queue: queue)
         try await amqp.publish(OutgoingMessage("third"), exchange: "", routingKey: queue)
         #expect(try await amqp.messageCount(queue: queue) == 1)
@@ -221,7 +223,11 @@ struct BrokerTests {
         try await amqp.declare(.queue(spec))
         try await amqp.publish(OutgoingMessage("first"), exchange: "", routingKey: queue)
         let second = Task { try await amqp.publish(OutgoingMessage("second"), exchange: "", routingKey: queue) }
-        try await Task.sleep(for: .milliseconds(200))   // nacked by now, waiting to be sent again
+        // Purge only once the nack has come (by condition, not a fixed sleep:
+        // on a slow broker the purge could land first and no resend happen).
+        let nackedBy = monotonicSeconds() + 10
+        while amqp.nacksToResend == 0 && monotonicSeconds() < nackedBy { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(amqp.nacksToResend >= 1, "the second publish was never nacked: no resend was exercised")
         let other = try await TestBroker.connect()
         try await other.purge(queue: queue)
         try await second.value
@@ -235,6 +241,43 @@ struct BrokerTests {
         #expect(try await other.messageCount(queue: queue) == 1)
         try await other.deleteQueue(queue)
         await other.close()
+        await amqp.close()
+    }
+
+    /// Many nacks in a row (each publish into a full `reject-publish` queue
+    /// is nacked, moved to a new channel, nacked again): the publish channel
+    /// numbers wrap round the spare range more than once, the I/O thread
+    /// never blocks, and a consumer on the same connection still receives.
+    @Test(.timeLimit(.minutes(2))) func publishChannelNumbersWrapRoundAfterManyNacks() async throws {
+        var config = try TestBroker.configuration()
+        config.nackResends = 1
+        config.nackResendDelay = 0.001
+        let amqp = try await AMQPConnection.connect(config)
+        let full = TestBroker.uniqueName("nack-wrap")
+        var spec = QueueSpec(full, kind: .classic)
+        spec.maxLength = 1
+        let open = TestBroker.uniqueName("nack-wrap-open")
+        try await amqp.declare([.queue(spec), .queue(QueueSpec(open))])
+        try await amqp.publish(OutgoingMessage("first"), exchange: "", routingKey: full)
+        let publishes = 110   // more than the 96 spare numbers
+        for i in 0..<publishes {
+            do {
+                try await amqp.publish(OutgoingMessage("refused \(i)"), exchange: "", routingKey: full)
+                Issue.record("publish \(i) into a full reject-publish queue was confirmed")
+            } catch let error as AMQPError {
+                guard case .publishNacked = error else { Issue.record("expected publishNacked, got \(error)"); return }
+            }
+        }
+        #expect(amqp.publishChannelSwitches >= publishes, "switches: \(amqp.publishChannelSwitches)")
+        #expect(amqp.reconnects == 0, "close-oks came back: every switch found a free number")
+        let consumer = try await amqp.consume(queue: open, prefetch: 1)
+        try await amqp.publish(OutgoingMessage("still flowing"), exchange: "", routingKey: open)
+        let d = try #require(try await take(1, from: consumer).first)
+        #expect(d.text == "still flowing")
+        try await d.ack()
+        consumer.cancel()
+        #expect(try await amqp.messageCount(queue: full) == 1)
+        for q in [full, open] { try await amqp.deleteQueue(q) }
         await amqp.close()
     }
 

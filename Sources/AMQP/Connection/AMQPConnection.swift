@@ -25,6 +25,7 @@ public final class AMQPConnection: Sendable {
     /// refuses the login; only later losses are retried.
     public static func connect(_ configuration: AMQPConfiguration,
                                logger: Logger = Logger(label: "bis.amqp")) async throws -> AMQPConnection {
+        try configuration.validate()
         let loop = IOLoop(config: configuration, logger: logger)
         try await loop.start()
         return AMQPConnection(loop: loop)
@@ -89,6 +90,15 @@ public final class AMQPConnection: Sendable {
 
     /// How many times the connection was re-established after a loss.
     public var reconnects: Int { loop.reconnects }
+
+    /// Nacks received so far that will be (or were) answered by sending the
+    /// publish again (see `AMQPConfiguration.nackResends`); final nacks,
+    /// thrown as `publishNacked`, are not counted.
+    public var nacksToResend: Int { loop.nacksToResend }
+
+    /// How many times the publish channel was retired for a new one after a
+    /// nack (on this connection and the ones it reconnected to).
+    public var publishChannelSwitches: Int { loop.publishChannelSwitches }
 
     /// The node (`host:port` of one of the configured URLs) the connection is
     /// on now; nil while it is down and reconnecting.

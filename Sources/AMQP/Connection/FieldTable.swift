@@ -155,7 +155,11 @@ func decodeProperties(_ p: amqp_basic_properties_t) -> MessageProperties {
 }
 
 /// The `x-death` array of a dead letter's headers, in the broker's order
-/// (most recent first).
+/// (most recent first). Any publisher can set the header, so nothing is
+/// trusted: a non-array `x-death` gives none, entries that are not tables
+/// are skipped, a missing or non-string (or empty) `reason` reads "unknown",
+/// a missing `queue` "", a missing `count` 1 and a negative one 0. Only the
+/// first `x-death` key counts.
 func decodeDeaths(_ table: amqp_table_t) -> [Death] {
     guard table.num_entries > 0, let entries = table.entries else { return [] }
     for i in 0..<Int(table.num_entries) where entries[i].key.string == "x-death" {
@@ -166,8 +170,9 @@ func decodeDeaths(_ table: amqp_table_t) -> [Death] {
         var out: [Death] = []
         for j in 0..<Int(array.num_entries) where UInt32(items[j].kind) == AMQP_FIELD_KIND_TABLE.rawValue {
             let t = decodeTable(items[j].value.table)
-            out.append(Death(reason: t["reason"]?.stringValue ?? "unknown", queue: t["queue"]?.stringValue ?? "",
-                             count: Int(t["count"]?.intValue ?? 1)))
+            let reason = t["reason"]?.stringValue ?? ""
+            out.append(Death(reason: reason.isEmpty ? "unknown" : reason, queue: t["queue"]?.stringValue ?? "",
+                             count: Int(max(0, t["count"]?.intValue ?? 1))))
         }
         return out
     }

@@ -67,6 +67,8 @@ final class IOLoop: @unchecked Sendable {
     /// older generation can no longer be settled. Read by other threads.
     private let generationBox = Atomic<UInt64>(1)
     private let reconnectsBox = Atomic<Int>(0)
+    private let nacksBox = Atomic<Int>(0)
+    private let channelSwitchesBox = Atomic<Int>(0)
     /// The node (`host:port`) of the live connection, nil while there is none.
     private let nodeBox = Mutex<String?>(nil)
 
@@ -109,6 +111,8 @@ final class IOLoop: @unchecked Sendable {
 
     var generation: UInt64 { generationBox.load(ordering: .acquiring) }
     var reconnects: Int { reconnectsBox.load(ordering: .relaxed) }
+    var nacksToResend: Int { nacksBox.load(ordering: .relaxed) }
+    var publishChannelSwitches: Int { channelSwitchesBox.load(ordering: .relaxed) }
     var connectedNode: String? { nodeBox.withLock { $0 } }
 
     /// The first connect: every URL once, starting at the configured
@@ -226,24 +230,37 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private func waitForWork() {
-        var timeoutMs: Int32 = 200
-        if config.heartbeat > 0 { timeoutMs = min(timeoutMs, Int32(config.heartbeat * 250)) }
         var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var until: [Double] = []
         if let c = conn {
             if c.hasBufferedInput { return }
             fds.append(pollfd(fd: c.socketFD, events: Int16(POLLIN), revents: 0))
+            if let at = reopenAt { until.append(at) }
         } else {
-            let wait = nextReconnectAt - now()
-            timeoutMs = max(0, min(timeoutMs, Int32(wait * 1000)))
+            until.append(nextReconnectAt)
         }
-        if let at = reopenAt, conn != nil {
-            timeoutMs = max(0, min(timeoutMs, Int32((at - now()) * 1000) + 1))
-        }
+        let timeoutMs = Self.pollTimeout(heartbeat: config.heartbeat, now: now(), until: until)
         _ = poll(&fds, nfds_t(fds.count), timeoutMs)
         if fds[0].revents != 0 {
             var value: UInt64 = 0
             _ = read(wakeFD, &value, 8)
         }
+    }
+
+    /// Milliseconds `poll` may wait: at most 200 (and a quarter of the
+    /// heartbeat), and no later than just past the first of `until`
+    /// (monotonic seconds). Clamped as a Double before it becomes an Int32,
+    /// so a far, infinite or NaN deadline (a large configured backoff) cannot
+    /// trap.
+    static func pollTimeout(heartbeat: Int, now: Double, until: [Double]) -> Int32 {
+        var ms = 200.0
+        if heartbeat > 0 { ms = min(ms, Double(heartbeat) * 250) }
+        for at in until {
+            let left = (at - now) * 1000 + 1
+            if left.isNaN { continue }
+            ms = min(ms, max(0, left))
+        }
+        return Int32(ms.rounded(.down))
     }
 
     private func drainInbox() {
@@ -411,6 +428,7 @@ final class IOLoop: @unchecked Sendable {
                                           "amqp.resend": "\(again.nackResends)", "amqp.channel": "\(publishChannel)"])
             }
             nackedPublishes.append(again)
+            nacksBox.add(1, ordering: .relaxed)
             reopenAt = max(reopenAt ?? 0, now() + delay)
         } else if nacked {
             p.continuation.resume(throwing: AMQPError.publishNacked(exchange: p.exchange, routingKey: p.routingKey))
@@ -429,15 +447,20 @@ final class IOLoop: @unchecked Sendable {
     /// Publishes still unconfirmed on the old channel are treated like those
     /// of a lost connection (sent again with `resendUnconfirmed`, else failed
     /// with `connectionLostBeforeConfirm`).
+    /// When every spare number still awaits its close-ok, the connection is
+    /// treated as lost (a `library` error to `run`, so `connectionLost` and a
+    /// reconnect, which starts afresh on `Channel.publish`): better than
+    /// opening a number the broker has not released, or waiting with no end.
     private func reopenPublishChannelIfDue(_ c: RawConnection) throws {
         guard let at = reopenAt, now() >= at else { return }
         reopenAt = nil
         let old = publishChannel
-        var next = old
-        let spare = Channel.publishSpare
-        for _ in 0...spare.count {
-            next = spare.contains(next) && next < spare.upperBound ? next + 1 : spare.lowerBound
-            if !retiredChannels.contains(next) { break }
+        guard let next = Channel.nextPublishChannel(after: old, retired: retiredChannels) else {
+            logger.warning("no free publish channel number: every spare channel still awaits its close-ok; reconnecting",
+                           metadata: ["amqp.retired": "\(retiredChannels.count)"])
+            throw AMQPError.library(operation: "moving to a new publish channel",
+                                    status: Int32(AMQP_STATUS_UNEXPECTED_STATE.rawValue),
+                                    message: "no free channel number (\(retiredChannels.count) retired channels await close-ok)")
         }
         try c.sendChannelClose(old, text: "publish nacked: moving to a new channel")
         retiredChannels.insert(old)
@@ -458,6 +481,7 @@ final class IOLoop: @unchecked Sendable {
         waitingHead = 0
         try c.openChannel(next)
         try c.enableConfirms(on: next)
+        channelSwitchesBox.add(1, ordering: .relaxed)
         logger.info("publish channel reopened", metadata: ["amqp.channel": "\(next)", "amqp.resending": "\(again.count)"])
     }
 

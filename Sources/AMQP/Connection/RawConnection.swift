@@ -8,12 +8,28 @@ enum Channel {
     static let control: amqp_channel_t = 1
     /// Publishes in confirm mode: the first publish channel of a connection.
     /// A nacked publish makes the loop retire it for a new one (numbers from
-    /// `publishSpare`, in turn), see `IOLoop.reopenPublishChannel`.
+    /// `publishSpare`, in turn), see `IOLoop.reopenPublishChannelIfDue`.
     static let publish: amqp_channel_t = 2
     /// All consumers, each with its own prefetch.
     static let consume: amqp_channel_t = 3
     /// The numbers later publish channels take, in turn.
     static let publishSpare: ClosedRange<amqp_channel_t> = 4...99
+
+    /// The publish channel to move to from `current`: the next number of
+    /// `spare` after `current`, in turn (wrapping round to the first), that
+    /// is neither `current` nor `retired` (closed by us, close-ok not yet
+    /// received: the broker still holds it). Nil when there is none: reusing
+    /// a number whose close has not completed would send channel.open to a
+    /// closing channel, which the broker never answers.
+    static func nextPublishChannel(after current: amqp_channel_t, retired: Set<amqp_channel_t>,
+                                   spare: ClosedRange<amqp_channel_t> = publishSpare) -> amqp_channel_t? {
+        var next = current
+        for _ in 0..<spare.count {
+            next = spare.contains(next) && next < spare.upperBound ? next + 1 : spare.lowerBound
+            if next != current && !retired.contains(next) { return next }
+        }
+        return nil
+    }
 }
 
 /// One rabbitmq-c connection. Not thread-safe: only the I/O thread of its
@@ -124,6 +140,12 @@ final class RawConnection {
             }
             throw AMQPError.loginFailed(url: url.description, message: message, code: replyCode)
         }
+        // From here every RPC is bounded: a reply that never comes becomes
+        // AMQP_STATUS_TIMEOUT (the socket is closed), a connection-level
+        // `library` error, so the loop reconnects instead of blocking.
+        let rpc = max(0.001, config.rpcTimeout)
+        var rpcTimeout = timeval(tv_sec: Int(rpc), tv_usec: Int((rpc - Double(Int(rpc))) * 1e6))
+        try check(amqp_set_rpc_timeout(state, &rpcTimeout), "setting the RPC timeout")
         for ch in [Channel.control, Channel.publish, Channel.consume] {
             try conn.openChannel(ch)
         }

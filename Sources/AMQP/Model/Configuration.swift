@@ -34,8 +34,22 @@ public struct AMQPConfiguration: Sendable {
     /// reached it after the kill, for 30 s or more, while a new channel is
     /// confirmed at once; a genuine refusal (a full `reject-publish` queue)
     /// still fails, only later (about 3 s with the defaults). 0: fail at once.
+    /// While a nacked publish waits for its resend, publishing on the whole
+    /// connection pauses (the channel that nacked is being retired): a queue
+    /// that keeps refusing (a full `reject-publish` queue) delays the other
+    /// publishes of that connection by up to the backoff each time.
+    /// Must be ≥ 0 (`connect` refuses the configuration otherwise).
     public var nackResends: Int = 4
+    /// Seconds before the first resend of a nacked publish; finite and ≥ 0.
     public var nackResendDelay: Double = 0.2
+    /// Seconds a synchronous request to the broker (channel open, confirm
+    /// mode, declare, purge, consume, close) may wait for its reply. When it
+    /// runs out, rabbitmq-c closes the socket and the connection is treated as
+    /// lost: the client reconnects, as after any other loss. Without it a
+    /// broker that never answers (a channel stuck closing, a node under a
+    /// resource alarm) would block the connection's I/O thread for good.
+    /// Finite and > 0.
+    public var rpcTimeout: Double = 30
     /// Shown in the broker's connection list.
     public var connectionName: String = "bis-fleet"
 
@@ -46,6 +60,29 @@ public struct AMQPConfiguration: Sendable {
     }
     /// One URL or a comma-separated list of them (`AMQPURL.list`).
     public init(url string: String) throws(AMQPError) { self.urls = try AMQPURL.list(string) }
+
+    /// Throws `invalidConfiguration` for values the client cannot work with
+    /// (checked by `AMQPConnection.connect`).
+    public func validate() throws(AMQPError) {
+        guard nackResends >= 0 else {
+            throw AMQPError.invalidConfiguration("nackResends must be 0 or more, not \(nackResends)")
+        }
+        guard nackResendDelay.isFinite, nackResendDelay >= 0 else {
+            throw AMQPError.invalidConfiguration("nackResendDelay must be a finite number of seconds ≥ 0, not \(nackResendDelay)")
+        }
+        guard rpcTimeout.isFinite, rpcTimeout > 0 else {
+            throw AMQPError.invalidConfiguration("rpcTimeout must be a finite number of seconds > 0, not \(rpcTimeout)")
+        }
+        guard connectTimeout.isFinite, connectTimeout >= 0 else {
+            throw AMQPError.invalidConfiguration("connectTimeout must be a finite number of seconds ≥ 0, not \(connectTimeout)")
+        }
+        guard heartbeat >= 0, heartbeat <= Int(UInt16.max) else {
+            throw AMQPError.invalidConfiguration("heartbeat must be between 0 and 65535 seconds, not \(heartbeat)")
+        }
+        guard confirmWindow >= 1 else {
+            throw AMQPError.invalidConfiguration("confirmWindow must be 1 or more, not \(confirmWindow)")
+        }
+    }
 
     /// Sets the password of every URL (a password given apart from the URLs).
     public mutating func setPassword(_ password: String) {
