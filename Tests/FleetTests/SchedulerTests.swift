@@ -1,4 +1,4 @@
-import Coordination
+@testable import Coordination
 import FleetCore
 import Foundation
 import GRDB
@@ -304,6 +304,32 @@ import Testing
         // On the default engine (5 s passes) the grace stays a minute: three days down skips.
         s.clock.set(try #require(SlotText.parseUTC("2026-11-13T09:00:00Z")))
         #expect(try await s.engine.schedulerPass().isEmpty)
+    }
+
+    /// Only the unique index of one scheduled run per slot means "the slot
+    /// is taken"; a CHECK or NOT NULL failure is a bug to report, not a
+    /// slot to mark started without a run (review S9).
+    @Test func onlyTheSlotIndexMeansTheSlotIsTaken() throws {
+        let db = try DatabaseQueue()
+        func failure(_ sql: String) throws -> DatabaseError? {
+            do { try db.write { try $0.execute(sql: sql) }; return nil } catch let e as DatabaseError { return e }
+        }
+        try db.write { db in
+            try db.execute(sql: """
+                CREATE TABLE runs(id TEXT PRIMARY KEY, pipeline TEXT, slot TEXT, trigger TEXT, state TEXT NOT NULL CHECK (state <> 'bad'));
+                CREATE UNIQUE INDEX runs_one_per_slot ON runs(pipeline, slot) WHERE trigger = 'schedule';
+                CREATE UNIQUE INDEX other_unique ON runs(state, trigger);
+                INSERT INTO runs VALUES ('a', 'p', 's', 'schedule', 'running'), ('b', 'p', 's', NULL, 'pending');
+                """)
+        }
+        let taken = try #require(try failure("UPDATE runs SET trigger = 'schedule' WHERE id = 'b'"))
+        #expect(CoordinatorEngine.isSlotTakenByIndex(taken), "\(taken)")
+        let check = try #require(try failure("UPDATE runs SET state = 'bad' WHERE id = 'b'"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(check), "\(check)")
+        let notNull = try #require(try failure("UPDATE runs SET state = NULL WHERE id = 'b'"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(notNull), "\(notNull)")
+        let otherUnique = try #require(try failure("INSERT INTO runs VALUES ('c', 'q', 't', 'schedule', 'running')"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(otherUnique), "\(otherUnique)")
     }
 
     @Test func aSpecErrorIsRefusedWithItsPosition() async throws {
