@@ -25,10 +25,17 @@ extension CoordinatorEngine {
         // The range given, whatever the schedule's start and end.
         schedule.startDay = nil
         schedule.endDay = nil
+        // Counted while they are built: ten years of an every-minute line
+        // would be millions of slots before the check.
         var slots: [ScheduleSpec.Slot] = []
-        for day in from...to { slots += schedule.slots(onDay: day) }
+        for day in from...to {
+            slots += schedule.slots(onDay: day)
+            guard slots.count <= Self.maxBackfillSlots else {
+                throw ServiceError.badRequest("more than \(Self.maxBackfillSlots) slots (\(slots.count) by \(LocalDay.text(day))): "
+                                              + "a backfill takes at most \(Self.maxBackfillSlots); split the range")
+            }
+        }
         guard !slots.isEmpty else { throw ServiceError.badRequest("the schedule of \(name) has no slot from \(request.from) to \(request.to)") }
-        guard slots.count <= 10_000 else { throw ServiceError.badRequest("\(slots.count) slots: a backfill takes at most 10000") }
         let id = BackfillView.idPrefix + name + "." + String(FleetIDs.newRunID(pipeline: "", now: clock.now()).dropFirst())
         let maxActive = request.maxActive ?? schedule.maxActiveRuns
         let list = slots.map { (SlotText.utc($0.instant), $0.localDate) }
@@ -55,6 +62,9 @@ extension CoordinatorEngine {
         wake.yield()
         return try await backfillView(id)
     }
+
+    /// The most slots one backfill takes.
+    static let maxBackfillSlots = 10_000
 
     public func backfillView(_ id: String) async throws -> BackfillView {
         try await store.read { db in
@@ -157,6 +167,10 @@ extension CoordinatorEngine {
                 started.append(view.id)
             } catch is SlotTaken {
                 continue
+            } catch is SlotBusy {
+                // Another run of the slot is active: the backfill waits (slots start oldest first).
+                logger.info("a backfill's slot waits for the slot's active run", metadata: ["backfill.id": "\(id)", "slot": "\(next[0])"])
+                break
             } catch let error as ServiceError {
                 try await refuseBackfillSlot(id, next[0], error.description)
             }

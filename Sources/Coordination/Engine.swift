@@ -84,6 +84,10 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// The schedule periods `/metrics` shows, by pipeline, with the spec
     /// text's SHA-256 they were computed from (Scheduler.swift).
     let schedulePeriods = Mutex([String: (sha: String, seconds: Double)]())
+    /// The scheduler's own memory (Scheduler.swift): each pipeline's
+    /// `last_slot` as this engine's last pass set it, and the spec versions
+    /// (SHA-256) whose read error it has logged.
+    let schedulerMemory = Mutex(SchedulerMemory())
     /// One retention pass at a time (the periodic one and `bis gc`).
     let gcGate = GCGate()
     let batcher = Batcher()

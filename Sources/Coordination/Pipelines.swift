@@ -34,11 +34,27 @@ struct RunTag: Sendable {
             guard db.changesCount == 1 else { throw SlotTaken(pipeline: pipeline, slot: slot) }
         }
         if let backfill {
+            // Not beside a run of the same slot that is still active (the
+            // scheduled one, or a manual one): both would write the same
+            // outputs. The slot stays queued until that run settles.
+            let active: Int = try db.value("""
+                SELECT COUNT(*) FROM runs WHERE pipeline = ? AND slot = ? AND id != ?
+                AND state IN ('pending', 'running', 'awaiting_approval')
+                """, [pipeline, slot, run]) ?? 0
+            guard active == 0 else { throw SlotBusy(pipeline: pipeline, slot: slot) }
             try db.run("UPDATE backfill_slots SET state = 'started', run = ? WHERE backfill = ? AND slot = ? AND state = 'queued'",
                        [run, backfill, slot])
             guard db.changesCount == 1 else { throw SlotTaken(pipeline: pipeline, slot: slot) }
         }
     }
+}
+
+/// A backfill's slot has another active run (rolling the new run back):
+/// it waits for that run to settle.
+struct SlotBusy: Error, CustomStringConvertible {
+    let pipeline: String
+    let slot: String
+    var description: String { "slot \(slot) of \(pipeline) has an active run" }
 }
 
 /// The slot was started already (or is no longer queued).
@@ -195,7 +211,9 @@ extension CoordinatorEngine {
     func view(of r: PipelineRecord) async throws -> PipelineView {
         var v = PipelineView(name: r.name, version: r.version, specSHA256: r.specSHA256, paused: r.paused,
                              registeredAt: Date(timeIntervalSince1970: r.registeredAt), registeredBy: r.registeredBy)
-        if let schedule = (try? header(r))?.schedule {
+        let read = Result { try header(r) }
+        if case .failure(let error) = read { v.specError = "\(error)" }
+        if let schedule = (try? read.get())?.schedule {
             v.cron = schedule.cron.text
             v.schedule = schedule.cron.inWords
             v.timezone = schedule.timezone.identifier
@@ -256,6 +274,8 @@ extension CoordinatorEngine {
             let action = ["pause": "pipeline.paused", "resume": "pipeline.resumed", "remove": "pipeline.removed"][change.rawValue]!
             try db.audit(actor: caller.name, action: action, run: nil, detail: name, at: now, caller: caller)
         }
+        // `catchup: none` skips what a pause missed, even one shorter than a pass.
+        if change != .resume { schedulerMemory.withLock { _ = $0.lastPass.removeValue(forKey: name) } }
         if change == .remove {
             view.paused = true
             view.nextSlot = nil

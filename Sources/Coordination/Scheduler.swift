@@ -18,6 +18,20 @@ import ServiceLifecycle
 //    scheduled run per (pipeline, slot): a coordinator killed anywhere in
 //    a catch-up and restarted starts every slot exactly once.
 
+/// What the scheduler keeps in memory between passes.
+struct SchedulerMemory {
+    /// `pipelines.last_slot` as this engine's last pass over the pipeline
+    /// set it, and when that was on a clock that stops while the machine
+    /// sleeps. When the stored value is still this and the wall clock has
+    /// not moved on much more than that clock, the coordinator and the
+    /// pipeline were up since: with `catchup: none` every slot after it is
+    /// on time, however long the passes took. Dropped when the pipeline is
+    /// paused.
+    var lastPass: [String: (slot: Double, at: SuspendingClock.Instant)] = [:]
+    /// Pipeline name → the spec SHA-256 whose read error was logged (once per version).
+    var specErrorLogged: [String: String] = [:]
+}
+
 /// Runs `schedulerPass()` every `interval`.
 struct SchedulerLoop: Service {
     let engine: CoordinatorEngine
@@ -47,8 +61,24 @@ extension CoordinatorEngine {
         }
         var started: [String] = await backfillPass(records)
         publishSchedulePeriods(records)
+        schedulerMemory.withLock { memory in
+            for r in records where r.paused { memory.lastPass.removeValue(forKey: r.name) }
+        }
         for r in records where !r.paused {
-            guard let header = try? header(r), let schedule = header.schedule else { continue }
+            let header: SpecHeader
+            do { header = try self.header(r) } catch {
+                // Say so once per version, not every pass: the pipeline does not run until a readable version is added.
+                let first = schedulerMemory.withLock { memory in
+                    defer { memory.specErrorLogged[r.name] = r.specSHA256 }
+                    return memory.specErrorLogged[r.name] != r.specSHA256
+                }
+                if first {
+                    logger.error("a registered pipeline's spec cannot be read; the scheduler skips it until a new version is added", metadata: [
+                        "pipeline": "\(r.name)", "version": "\(r.version)", "error": "\(error)"])
+                }
+                continue
+            }
+            guard let schedule = header.schedule else { continue }
             do {
                 try await claimDueSlots(r, schedule)
                 started += try await startQueuedSlots(r, header: header, schedule: schedule)
@@ -103,7 +133,8 @@ extension CoordinatorEngine {
         let now = clock.now()
         let limit = 1000
         let due = schedule.due(after: r.lastSlot.map { Date(timeIntervalSince1970: $0) },
-                               registeredAt: Date(timeIntervalSince1970: r.registeredAt), now: now, limit: limit)
+                               registeredAt: Date(timeIntervalSince1970: r.registeredAt), now: now, limit: limit,
+                               onTimeGrace: onTimeGrace(r, now: now))
         // `all` with more than `limit` slots: the rest at the next pass.
         let considered = schedule.catchup == .all && due.run.count >= limit ? due.run.last!.instant.timeIntervalSince1970 : now.timeIntervalSince1970
         let name = r.name, version = r.version
@@ -118,10 +149,34 @@ extension CoordinatorEngine {
             try db.run("UPDATE pipelines SET last_slot = ? WHERE name = ? AND (last_slot IS NULL OR last_slot < ?)",
                        [considered, name, considered])
         }
+        let passedAt = SuspendingClock.now
+        schedulerMemory.withLock { $0.lastPass[name] = (considered, passedAt) }
         if !slots.isEmpty {
             logger.info("schedule slots due", metadata: ["pipeline": "\(name)", "slots": "\(slots.count)",
                                                         "catchup": "\(schedule.catchup.rawValue)", "first": "\(slots[0])"])
         }
+    }
+
+    /// With `catchup: none`, how far back a slot still counts as on time:
+    /// a minute, or three scheduler intervals when passes are further apart;
+    /// and every slot since this engine's own last pass over the pipeline
+    /// (a slow pass, over many pipelines or a loaded machine, is not the
+    /// coordinator being down). Slots missed while the coordinator was down
+    /// or the pipeline paused are still skipped.
+    func onTimeGrace(_ r: PipelineRecord, now: Date) -> Double {
+        var grace = ScheduleSpec.onTimeGrace
+        if let every = options.schedulerInterval {
+            let c = every.components
+            grace = max(grace, 3 * (Double(c.seconds) + Double(c.attoseconds) / 1e18))
+        }
+        if let last = r.lastSlot, let mine = schedulerMemory.withLock({ $0.lastPass[r.name] }), mine.slot == last {
+            let c = (SuspendingClock.now - mine.at).components
+            let upFor = Double(c.seconds) + Double(c.attoseconds) / 1e18
+            let wall = now.timeIntervalSince1970 - last
+            // Up all along (not asleep, the clock not set forward): late, not missed.
+            if wall <= upFor + grace { grace = max(grace, wall) }
+        }
+        return grace
     }
 
     /// Step 2: queued slots started, oldest first, within max_active_runs
@@ -158,7 +213,7 @@ extension CoordinatorEngine {
                 logger.info("scheduled run started", metadata: ["pipeline": "\(name)", "slot": "\(slot)", "run.id": "\(view.id)"])
             } catch is SlotTaken {
                 continue
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            } catch let error as DatabaseError where Self.isSlotTakenByIndex(error) {
                 // Another run has the slot (the unique index): it is not open any more.
                 try await store.write { db in
                     try db.run("UPDATE schedule_slots SET state = 'started' WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')",
@@ -208,6 +263,16 @@ extension CoordinatorEngine {
             }
         }
         return started
+    }
+
+    /// Whether a failed insert is the unique index `runs_one_per_slot`
+    /// refusing a second scheduled run of a slot; any other constraint
+    /// (CHECK, NOT NULL, another index) is a bug to report, not a taken slot.
+    static func isSlotTakenByIndex(_ error: DatabaseError) -> Bool {
+        guard error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE else { return false }
+        // SQLite names the index's columns, not the index: "UNIQUE constraint failed: runs.pipeline, runs.slot".
+        let m = error.message ?? ""
+        return m.contains("runs_one_per_slot") || m.contains("runs.pipeline, runs.slot")
     }
 
     /// How often a slot waiting for its input files is tried again.

@@ -57,6 +57,10 @@ public struct PipelineView: Codable, Sendable, Hashable {
     public var queuedSlots: Int
     public var registeredAt: Date
     public var registeredBy: String
+    /// Why the current version's spec cannot be read any more (say, after
+    /// an upgrade that checks specs more strictly): the scheduler skips the
+    /// pipeline until a new version is added. Nil when it reads.
+    public var specError: String?
 
     public init(name: String, version: Int, specSHA256: String, paused: Bool, registeredAt: Date, registeredBy: String) {
         self.name = name

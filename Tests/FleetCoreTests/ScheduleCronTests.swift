@@ -49,6 +49,25 @@ import TestSupport
         #expect(try CronExpression("10/20 * * * *").minutes == [10, 30, 50])
     }
 
+    /// `a/n` in day of week ends on Saturday, as in croniter: 7 is only
+    /// another name for Sunday, not a day after Saturday (review S4).
+    @Test(arguments: [
+        ("MON/2", [1, 3, 5]),
+        ("1/2", [1, 3, 5]),
+        ("5/1", [5, 6]),
+        ("FRI/1", [5, 6]),
+        ("0/3", [0, 3, 6]),
+        ("*/2", [0, 2, 4, 6]),
+        ("*/3", [0, 3, 6]),
+        ("*", [0, 1, 2, 3, 4, 5, 6]),
+        ("7/2", [0]),
+        ("1-7/2", [1, 3, 5, 0]),
+        ("SAT/2", [6]),
+    ])
+    func dayOfWeekStepsEndOnSaturday(_ field: String, _ days: [Int]) throws {
+        #expect(try CronExpression("0 0 * * \(field)").daysOfWeek == Set(days), "\(field)")
+    }
+
     @Test(arguments: [
         ("0 0 * *", "five fields"),
         ("60 0 * * *", "60 is outside 0-59"),
@@ -247,6 +266,75 @@ json.dump(out, sys.stdout)
         }
     }
 
+    /// A pass half a millisecond before a slot does not take it (it is in
+    /// the future) and the next pass, half a millisecond after, does: the
+    /// slot is not lost between the two (review M1).
+    @Test func aPassJustBeforeASlotDoesNotLoseIt() throws {
+        let slot = try Self.utc("2026-11-10T00:01:00Z")
+        for catchup in ScheduleSpec.CatchUp.allCases {
+            var s = try Self.schedule("* * * * *")
+            s.catchup = catchup
+            let registered = slot.addingTimeInterval(-30)
+            var after: Date?
+            var run: [String] = []
+            for offset in [-20.2, -0.0005, 0.0005, 4.6, 9.3] {
+                let now = slot.addingTimeInterval(offset)
+                let due = s.due(after: after, registeredAt: registered, now: now)
+                if offset < 0 { #expect(due.run.isEmpty, "\(catchup) at \(offset)") }
+                run += due.run.map { SlotText.utc($0.instant) }
+                after = now
+            }
+            #expect(run == ["2026-11-10T00:01:00Z"], "\(catchup)")
+        }
+        // A pass at the slot's very instant takes it, and the next does not again.
+        var s = try Self.schedule("* * * * *")
+        s.catchup = .all
+        #expect(s.due(after: slot.addingTimeInterval(-5), registeredAt: slot, now: slot).run.count == 1)
+        #expect(s.due(after: slot, registeredAt: slot, now: slot.addingTimeInterval(5)).run.isEmpty)
+    }
+
+    /// `latest` after two years paused finds the latest slot looking back
+    /// from now, however many slots the pause holds (review S7): an
+    /// every-minute-on-Sundays line has 150 000 of them.
+    @Test func latestAfterALongPauseRunsTheLatest() throws {
+        var s = try Self.schedule("* * * * SUN")
+        s.catchup = .latest
+        let after = try Self.utc("2024-11-06T12:00:00Z")   // a Wednesday
+        let now = try Self.utc("2026-11-11T12:00:00Z")     // a Wednesday two years later
+        let due = s.due(after: after, registeredAt: after, now: now)
+        #expect(due.run.map { SlotText.utc($0.instant) } == ["2026-11-08T23:59:00Z"])
+        #expect(due.skip.count == 1000)   // that Sunday's others, at most `limit`
+        #expect(s.lastSlot(from: after, through: now)?.instant == due.run.first?.instant)
+        #expect(s.lastSlot(from: try Self.utc("2026-11-09T00:00:00Z"), through: now) == nil)
+    }
+
+    /// `catchup: none` takes the on-time grace the scheduler gives (more
+    /// than a minute when its passes are far apart or slow, review S1), and
+    /// never less than a minute.
+    @Test func noneTakesTheGraceGiven() throws {
+        var s = try Self.schedule("15 2 * * *", "Europe/Helsinki")
+        s.catchup = .none
+        let slot = try Self.utc("2026-11-11T00:15:00Z")
+        let late = slot.addingTimeInterval(200)
+        #expect(s.due(after: slot.addingTimeInterval(-10), registeredAt: slot, now: late).run.isEmpty)
+        #expect(s.due(after: slot.addingTimeInterval(-10), registeredAt: slot, now: late, onTimeGrace: 210).run.map(\.instant) == [slot])
+        #expect(s.due(after: slot.addingTimeInterval(-10), registeredAt: slot, now: slot.addingTimeInterval(30), onTimeGrace: 1)
+                    .run.map(\.instant) == [slot])
+    }
+
+    /// A window of a few seconds yields just its slots, on a day with a
+    /// daylight-saving change too.
+    @Test func aShortWindowYieldsItsSlots() throws {
+        let s = try Self.schedule("* * * * *", "America/New_York")
+        // 06:00Z on 2026-11-01 is 01:00 EST, the repeated hour: its slot ran at 05:00Z.
+        for (at, expected) in [("2026-11-10T15:00:00Z", true), ("2026-11-01T05:59:58Z", false), ("2026-11-01T05:00:00Z", true),
+                               ("2026-11-01T06:00:00Z", false), ("2026-11-01T07:00:00Z", true), ("2026-03-08T07:00:00Z", true)] {
+            let t = try Self.utc(at)
+            let got = s.slots(from: t.addingTimeInterval(-4.7), through: t.addingTimeInterval(0.3))
+            #expect(got.map { SlotText.utc($0.instant) } == (expected ? [at] : []), "\(at)")
+        }
+    }
+
     @Test func startAndEndBoundTheSlots() throws {
         var s = try Self.schedule("0 6 * * *")
         s.startDay = LocalDay.parse("2026-11-03")
@@ -268,7 +356,7 @@ json.dump(out, sys.stdout)
             sources:
               s:
                 format: csv
-                files: "in/${region}/${date}.csv"   # ${date-1} in a comment is text
+                files: "in/${region}/${date}.csv"   # ${date-1} in a comment is filled in too
             normalize:
               - filter: "d = date '${date-1}' and n < ${limit}"
             """
@@ -276,6 +364,7 @@ json.dump(out, sys.stdout)
         let (text, values) = try SpecTemplate.expand(yaml, file: "p.yml", header: header, date: "2026-03-01", values: ["limit": "5"])
         #expect(text.contains("files: \"in/emea/2026-03-01.csv\""))
         #expect(text.contains("date '2026-02-28' and n < 5"))
+        #expect(text.contains("# 2026-02-28 in a comment is filled in too"))
         #expect(values == ["date": "2026-03-01", "region": "emea", "limit": "5"])
         #expect(throws: SpecErrors.self) { try SpecTemplate.expand(yaml, file: "p.yml", header: header, date: "2026-03-01") }
         #expect(throws: SpecErrors.self) {
@@ -285,5 +374,36 @@ json.dump(out, sys.stdout)
         do { _ = try SpecTemplate.expand(bad, file: "p.yml", header: header, date: "2026-03-01", values: ["limit": "1"]); Issue.record("no error") } catch {
             #expect(error.description.hasPrefix("p.yml:8:16: unknown parameter '${regoin}'; did you mean 'region'?"))
         }
+    }
+
+    /// Placeholders are filled in everywhere, comments included, so an
+    /// unknown name in a comment is an error too; a `${` without its `}` is
+    /// an error at its place; `$${` is a literal `${` (review S11).
+    @Test func commentsUnclosedAndEscapedPlaceholders() throws {
+        let base = """
+            pipeline: p
+            params:
+              region: {type: string, default: emea}
+            sources:
+              s: {format: csv, files: "in/${region}.csv"}
+            """
+        let header = try SpecHeader.read(yaml: base, file: "p.yml")
+        func errors(_ text: String) -> String {
+            do { _ = try SpecTemplate.expand(text, file: "p.yml", header: header, date: "2026-03-01"); return "" } catch {
+                return error.description
+            }
+        }
+        #expect(errors(base + "   # for ${regoin}\n").hasPrefix("p.yml:5:55: unknown parameter '${regoin}'"), "\(errors(base + "   # for ${regoin}\n"))")
+        #expect(errors(base + "\n# ${regoin}\n").hasPrefix("p.yml:6:3: unknown parameter '${regoin}'"))
+        let unclosed = base + "\nreport:\n  title: \"in ${region\"\n"
+        #expect(errors(unclosed).hasPrefix("p.yml:7:14: '${' without a closing '}' on its line"), "\(errors(unclosed))")
+        // `$${` stays as it is when filled in (filling in again changes
+        // nothing) and reads as a literal `${`.
+        let escaped = base + "\nreport: {title: \"cost $${currency} in ${region}\"}\n"
+        let (text, _) = try SpecTemplate.expand(escaped, file: "p.yml", header: header, date: "2026-03-01")
+        #expect(text.contains("title: \"cost $${currency} in emea\""))
+        #expect(try SpecTemplate.expand(text, file: "p.yml", header: header, date: "2026-03-01").text == text)
+        #expect(SpecTemplate.unescape(text).contains("title: \"cost ${currency} in emea\""))
+        #expect(SpecTemplate.placeholders(escaped).map(\.name) == ["region", "region"])
     }
 }

@@ -1,4 +1,4 @@
-import Coordination
+@testable import Coordination
 import FleetCore
 import Foundation
 import GRDB
@@ -225,6 +225,111 @@ import Testing
         }
         let actions = try await s.engine.audit(run: nil, limit: 100).map(\.action)
         #expect(actions.contains("backfill.started") && actions.contains("backfill.cancelled"))
+    }
+
+    /// A backfill over ten years of an every-minute line is refused at
+    /// its 10 000th slot, not after building five million (review S5).
+    @Test func aLongBackfillIsRefusedBeforeItsSlotsAreBuilt() async throws {
+        let s = try Self.setup(catchup: "none", now: "2026-11-20T12:00:00Z")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        let text = try String(contentsOfFile: s.spec, encoding: .utf8).replacingOccurrences(of: "15 2 * * *", with: "* * * * *")
+        try text.write(toFile: s.spec, atomically: true, encoding: .utf8)
+        _ = try await s.engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        do {
+            _ = try await s.engine.backfill("nightly", BackfillRequest(from: "2016-11-21", to: "2026-11-19", by: "ann@host"), as: Self.caller)
+            Issue.record("no error")
+        } catch let error as ServiceError {
+            // Seven days of 1440 slots pass the bound: the count stops there.
+            #expect(error.description.contains("more than 10000 slots (10080 by 2016-11-27)"), "\(error)")
+        }
+        let b = try await s.engine.backfill("nightly", BackfillRequest(from: "2026-11-01", to: "2026-11-06", by: "ann@host"), as: Self.caller)
+        #expect(b.slots == 6 * 1440)
+    }
+
+    /// A backfill's slot whose scheduled run is still active waits for it
+    /// to settle instead of running the slot a second time at once (review S8).
+    @Test func aBackfillSlotWaitsForItsActiveScheduledRun() async throws {
+        let s = try Self.setup(catchup: "all", now: "2026-11-03T12:00:00Z", start: "2026-11-01")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        _ = try await s.engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        let scheduled = try await s.engine.schedulerPass()
+        #expect(scheduled.count == 3)
+        let b = try await s.engine.backfill("nightly", BackfillRequest(from: "2026-11-01", to: "2026-11-03", maxActive: 3, by: "ann@host"),
+                                           as: Self.caller)
+        #expect(b.waiting == 3)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(try await s.engine.backfillView(b.id).waiting == 3)
+        // The first slot's scheduled run settles: its backfill run starts, the next still waits.
+        _ = try await s.engine.cancel(scheduled[0], as: Self.caller)
+        let started = try await s.engine.schedulerPass()
+        #expect(started.count == 1)
+        let v = try await s.engine.backfillView(b.id)
+        #expect(v.running == 1 && v.waiting == 2, "\(v)")
+        let run = try #require(try await s.engine.runs(limit: 20).first { $0.id == started.first })
+        #expect(run.trigger == "backfill" && run.params?["date"] == "2026-11-01")
+    }
+
+    /// A registered version whose spec no longer reads (here, edited in the
+    /// store) is skipped by the scheduler, and `bis pipelines` says why (review S10).
+    @Test func aPipelineWhoseSpecNoLongerReadsSaysSo() async throws {
+        let s = try Self.setup(catchup: "all", now: "2026-11-03T12:00:00Z", start: "2026-11-01")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        _ = try await s.engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        #expect(try await s.engine.pipelines().first?.specError == nil)
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        try await DatabaseQueue(path: s.store.path, configuration: config).write { db in
+            try db.execute(sql: "UPDATE pipeline_versions SET spec_text = replace(spec_text, '15 2 * * *', '75 2 * * *')")
+        }
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        let view = try #require(try await s.engine.pipelines().first)
+        #expect(view.specError?.contains("75 is outside 0-59") == true, "\(String(describing: view.specError))")
+    }
+
+    /// With passes a minute apart, `catchup: none` still takes a slot seen
+    /// two and a half minutes late: the grace is three scheduler intervals (review S1).
+    @Test func noneGraceCoversThreeSchedulerIntervals() async throws {
+        let s = try Self.setup(catchup: "none", now: "2026-11-10T00:14:50Z")
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        var options = CoordinatorOptions(clock: s.clock)
+        options.schedulerInterval = .seconds(60)   // not started: the test passes by hand
+        options.retention.interval = nil
+        let engine = CoordinatorEngine(store: s.store, transport: InMemoryTransport(), chunkStore: ChunkStore(root: s.dir + "/data"),
+                                       options: options)
+        _ = try await engine.addPipeline(PipelineAddRequest(specPath: s.spec, by: "ann@host"), as: Self.caller)
+        #expect(try await engine.schedulerPass().isEmpty)
+        s.clock.set(try #require(SlotText.parseUTC("2026-11-10T00:17:30Z")))
+        #expect(try await engine.schedulerPass().count == 1)
+        // On the default engine (5 s passes) the grace stays a minute: three days down skips.
+        s.clock.set(try #require(SlotText.parseUTC("2026-11-13T09:00:00Z")))
+        #expect(try await s.engine.schedulerPass().isEmpty)
+    }
+
+    /// Only the unique index of one scheduled run per slot means "the slot
+    /// is taken"; a CHECK or NOT NULL failure is a bug to report, not a
+    /// slot to mark started without a run (review S9).
+    @Test func onlyTheSlotIndexMeansTheSlotIsTaken() throws {
+        let db = try DatabaseQueue()
+        func failure(_ sql: String) throws -> DatabaseError? {
+            do { try db.write { try $0.execute(sql: sql) }; return nil } catch let e as DatabaseError { return e }
+        }
+        try db.write { db in
+            try db.execute(sql: """
+                CREATE TABLE runs(id TEXT PRIMARY KEY, pipeline TEXT, slot TEXT, trigger TEXT, state TEXT NOT NULL CHECK (state <> 'bad'));
+                CREATE UNIQUE INDEX runs_one_per_slot ON runs(pipeline, slot) WHERE trigger = 'schedule';
+                CREATE UNIQUE INDEX other_unique ON runs(state, trigger);
+                INSERT INTO runs VALUES ('a', 'p', 's', 'schedule', 'running'), ('b', 'p', 's', NULL, 'pending');
+                """)
+        }
+        let taken = try #require(try failure("UPDATE runs SET trigger = 'schedule' WHERE id = 'b'"))
+        #expect(CoordinatorEngine.isSlotTakenByIndex(taken), "\(taken)")
+        let check = try #require(try failure("UPDATE runs SET state = 'bad' WHERE id = 'b'"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(check), "\(check)")
+        let notNull = try #require(try failure("UPDATE runs SET state = NULL WHERE id = 'b'"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(notNull), "\(notNull)")
+        let otherUnique = try #require(try failure("INSERT INTO runs VALUES ('c', 'q', 't', 'schedule', 'running')"))
+        #expect(!CoordinatorEngine.isSlotTakenByIndex(otherUnique), "\(otherUnique)")
     }
 
     @Test func aSpecErrorIsRefusedWithItsPosition() async throws {

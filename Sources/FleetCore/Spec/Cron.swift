@@ -69,14 +69,17 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         hours = try Self.field(fields[1], "hour", 0...23, names: [])
         daysOfMonth = try Self.field(fields[2], "day of month", 1...31, names: [])
         months = try Self.field(fields[3], "month", 1...12, names: Self.monthNames, nameBase: 1)
-        let dow = try Self.field(fields[4], "day of week", 0...7, names: Self.dayNames)
+        // `*` and `a/n` run to Saturday: 7 is only another name for Sunday.
+        let dow = try Self.field(fields[4], "day of week", 0...7, names: Self.dayNames, openEnd: 6)
         daysOfWeek = Set(dow.map { $0 == 7 ? 0 : $0 })
         domRestricted = !fields[2].0.hasPrefix("*")
         dowRestricted = !fields[4].0.hasPrefix("*")
     }
 
     private static func field(_ f: (String, Int), _ what: String, _ range: ClosedRange<Int>, names: [String],
-                              nameBase: Int = 0) throws(ParseError) -> Set<Int> {
+                              nameBase: Int = 0, openEnd: Int? = nil) throws(ParseError) -> Set<Int> {
+        // Where `*` and `a/n` end.
+        let end = openEnd ?? range.upperBound
         var out = Set<Int>()
         var offset = f.1
         for item in f.0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
@@ -104,7 +107,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             }
             let lo: Int, hi: Int
             if body == "*" {
-                lo = range.lowerBound; hi = range.upperBound
+                lo = range.lowerBound; hi = end
             } else if let dash = body.firstIndex(of: "-") {
                 lo = try value(String(body[..<dash]))
                 hi = try value(String(body[body.index(after: dash)...]))
@@ -112,7 +115,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             } else {
                 lo = try value(body)
                 // `a/n` means a through the end, every n.
-                hi = item.contains("/") ? range.upperBound : lo
+                hi = item.contains("/") ? max(end, lo) : lo
             }
             var v = lo
             while v <= hi { out.insert(v); v += step }

@@ -101,7 +101,7 @@ public struct PipelineSpec: Sendable, Hashable {
         // `${date}` and `${param}` (docs/spec.md, run parameters): a run's
         // text comes filled in; a text with placeholders is checked with
         // today's date and the parameters' defaults.
-        let yaml = try SpecTemplate.expandForCheck(yaml, file: file)
+        let yaml = SpecTemplate.unescape(try SpecTemplate.expandForCheck(yaml, file: file))
         if let at = SpecSize.aliasOverflow(yaml) {
             throw SpecErrors([SpecSize.overflowError(file: file, at: at)])
         }

@@ -197,31 +197,48 @@ public enum SpecTemplate {
         public var location: SpecLocation
     }
 
-    /// The placeholders of `text`, outside comment lines.
-    public static func placeholders(_ text: String) -> [Placeholder] {
+    /// The placeholders of `text`, on every line (YAML comments too).
+    public static func placeholders(_ text: String) -> [Placeholder] { scan(text).placeholders }
+
+    /// The placeholders of `text`, and where a `${` has no `}` after it on
+    /// its line. `$${` is a literal `${`, not a placeholder: it stays as
+    /// it is in the filled-in text (so filling in again changes nothing)
+    /// and `unescape` turns it into `${` for the YAML reader.
+    static func scan(_ text: String) -> (placeholders: [Placeholder], unclosed: [SpecLocation]) {
         var out: [Placeholder] = []
+        var unclosed: [SpecLocation] = []
         var lineStart = text.startIndex
         var line = 1
         while lineStart < text.endIndex {
             let lineEnd = text[lineStart...].firstIndex(of: "\n") ?? text.endIndex
             let content = text[lineStart..<lineEnd]
-            if !content.trimmingCharacters(in: .whitespaces).hasPrefix("#") {
-                var i = content.startIndex
-                while let open = content[i...].range(of: "${") {
-                    guard let close = content[open.upperBound...].firstIndex(of: "}") else { break }
-                    let inner = String(content[open.upperBound..<close]).trimmingCharacters(in: .whitespaces)
-                    let column = text.unicodeScalars[lineStart..<open.lowerBound].count + 1
-                    var name = inner, back = 0
-                    if inner.hasPrefix("date-"), let n = Int(inner.dropFirst(5)), n >= 0 { name = "date"; back = n }
-                    out.append(Placeholder(name: name, daysBack: back, range: open.lowerBound..<content.index(after: close),
-                                           location: SpecLocation(line: line, column: column)))
-                    i = content.index(after: close)
+            var i = content.startIndex
+            while let open = content[i...].range(of: "${") {
+                let column = text.unicodeScalars[lineStart..<open.lowerBound].count + 1
+                if open.lowerBound > content.startIndex, content[content.index(before: open.lowerBound)] == "$" {
+                    i = open.upperBound
+                    continue
                 }
+                guard let close = content[open.upperBound...].firstIndex(of: "}") else {
+                    unclosed.append(SpecLocation(line: line, column: column))
+                    break
+                }
+                let inner = String(content[open.upperBound..<close]).trimmingCharacters(in: .whitespaces)
+                var name = inner, back = 0
+                if inner.hasPrefix("date-"), let n = Int(inner.dropFirst(5)), n >= 0 { name = "date"; back = n }
+                out.append(Placeholder(name: name, daysBack: back, range: open.lowerBound..<content.index(after: close),
+                                       location: SpecLocation(line: line, column: column)))
+                i = content.index(after: close)
             }
             line += 1
             lineStart = lineEnd < text.endIndex ? text.index(after: lineEnd) : text.endIndex
         }
-        return out
+        return (out, unclosed)
+    }
+
+    /// A filled-in text as the YAML reader takes it: each `$${` a literal `${`.
+    public static func unescape(_ text: String) -> String {
+        text.contains("$${") ? text.replacingOccurrences(of: "$${", with: "${") : text
     }
 
     /// The text with every placeholder filled in: `date` (`YYYY-MM-DD`) for
@@ -250,7 +267,12 @@ public enum SpecTemplate {
             throw SpecErrors([SpecError(file: file, location: nil, message: "the run's date '\(date)' is not YYYY-MM-DD")])
         }
         var out = text
-        for p in placeholders(text).reversed() {
+        let found = scan(text)
+        for at in found.unclosed {
+            errors.append(SpecError(file: file, location: at,
+                                    message: "'${' without a closing '}' on its line; write '$${' for a literal '${'"))
+        }
+        for p in found.placeholders.reversed() {
             let value: String
             if p.name == "date" {
                 value = LocalDay.text(day - p.daysBack)

@@ -57,19 +57,42 @@ public struct ScheduleSpec: Sendable, Hashable {
     /// jumps over it) yields the first instant after the gap; a local time
     /// that happens twice yields its first occurrence only. Slots that land
     /// on the same instant count once.
-    public func slots(onDay day: Int) -> [Slot] {
+    public func slots(onDay day: Int) -> [Slot] { slots(onDay: day, from: Int.min, through: Int.max) }
+
+    /// The slots of local day `day` with `from <= instant <= through`
+    /// (seconds since 1970), in time order. On a day without an offset
+    /// change (all but a few a year) the zone is asked four times, not for
+    /// every slot, and hours outside the window are not looked at.
+    func slots(onDay day: Int, from lo: Int, through hi: Int) -> [Slot] {
+        guard lo <= hi else { return [] }
         let (y, m, d) = LocalDay.ymd(day)
         if let s = startDay, day < s { return [] }
         if let e = endDay, day > e { return [] }
         guard cron.matchesDay(year: y, month: m, day: d, weekday: LocalDay.weekday(day)) else { return [] }
         var out: [Slot] = []
-        var seen = Set<Int>()
         let text = LocalDay.text(day)
-        for h in cron.hours.sorted() {
-            for minute in cron.minutes.sorted() {
-                let wall = day * 86400 + h * 3600 + minute * 60
-                let t = instant(ofWall: wall)
-                if seen.insert(t).inserted { out.append(Slot(instant: Date(timeIntervalSince1970: Double(t)), localDate: text)) }
+        let base = day * 86400
+        let o = offset(base - 86400)
+        let hours = cron.hours.sorted(), minutes = cron.minutes.sorted()
+        if offset(base) == o, offset(base + 86400) == o, offset(base + 2 * 86400) == o {
+            // One offset all day (the samples cover the local day whatever the offset).
+            for h in hours {
+                let hourStart = base + h * 3600 - o
+                if hourStart + 3599 < lo || hourStart > hi { continue }
+                for minute in minutes {
+                    let t = hourStart + minute * 60
+                    if t >= lo && t <= hi { out.append(Slot(instant: Date(timeIntervalSince1970: Double(t)), localDate: text)) }
+                }
+            }
+            return out
+        }
+        var seen = Set<Int>()
+        for h in hours {
+            for minute in minutes {
+                let t = instant(ofWall: base + h * 3600 + minute * 60)
+                if t >= lo, t <= hi, seen.insert(t).inserted {
+                    out.append(Slot(instant: Date(timeIntervalSince1970: Double(t)), localDate: text))
+                }
             }
         }
         return out.sorted { $0.instant < $1.instant }
@@ -94,16 +117,21 @@ public struct ScheduleSpec: Sendable, Hashable {
         return hi
     }
 
+    /// Whole seconds: the first at or after `date`, and the last at or before it.
+    private static func ceilSeconds(_ date: Date) -> Int { Int(date.timeIntervalSince1970.rounded(.up)) }
+    private static func floorSeconds(_ date: Date) -> Int { Int(date.timeIntervalSince1970.rounded(.down)) }
+
     /// The slots with `from <= instant <= through`, in order (at most `limit`).
     public func slots(from: Date, through: Date, limit: Int = 100_000) -> [Slot] {
-        guard from <= through else { return [] }
+        guard from <= through, limit > 0 else { return [] }
+        let lo = Self.ceilSeconds(from), hi = Self.floorSeconds(through)
         var day = SlotText.localDays(from, in: timezone) - 1
         let last = SlotText.localDays(through, in: timezone) + 1
         if let s = startDay, day < s - 1 { day = s - 1 }
         var out: [Slot] = []
         while day <= last, out.count < limit {
             if let e = endDay, day > e { break }
-            for s in slots(onDay: day) where s.instant >= from && s.instant <= through {
+            for s in slots(onDay: day, from: lo, through: hi) {
                 if out.last.map({ $0.instant < s.instant }) ?? true { out.append(s) }
                 if out.count >= limit { break }
             }
@@ -112,13 +140,30 @@ public struct ScheduleSpec: Sendable, Hashable {
         return out
     }
 
+    /// The last slot with `from <= instant <= through`, looking back day by
+    /// day from `through`; nil when there is none.
+    public func lastSlot(from: Date, through: Date) -> Slot? {
+        guard from <= through else { return nil }
+        let lo = Self.ceilSeconds(from), hi = Self.floorSeconds(through)
+        var day = SlotText.localDays(through, in: timezone) + 1
+        var first = SlotText.localDays(from, in: timezone) - 1
+        if let e = endDay, day > e { day = e }
+        if let s = startDay, first < s { first = s }
+        while day >= first {
+            if let s = slots(onDay: day, from: lo, through: hi).last { return s }
+            day -= 1
+        }
+        return nil
+    }
+
     /// The first slot strictly after `date`, looking up to ten years ahead.
     public func next(after date: Date) -> Slot? {
         var day = max(SlotText.localDays(date, in: timezone) - 1, startDay.map { $0 - 1 } ?? Int.min)
+        let lo = Self.floorSeconds(date) + 1
         let stop = day + 3700
         while day <= stop {
             if let e = endDay, day > e { return nil }
-            if let s = slots(onDay: day).first(where: { $0.instant > date }) { return s }
+            if let s = slots(onDay: day, from: lo, through: Int.max).first { return s }
             day += 1
         }
         return nil
@@ -128,11 +173,20 @@ public struct ScheduleSpec: Sendable, Hashable {
     /// considered (`after`, exclusive; nil for a new pipeline, then slots
     /// count from `start`, or from `registeredAt` without one): the slots to
     /// run and the slots skipped by the catch-up policy, oldest first, at
-    /// most `limit` in all (the rest at the next pass).
-    public func due(after: Date?, registeredAt: Date, now: Date, limit: Int = 1000) -> (run: [Slot], skip: [Slot]) {
+    /// most `limit` in all (the rest at the next pass). `latest`'s skipped
+    /// slots are those of the last three days at most; `none`'s are not
+    /// listed.
+    ///
+    /// `onTimeGrace`: with `catchup: none`, how far back a slot still counts
+    /// as on time (the scheduler passes more than the default when its
+    /// passes are far apart, or when `after` is its own last pass).
+    public func due(after: Date?, registeredAt: Date, now: Date, limit: Int = 1000,
+                    onTimeGrace: Double = Self.onTimeGrace) -> (run: [Slot], skip: [Slot]) {
         let from: Date
         if let after {
-            from = after.addingTimeInterval(0.001)   // strictly after: slots are whole seconds, `after` need not be
+            // Strictly after: slots are whole seconds and `after` (a pass's
+            // clock time) need not be, so the next whole second after it.
+            from = Date(timeIntervalSince1970: after.timeIntervalSince1970.rounded(.down) + 1)
         } else if startDay != nil {
             from = Date(timeIntervalSince1970: Double(startDay! - 2) * 86400)
         } else {
@@ -142,13 +196,15 @@ public struct ScheduleSpec: Sendable, Hashable {
         case .all:
             return (slots(from: from, through: now, limit: limit), [])
         case .latest:
-            // The recent past first: a minute's cron over a year is half a million slots.
-            var due = slots(from: max(from, now.addingTimeInterval(-3 * 86400)), through: now)
-            if due.isEmpty, from < now.addingTimeInterval(-3 * 86400) { due = slots(from: from, through: now) }
-            guard let last = due.last else { return ([], []) }
-            return ([last], Array(due.dropLast()))
+            // Found looking back from `now`: a minute's cron over a year is
+            // half a million slots, and a weekly one paused for two years
+            // has its latest far from both ends.
+            guard let last = lastSlot(from: from, through: now) else { return ([], []) }
+            let skipFrom = max(from, last.instant.addingTimeInterval(-3 * 86400))
+            let skipped = slots(from: skipFrom, through: last.instant.addingTimeInterval(-1), limit: limit)
+            return ([last], skipped)
         case .none:
-            let due = slots(from: max(from, now.addingTimeInterval(-Self.onTimeGrace)), through: now)
+            let due = slots(from: max(from, now.addingTimeInterval(-max(onTimeGrace, Self.onTimeGrace))), through: now, limit: limit)
             return (due, [])
         }
     }
