@@ -68,6 +68,18 @@ import TestSupport
         #expect(try CronExpression("0 0 * * \(field)").daysOfWeek == Set(days), "\(field)")
     }
 
+    /// A stepped `*` in a day field is unrestricted, as in Vixie cron: the
+    /// other day field must match too (AND). croniter reads these with OR.
+    @Test func aSteppedStarInADayFieldMeansBothMustMatch() throws {
+        // Fridays that fall on odd days of the month, December 2026: the 11th and 25th.
+        #expect(Self.next(try Self.schedule("0 0 */2 * 5"), after: try Self.utc("2026-12-01T00:00:00Z"), count: 2)
+                == ["2026-12-11T00:00:00Z", "2026-12-25T00:00:00Z"])
+        // The 1st of a month that falls on Sun, Tue, Thu or Sat: January 2027
+        // (a Friday), February and March (Mondays) are skipped.
+        #expect(Self.next(try Self.schedule("0 0 1 * */2"), after: try Self.utc("2026-12-01T00:00:00Z"), count: 3)
+                == ["2027-04-01T00:00:00Z", "2027-05-01T00:00:00Z", "2027-06-01T00:00:00Z"])
+    }
+
     @Test(arguments: [
         ("0 0 * *", "five fields"),
         ("60 0 * * *", "60 is outside 0-59"),

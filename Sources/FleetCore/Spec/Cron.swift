@@ -7,9 +7,10 @@ import Foundation
 /// `@daily` (`@midnight`), `@weekly`, `@monthly` and `@yearly` (`@annually`)
 /// stand for their usual lines.
 ///
-/// As in Vixie cron (and croniter): when both day of month and day of week
-/// are restricted (neither field starts with `*`), a day matches if either
-/// does; otherwise both must.
+/// As in Vixie cron: when both day of month and day of week are restricted
+/// (neither field starts with `*`), a day matches if either does; otherwise
+/// both must. A stepped `*` (`*/2`) counts as unrestricted, as in Vixie;
+/// croniter reads `0 0 */2 * 5` with OR instead.
 public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     public let text: String
     public let minutes: Set<Int>
