@@ -84,6 +84,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// The schedule periods `/metrics` shows, by pipeline, with the spec
     /// text's SHA-256 they were computed from (Scheduler.swift).
     let schedulePeriods = Mutex([String: (sha: String, seconds: Double)]())
+    /// The pipelines with a `bis_pipeline_next_run_timestamp_seconds` series.
+    let nextRuns = Mutex(Set<String>())
     /// One retention pass at a time (the periodic one and `bis gc`).
     let gcGate = GCGate()
     let batcher = Batcher()

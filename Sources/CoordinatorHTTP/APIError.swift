@@ -47,6 +47,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .badRequest(let m): return JSONResponse.error(.badRequest, m)
             case .forbidden(let m): return JSONResponse.error(.forbidden, m)
             }
+        case let error as DashboardRefusal:
+            return JSONResponse.html(Dashboard.refusal(status: error.status, message: error.message), status: error.status)
         case let error as APIError:
             var response = JSONResponse.error(error.status, error.message)
             for field in error.headers { response.headers.append(field) }
