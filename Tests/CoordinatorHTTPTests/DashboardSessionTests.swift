@@ -89,6 +89,10 @@ struct Browser: Sendable {
             let index = try await browser.send("GET", "/", cookie: ok.cookie)
             #expect(index.status == 200 && index.body.contains("signed in as ann"), "\(index.body.prefix(600))")
             #expect(index.body.contains(#"<a href="/pipelines">Pipelines</a>"#))
+            // Pages with buttons cannot be framed, run scripts, or post elsewhere.
+            let csp = try #require(index.headers["content-security-policy"])
+            #expect(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"))
+            #expect(index.headers["x-frame-options"] == "DENY")
             // Without the cookie the dashboard still asks for a token, as before.
             #expect(try await browser.send("GET", "/").status == 401)
         }
