@@ -29,7 +29,7 @@ extension Routes {
         router.get("/pipelines") { [service] _, context -> Response in
             JSONResponse.html(try await Dashboard.pipelinesPage(from: service, viewer: Self.viewer(context)))
         }
-        router.post("/signin") { [access, sessions, secureCookies] request, _ -> Response in
+        router.post("/signin") { [access, sessions, secureCookies] request, context -> Response in
             let fields = try await Self.form(request)
             let token = fields["token"] ?? ""
             var principal: Principal?
@@ -40,6 +40,8 @@ extension Routes {
                 }
                 principal = found
             }
+            // A new id at every sign-in (no fixation); the browser's old session ends.
+            if let old = context.session { sessions.remove(old.id) }
             let session = sessions.create(principal: principal)
             return Self.redirect("/", cookie: DashboardSessions.setCookie(session.id, maxAge: Int(sessions.lifetime), secure: secureCookies))
         }

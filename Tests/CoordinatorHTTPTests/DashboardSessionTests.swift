@@ -181,6 +181,27 @@ struct Browser: Sendable {
         }
     }
 
+    @Test(.enabled(if: curlAvailable)) func withoutAuthAnyoneSignsInAsAnonymous() async throws {
+        try await withServer { fake, http in
+            await fake.add(sampleRun("orders-failed", .failed))
+            let browser = Browser(base: http.base)
+            // Read-only until signed in: no buttons, a sign-in link.
+            let before = try await browser.send("GET", "/runs/orders-failed")
+            #expect(before.status == 200 && !before.body.contains("<form") && before.body.contains(#"href="/signin""#))
+            let first = try await browser.signIn("")
+            let second = try await browser.send("POST", "/signin", cookie: first, form: ["token": ""])
+            #expect(second.cookie != nil && second.cookie != first)
+            #expect(try await browser.send("GET", "/runs/orders-failed", cookie: first).csrf == nil, "signing in again ends the old session")
+            let cookie = try #require(second.cookie)
+            let page = try await browser.send("GET", "/runs/orders-failed", cookie: cookie)
+            #expect(page.body.contains("signed in as anonymous"))
+            #expect(try await browser.send("POST", "/runs/orders-failed/retry", cookie: cookie, form: [:]).status == 403)
+            let ok = try await browser.send("POST", "/runs/orders-failed/retry", cookie: cookie, form: ["csrf": try #require(page.csrf)])
+            #expect(ok.status == 303)
+            #expect(await fake.callers == ["retry orders-failed as anonymous"])
+        }
+    }
+
     @Test func sessionsExpireAndIdsAreRandom() {
         let sessions = DashboardSessions(lifetime: 60, capacity: 3)
         let now = Date()
