@@ -163,7 +163,7 @@ public enum Dashboard {
         let base = "/runs/" + Routes.pathSegment(r.id) + "/"
         var b = ""
         if viewer.canApprove, r.state == .awaitingApproval { b += form(base + "approve", viewer, "Approve") }
-        if viewer.canOperate, r.state == .failed || r.state == .cancelled { b += form(base + "retry", viewer, "Retry") }
+        if viewer.canOperate, r.state == .failed { b += form(base + "retry", viewer, "Retry") }
         if viewer.canOperate, [.pending, .running, .awaitingApproval].contains(r.state) { b += form(base + "cancel", viewer, "Cancel") }
         return b.isEmpty ? "" : "<p class=\"actions\">\(b)</p>"
     }
