@@ -88,6 +88,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// `last_slot` as this engine's last pass set it, and the spec versions
     /// (SHA-256) whose read error it has logged.
     let schedulerMemory = Mutex(SchedulerMemory())
+    /// The pipelines with a `bis_pipeline_next_run_timestamp_seconds` series.
+    let nextRuns = Mutex(Set<String>())
     /// One retention pass at a time (the periodic one and `bis gc`).
     let gcGate = GCGate()
     let batcher = Batcher()

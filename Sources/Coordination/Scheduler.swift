@@ -115,6 +115,24 @@ extension CoordinatorEngine {
         schedulePeriods.withLock { $0 = current }
         for name in Set(known.keys).subtracting(current.keys) { metrics.setSchedulePeriod(pipeline: name, seconds: nil) }
         for (name, p) in current { metrics.setSchedulePeriod(pipeline: name, seconds: p.seconds) }
+        publishNextRuns(records, now: now)
+    }
+
+    /// `bis_pipeline_next_run_timestamp_seconds`: each scheduled, unpaused
+    /// pipeline's next slot after now; the series goes when there is none.
+    func publishNextRuns(_ records: [PipelineRecord], now: Date) {
+        var next: [String: Date] = [:]
+        for r in records where !r.paused {
+            if let header = try? header(r), let schedule = header.schedule, let slot = schedule.next(after: now) {
+                next[r.name] = slot.instant
+            }
+        }
+        let known = nextRuns.withLock { known in
+            defer { known = Set(next.keys) }
+            return known
+        }
+        for name in known.subtracting(next.keys) { metrics.setNextRun(pipeline: name, at: nil) }
+        for (name, at) in next { metrics.setNextRun(pipeline: name, at: at.timeIntervalSince1970) }
     }
 
     /// The longest gap between consecutive slots from the first after `now`
@@ -210,6 +228,7 @@ extension CoordinatorEngine {
                 let view = try await start(r, header: header, slot: instant, date: SlotText.localDate(instant, in: schedule.timezone),
                                            trigger: "schedule", params: [:], as: caller)
                 started.append(view.id)
+                metrics.setSchedulerLag(seconds: clock.now().timeIntervalSince(instant))
                 logger.info("scheduled run started", metadata: ["pipeline": "\(name)", "slot": "\(slot)", "run.id": "\(view.id)"])
             } catch is SlotTaken {
                 continue

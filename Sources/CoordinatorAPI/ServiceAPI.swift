@@ -245,6 +245,8 @@ public protocol CoordinatorService: Sendable {
     /// The input files a run's tasks read (absolute paths, sorted), for the
     /// dashboard's lineage graph; empty when there are none yet.
     func runInputs(_ run: String) async throws -> [String]
+    /// The workers that executed the run's tasks (DashboardViews.swift); empty by default.
+    func runWorkers(_ run: String) async throws -> [RunWorkerView]
 
     // Identities (the HTTP layer authenticates; the service records).
 

@@ -47,6 +47,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .badRequest(let m): return JSONResponse.error(.badRequest, m)
             case .forbidden(let m): return JSONResponse.error(.forbidden, m)
             }
+        case let error as DashboardRefusal:
+            return JSONResponse.html(Dashboard.refusal(status: error.status, message: error.message), status: error.status)
         case let error as APIError:
             var response = JSONResponse.error(error.status, error.message)
             for field in error.headers { response.headers.append(field) }
@@ -85,8 +87,20 @@ enum JSONResponse {
     }
 
     static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+        Response(status: status, headers: [
+            .contentType: "text/html; charset=utf-8",
+            // The dashboard has buttons: no script, no framing (clickjacking),
+            // forms only to itself, nothing fetched from elsewhere.
+            .contentSecurityPolicy: contentSecurityPolicy,
+            .init("X-Frame-Options")!: "DENY",
+            .xContentTypeOptions: "nosniff",
+            .init("Referrer-Policy")!: "same-origin",
+            .cacheControl: "no-store",
+        ], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+
+    static let contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
     static func text(_ text: String, contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -170,10 +170,14 @@ public struct AccessFileError: Error, Sendable, CustomStringConvertible {
 struct CoordinatorContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var principal: Principal?
+    /// The dashboard's session of the request's cookie, on the dashboard's
+    /// pages and form routes only (never on /api/*).
+    var session: DashboardSession?
 
     init(source: Source) {
         coreContext = .init(source: source)
         principal = nil
+        session = nil
     }
 
     /// Who acts: the principal, or (without auth) the name the client claims.
@@ -190,12 +194,24 @@ struct AuthMiddleware: RouterMiddleware {
     let access: Access?
     let service: any CoordinatorService
     let logger: Logger
+    var sessions = DashboardSessions()
 
     static let unauthorized = "this coordinator requires a token: set BIS_TOKEN"
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
+        let method = request.method.rawValue
+        var context = context
+        let form = DashboardForms.isFormRoute(method, path), page = DashboardForms.isPage(method, path)
+        if form || page { context.session = sessions.find(DashboardSessions.cookieValue(request.headers[.cookie])) }
         guard let access, path != "/healthz" else { return try await next(request, context) }
+        // The dashboard's forms: the route checks the session, its CSRF token
+        // and the role (DashboardRoutes.swift); the sign-in page is for anyone.
+        if form || path.split(separator: "/") == ["signin"] { return try await next(request, context) }
+        if page, let principal = context.session?.principal {
+            context.principal = principal
+            return try await next(request, context)
+        }
         let needed = Self.permission(method: request.method, path: path)
         if needed == .read, path == "/metrics", access.metricsAnonymous { return try await next(request, context) }
         guard let principal = access.identify(request.headers[.authorization]) else {
@@ -209,7 +225,6 @@ struct AuthMiddleware: RouterMiddleware {
             await refuse(request, principal: principal, status: 403, reason: message)
             throw APIError(status: .forbidden, message: message)
         }
-        var context = context
         context.principal = principal
         return try await next(request, context)
     }

@@ -66,8 +66,9 @@ public struct CoordinatorServer: Service {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: RequestOriginMiddleware(hosts: hosts))
-        router.add(middleware: AuthMiddleware(access: access, service: service, logger: logger))
-        Routes(service: service, access: access).register(on: router)
+        let sessions = DashboardSessions()
+        router.add(middleware: AuthMiddleware(access: access, service: service, logger: logger, sessions: sessions))
+        Routes(service: service, access: access, sessions: sessions, secureCookies: tls != nil).register(on: router)
         let listening = self.listening
         let asked = port
         let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()

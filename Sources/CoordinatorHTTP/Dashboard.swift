@@ -19,17 +19,40 @@ public enum Dashboard {
     .bar>span{display:block;height:100%;background:#2f8f4e}.bar.failed>span{background:#c4352b}
     .err{color:#b42318;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap}.muted{color:#6b7280}
     code{font-family:ui-monospace,monospace;font-size:12px}
+    .nav{margin:0 0 12px;padding-bottom:8px;border-bottom:1px solid #dde2e8}.nav .who{float:right}
+    form.inline{display:inline;margin:0 4px 0 0}button{font:inherit;padding:2px 10px;border:1px solid #b8c0cc;border-radius:4px;background:#fff;cursor:pointer}
+    button.link{border:none;background:none;color:#1f5fbf;padding:0}
+    .slots{display:flex;gap:2px}.slot{display:inline-block;width:12px;height:12px;border-radius:2px;background:#e6e9ee}
+    .slot.waiting_for_input{background:#c98a12}
     """
 
-    static func page(title: String, body: String, refresh: Bool) -> String {
+    static func page(title: String, body: String, refresh: Bool, viewer: DashboardViewer? = nil) -> String {
         """
         <!doctype html><html lang="en"><head><meta charset="utf-8">
         \(refresh ? "<meta http-equiv=\"refresh\" content=\"3\">" : "")
         <title>\(esc(title))</title><style>\(style)</style></head><body>
+        \(nav(viewer))
         \(body)
-        <p class="muted">BIS Fleet \(FleetVersion.string) · read-only · \(refresh ? "refreshes every 3 s" : "final")</p>
+        <p class="muted">BIS Fleet \(FleetVersion.string) · \(viewer.map { "signed in as " + esc($0.name) } ?? "read-only") · \(refresh ? "refreshes every 3 s" : "final")</p>
         </body></html>
         """
+    }
+
+    /// The header: the pages, and who is signed in (with a sign-out form) or a sign-in link.
+    static func nav(_ viewer: DashboardViewer?) -> String {
+        var b = "<nav class=\"nav\"><a href=\"/\">Runs</a> · <a href=\"/pipelines\">Pipelines</a><span class=\"who\">"
+        if let viewer {
+            b += "\(esc(viewer.name)) " + form("/signout", viewer, "Sign out", cls: "link")
+        } else {
+            b += "<a href=\"/signin\">Sign in</a>"
+        }
+        return b + "</span></nav>"
+    }
+
+    /// A button that POSTs a form carrying the session's CSRF token.
+    static func form(_ action: String, _ viewer: DashboardViewer, _ label: String, cls: String = "") -> String {
+        "<form method=\"post\" action=\"\(esc(action))\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(esc(viewer.csrf))\">"
+            + "<button type=\"submit\"\(cls.isEmpty ? "" : " class=\"\(cls)\"")>\(esc(label))</button></form>"
     }
 
     static func esc(_ s: String) -> String { HTMLText.escape(s) }
@@ -46,7 +69,7 @@ public enum Dashboard {
         return "<span class=\"bar\(failed ? " failed" : "")\" title=\"\(done)/\(total)\"><span style=\"width:\(pct)%\"></span></span> \(done)/\(total)"
     }
 
-    static func index(runs: [RunView], workers: [WorkerView], now: Date) -> String {
+    static func index(runs: [RunView], workers: [WorkerView], now: Date, viewer: DashboardViewer? = nil) -> String {
         var b = "<h1>BIS Fleet</h1><p class=\"muted\">\(runs.count) recent runs · \(workers.filter { !$0.quiet && $0.state != .stopped }.count) live workers</p>"
         b += "<h2>Runs</h2><table><tr><th>run</th><th>state</th><th>tasks</th><th>age</th><th>duration</th><th>message</th></tr>"
         for r in runs {
@@ -58,7 +81,7 @@ public enum Dashboard {
             b += "<td class=\"err\">\(esc(r.message ?? ""))</td></tr>"
         }
         b += "</table>" + workersTable(workers, now: now)
-        return page(title: "BIS Fleet", body: b, refresh: true)
+        return page(title: "BIS Fleet", body: b, refresh: true, viewer: viewer)
     }
 
     static func workersTable(_ workers: [WorkerView], now: Date) -> String {
@@ -74,7 +97,8 @@ public enum Dashboard {
         return b + "</table>"
     }
 
-    static func run(_ r: RunView, quarantine: [QuarantinedRow], inputs: [String], workers: [WorkerView], now: Date) -> String {
+    static func run(_ r: RunView, quarantine: [QuarantinedRow], inputs: [String], workers: [WorkerView], now: Date,
+                    executed: [RunWorkerView] = [], viewer: DashboardViewer? = nil) -> String {
         var b = "<p><a href=\"/\">← all runs</a></p><h1>\(esc(r.id))</h1>"
         b += "<p><span class=\"state \(r.state.rawValue)\">\(r.state.rawValue)</span> pipeline <b>\(esc(r.pipeline))</b>, submitted by \(esc(r.submittedBy))"
         b += " \(duration(now.timeIntervalSince(r.submittedAt))) ago"
@@ -87,6 +111,7 @@ public enum Dashboard {
         }
         b += "</p>"
         if let m = r.message { b += "<p class=\"err\">\(esc(m))</p>" }
+        b += runButtons(r, viewer)
         b += "<h2>Stages</h2><table><tr><th>stage</th><th>tasks</th><th class=\"num\">running</th><th class=\"num\">retried</th><th class=\"num\">failed</th>"
         b += "<th class=\"num\">rows in</th><th class=\"num\">rows out</th><th class=\"num\">quarantined</th><th class=\"num\">time</th></tr>"
         for s in r.stages {
@@ -121,9 +146,38 @@ public enum Dashboard {
             b += "</table>"
         }
         b += "<h2>Lineage</h2>" + lineageGraph(r, inputs: inputs)
-        b += workersTable(workers.filter { w in w.running.contains { $0.hasPrefix(r.id + "/") } }, now: now)
+        let running = workers.filter { w in w.running.contains { $0.hasPrefix(r.id + "/") } }
+        if running.isEmpty && !executed.isEmpty {
+            b += executedTable(executed, now: now)
+        } else {
+            b += workersTable(running, now: now)
+        }
         // A run awaiting approval moves on when someone approves it: keep refreshing until it ended.
-        return page(title: r.id, body: b, refresh: [.pending, .running, .awaitingApproval].contains(r.state))
+        return page(title: r.id, body: b, refresh: [.pending, .running, .awaitingApproval].contains(r.state), viewer: viewer)
+    }
+
+    /// Approve, Retry, Cancel for a signed-in viewer whose role allows them,
+    /// as the run's state does; nothing for a viewer.
+    static func runButtons(_ r: RunView, _ viewer: DashboardViewer?) -> String {
+        guard let viewer else { return "" }
+        let base = "/runs/" + Routes.pathSegment(r.id) + "/"
+        var b = ""
+        if viewer.canApprove, r.state == .awaitingApproval { b += form(base + "approve", viewer, "Approve") }
+        if viewer.canOperate, r.state == .failed { b += form(base + "retry", viewer, "Retry") }
+        if viewer.canOperate, [.pending, .running, .awaitingApproval].contains(r.state) { b += form(base + "cancel", viewer, "Cancel") }
+        return b.isEmpty ? "" : "<p class=\"actions\">\(b)</p>"
+    }
+
+    /// The workers that executed a run's tasks (from the store), once none runs it.
+    static func executedTable(_ workers: [RunWorkerView], now: Date) -> String {
+        var b = "<h2>Workers</h2><table><tr><th>worker</th><th>host</th><th>pid</th><th>stages</th><th class=\"num\">executions</th>"
+        b += "<th class=\"num\">succeeded</th><th>last finished</th></tr>"
+        for w in workers {
+            b += "<tr><td><code>\(esc(w.worker))</code></td><td>\(esc(w.host ?? ""))</td><td class=\"num\">\(w.pid.map(String.init) ?? "")</td>"
+            b += "<td>\(esc(w.stages.map(\.rawValue).joined(separator: ", ")))</td><td class=\"num\">\(w.executions)</td>"
+            b += "<td class=\"num\">\(w.succeeded)</td><td class=\"num\">\(w.lastFinished.map { duration(now.timeIntervalSince($0)) + " ago" } ?? "")</td></tr>"
+        }
+        return b + "</table>"
     }
 
     /// Inputs → stages → datasets, as inline SVG.
@@ -152,12 +206,16 @@ public enum Dashboard {
             svg += "<text x=\"\(x + 46)\" y=\"\(midY + 4)\" text-anchor=\"middle\">\(s)</text>"
             if i > 0 { svg += "<line x1=\"\(x - 18)\" y1=\"\(midY)\" x2=\"\(x)\" y2=\"\(midY)\" stroke=\"#8a94a3\"/>" }
         }
-        let lastX = firstStageX + Double(max(stageNames.count, 1)) * 110 - 18
+        // Datasets are what publish wrote: their edges leave its box (the
+        // stages after it, report and deliver, read them), else the last stage's.
+        let source = r.stages.firstIndex { $0.stage == .publish } ?? max(stageNames.count - 1, 0)
+        let lastX = firstStageX + Double(source) * 110 + 46
+        let datasetX = firstStageX + Double(max(stageNames.count, 1)) * 110 + 12
         for (i, d) in datasets.enumerated() {
             let y = top + rowH * Double(i) + 4
-            svg += "<line x1=\"\(lastX)\" y1=\"\(midY)\" x2=\"\(lastX + 30)\" y2=\"\(y + 9)\" stroke=\"#7fb48f\"/>"
-            svg += "<rect x=\"\(lastX + 30)\" y=\"\(y)\" width=\"180\" height=\"18\" rx=\"4\" fill=\"#e3f3e8\" stroke=\"#7fb48f\"/>"
-            svg += "<text x=\"\(lastX + 36)\" y=\"\(y + 13)\">\(esc(d))</text>"
+            svg += "<path class=\"published\" data-from=\"\(stageNames.isEmpty ? "" : stageNames[source])\" d=\"M\(lastX) \(midY + 14) C\(lastX) \(height - 2) \(datasetX - 40) \(y + 9) \(datasetX) \(y + 9)\" fill=\"none\" stroke=\"#7fb48f\"/>"
+            svg += "<rect x=\"\(datasetX)\" y=\"\(y)\" width=\"180\" height=\"18\" rx=\"4\" fill=\"#e3f3e8\" stroke=\"#7fb48f\"/>"
+            svg += "<text x=\"\(datasetX + 6)\" y=\"\(y + 13)\">\(esc(d))</text>"
         }
         return svg + "</g></svg>"
     }
@@ -167,15 +225,7 @@ extension Dashboard {
     /// The dashboard's page for a path (`/`, `/runs/<id>`), built from what
     /// the service answers; nil when there is none.
     public static func page(path: String, from service: any CoordinatorService, now: Date = Date()) async throws -> String? {
-        if path == "/" || path.isEmpty {
-            return index(runs: try await service.runs(limit: 50), workers: try await service.workers(), now: now)
-        }
-        guard path.hasPrefix("/runs/") else { return nil }
-        let id = String(path.dropFirst("/runs/".count))
-        guard let view = try await service.run(id) else { return nil }
-        let quarantined = (try? await service.quarantine(id, rule: nil, limit: 2000)) ?? []
-        let inputs = try await service.runInputs(id)
-        return run(view, quarantine: quarantined, inputs: inputs, workers: try await service.workers(), now: now)
+        try await page(path: path, from: service, viewer: nil, now: now)
     }
 }
 

@@ -22,7 +22,16 @@ struct RequestOriginMiddleware<Context: RequestContext>: RouterMiddleware {
                            message: "the Host '\(host)' is not this coordinator's address; use \(hosts.example) "
                                + "(or start it with --public-url)")
         }
-        if request.method == .post, let problem = RequestOrigin.contentTypeProblem(request.headers[.contentType],
+        if request.method == .post, DashboardForms.isFormRoute(request.method.rawValue, request.uri.path) {
+            // The dashboard's forms (CSRF token and SameSite=Strict cookie);
+            // a browser names the page's origin, which must be this address.
+            if let origin = request.headers[.origin], !RequestOrigin.sameOrigin(origin, authority: request.head.authority) {
+                throw APIError(status: .forbidden, message: "a dashboard form must come from the dashboard's own pages, not '\(origin)'")
+            }
+            if let problem = RequestOrigin.formContentTypeProblem(request.headers[.contentType], hasBody: Self.mayHaveBody(request)) {
+                throw APIError(status: .unsupportedMediaType, message: problem)
+            }
+        } else if request.method == .post, let problem = RequestOrigin.contentTypeProblem(request.headers[.contentType],
                                                                                    hasBody: Self.mayHaveBody(request)) {
             throw APIError(status: .unsupportedMediaType, message: problem)
         }
@@ -37,6 +46,25 @@ struct RequestOriginMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 enum RequestOrigin {
+    /// Whether an `Origin` header names the host and port the request was sent to.
+    static func sameOrigin(_ origin: String, authority: String?) -> Bool {
+        guard let authority, let url = URL(string: origin), let host = url.host else { return false }
+        let port = url.port.map { ":\($0)" } ?? ""
+        return (host + port).lowercased() == authority.lowercased()
+            || ("[" + host + "]" + port).lowercased() == authority.lowercased()
+    }
+
+    /// Nil when a dashboard form's Content-Type is acceptable: form data, or none on an empty body.
+    static func formContentTypeProblem(_ contentType: String?, hasBody: Bool) -> String? {
+        guard let contentType else {
+            return hasBody ? "a form POST must say Content-Type: application/x-www-form-urlencoded" : nil
+        }
+        let media = contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        } ?? ""
+        return media == "application/x-www-form-urlencoded" ? nil : "a dashboard form must send application/x-www-form-urlencoded, not '\(contentType)'"
+    }
+
     /// Nil when a POST's Content-Type is acceptable: `application/json`
     /// (parameters allowed), or none at all on an empty body.
     static func contentTypeProblem(_ contentType: String?, hasBody: Bool) -> String? {

@@ -28,7 +28,8 @@ import Hummingbird
 /// | `/api/pipelines…` | | registered pipelines: see PipelineRoutes.swift |
 /// | `GET /metrics` | | Prometheus text, version 0.0.4 |
 /// | `GET /healthz` | | 200 `ok` |
-/// | `GET /`, `GET /runs/{id}` | | the read-only dashboard, `text/html`; an HTML 404 page when there is none |
+/// | `GET /`, `GET /runs/{id}`, `GET /pipelines` | | the dashboard, `text/html`; an HTML 404 page when there is none |
+/// | `/signin`, `/signout`, dashboard buttons | form | see DashboardRoutes.swift (session cookie and CSRF token) |
 ///
 /// With auth on (`Access`), `AuthMiddleware` has found the principal before
 /// a route runs: 401 without one, 403 when the role does not allow the route.
@@ -38,6 +39,10 @@ import Hummingbird
 struct Routes: Sendable {
     let service: any CoordinatorService
     var access: Access? = nil
+    /// The dashboard's sessions (shared with `AuthMiddleware`).
+    var sessions = DashboardSessions()
+    /// Session cookies say `Secure` (the server speaks TLS).
+    var secureCookies = false
 
     static let defaultAuditLimit = 100
     static let maxAuditLimit = 10_000
@@ -149,11 +154,11 @@ struct Routes: Sendable {
             let file = try Self.required("file", in: request, example: "an input file's absolute path or its sha256")
             return try JSONResponse.encode(try await service.lineageImpact(file))
         }
-        router.get("/") { _, _ -> Response in
-            try await dashboard("/")
+        router.get("/") { _, context -> Response in
+            try await dashboard("/", viewer: Self.viewer(context))
         }
         router.get("/runs/:id") { _, context -> Response in
-            try await dashboard("/runs/" + (try context.parameters.require("id")))
+            try await dashboard("/runs/" + (try context.parameters.require("id")), viewer: Self.viewer(context))
         }
         // The engine renders its own registry; another service (a fake) its
         // snapshot through this server's (histograms stay empty there).
@@ -170,11 +175,12 @@ struct Routes: Sendable {
             JSONResponse.text("ok")
         }
         registerPipelines(on: router)
+        registerDashboardForms(on: router)
     }
 
     /// The dashboard's page for `path`, or an HTML 404 page a browser shows as such.
-    private func dashboard(_ path: String) async throws -> Response {
-        let html = try await Dashboard.page(path: path, from: service)
+    private func dashboard(_ path: String, viewer: DashboardViewer?) async throws -> Response {
+        let html = try await Dashboard.page(path: path, from: service, viewer: viewer)
         return JSONResponse.html(html ?? Self.notFoundPage(path), status: html == nil ? .notFound : .ok)
     }
 

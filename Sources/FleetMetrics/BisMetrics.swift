@@ -161,6 +161,22 @@ public final class BisMetrics: Sendable {
         if let seconds { g.set(to: seconds) } else { registry.unregisterGauge(g) }
     }
 
+    /// When the pipeline's next scheduled slot starts (seconds since 1970);
+    /// nil removes the series (paused, removed, unscheduled, past its end).
+    /// For the scheduler to call at each pass.
+    public func setNextRun(pipeline: String, at seconds: Double?) {
+        let g = gauge("bis_pipeline_next_run_timestamp_seconds", "When the pipeline's next scheduled slot starts (seconds since 1970).",
+                      [("pipeline", pipeline)])
+        if let seconds { g.set(to: seconds) } else { registry.unregisterGauge(g) }
+    }
+
+    /// How late the scheduler started the last slot it started: the run's
+    /// start minus the slot's time, in seconds (0 when on time).
+    public func setSchedulerLag(seconds: Double) {
+        gauge("bis_scheduler_lag_seconds", "How late the last scheduled slot started (its run's start minus the slot's time).", [])
+            .set(to: max(0, seconds))
+    }
+
     // MARK: set at scrape time
 
     /// The registry's text with `snapshot`'s counts, the pipelines' last
