@@ -84,8 +84,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Seconds an execution past its stage's timeout (spec timeouts:) gets to stop before the worker exits.",
-        discussion: "Operators stop between batches; one that has not returned by then makes the process exit 1, so that "
-            + "systemd restarts it and the broker redelivers what it held.",
+        discussion: "Operators stop between batches; for one that has not returned by then the worker reports the execution "
+            + "timed out (the coordinator retries it), hands back its other tasks and exits 1, so that systemd restarts it.",
         valueName: "seconds"))
     var timeoutGrace: Double = 30
 

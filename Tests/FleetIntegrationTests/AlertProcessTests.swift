@@ -259,16 +259,25 @@ struct AlertProcessTests {
     }
 
     /// An operator that does not stop at the timeout (`hang=`): after
-    /// --timeout-grace the worker exits, its supervisor (systemd) starts it
-    /// again, the broker redelivers the task, and the run succeeds.
+    /// --timeout-grace the worker reports the execution timed out (recorded
+    /// `timed_out`, task_timed_out alerted), acks it, hands back its other
+    /// tasks and exits; its supervisor (systemd) starts it again, the task is
+    /// retried as after any transient failure, and the run succeeds.
     @Test func aWorkerWhoseTaskIgnoresTheTimeoutExitsAndTheTaskIsRedelivered() async throws {
+        let receiver = try await WebhookReceiver.start(fail: [:])
+        defer { receiver.stop() }
         let options = FleetOptions(workers: [WorkerSpec(fault: "hang=60000:ingest/0", concurrency: 2, restartClean: true)],
                                    supervise: true, workerArguments: ["--timeout-grace", "2"])
         try await withFleet("alerts-hang", options) { fleet in
             let pipeline = "hang-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"
             try (FleetData.spec(pipeline: pipeline, dataset: "orders_h", summary: "by_region_h")
-                + "timeouts: {ingest: 3s}\n").write(toFile: spec, atomically: true, encoding: .utf8)
+                + """
+                timeouts: {ingest: 3s}
+                notify:
+                  - {webhook: "\(receiver.url)/hook", on: [task_timed_out]}
+
+                """).write(toFile: spec, atomically: true, encoding: .utf8)
             let started = Date()
             let run = try await fleet.submit(spec)
             let status = try await fleet.waitForRun(run, timeout: 180) { $0.state == "succeeded" || $0.state == "failed" }
@@ -277,6 +286,13 @@ struct AlertProcessTests {
             fleet.check(Date().timeIntervalSince(started) < 50, "the hang (60 s) was cut short by the exit")
             let log = (try? String(contentsOfFile: fleet.logs + "/worker0.log", encoding: .utf8)) ?? ""
             fleet.check(log.contains("did not stop within the grace period"), "the worker says why it exits")
+            let ingest0 = try fleet.lineage(run).tasks(of: "ingest").first { $0.index == 0 }
+            fleet.check(ingest0?.executions["timed_out"] == 1 && ingest0?.executions["succeeded"] == 1,
+                        "the hung execution recorded timed_out, then the retry won: \(String(describing: ingest0))")
+            try await receiver.waitFor(timeout: 30) { r in r.contains { $0.body.contains("\"task_timed_out\"") } }
+            let timedOut = receiver.requests().filter { $0.body.contains("\"task_timed_out\"") }
+            fleet.check(timedOut.count == 1 && timedOut.allSatisfy { $0.body.contains("timed out after 3s") },
+                        "one task_timed_out alert, saying why: \(timedOut)")
         }
     }
 
