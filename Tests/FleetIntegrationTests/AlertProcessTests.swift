@@ -303,7 +303,7 @@ struct AlertProcessTests {
         defer { receiver.stop() }
         let stages = "ingest,normalize,consolidate,publish,report,deliver"
         let options = FleetOptions(workers: [WorkerSpec(stages: stages), WorkerSpec(stages: stages)],
-                                   coordinatorArguments: ["--queue-stall", "3s"])
+                                   coordinatorArguments: ["--queue-stall", "10s"])
         try await withFleet("alerts-stall", options) { fleet in
             let pipeline = "stall-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"
@@ -314,7 +314,11 @@ struct AlertProcessTests {
 
                 """).write(toFile: spec, atomically: true, encoding: .utf8)
             let run = try await fleet.submit(spec)
-            try await receiver.waitFor(timeout: 90) { r in r.contains { $0.body.contains("\"queue_stalled\"") } }
+            // Until the validate stall is raised (generous: a loaded machine); the
+            // stages workers take do not stall, however slowly they drain.
+            try await receiver.waitFor(timeout: 120) { r in
+                r.contains { $0.body.contains("\"queue_stalled\"") && $0.body.contains("validate") }
+            }
             let stalled = receiver.requests().filter { $0.body.contains("\"queue_stalled\"") }
             fleet.check(stalled.count == 1 && stalled[0].body.contains("validate") && stalled[0].body.contains(run),
                         "one queue_stalled naming the stage and the run: \(stalled)")

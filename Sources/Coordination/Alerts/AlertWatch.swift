@@ -77,8 +77,10 @@ extension CoordinatorEngine {
 
     /// `worker_lost` for a worker silent past `workerLostAfterSeconds` that
     /// held tasks; `queue_stalled` for a stage of a run whose queued tasks
-    /// waited past `--queue-stall` with no execution of their attempt.
-    func watchWorkersAndQueues() async throws {
+    /// waited past `--queue-stall` since their attempt was queued, with no
+    /// execution of their attempt, while no worker started any task of that
+    /// stage within the window.
+    func watchWorkersAndQueues(workersToo: Bool = true) async throws {
         let now = clock.seconds
         let lostAfter = alertOptions.workerLostAfterSeconds
         let stall = alertOptions.queueStallSeconds
@@ -88,20 +90,59 @@ extension CoordinatorEngine {
         struct Lost { let id: String, host: String, pid: Int, running: String, lastSeen: Double }
         struct Stalled { let run: String, stage: String, n: Int, oldest: Double }
         let (lost, stalled) = try await store.read { db -> ([Lost], [Stalled]) in
-            let lost = try Row.fetchAll(db, sql: """
+            let lost = !workersToo ? [] : try Row.fetchAll(db, sql: """
                 SELECT id, host, pid, running, last_seen FROM workers WHERE state != 'stopped' AND running != ''
                 AND last_seen < ? AND last_seen > ?
                 """, arguments: [now - lostAfter, now - 86400]).map {   // not workers gone for more than a day
                 Lost(id: $0["id"], host: $0["host"], pid: $0["pid"], running: $0["running"], lastSeen: $0["last_seen"])
             }
             guard let stall else { return (lost, []) }
-            let stalled = try Row.fetchAll(db, sql: """
-                SELECT t.run, t.stage, COUNT(*) AS n, MIN(t.planned_at) AS oldest FROM runs r JOIN tasks t ON t.run = r.id
+            // Measured from when the task's current attempt was queued: the
+            // broker confirmed its outbox row (`sent_at`, the coordinator's
+            // clock) plus the row's delay (a retry's backoff), so a retry or
+            // `bis retry` starts the clock again. Cheapest filters first
+            // (outbox has no index by task): `planned_at` (an attempt is
+            // never queued before it) and no execution of the attempt.
+            let cut = now - stall
+            let queued = try Row.fetchAll(db, sql: """
+                SELECT t.id, t.run, t.stage, t.attempt FROM runs r JOIN tasks t ON t.run = r.id
                 WHERE r.state IN ('running', 'awaiting_approval') AND t.state = 'queued' AND t.planned_at < ?
                 AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.task = t.id AND e.attempt = t.attempt)
-                GROUP BY t.run, t.stage
-                """, arguments: [now - stall]).map { Stalled(run: $0["run"], stage: $0["stage"], n: $0["n"], oldest: $0["oldest"]) }
-            return (lost, stalled)
+                """, arguments: [cut]).map { (id: $0["id"] as Int64, run: $0["run"] as String, stage: $0["stage"] as String,
+                                              attempt: $0["attempt"] as Int) }
+            guard !queued.isEmpty else { return (lost, []) }
+            // The queue is per stage (shared by every run): a stage from
+            // which some worker started a task within the window is being
+            // drained, slowly perhaps, but not stalled.
+            var idle: Set<String> = []
+            for stage in Set(queued.map(\.stage)) {
+                let busy = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM executions e JOIN tasks t ON t.id = e.task
+                                   WHERE t.stage = ? AND e.started_at > ? AND e.worker IS NOT NULL)
+                    """, arguments: [stage, cut]) ?? false
+                if !busy { idle.insert(stage) }
+            }
+            let waiting = queued.filter { idle.contains($0.stage) }
+            guard !waiting.isEmpty else { return (lost, []) }
+            var queuedAt: [Int64: Double] = [:]
+            let attempts = Dictionary(waiting.map { ($0.id, $0.attempt) }, uniquingKeysWith: { a, _ in a })
+            // One pass over the outbox (integer ids, inlined).
+            let ids = waiting.map { String($0.id) }.joined(separator: ",")
+            for row in try Row.fetchAll(db, sql: """
+                SELECT task, attempt, MAX(sent_at + delay_ms / 1000.0) AS at FROM outbox
+                WHERE sent_at IS NOT NULL AND task IN (\(ids)) GROUP BY task, attempt
+                """) {
+                let task: Int64 = row["task"], attempt: Int = row["attempt"], at: Double = row["at"]
+                if attempts[task] == attempt { queuedAt[task] = at }
+            }
+            var groups: [String: Stalled] = [:]
+            for t in waiting {
+                guard let at = queuedAt[t.id], at < cut else { continue }
+                let key = t.run + "\u{0}" + t.stage
+                let g = groups[key]
+                groups[key] = Stalled(run: t.run, stage: t.stage, n: (g?.n ?? 0) + 1, oldest: min(g?.oldest ?? at, at))
+            }
+            return (lost, groups.values.sorted { ($0.run, $0.stage) < ($1.run, $1.stage) })
         }
         guard !lost.isEmpty || !stalled.isEmpty else { return }
         try await store.write { db in
