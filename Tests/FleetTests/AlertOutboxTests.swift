@@ -282,3 +282,114 @@ import Testing
         #expect(server.connections == 1, "the redirect was not followed")
     }
 }
+
+/// What the submit and the alerts file refuse, and deadline generations of
+/// a retried late run.
+@Suite struct AlertSubmitAndDeadlineTests {
+    struct Setup {
+        let dir: String
+        let engine: CoordinatorEngine
+        let store: LineageStore
+        let clock: ManualClock
+
+        init(environment: [String: String] = [:]) throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-alertsub-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+            try "id\n1\n".write(toFile: dir + "/data/a.csv", atomically: true, encoding: .utf8)
+            clock = ManualClock()
+            var options = CoordinatorOptions(clock: clock)
+            options.schedulerInterval = nil
+            options.retention.interval = nil
+            options.alerts.environment = environment
+            store = try LineageStore(path: dir + "/bis.db")
+            engine = CoordinatorEngine(store: store, transport: InMemoryTransport(), chunkStore: ChunkStore(root: dir + "/store"),
+                                       options: options)
+        }
+
+        func spec(_ extra: String) throws -> String {
+            let path = dir + "/p.yml"
+            try """
+                pipeline: orders
+                sources:
+                  orders:
+                    format: csv
+                    files: data/*.csv
+                    columns: {id: int64}
+                \(extra)
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+    }
+
+    @Test func aSpecSecretTheCoordinatorLacksIsRefusedAtSubmitNamingItsPlace() async throws {
+        let s = try Setup(environment: ["BIS_ALERT_SECRET_SET": "k"])
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        let path = try s.spec("""
+            notify:
+              - {webhook: "http://127.0.0.1:1/a", secret_env: BIS_ALERT_SECRET_SET}
+              - {webhook: "http://127.0.0.1:1/b", secret_env: BIS_ALERT_SECRET_MISSING}
+            """)
+        do {
+            _ = try await s.engine.submit(SubmitRequest(specPath: path, submittedBy: "ann@host"))
+            Issue.record("a spec naming an unset secret was accepted")
+        } catch ServiceError.badRequest(let message) {
+            #expect(message == "\(path):9:51: 'secret_env' names BIS_ALERT_SECRET_MISSING, which is not set in the coordinator's "
+                        + "environment; set it there or remove secret_env (alerts are never sent unsigned)", "\(message)")
+        }
+        // Set: accepted.
+        let ok = try s.spec("notify:\n  - {webhook: \"http://127.0.0.1:1/a\", secret_env: BIS_ALERT_SECRET_SET}\n")
+        _ = try await s.engine.submit(SubmitRequest(specPath: ok, submittedBy: "ann@host"))
+    }
+
+    @Test func secretFilesResolveAgainstTheAlertsFileAndReceiverNamesHaveNoColon() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-alertcfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/keys", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "s3cret\n".write(toFile: dir + "/keys/hook.key", atomically: true, encoding: .utf8)
+        let config = try AlertsConfig.parse("receivers: {ops: {webhook: \"http://h/x\", secret_file: keys/hook.key}}",
+                                            file: dir + "/alerts.yml", environment: [:])
+        #expect(config.receivers["ops"]?.secret == Array("s3cret".utf8))
+        #expect(config.secretFiles == [dir + "/keys/hook.key"])
+        #expect(throws: AlertsConfig.LoadError.self) {
+            try AlertsConfig.parse("receivers: {\"spec:notify[1]\": {webhook: \"http://h/x\"}}", file: "a.yml", environment: [:])
+        }
+    }
+
+    @Test func aRetriedLateRunIsLateAgainUnderANewKeyAndResolvedAgain() async throws {
+        let s = try Setup()
+        defer { try? FileManager.default.removeItem(atPath: s.dir) }
+        let path = try s.spec("deadline: {within: 1h}\n")
+        let run = try await s.engine.submit(SubmitRequest(specPath: path, submittedBy: "ann@host")).id
+        func keys() async throws -> [String] {
+            try await s.store.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT key, resolves FROM alerts WHERE event = 'deadline_missed' ORDER BY id").map {
+                    ($0["key"] as String) + (($0["resolves"] as Int64?).map { " -> \($0)" } ?? "")
+                }
+            }
+        }
+        func fail() async throws {
+            try await s.store.pool.write { db in
+                try db.execute(sql: "UPDATE tasks SET state = 'failed' WHERE run = ? AND state IN ('planned', 'queued', 'running')", arguments: [run])
+                try db.execute(sql: "UPDATE runs SET state = 'failed', finished_at = ? WHERE id = ?", arguments: [s.clock.seconds, run])
+            }
+        }
+        s.clock.advance(by: 3601)
+        try await s.engine.watchDeadlines()
+        #expect(try await keys() == ["\(run)/deadline_missed"])
+        try await fail()
+        try await s.engine.watchDeadlines()
+        let first = try await s.store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM alerts WHERE key = ?", arguments: ["\(run)/deadline_missed"]) }
+        #expect(try await keys() == ["\(run)/deadline_missed", "\(run)/deadline_missed/resolved -> \(first!)"])
+        // Retried while still past its deadline: late again, at once, under the next generation.
+        _ = try await s.engine.retry(run, by: "ann@host")
+        try await s.engine.watchDeadlines()
+        try await s.engine.watchDeadlines()
+        var all = try await keys()
+        #expect(all.count == 3 && all[2] == "\(run)/deadline_missed/2", "\(all)")
+        try await fail()
+        try await s.engine.watchDeadlines()
+        let second = try await s.store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM alerts WHERE key = ?", arguments: ["\(run)/deadline_missed/2"]) }
+        all = try await keys()
+        #expect(all.count == 4 && all[3] == "\(run)/deadline_missed/2/resolved -> \(second!)", "\(all)")
+    }
+}

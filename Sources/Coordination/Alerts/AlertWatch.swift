@@ -51,7 +51,13 @@ extension CoordinatorEngine {
                             spec?.deadline?.byMinuteOfDay.map {
                                 String(format: "by %02d:%02d ", $0 / 60, $0 % 60) + (spec?.header.schedule?.timezone.identifier ?? "UTC") }]
                     .compactMap { $0 }.joined(separator: " and ")
-                try db.raiseRunAlert(.deadlineMissed, run: run.id, key: "\(run.id)/deadline_missed",
+                // One generation per lateness: a retried run late again gets
+                // RUN/deadline_missed/2 (the first keeps RUN/deadline_missed).
+                let earlier: Int = try db.value("""
+                    SELECT COUNT(*) FROM alerts WHERE run = ? AND event = 'deadline_missed' AND key NOT LIKE '%/resolved'
+                    """, [run.id]) ?? 0
+                let key = earlier == 0 ? "\(run.id)/deadline_missed" : "\(run.id)/deadline_missed/\(earlier + 1)"
+                try db.raiseRunAlert(.deadlineMissed, run: run.id, key: key,
                                      message: "run \(run.id) has not finished by its deadline (\(rule), due \(AlertPayload.iso(due))); "
                                          + "it is \(run.state.rawValue)", at: now)
                 recordDeadlineMiss(pipeline: run.pipeline)
@@ -64,12 +70,17 @@ extension CoordinatorEngine {
             for row in finished {
                 let id: String = row["id"], state: String = row["state"], lateAt: Double = row["late_at"]
                 try db.run("UPDATE runs SET late_resolved_at = ? WHERE id = ?", [now, id])
-                let original: Int64? = try db.value("SELECT id FROM alerts WHERE key = ?", ["\(id)/deadline_missed"])
-                try db.raiseRunAlert(.deadlineMissed, run: id, key: "\(id)/deadline_missed/resolved",
+                // The latest generation's alert is the one resolved.
+                let original = try db.row("""
+                    SELECT id, key FROM alerts WHERE run = ? AND event = 'deadline_missed' AND key NOT LIKE '%/resolved'
+                    ORDER BY id DESC LIMIT 1
+                    """, [id])
+                let key = ((original?["key"] as String?) ?? "\(id)/deadline_missed") + "/resolved"
+                try db.raiseRunAlert(.deadlineMissed, run: id, key: key,
                                      message: "run \(id) finished (\(state)) \(Int(now - lateAt)) s after it was marked late",
                                      at: now)
-                if let original {
-                    try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [original, "\(id)/deadline_missed/resolved"])
+                if let originalID = original?["id"] as Int64? {
+                    try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [originalID, key])
                 }
             }
         }

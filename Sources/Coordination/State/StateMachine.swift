@@ -229,7 +229,11 @@ enum StateMachine {
         static let succeedRun = run(.succeed, set: ", message = NULL, finished_at = ?")
         static let failRun = run(.fail, set: ", message = ?, finished_at = ?")
         static let cancelRun = run(.cancel, set: ", message = ?, finished_at = ?")
-        static let retryRun = run(.retry, set: ", message = NULL, finished_at = NULL")
+        // A late run whose lateness was resolved (it finished) is late
+        // afresh once retried: the watcher raises a new deadline_missed
+        // (the next generation's key) and resolves it when it finishes.
+        static let retryRun = run(.retry, set: ", message = NULL, finished_at = NULL, "
+                                  + "late_at = CASE WHEN late_resolved_at IS NOT NULL THEN NULL ELSE late_at END, late_resolved_at = NULL")
 
         static let queueTask = task(.queue, extra: " AND attempt = ?")
         static let startTask = task(.start)
