@@ -200,6 +200,9 @@ enum StateMachine {
     // MARK: workers
 
     /// A heartbeat: the worker's row, with the state it reports.
+    /// `last_seen` is when the coordinator received it (`now`), not the
+    /// worker's clock: everything compares it with the coordinator's clock
+    /// (worker_lost, live workers), and skew between hosts must not count.
     static func recordHeartbeat(_ b: WorkerHeartbeat, at now: Double, _ db: Database) throws {
         try db.run("""
             INSERT INTO workers(id, host, pid, version, state, stages, concurrency, running, first_seen, last_seen)
@@ -208,7 +211,7 @@ enum StateMachine {
                 concurrency = excluded.concurrency, running = excluded.running, last_seen = excluded.last_seen
             """, [b.worker.id, b.worker.host, b.worker.pid, b.worker.version, b.state.rawValue,
                   b.stages.map(\.rawValue).joined(separator: ","), b.concurrency,
-                  b.running.joined(separator: "\n"), now, b.at.timeIntervalSince1970])
+                  b.running.joined(separator: "\n"), now, now])
     }
 
     // MARK: the statements, built once from the tables
