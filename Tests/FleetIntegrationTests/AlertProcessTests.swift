@@ -340,7 +340,7 @@ struct AlertProcessTests {
               - {pipeline: "*", on: [worker_lost], to: [ops]}
             """.write(toFile: alertsFile, atomically: true, encoding: .utf8)
         let options = FleetOptions(workers: [WorkerSpec(fault: "sleep=60000:ingest/0"), WorkerSpec(stages: "noop")],
-                                   coordinatorArguments: ["--alerts", alertsFile, "--worker-lost-after", "4s"])
+                                   coordinatorArguments: ["--alerts", alertsFile, "--worker-lost-after", "10s"])
         try await withFleet("alerts-lost", options) { fleet in
             let pipeline = "lost-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"
