@@ -97,6 +97,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
         if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
         if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
+        if !(timeoutGrace >= 0) { throw ValidationError("--timeout-grace \(timeoutGrace): 0 or more seconds") }
         if amqp == nil && (ProcessInfo.processInfo.environment["BIS_AMQP_URL"] ?? "").isEmpty {
             throw ValidationError("give the broker with BIS_AMQP_URL, or --amqp URL without a password")
         }

@@ -241,3 +241,12 @@ public struct AlertOptions: Sendable {
 
     public init() {}
 }
+
+/// Never the secret nor the URL's path (a Slack webhook's path is its
+/// secret), should a receiver be interpolated into a log or a failed test.
+extension AlertReceiver: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "AlertReceiver(\(name), \(kind.rawValue), \(redactedURL), secret: \(secret == nil ? "none" : "set"))"
+    }
+    public var debugDescription: String { description }
+}

@@ -229,12 +229,16 @@ extension CoordinatorEngine {
         } catch let e {
             error = "the receiver could not be read: \(e)"
         }
+        // Stopped by the coordinator's shutdown mid-POST: not an attempt of
+        // the receiver's; the delivery stays due for the next start.
+        if error != nil, !final, Task.isCancelled { return }
         let attempts = d.attempts + 1
         let gaveUp = error != nil && (final || attempts >= alertOptions.maxAttempts)
         let after = clock.seconds
         let options = alertOptions
+        let changed: Bool
         do {
-            try await store.write { [error] db in
+            changed = try await store.write { [error] db -> Bool in
                 if let error {
                     if gaveUp {
                         try db.run("UPDATE alert_deliveries SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ? AND sent_at IS NULL",
@@ -248,6 +252,7 @@ extension CoordinatorEngine {
                     try db.run("UPDATE alert_deliveries SET attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ? AND sent_at IS NULL",
                                [after, d.id])
                 }
+                return db.changesCount > 0
             }
         } catch let e {
             logger.error("could not record an alert delivery's outcome; it is sent again", metadata: ["error": "\(e)"])
@@ -266,7 +271,7 @@ extension CoordinatorEngine {
             logger.info("alert sent", metadata: meta)
         }
         // bis_pipeline_alerts_{sent,failed}_total: sent, or given up on (not each failed attempt).
-        if let pipeline = d.alert.pipeline {
+        if changed, let pipeline = d.alert.pipeline {
             if error == nil { recordAlert(sent: true, pipeline: pipeline) } else if gaveUp { recordAlert(sent: false, pipeline: pipeline) }
         }
     }

@@ -39,13 +39,16 @@ extension CoordinatorEngine {
                 """) ?? false
         }
         guard work else { return }
-        try await store.write { [self] db in
+        // Counted after the commit, only for runs this pass marked late.
+        let missed = try await store.write { [self] db -> [String] in
+            var missed: [String] = []
             let open = try Row.fetchAll(db, sql: """
                 SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
                 """).map(RunRecord.init)
             for run in open {
                 guard let due = deadline(of: run), now >= due else { continue }
                 try db.run("UPDATE runs SET late_at = ? WHERE id = ? AND late_at IS NULL", [now, run.id])
+                guard db.changesCount > 0 else { continue }
                 let spec = try? spec(run)
                 let rule = [spec?.deadline?.withinSeconds.map { "within \(SpecDuration.text($0))" },
                             spec?.deadline?.byMinuteOfDay.map {
@@ -60,7 +63,7 @@ extension CoordinatorEngine {
                 try db.raiseRunAlert(.deadlineMissed, run: run.id, key: key,
                                      message: "run \(run.id) has not finished by its deadline (\(rule), due \(AlertPayload.iso(due))); "
                                          + "it is \(run.state.rawValue)", at: now)
-                recordDeadlineMiss(pipeline: run.pipeline)
+                missed.append(run.pipeline)
                 logger.warning("run missed its deadline", metadata: ["run.id": "\(run.id)", "run.state": "\(run.state.rawValue)"])
             }
             let finished = try Row.fetchAll(db, sql: """
@@ -83,7 +86,9 @@ extension CoordinatorEngine {
                     try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [originalID, key])
                 }
             }
+            return missed
         }
+        for pipeline in missed { recordDeadlineMiss(pipeline: pipeline) }
     }
 
     /// `worker_lost` for a worker silent past `workerLostAfterSeconds` that
