@@ -84,8 +84,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Seconds an execution past its stage's timeout (spec timeouts:) gets to stop before the worker exits.",
-        discussion: "Operators stop between batches; one that has not returned by then makes the process exit 1, so that "
-            + "systemd restarts it and the broker redelivers what it held.",
+        discussion: "Operators stop between batches; for one that has not returned by then the worker reports the execution "
+            + "timed out (the coordinator retries it), hands back its other tasks and exits 1, so that systemd restarts it.",
         valueName: "seconds"))
     var timeoutGrace: Double = 30
 
@@ -97,6 +97,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency \(concurrency): at least 1") }
         if let heartbeat, heartbeat < 0 { throw ValidationError("--heartbeat \(heartbeat): 0 (off) or more seconds") }
         if deliveryLimit < 1 { throw ValidationError("--delivery-limit \(deliveryLimit): at least 1") }
+        if !(timeoutGrace >= 0) { throw ValidationError("--timeout-grace \(timeoutGrace): 0 or more seconds") }
         if amqp == nil && (ProcessInfo.processInfo.environment["BIS_AMQP_URL"] ?? "").isEmpty {
             throw ValidationError("give the broker with BIS_AMQP_URL, or --amqp URL without a password")
         }

@@ -284,6 +284,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         engineOptions.retention = try retentionOptions()
         engineOptions.retention.faults = Self.gcFaults(env: env, logger: logger)
         engineOptions.alerts = try alertOptions(env: env, logger: logger)
+        // The alerts file (Slack webhook paths are secrets) and its receivers'
+        // HMAC keys: no spec may read them as input.
+        engineOptions.protectedFiles += [alerts].compactMap { $0 } + engineOptions.alerts.config.secretFiles
+        for file in engineOptions.alerts.config.secretFiles where FleetKey.isShared(file: file) {
+            logger.warning("an alert receiver's secret_file can be read by its group or others; chmod 600 it",
+                           metadata: ["alerts.secret_file": .string(file)])
+        }
         logger.info("alerts", metadata: [
             "alerts.receivers": "\(engineOptions.alerts.config.receivers.values.map { "\($0.name)=\($0.kind.rawValue) \($0.redactedURL)" }.sorted().joined(separator: ", "))",
             "alerts.routes": "\(engineOptions.alerts.config.routes.count)",

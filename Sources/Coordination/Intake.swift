@@ -247,7 +247,7 @@ extension CoordinatorEngine {
         case .failed:
             let failure = e.failure ?? TaskFailure(.transient, "the worker reported a failure without a reason")
             // Stopped past its stage's timeout (spec `timeouts:`): `timed_out`, and an alert.
-            if failure.kind == .transient, failure.message.hasPrefix(ExecutionCancellation.timeoutPrefix) {
+            if failure.kind == .transient, failure.timedOut == true {
                 if try StateMachine.finishExecution(e.execution, .timeOut, finish, db) {
                     try db.raiseRunAlert(.taskTimedOut, run: e.run, task: e.taskID, key: "\(e.run)/task_timed_out/\(e.taskID)/\(e.attempt)",
                                          message: "task \(task.label) (attempt \(e.attempt)) \(failure.message) on \(e.worker.host)",

@@ -94,6 +94,15 @@ extension CoordinatorEngine {
             throw error.outsideRoots ? ServiceError.forbidden(error.description) : ServiceError.badRequest(error.description)
         }
         try refuseProtected(specFile: nil, inputs: spec.sources.flatMap(\.resolvedFiles))
+        // A `notify:` secret the coordinator does not have: refused now
+        // rather than its alerts failing later (they are never sent unsigned).
+        let unsetSecrets = spec.notify.compactMap { n -> SpecError? in
+            guard let name = n.secretEnv, (alertOptions.environment[name] ?? "").isEmpty else { return nil }
+            return SpecError(file: path, location: n.secretEnvLocation,
+                             message: "'secret_env' names \(name), which is not set in the coordinator's environment; "
+                                 + "set it there or remove secret_env (alerts are never sent unsigned)")
+        }
+        if !unsetSecrets.isEmpty { throw ServiceError.badRequest(SpecErrors(unsetSecrets).description) }
         // Shards and checksums, outside the transaction (this reads the files).
         var shards: [(ShardRef, ChunkRef, String)] = []
         do {

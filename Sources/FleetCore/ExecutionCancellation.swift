@@ -20,8 +20,8 @@ public final class ExecutionCancellation: Sendable {
     /// The message, once cancelled.
     public var cancelled: String? { reason.withLock { $0 } }
 
-    /// The message a timed-out execution reports; the coordinator records
-    /// an execution whose failure starts with it as `timed_out`.
+    /// The message a timed-out execution reports (its failure also carries
+    /// `timedOut`, by which the coordinator records it `timed_out`).
     public static let timeoutPrefix = "timed out after "
 
     public static func timeoutMessage(seconds: Double) -> String { timeoutPrefix + SpecDuration.text(seconds) }
@@ -44,6 +44,6 @@ public final class ExecutionCancellation: Sendable {
 
     /// Throws the transient failure when this thread's execution was asked to stop.
     public static func check() throws(TaskFailure) {
-        if let message = current?.cancelled { throw TaskFailure(.transient, message) }
+        if let message = current?.cancelled { throw TaskFailure(.transient, message, timedOut: true) }
     }
 }

@@ -47,10 +47,15 @@ public struct TaskFailure: Codable, Sendable, Hashable, Error, CustomStringConve
     }
     public var kind: Kind
     public var message: String
+    /// True when the execution was stopped past its stage's timeout (spec
+    /// `timeouts:`): the coordinator records it `timed_out` by this field,
+    /// never by the message's text. Absent (nil) on any other failure.
+    public var timedOut: Bool?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, timedOut: Bool? = nil) {
         self.kind = kind
         self.message = message
+        self.timedOut = timedOut
     }
 
     public var description: String { "\(kind.rawValue): \(message)" }

@@ -154,7 +154,7 @@ public struct FaultSwitch: Sendable, Hashable {
             // Like an operator between batches: a stage timeout stops the sleep.
             let end = ContinuousClock.now + .milliseconds(ms)
             while ContinuousClock.now < end {
-                if let message = cancellation?.cancelled { throw TaskFailure(.transient, message) }
+                if let message = cancellation?.cancelled { throw TaskFailure(.transient, message, timedOut: true) }
                 try? await Task.sleep(for: min(.milliseconds(50), end - ContinuousClock.now))
             }
         }

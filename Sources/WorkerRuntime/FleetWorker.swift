@@ -35,8 +35,11 @@ public final class FleetWorker: Service, Sendable {
     private let logger: Logger
     /// How long an execution past its stage's timeout gets to stop before `onHang`.
     private let timeoutGrace: Duration
-    /// What to do when it does not stop (bis-worker: exit, so that systemd
-    /// restarts it and the broker redelivers what it held); nil: nothing.
+    /// What to do when it does not stop, after its timeout failure was
+    /// reported and its delivery acked, and the worker's other tasks were
+    /// handed back (bis-worker: exit, so that systemd restarts it; the
+    /// thread stuck in the operator cannot be stopped otherwise). nil: only
+    /// the timeout is reported (tests).
     private let onHang: (@Sendable () -> Void)?
 
     private struct Running {
@@ -45,6 +48,11 @@ public final class FleetWorker: Service, Sendable {
         /// Set by whoever settles the delivery first: the execution (ack or
         /// nack after its result) or the drain (nack).
         var settled = false
+        /// The execution returned; its result is the one reported.
+        var finished = false
+        /// The timeout watchdog gave up on it (past timeout + grace) and
+        /// reports it timed out; a late return of the execution is dropped.
+        var abandoned = false
     }
 
     private struct State {
@@ -244,21 +252,26 @@ public final class FleetWorker: Service, Sendable {
         let timeout = task.parameters["timeout_seconds"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
         let cancellation = timeout == nil ? nil : ExecutionCancellation()
         let watchdog: Task<Void, Never>? = timeout.map { seconds in
-            Task { [timeoutGrace, onHang] in
+            Task { [timeoutGrace, identity] in
                 do { try await Task.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
-                cancellation?.cancel(ExecutionCancellation.timeoutMessage(seconds: seconds))
+                let message = ExecutionCancellation.timeoutMessage(seconds: seconds)
+                cancellation?.cancel(message)
                 log.warning("task ran past its stage's timeout; asking it to stop",
                             metadata: ["task.timeout_seconds": .stringConvertible(seconds)])
                 do { try await Task.sleep(for: timeoutGrace) } catch { return }
-                log.error("task did not stop within the grace period after its timeout; the worker exits so that it is restarted and the broker redelivers its tasks")
-                onHang?()
+                let failed = TaskEvent(kind: .failed, task: task, execution: execution, worker: identity,
+                                       deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
+                                       failure: TaskFailure(.transient, message, timedOut: true))
+                await self.abandonHung(execution, delivery: delivery, event: failed, log: log)
             }
         }
         var event: TaskEvent
         do throws(TaskFailure) {
             try await fault?.apply(to: task, cancellation: cancellation)
             let o = try await executor.execute(task, execution: execution, cancellation: cancellation)
-            if let message = cancellation?.cancelled { throw TaskFailure(.transient, message) }
+            // A success is reported as one even when it returned just past
+            // the timeout: its work is done (and for deliver, done outside);
+            // only an operator that stopped on the flag reports `timed out`.
             event = TaskEvent(kind: .succeeded, task: task, execution: execution, worker: identity,
                               deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
                               outputs: o.outputs, rowsIn: o.rowsIn, rowsOut: o.rowsOut, rowsQuarantined: o.rowsQuarantined,
@@ -272,8 +285,14 @@ public final class FleetWorker: Service, Sendable {
         }
 
         watchdog?.cancel()
-        // Handed back by the drain meanwhile: another worker runs it again.
-        guard state.withLock({ !($0.running[execution]?.settled ?? true) }) else { return }
+        // Handed back by the drain meanwhile (another worker runs it again),
+        // or given up on by the watchdog (which reported it timed out).
+        let report = state.withLock { s -> Bool in
+            guard let r = s.running[execution], !r.settled, !r.abandoned else { return false }
+            s.running[execution]?.finished = true
+            return true
+        }
+        guard report else { return }
         do {
             try await publishResult(event, execution: execution, log: log)
         } catch {
@@ -289,6 +308,57 @@ public final class FleetWorker: Service, Sendable {
             // The result is recorded; the redelivery becomes a duplicate execution.
             log.warning("could not ack after the result was confirmed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// An execution still running `timeoutGrace` after its stage's timeout:
+    /// its timeout failure is published (confirmed, retried as any result),
+    /// its delivery acked, so the coordinator records it `timed_out` once and
+    /// retries it under the task's attempts with backoff (not by redelivery
+    /// of the same attempt); then, when `onHang` is set, the worker's other
+    /// tasks are handed back (nack with requeue, as on drain), a `stopped`
+    /// heartbeat is sent and `onHang` ends the process.
+    private func abandonHung(_ execution: String, delivery: InboundTask, event: TaskEvent, log: Logger) async {
+        let mine = state.withLock { s -> Bool in
+            guard let r = s.running[execution], !r.settled, !r.finished, !r.abandoned else { return false }
+            s.running[execution]?.abandoned = true
+            return true
+        }
+        // It returned meanwhile (its own result is reported), or the drain
+        // handed it back: nothing hangs that the drain does not deal with.
+        guard mine else { return }
+        let then = onHang == nil ? "" : ", then handing back the worker's other tasks and exiting"
+        log.error("task did not stop within the grace period after its timeout; reporting it timed out\(then)")
+        do {
+            try await publishResult(event, execution: execution, log: log)
+            if claim(execution) {
+                do { try await delivery.ack() } catch {
+                    log.warning("could not ack after the timeout was confirmed", metadata: ["error": "\(error)"])
+                }
+            }
+        } catch {
+            log.warning("could not publish the timeout; the task is handed back", metadata: ["error": "\(error)"])
+            if claim(execution) { try? await delivery.nack(requeue: true) }
+        }
+        guard let onHang else { return }
+        let handBack: [(String, Running)] = state.withLock { s in
+            var out: [(String, Running)] = []
+            for (id, r) in s.running where !r.settled {
+                s.running[id]?.settled = true
+                out.append((id, r))
+            }
+            s.heartbeat = .stopped
+            return out
+        }
+        for (other, r) in handBack {
+            var l = logger
+            if let task = r.delivery.task { l = Self.logger(logger, task: task, execution: other) }
+            l.info("handing back a task: the worker exits after a hung execution")
+            do { try await r.delivery.nack(requeue: true) } catch {
+                l.warning("could not hand back a task; the broker will redeliver it", metadata: ["error": "\(error)"])
+            }
+        }
+        await sendHeartbeat(.stopped)
+        onHang()
     }
 
     /// Publishes a result, trying again after a pause growing from 0.25 s to

@@ -259,16 +259,25 @@ struct AlertProcessTests {
     }
 
     /// An operator that does not stop at the timeout (`hang=`): after
-    /// --timeout-grace the worker exits, its supervisor (systemd) starts it
-    /// again, the broker redelivers the task, and the run succeeds.
+    /// --timeout-grace the worker reports the execution timed out (recorded
+    /// `timed_out`, task_timed_out alerted), acks it, hands back its other
+    /// tasks and exits; its supervisor (systemd) starts it again, the task is
+    /// retried as after any transient failure, and the run succeeds.
     @Test func aWorkerWhoseTaskIgnoresTheTimeoutExitsAndTheTaskIsRedelivered() async throws {
+        let receiver = try await WebhookReceiver.start(fail: [:])
+        defer { receiver.stop() }
         let options = FleetOptions(workers: [WorkerSpec(fault: "hang=60000:ingest/0", concurrency: 2, restartClean: true)],
                                    supervise: true, workerArguments: ["--timeout-grace", "2"])
         try await withFleet("alerts-hang", options) { fleet in
             let pipeline = "hang-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"
             try (FleetData.spec(pipeline: pipeline, dataset: "orders_h", summary: "by_region_h")
-                + "timeouts: {ingest: 3s}\n").write(toFile: spec, atomically: true, encoding: .utf8)
+                + """
+                timeouts: {ingest: 3s}
+                notify:
+                  - {webhook: "\(receiver.url)/hook", on: [task_timed_out]}
+
+                """).write(toFile: spec, atomically: true, encoding: .utf8)
             let started = Date()
             let run = try await fleet.submit(spec)
             let status = try await fleet.waitForRun(run, timeout: 180) { $0.state == "succeeded" || $0.state == "failed" }
@@ -277,6 +286,13 @@ struct AlertProcessTests {
             fleet.check(Date().timeIntervalSince(started) < 50, "the hang (60 s) was cut short by the exit")
             let log = (try? String(contentsOfFile: fleet.logs + "/worker0.log", encoding: .utf8)) ?? ""
             fleet.check(log.contains("did not stop within the grace period"), "the worker says why it exits")
+            let ingest0 = try fleet.lineage(run).tasks(of: "ingest").first { $0.index == 0 }
+            fleet.check(ingest0?.executions["timed_out"] == 1 && ingest0?.executions["succeeded"] == 1,
+                        "the hung execution recorded timed_out, then the retry won: \(String(describing: ingest0))")
+            try await receiver.waitFor(timeout: 30) { r in r.contains { $0.body.contains("\"task_timed_out\"") } }
+            let timedOut = receiver.requests().filter { $0.body.contains("\"task_timed_out\"") }
+            fleet.check(timedOut.count == 1 && timedOut.allSatisfy { $0.body.contains("timed out after 3s") },
+                        "one task_timed_out alert, saying why: \(timedOut)")
         }
     }
 
@@ -287,7 +303,7 @@ struct AlertProcessTests {
         defer { receiver.stop() }
         let stages = "ingest,normalize,consolidate,publish,report,deliver"
         let options = FleetOptions(workers: [WorkerSpec(stages: stages), WorkerSpec(stages: stages)],
-                                   coordinatorArguments: ["--queue-stall", "3s"])
+                                   coordinatorArguments: ["--queue-stall", "10s"])
         try await withFleet("alerts-stall", options) { fleet in
             let pipeline = "stall-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"
@@ -298,7 +314,11 @@ struct AlertProcessTests {
 
                 """).write(toFile: spec, atomically: true, encoding: .utf8)
             let run = try await fleet.submit(spec)
-            try await receiver.waitFor(timeout: 90) { r in r.contains { $0.body.contains("\"queue_stalled\"") } }
+            // Until the validate stall is raised (generous: a loaded machine); the
+            // stages workers take do not stall, however slowly they drain.
+            try await receiver.waitFor(timeout: 120) { r in
+                r.contains { $0.body.contains("\"queue_stalled\"") && $0.body.contains("validate") }
+            }
             let stalled = receiver.requests().filter { $0.body.contains("\"queue_stalled\"") }
             fleet.check(stalled.count == 1 && stalled[0].body.contains("validate") && stalled[0].body.contains(run),
                         "one queue_stalled naming the stage and the run: \(stalled)")
@@ -320,7 +340,7 @@ struct AlertProcessTests {
               - {pipeline: "*", on: [worker_lost], to: [ops]}
             """.write(toFile: alertsFile, atomically: true, encoding: .utf8)
         let options = FleetOptions(workers: [WorkerSpec(fault: "sleep=60000:ingest/0"), WorkerSpec(stages: "noop")],
-                                   coordinatorArguments: ["--alerts", alertsFile, "--worker-lost-after", "4s"])
+                                   coordinatorArguments: ["--alerts", alertsFile, "--worker-lost-after", "10s"])
         try await withFleet("alerts-lost", options) { fleet in
             let pipeline = "lost-\(randomHex(6))"
             let spec = fleet.dir + "/\(pipeline).yml"

@@ -222,6 +222,45 @@ import Testing
         #expect(found == ["failed", "failed", "lost", "1", "no broken key"])
     }
 
+    /// The path every store made before 0005 takes: 0001-0004 and 0006
+    /// applied, then 0005 inserted before 0006. Its rows stay, the execution
+    /// table takes `timed_out`, and the alert columns and tables exist.
+    @Test func aStoreWith0006AppliedTakes0005After() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bis-sm-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: dir + "/bis.db")
+            try LineageStore.migrator(skipping: ["0005-alerts"]).migrate(queue)
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs(id, kind, pipeline, state, spec_text, spec_sha256, spec_file, spec_directory, allowed_roots,
+                                     partitions, approval_required, submitted_by, submitted_at, slot, trigger) VALUES
+                        ('r', 'noop', 'p', 'running', '', '', '', '', '[]', 1, 0, 'me', 5, '2026-11-10T00:15:00Z', 'schedule');
+                    INSERT INTO tasks(run, stage, idx, state, attempt, max_attempts, body, label, planned_at)
+                        VALUES ('r', 'noop', 0, 'running', 1, 3, x'00', 't', 5);
+                    INSERT INTO executions(id, task, attempt, worker, state, started_at) VALUES ('x', 1, 1, 'w', 'running', 5);
+                    """)
+            }
+            #expect(try queue.read { db in try LineageStore.migrator.appliedMigrations(db) }
+                    == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0006-schedules"])
+        }
+        let store = try LineageStore(path: dir + "/bis.db")
+        #expect(Set(try store.appliedMigrations())
+                == ["0001-lineage", "0002-state-checks", "0003-audit", "0004-retention", "0005-alerts", "0006-schedules"])
+        let found = try store.pool.write { db -> [String?] in
+            try db.execute(sql: "UPDATE executions SET state = 'timed_out' WHERE id = 'x'")
+            try db.execute(sql: "UPDATE runs SET late_at = 9 WHERE id = 'r'")
+            _ = try db.raiseAlert(.deadlineMissed, run: "r", pipeline: "p", message: "m", key: "r/deadline_missed", at: 9)
+            return [try String.fetchOne(db, sql: "SELECT slot || ' ' || trigger || ' ' || late_at FROM runs WHERE id = 'r'"),
+                    try String.fetchOne(db, sql: "SELECT state || ' ' || worker FROM executions WHERE id = 'x'"),
+                    try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'executions_by_task'"),
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alerts").map(String.init),
+                    try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty ? "no broken key" : "broken keys"]
+        }
+        #expect(found == ["2026-11-10T00:15:00Z schedule 9.0", "timed_out w", "executions_by_task", "1", "no broken key"])
+    }
+
     /// The engine reads the time of day from its clock: tests move it by
     /// hand instead of sleeping.
     @Test func theEngineReadsTimeFromItsClock() async throws {

@@ -87,6 +87,10 @@ public struct AlertRoute: Sendable, Hashable {
 public struct AlertsConfig: Sendable, Hashable {
     public var receivers: [String: AlertReceiver]
     public var routes: [AlertRoute]
+    /// The receivers' `secret_file`s as read (absolute; a relative one is
+    /// resolved against the alerts file's folder): the coordinator adds them
+    /// to the files no spec may read.
+    public var secretFiles: [String] = []
 
     public init(receivers: [String: AlertReceiver] = [:], routes: [AlertRoute] = []) {
         self.receivers = receivers
@@ -121,6 +125,8 @@ public struct AlertsConfig: Sendable, Hashable {
         for (name, value) in receivers {
             let at = "receiver '\(name)'"
             guard let r = value as? [String: Any] else { throw LoadError(file, "\(at) must be a mapping") }
+            // `spec:notify[N]` names a spec's receiver: no configured name may look like one.
+            if name.contains(":") { throw LoadError(file, "\(at): a receiver's name may not contain ':'") }
             let kinds = AlertReceiver.Kind.allCases.filter { r[$0.rawValue] != nil }
             guard kinds.count == 1, let kind = kinds.first, let url = r[kind.rawValue] as? String else {
                 throw LoadError(file, "\(at) needs exactly one of webhook: URL, slack: URL, alertmanager: URL")
@@ -147,7 +153,10 @@ public struct AlertsConfig: Sendable, Hashable {
                 secret = Array(value.utf8)
             }
             if let path = r["secret_file"] {
-                guard let p = path as? String, let data = FileManager.default.contents(atPath: p) else {
+                guard let given = path as? String, !given.isEmpty else { throw LoadError(file, "\(at): cannot read secret_file") }
+                let p = given.hasPrefix("/") ? given : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(given)
+                config.secretFiles.append(p)
+                guard let data = FileManager.default.contents(atPath: p) else {
                     throw LoadError(file, "\(at): cannot read secret_file")
                 }
                 var s = String(decoding: data, as: UTF8.self)
@@ -231,4 +240,13 @@ public struct AlertOptions: Sendable {
     public var faults = AlertFaults.none
 
     public init() {}
+}
+
+/// Never the secret nor the URL's path (a Slack webhook's path is its
+/// secret), should a receiver be interpolated into a log or a failed test.
+extension AlertReceiver: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "AlertReceiver(\(name), \(kind.rawValue), \(redactedURL), secret: \(secret == nil ? "none" : "set"))"
+    }
+    public var debugDescription: String { description }
 }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// Sends the alerts in the lineage store (docs/alerts.md), as the outbox
 /// dispatcher sends tasks: routes each new alert to its receivers (one
@@ -68,29 +69,84 @@ struct StoredAlert: Sendable {
 extension CoordinatorEngine {
     var alertOptions: AlertOptions { options.alerts }
 
+    /// The watcher and the sender, each on its own schedule: a slow
+    /// receiver never delays deadline, worker_lost or queue_stalled
+    /// detection, nor the other receivers' deliveries.
     func alertLoop() async {
-        var lastWatch = ContinuousClock.now - .seconds(3600)
-        var lastSlowWatch = lastWatch
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                configuration: Self.alertClientConfiguration(requestTimeout: alertOptions.requestTimeout))
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.alertWatchLoop() }
+            group.addTask { await self.alertSendLoop(client) }
+        }
+        try? await client.shutdown()
+    }
+
+    /// The alert sender's own HTTP client: no redirects (a receiver, or a
+    /// spec's `notify:` URL, answering 307/308 must not get the signed POST
+    /// re-sent to an internal address; a 3xx is a failed delivery), connect
+    /// and read timeouts within the request's overall deadline.
+    static func alertClientConfiguration(requestTimeout: Double) -> HTTPClient.Configuration {
+        let ms = Int64(max(0.1, requestTimeout) * 1000)
+        var c = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                         timeout: .init(connect: .milliseconds(min(ms, 5000)), read: .milliseconds(ms)))
+        c.httpVersion = .automatic
+        return c
+    }
+
+    /// Deadlines every `watchInterval`; lost workers and stalled queues every
+    /// 5 s (at most as often). worker_lost waits until the coordinator has
+    /// been up for `workerLostAfterSeconds`: after a restart the workers'
+    /// heartbeats buffered in the broker are consumed first.
+    func alertWatchLoop() async {
+        let started = ContinuousClock.now
+        var lastSlowWatch = started - .seconds(3600)
         while !Task.isCancelled {
             do {
-                if ContinuousClock.now - lastWatch >= alertOptions.watchInterval {
-                    lastWatch = .now
-                    try await watchDeadlines()
-                    if ContinuousClock.now - lastSlowWatch >= max(alertOptions.watchInterval, .seconds(5)) {
-                        lastSlowWatch = .now
-                        try await watchWorkersAndQueues()
-                    }
+                try await watchDeadlines()
+                if ContinuousClock.now - lastSlowWatch >= max(alertOptions.watchInterval, .seconds(5)) {
+                    lastSlowWatch = .now
+                    let upFor = ContinuousClock.now - started
+                    try await watchWorkersAndQueues(workersToo: upFor >= .milliseconds(Int64(alertOptions.workerLostAfterSeconds * 1000)))
                 }
-                try await routeAlerts()
-                try await sendDueDeliveries()
             } catch is CancellationError {
                 return
             } catch {
-                logger.error("the alert sender failed a round; trying again", metadata: ["error": "\(error)"])
+                logger.error("the alert watcher failed a pass; trying again", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .milliseconds(250))
+            try? await Task.sleep(for: alertOptions.watchInterval)
         }
     }
+
+    /// Routes new alerts and starts each due delivery in a task of its own
+    /// (at most `perReceiverInFlight` per receiver), which records its
+    /// outcome as soon as it has one; the loop never waits for a POST.
+    func alertSendLoop(_ client: HTTPClient) async {
+        let inFlight = InFlightDeliveries()
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                do {
+                    try await routeAlerts()
+                    let due = try await dueDeliveries(excluding: inFlight.ids)
+                    if !due.isEmpty { alertOptions.faults.hook(.beforeSend) }
+                    for d in due where inFlight.begin(d, limit: Self.perReceiverInFlight) {
+                        group.addTask {
+                            await self.deliver(d) { alert, receiver in try await self.post(alert, to: receiver, client: client) }
+                            inFlight.end(d)
+                        }
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("the alert sender failed a round; trying again", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    /// Deliveries to one receiver posted at once, at most.
+    static let perReceiverInFlight = 4
 
     /// The receivers of one alert: the run's spec's `notify` entries, then
     /// `--alerts` routes. A spec receiver is named `spec:notify[N]`.
@@ -132,51 +188,63 @@ extension CoordinatorEngine {
         if routed > 0 { logger.debug("alerts routed", metadata: ["alerts": "\(routed)"]) }
     }
 
-    /// Posts every due delivery (concurrently), then records the outcomes.
-    func sendDueDeliveries() async throws {
+    /// Due deliveries not in flight, in alert id order per receiver (a few
+    /// per receiver, so that one with a backlog does not crowd out the
+    /// others). A resolution waits while the delivery of the alert it
+    /// resolves to the same receiver is neither sent nor given up on, so a
+    /// receiver never sees "resolved" before the alert.
+    func dueDeliveries(excluding inFlight: Set<Int64>) async throws -> [DueDelivery] {
         let now = clock.seconds
-        let due = try await store.read { db in
+        let perReceiver = 2 * Self.perReceiverInFlight
+        return try await store.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT d.id AS delivery, d.receiver, d.attempts, a.*, o.created_at AS started_at, r.slot AS run_slot
-                FROM alert_deliveries d JOIN alerts a ON a.id = d.alert LEFT JOIN alerts o ON o.id = a.resolves
-                LEFT JOIN runs r ON r.id = a.run
-                WHERE d.sent_at IS NULL AND d.failed_at IS NULL AND d.next_at <= ? ORDER BY d.next_at LIMIT 50
-                """, arguments: [now]).map { row in
+                SELECT * FROM (
+                    SELECT d.id AS delivery, d.receiver, d.attempts, a.*, o.created_at AS started_at, r.slot AS run_slot,
+                        ROW_NUMBER() OVER (PARTITION BY d.receiver ORDER BY d.alert) AS nth
+                    FROM alert_deliveries d JOIN alerts a ON a.id = d.alert LEFT JOIN alerts o ON o.id = a.resolves
+                    LEFT JOIN runs r ON r.id = a.run
+                    WHERE d.sent_at IS NULL AND d.failed_at IS NULL AND d.next_at <= ?
+                    AND NOT EXISTS (SELECT 1 FROM alert_deliveries od WHERE a.resolves IS NOT NULL AND od.alert = a.resolves
+                                    AND od.receiver = d.receiver AND od.sent_at IS NULL AND od.failed_at IS NULL))
+                WHERE nth <= ? ORDER BY id
+                """, arguments: [now, perReceiver]).map { row in
                 DueDelivery(id: row["delivery"], receiver: row["receiver"], attempts: row["attempts"], alert: StoredAlert(row))
-            }
+            }.filter { !inFlight.contains($0.id) }
         }
-        guard !due.isEmpty else { return }
-        // Resolve each receiver (spec or --alerts) before sending.
-        var requests: [(DueDelivery, AlertReceiver?)] = []
-        for d in due { requests.append((d, try await resolveReceiver(d))) }
-        alertOptions.faults.hook(.beforeSend)
-        let outcomes: [(DueDelivery, String?)] = await withTaskGroup(of: (DueDelivery, String?).self) { group in
-            for (d, receiver) in requests {
-                group.addTask { [self] in
-                    guard let receiver else { return (d, "the receiver is no longer configured") }
-                    do {
-                        try await post(d.alert, to: receiver)
-                        return (d, nil)
-                    } catch {
-                        return (d, "\(error)")
-                    }
-                }
+    }
+
+    /// Posts one delivery and records its outcome at once: sent, retried
+    /// after a doubling backoff, or given up on (after `maxAttempts`, or at
+    /// once when its receiver cannot be used any more).
+    func deliver(_ d: DueDelivery, post: @Sendable (StoredAlert, AlertReceiver) async throws -> Void) async {
+        var error: String?
+        var final = false
+        do {
+            switch try await resolveReceiver(d) {
+            case .receiver(let receiver):
+                do { try await post(d.alert, receiver) } catch let e { error = "\(e)" }
+            case .unusable(let why):
+                (error, final) = (why, true)
             }
-            var all: [(DueDelivery, String?)] = []
-            for await o in group { all.append(o) }
-            return all
+        } catch let e {
+            error = "the receiver could not be read: \(e)"
         }
+        // Stopped by the coordinator's shutdown mid-POST: not an attempt of
+        // the receiver's; the delivery stays due for the next start.
+        if error != nil, !final, Task.isCancelled { return }
+        let attempts = d.attempts + 1
+        let gaveUp = error != nil && (final || attempts >= alertOptions.maxAttempts)
         let after = clock.seconds
         let options = alertOptions
-        try await store.write { db in
-            for (d, error) in outcomes {
+        let changed: Bool
+        do {
+            changed = try await store.write { [error] db -> Bool in
                 if let error {
-                    let attempts = d.attempts + 1
-                    if attempts >= options.maxAttempts || error == "the receiver is no longer configured" {
+                    if gaveUp {
                         try db.run("UPDATE alert_deliveries SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ? AND sent_at IS NULL",
                                    [attempts, after, error, d.id])
                     } else {
-                        let delay = min(options.retryMax, options.retryBase * pow(2, Double(attempts - 1)))
+                        let delay = AlertBackoff.delay(attempts: attempts, base: options.retryBase, max: options.retryMax)
                         try db.run("UPDATE alert_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ? AND sent_at IS NULL",
                                    [attempts, after + delay, error, d.id])
                     }
@@ -184,35 +252,46 @@ extension CoordinatorEngine {
                     try db.run("UPDATE alert_deliveries SET attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ? AND sent_at IS NULL",
                                [after, d.id])
                 }
+                return db.changesCount > 0
             }
+        } catch let e {
+            logger.error("could not record an alert delivery's outcome; it is sent again", metadata: ["error": "\(e)"])
+            return
         }
-        for (d, error) in outcomes {
-            var meta: Logger.Metadata = ["alert.key": "\(d.alert.key)", "alert.event": "\(d.alert.event.rawValue)",
-                                         "alert.receiver": "\(d.receiver)", "alert.attempt": "\(d.attempts + 1)"]
-            if let error {
-                meta["error"] = "\(error)"
-                logger.warning("sending an alert failed; it is retried after a backoff", metadata: meta)
+        var meta: Logger.Metadata = ["alert.key": "\(d.alert.key)", "alert.event": "\(d.alert.event.rawValue)",
+                                     "alert.receiver": "\(d.receiver)", "alert.attempt": "\(attempts)"]
+        if let error {
+            meta["error"] = "\(error)"
+            if gaveUp {
+                logger.warning("sending an alert failed; given up", metadata: meta)
             } else {
-                logger.info("alert sent", metadata: meta)
+                logger.warning("sending an alert failed; it is retried after a backoff", metadata: meta)
             }
+        } else {
+            logger.info("alert sent", metadata: meta)
         }
         // bis_pipeline_alerts_{sent,failed}_total: sent, or given up on (not each failed attempt).
-        for (d, error) in outcomes {
-            guard let pipeline = d.alert.pipeline else { continue }
-            if error == nil {
-                recordAlert(sent: true, pipeline: pipeline)
-            } else if d.attempts + 1 >= options.maxAttempts || error == "the receiver is no longer configured" {
-                recordAlert(sent: false, pipeline: pipeline)
-            }
+        if changed, let pipeline = d.alert.pipeline {
+            if error == nil { recordAlert(sent: true, pipeline: pipeline) } else if gaveUp { recordAlert(sent: false, pipeline: pipeline) }
         }
     }
 
+    /// A delivery's receiver, or why it cannot be sent at all.
+    enum ResolvedReceiver: Sendable {
+        case receiver(AlertReceiver)
+        case unusable(String)
+    }
+
+    static let receiverGone = "the receiver is no longer configured"
+
     /// The receiver a delivery names: `spec:notify[N]` from the run's spec, else `--alerts`'.
-    func resolveReceiver(_ d: DueDelivery) async throws -> AlertReceiver? {
+    /// A spec receiver whose `secret_env` is not set in the coordinator's
+    /// environment is unusable: its alerts are never sent unsigned.
+    func resolveReceiver(_ d: DueDelivery) async throws -> ResolvedReceiver {
         if d.receiver.hasPrefix("spec:notify["), let runID = d.alert.run {
             let index = Int(d.receiver.dropFirst("spec:notify[".count).dropLast()) ?? 0
             guard let run = try await store.read({ db in try RunRecord.fetch(db, runID) }),
-                  let spec = try? spec(run), index >= 1, index <= spec.notify.count else { return nil }
+                  let spec = try? spec(run), index >= 1, index <= spec.notify.count else { return .unusable(Self.receiverGone) }
             let n = spec.notify[index - 1]
             let kind: AlertReceiver.Kind = switch n.format {
             case .json: .webhook
@@ -220,17 +299,45 @@ extension CoordinatorEngine {
             case .alertmanager: .alertmanager
             }
             var secret: [UInt8]?
-            if let name = n.secretEnv, name.hasPrefix(NotifySpec.secretEnvPrefix),
-               let value = alertOptions.environment[name], !value.isEmpty {
+            if let name = n.secretEnv {
+                guard name.hasPrefix(NotifySpec.secretEnvPrefix), let value = alertOptions.environment[name], !value.isEmpty else {
+                    return .unusable("\(name) (the spec's secret_env) is not set in the coordinator's environment; "
+                                     + "the alert is not sent unsigned")
+                }
                 secret = Array(value.utf8)
             }
-            return AlertReceiver(name: d.receiver, kind: kind, url: n.webhook, secret: secret)
+            return .receiver(AlertReceiver(name: d.receiver, kind: kind, url: n.webhook, secret: secret))
         }
-        return alertOptions.config.receivers[d.receiver]
+        return alertOptions.config.receivers[d.receiver].map { .receiver($0) } ?? .unusable(Self.receiverGone)
     }
 
-    /// One POST; throws unless the receiver answers 2xx.
+    /// One POST with an overall deadline of `requestTimeout` (connect,
+    /// head and body: a receiver that trickles its answer is cut off);
+    /// throws unless the receiver answers 2xx.
+    func post(_ alert: StoredAlert, to receiver: AlertReceiver, client: HTTPClient) async throws {
+        let limit = alertOptions.requestTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.postOnce(alert, to: receiver, client: client) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(limit * 1000)))
+                throw AlertSendError("\(receiver.redactedURL) gave no complete answer within \(SpecDuration.text(limit))")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
+    /// The same with a client of its own, shut down after (tests).
     func post(_ alert: StoredAlert, to receiver: AlertReceiver) async throws {
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                configuration: Self.alertClientConfiguration(requestTimeout: alertOptions.requestTimeout))
+        let result: Result<Void, any Error>
+        do { try await post(alert, to: receiver, client: client); result = .success(()) } catch { result = .failure(error) }
+        try? await client.shutdown()
+        try result.get()
+    }
+
+    func postOnce(_ alert: StoredAlert, to receiver: AlertReceiver, client: HTTPClient) async throws {
         let body = try AlertPayload.body(alert, for: receiver, dashboard: alertOptions.dashboardBase)
         var url = receiver.url
         if receiver.kind == .alertmanager {
@@ -248,12 +355,42 @@ extension CoordinatorEngine {
             request.headers.add(name: "X-BIS-Signature", value: "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
         }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(alertOptions.requestTimeout * 1000)))
+        let response = try await client.execute(request, timeout: .milliseconds(Int64(alertOptions.requestTimeout * 1000)))
         _ = try? await response.body.collect(upTo: 1 << 16)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw AlertSendError("\(receiver.redactedURL) answered \(response.status.code)")
+        let code = Int(response.status.code)
+        if (300..<400).contains(code) {
+            throw AlertSendError("\(receiver.redactedURL) answered \(code), a redirect; redirects are not followed")
+        }
+        guard (200..<300).contains(code) else {
+            throw AlertSendError("\(receiver.redactedURL) answered \(code)")
         }
     }
+}
+
+/// The delay before a delivery's next attempt after `attempts` failed
+/// ones: `base`, doubling, at most `max`.
+enum AlertBackoff {
+    static func delay(attempts: Int, base: Double, max limit: Double) -> Double {
+        min(limit, base * pow(2, Double(max(0, attempts - 1))))
+    }
+}
+
+/// The deliveries being posted now, to skip in the next round and to cap per receiver.
+final class InFlightDeliveries: Sendable {
+    private let state = Mutex<[Int64: String]>([:])
+
+    var ids: Set<Int64> { state.withLock { Set($0.keys) } }
+
+    /// Takes a place for `d`, unless its receiver has `limit` in flight already.
+    func begin(_ d: DueDelivery, limit: Int) -> Bool {
+        state.withLock { s in
+            guard s[d.id] == nil, s.values.filter({ $0 == d.receiver }).count < limit else { return false }
+            s[d.id] = d.receiver
+            return true
+        }
+    }
+
+    func end(_ d: DueDelivery) { state.withLock { _ = $0.removeValue(forKey: d.id) } }
 }
 
 struct AlertSendError: Error, CustomStringConvertible {

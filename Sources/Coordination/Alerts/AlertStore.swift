@@ -16,6 +16,13 @@ import GRDB
 // The migration also adds the execution state `timed_out` (an execution
 // stopped past its stage's timeout): SQLite adds a CHECK only by rebuilding
 // the table, as 0002 did.
+//
+// 0005 was inserted before 0006 (schedules) after 0006 had shipped: stores
+// made before it apply 0006 first, then 0005 (GRDB runs an inserted
+// migration; StateMachineTests covers that path). So the column order of
+// `runs` differs between fresh stores (late_* before pipeline_version, slot,
+// trigger, params) and upgraded ones (after). Everything names its columns;
+// a future rebuild of `runs` must do so too, never `INSERT … SELECT *`.
 
 enum AlertSchema {
     static let migration = """

@@ -39,22 +39,31 @@ extension CoordinatorEngine {
                 """) ?? false
         }
         guard work else { return }
-        try await store.write { [self] db in
+        // Counted after the commit, only for runs this pass marked late.
+        let missed = try await store.write { [self] db -> [String] in
+            var missed: [String] = []
             let open = try Row.fetchAll(db, sql: """
                 SELECT * FROM runs WHERE state IN ('pending', 'running', 'awaiting_approval') AND late_at IS NULL AND kind = 'pipeline'
                 """).map(RunRecord.init)
             for run in open {
                 guard let due = deadline(of: run), now >= due else { continue }
                 try db.run("UPDATE runs SET late_at = ? WHERE id = ? AND late_at IS NULL", [now, run.id])
+                guard db.changesCount > 0 else { continue }
                 let spec = try? spec(run)
                 let rule = [spec?.deadline?.withinSeconds.map { "within \(SpecDuration.text($0))" },
                             spec?.deadline?.byMinuteOfDay.map {
                                 String(format: "by %02d:%02d ", $0 / 60, $0 % 60) + (spec?.header.schedule?.timezone.identifier ?? "UTC") }]
                     .compactMap { $0 }.joined(separator: " and ")
-                try db.raiseRunAlert(.deadlineMissed, run: run.id, key: "\(run.id)/deadline_missed",
+                // One generation per lateness: a retried run late again gets
+                // RUN/deadline_missed/2 (the first keeps RUN/deadline_missed).
+                let earlier: Int = try db.value("""
+                    SELECT COUNT(*) FROM alerts WHERE run = ? AND event = 'deadline_missed' AND key NOT LIKE '%/resolved'
+                    """, [run.id]) ?? 0
+                let key = earlier == 0 ? "\(run.id)/deadline_missed" : "\(run.id)/deadline_missed/\(earlier + 1)"
+                try db.raiseRunAlert(.deadlineMissed, run: run.id, key: key,
                                      message: "run \(run.id) has not finished by its deadline (\(rule), due \(AlertPayload.iso(due))); "
                                          + "it is \(run.state.rawValue)", at: now)
-                recordDeadlineMiss(pipeline: run.pipeline)
+                missed.append(run.pipeline)
                 logger.warning("run missed its deadline", metadata: ["run.id": "\(run.id)", "run.state": "\(run.state.rawValue)"])
             }
             let finished = try Row.fetchAll(db, sql: """
@@ -64,21 +73,30 @@ extension CoordinatorEngine {
             for row in finished {
                 let id: String = row["id"], state: String = row["state"], lateAt: Double = row["late_at"]
                 try db.run("UPDATE runs SET late_resolved_at = ? WHERE id = ?", [now, id])
-                let original: Int64? = try db.value("SELECT id FROM alerts WHERE key = ?", ["\(id)/deadline_missed"])
-                try db.raiseRunAlert(.deadlineMissed, run: id, key: "\(id)/deadline_missed/resolved",
+                // The latest generation's alert is the one resolved.
+                let original = try db.row("""
+                    SELECT id, key FROM alerts WHERE run = ? AND event = 'deadline_missed' AND key NOT LIKE '%/resolved'
+                    ORDER BY id DESC LIMIT 1
+                    """, [id])
+                let key = ((original?["key"] as String?) ?? "\(id)/deadline_missed") + "/resolved"
+                try db.raiseRunAlert(.deadlineMissed, run: id, key: key,
                                      message: "run \(id) finished (\(state)) \(Int(now - lateAt)) s after it was marked late",
                                      at: now)
-                if let original {
-                    try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [original, "\(id)/deadline_missed/resolved"])
+                if let originalID = original?["id"] as Int64? {
+                    try db.run("UPDATE alerts SET resolves = ? WHERE key = ?", [originalID, key])
                 }
             }
+            return missed
         }
+        for pipeline in missed { recordDeadlineMiss(pipeline: pipeline) }
     }
 
     /// `worker_lost` for a worker silent past `workerLostAfterSeconds` that
     /// held tasks; `queue_stalled` for a stage of a run whose queued tasks
-    /// waited past `--queue-stall` with no execution of their attempt.
-    func watchWorkersAndQueues() async throws {
+    /// waited past `--queue-stall` since their attempt was queued, with no
+    /// execution of their attempt, while no worker started any task of that
+    /// stage within the window.
+    func watchWorkersAndQueues(workersToo: Bool = true) async throws {
         let now = clock.seconds
         let lostAfter = alertOptions.workerLostAfterSeconds
         let stall = alertOptions.queueStallSeconds
@@ -88,20 +106,59 @@ extension CoordinatorEngine {
         struct Lost { let id: String, host: String, pid: Int, running: String, lastSeen: Double }
         struct Stalled { let run: String, stage: String, n: Int, oldest: Double }
         let (lost, stalled) = try await store.read { db -> ([Lost], [Stalled]) in
-            let lost = try Row.fetchAll(db, sql: """
+            let lost = !workersToo ? [] : try Row.fetchAll(db, sql: """
                 SELECT id, host, pid, running, last_seen FROM workers WHERE state != 'stopped' AND running != ''
                 AND last_seen < ? AND last_seen > ?
                 """, arguments: [now - lostAfter, now - 86400]).map {   // not workers gone for more than a day
                 Lost(id: $0["id"], host: $0["host"], pid: $0["pid"], running: $0["running"], lastSeen: $0["last_seen"])
             }
             guard let stall else { return (lost, []) }
-            let stalled = try Row.fetchAll(db, sql: """
-                SELECT t.run, t.stage, COUNT(*) AS n, MIN(t.planned_at) AS oldest FROM runs r JOIN tasks t ON t.run = r.id
+            // Measured from when the task's current attempt was queued: the
+            // broker confirmed its outbox row (`sent_at`, the coordinator's
+            // clock) plus the row's delay (a retry's backoff), so a retry or
+            // `bis retry` starts the clock again. Cheapest filters first
+            // (outbox has no index by task): `planned_at` (an attempt is
+            // never queued before it) and no execution of the attempt.
+            let cut = now - stall
+            let queued = try Row.fetchAll(db, sql: """
+                SELECT t.id, t.run, t.stage, t.attempt FROM runs r JOIN tasks t ON t.run = r.id
                 WHERE r.state IN ('running', 'awaiting_approval') AND t.state = 'queued' AND t.planned_at < ?
                 AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.task = t.id AND e.attempt = t.attempt)
-                GROUP BY t.run, t.stage
-                """, arguments: [now - stall]).map { Stalled(run: $0["run"], stage: $0["stage"], n: $0["n"], oldest: $0["oldest"]) }
-            return (lost, stalled)
+                """, arguments: [cut]).map { (id: $0["id"] as Int64, run: $0["run"] as String, stage: $0["stage"] as String,
+                                              attempt: $0["attempt"] as Int) }
+            guard !queued.isEmpty else { return (lost, []) }
+            // The queue is per stage (shared by every run): a stage from
+            // which some worker started a task within the window is being
+            // drained, slowly perhaps, but not stalled.
+            var idle: Set<String> = []
+            for stage in Set(queued.map(\.stage)) {
+                let busy = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM executions e JOIN tasks t ON t.id = e.task
+                                   WHERE t.stage = ? AND e.started_at > ? AND e.worker IS NOT NULL)
+                    """, arguments: [stage, cut]) ?? false
+                if !busy { idle.insert(stage) }
+            }
+            let waiting = queued.filter { idle.contains($0.stage) }
+            guard !waiting.isEmpty else { return (lost, []) }
+            var queuedAt: [Int64: Double] = [:]
+            let attempts = Dictionary(waiting.map { ($0.id, $0.attempt) }, uniquingKeysWith: { a, _ in a })
+            // One pass over the outbox (integer ids, inlined).
+            let ids = waiting.map { String($0.id) }.joined(separator: ",")
+            for row in try Row.fetchAll(db, sql: """
+                SELECT task, attempt, MAX(sent_at + delay_ms / 1000.0) AS at FROM outbox
+                WHERE sent_at IS NOT NULL AND task IN (\(ids)) GROUP BY task, attempt
+                """) {
+                let task: Int64 = row["task"], attempt: Int = row["attempt"], at: Double = row["at"]
+                if attempts[task] == attempt { queuedAt[task] = at }
+            }
+            var groups: [String: Stalled] = [:]
+            for t in waiting {
+                guard let at = queuedAt[t.id], at < cut else { continue }
+                let key = t.run + "\u{0}" + t.stage
+                let g = groups[key]
+                groups[key] = Stalled(run: t.run, stage: t.stage, n: (g?.n ?? 0) + 1, oldest: min(g?.oldest ?? at, at))
+            }
+            return (lost, groups.values.sorted { ($0.run, $0.stage) < ($1.run, $1.stage) })
         }
         guard !lost.isEmpty || !stalled.isEmpty else { return }
         try await store.write { db in

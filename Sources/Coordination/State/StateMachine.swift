@@ -200,6 +200,9 @@ enum StateMachine {
     // MARK: workers
 
     /// A heartbeat: the worker's row, with the state it reports.
+    /// `last_seen` is when the coordinator received it (`now`), not the
+    /// worker's clock: everything compares it with the coordinator's clock
+    /// (worker_lost, live workers), and skew between hosts must not count.
     static func recordHeartbeat(_ b: WorkerHeartbeat, at now: Double, _ db: Database) throws {
         try db.run("""
             INSERT INTO workers(id, host, pid, version, state, stages, concurrency, running, first_seen, last_seen)
@@ -208,7 +211,7 @@ enum StateMachine {
                 concurrency = excluded.concurrency, running = excluded.running, last_seen = excluded.last_seen
             """, [b.worker.id, b.worker.host, b.worker.pid, b.worker.version, b.state.rawValue,
                   b.stages.map(\.rawValue).joined(separator: ","), b.concurrency,
-                  b.running.joined(separator: "\n"), now, b.at.timeIntervalSince1970])
+                  b.running.joined(separator: "\n"), now, now])
     }
 
     // MARK: the statements, built once from the tables
@@ -229,7 +232,11 @@ enum StateMachine {
         static let succeedRun = run(.succeed, set: ", message = NULL, finished_at = ?")
         static let failRun = run(.fail, set: ", message = ?, finished_at = ?")
         static let cancelRun = run(.cancel, set: ", message = ?, finished_at = ?")
-        static let retryRun = run(.retry, set: ", message = NULL, finished_at = NULL")
+        // A late run whose lateness was resolved (it finished) is late
+        // afresh once retried: the watcher raises a new deadline_missed
+        // (the next generation's key) and resolves it when it finishes.
+        static let retryRun = run(.retry, set: ", message = NULL, finished_at = NULL, "
+                                  + "late_at = CASE WHEN late_resolved_at IS NOT NULL THEN NULL ELSE late_at END, late_resolved_at = NULL")
 
         static let queueTask = task(.queue, extra: " AND attempt = ?")
         static let startTask = task(.start)

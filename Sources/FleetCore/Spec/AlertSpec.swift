@@ -18,6 +18,9 @@ public struct NotifySpec: Sendable, Hashable {
     /// The environment variable of the coordinator that holds the HMAC
     /// secret; its name starts with `secretEnvPrefix`.
     public var secretEnv: String?
+    /// Where `secret_env` is in the spec, for the coordinator's refusal when
+    /// the variable is not set in its environment.
+    public var secretEnvLocation: SpecLocation?
 
     /// The only variables a spec may name: never the coordinator's other secrets.
     public static let secretEnvPrefix = "BIS_ALERT_SECRET_"
@@ -27,6 +30,18 @@ public struct NotifySpec: Sendable, Hashable {
         self.on = on
         self.format = format
         self.secretEnv = secretEnv
+    }
+
+    /// Equal by what it means (the location is only for messages).
+    public static func == (a: NotifySpec, b: NotifySpec) -> Bool {
+        (a.webhook, a.on, a.format, a.secretEnv) == (b.webhook, b.on, b.format, b.secretEnv)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(webhook)
+        h.combine(on)
+        h.combine(format)
+        h.combine(secretEnv)
     }
 }
 
@@ -155,6 +170,7 @@ extension SpecLoader {
                 if name.hasPrefix(NotifySpec.secretEnvPrefix), name.count > NotifySpec.secretEnvPrefix.count,
                    name.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) {
                     spec.secretEnv = name
+                    spec.secretEnvLocation = entry.value.location
                 } else {
                     sink.add(entry.value.location, "'secret_env' in \(context) must name an environment variable "
                              + "\(NotifySpec.secretEnvPrefix)NAME (A-Z, 0-9, _), not '\(name)'")
