@@ -253,6 +253,7 @@ extension CoordinatorEngine {
                                 """, [why, now, name, slot])
                             try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
                                          detail: "\(name) slot \(slot): \(why)", at: now)
+                            try Self.raiseSlotRefused(db, pipeline: name, slot: slot, why: why, at: now)
                             return true
                         }
                         try db.run("""
@@ -276,12 +277,24 @@ extension CoordinatorEngine {
                         """, [message, name, slot])
                     try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
                                  detail: "\(name) slot \(slot): \(message)", at: now)
+                    try Self.raiseSlotRefused(db, pipeline: name, slot: slot, why: message, at: now)
                 }
                 logger.warning("a scheduled run could not start", metadata: ["pipeline": "\(name)", "slot": "\(slot)",
                                                                              "error": "\(message)"])
             }
         }
         return started
+    }
+
+    /// A scheduled slot that could not start has no run, so no run can fail
+    /// and raise `run_failed`: the scheduler raises it for the slot instead
+    /// (no run; state `refused`; once per pipeline and slot), in the
+    /// transaction that refuses the slot. It reaches the operators' routes
+    /// (`--alerts`, by pipeline); a spec's `notify:` belongs to a run.
+    static func raiseSlotRefused(_ db: Database, pipeline: String, slot: String, why: String, at now: Double) throws {
+        _ = try db.raiseAlert(.runFailed, run: nil, pipeline: pipeline, state: "refused",
+                              message: "the scheduled slot \(slot) could not start: \(why)",
+                              key: "\(pipeline)/\(slot)/run_failed", at: now)
     }
 
     /// Whether a failed insert is the unique index `runs_one_per_slot`

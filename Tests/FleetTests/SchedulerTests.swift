@@ -197,6 +197,14 @@ import Testing
         let refusals = try await s.engine.audit(run: nil, limit: 100).filter { $0.action == "schedule.refused" }
         #expect(refusals.count == 1)
         #expect(refusals.first?.detail?.contains("no file matches 'in/2026-12-02-emea.csv'") == true, "\(refusals)")
+        // No run exists to fail, so the slot itself raises run_failed, once.
+        let alerts = try await s.engine.alerts(run: nil, limit: 100).filter { $0.event == .runFailed }
+        #expect(alerts.count == 1, "\(alerts)")
+        #expect(alerts.first?.pipeline == "nightly" && alerts.first?.run == nil)
+        #expect(alerts.first?.message.contains("slot 2026-12-02T00:15:00Z could not start") == true, "\(alerts)")
+        #expect(alerts.first?.message.contains("in/2026-12-02-emea.csv") == true, "\(alerts)")
+        #expect(try await s.engine.schedulerPass().isEmpty)
+        #expect(try await s.engine.alerts(run: nil, limit: 100).filter { $0.event == .runFailed }.count == 1)
     }
 
     /// A backfill is one object: its slots start within --max-active, and
