@@ -301,7 +301,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // metrics on /metrics: the application's to set, once, before the server.
         RequestMetrics.bootstrap()
         let server = CoordinatorServer(service: engine, host: hp.host, port: hp.port, access: access, tls: tls,
-                                       publicHost: publicURL.flatMap { URL(string: $0)?.host }, logger: logger)
+                                       publicHost: publicURL.flatMap { URL(string: $0)?.host },
+                                       publicHTTPS: publicURL.flatMap { URL(string: $0)?.scheme?.lowercased() } == "https", logger: logger)
         // One ServiceGroup: event intake, the outbox dispatcher, the ticker,
         // then the HTTP API. SIGTERM or SIGINT shuts them down gracefully in
         // reverse order (the API first); the store is consistent at every

@@ -29,6 +29,7 @@ public struct CoordinatorServer: Service {
     private let hosts: AllowedHosts
     private let logger: Logger
     private let listening = ListeningPort()
+    private let publicHTTPS: Bool
 
     /// - Parameters:
     ///   - host: the address to listen on; the loopback interface unless the
@@ -41,9 +42,13 @@ public struct CoordinatorServer: Service {
     ///   - publicHost: the host name clients use when it is not the listen
     ///     address (`--public-url`); requests naming another Host are refused
     ///     (DNS rebinding), see `RequestOriginMiddleware`.
+    ///   - publicHTTPS: clients reach it over HTTPS (`--public-url https://…`,
+    ///     a TLS proxy in front): the dashboard's session cookie is `Secure`
+    ///     then too, as it is when the coordinator serves TLS itself.
     public init(service: any CoordinatorService, host: String = "127.0.0.1", port: Int = 8470,
                 token: String? = nil, access: Access? = nil, tls: TLSConfiguration? = nil,
-                publicHost: String? = nil, logger: Logger) {
+                publicHost: String? = nil, publicHTTPS: Bool = false, logger: Logger) {
+        self.publicHTTPS = publicHTTPS
         self.service = service
         self.host = host
         self.port = port
@@ -68,7 +73,7 @@ public struct CoordinatorServer: Service {
         router.add(middleware: RequestOriginMiddleware(hosts: hosts))
         let sessions = DashboardSessions()
         router.add(middleware: AuthMiddleware(access: access, service: service, logger: logger, sessions: sessions))
-        Routes(service: service, access: access, sessions: sessions, secureCookies: tls != nil).register(on: router)
+        Routes(service: service, access: access, sessions: sessions, secureCookies: tls != nil || publicHTTPS).register(on: router)
         let listening = self.listening
         let asked = port
         let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()

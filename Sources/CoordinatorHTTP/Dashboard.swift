@@ -162,7 +162,10 @@ public enum Dashboard {
         guard let viewer else { return "" }
         let base = "/runs/" + Routes.pathSegment(r.id) + "/"
         var b = ""
-        if viewer.canApprove, r.state == .awaitingApproval { b += form(base + "approve", viewer, "Approve") }
+        // Not to its submitter: the engine refuses self-approval (as the API does).
+        if viewer.canApprove, r.state == .awaitingApproval, r.submitterPrincipal == nil || r.submitterPrincipal != viewer.name {
+            b += form(base + "approve", viewer, "Approve")
+        }
         if viewer.canOperate, r.state == .failed { b += form(base + "retry", viewer, "Retry") }
         if viewer.canOperate, [.pending, .running, .awaitingApproval].contains(r.state) { b += form(base + "cancel", viewer, "Cancel") }
         return b.isEmpty ? "" : "<p class=\"actions\">\(b)</p>"

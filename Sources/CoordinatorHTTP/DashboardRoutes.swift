@@ -35,6 +35,8 @@ extension Routes {
             var principal: Principal?
             if let access {
                 guard !token.isEmpty, let found = access.identify("Bearer " + token) else {
+                    // As the API's 401s: guessing shows in the log (never the token).
+                    context.logger.notice("dashboard sign-in refused: no principal has that token")
                     return JSONResponse.html(Dashboard.signIn(signedInAs: nil, auth: true, problem: "No principal has that token."),
                                              status: .unauthorized)
                 }

@@ -104,7 +104,10 @@ struct Browser: Sendable {
             let page = try await browser.send("GET", "/runs/orders-failed", cookie: cookie)
             #expect(page.body.contains(#"action="/runs/orders-failed/retry""#), "\(page.body)")
             let csrf = try #require(page.csrf)
-            for form in [[:], ["csrf": ""], ["csrf": "x" + csrf.dropFirst()]] {
+            // A wrong token: the real one with its first character changed
+            // (never equal to it, whatever that character is).
+            let wrong = (csrf.first == "x" ? "y" : "x") + csrf.dropFirst()
+            for form in [[:], ["csrf": ""], ["csrf": wrong]] {
                 let refused = try await browser.send("POST", "/runs/orders-failed/retry", cookie: cookie, form: form)
                 #expect(refused.status == 403 && refused.body.contains("CSRF"), "\(form): \(refused.status)")
             }
