@@ -68,27 +68,6 @@ public struct GCReport: Codable, Sendable, Hashable {
 }
 
 /// Durations of the retention flags: a whole number and a unit, `90s`,
-/// `15m`, `2h`, `7d` (or `0s`: at once).
-public enum RetentionDuration {
-    /// Seconds, or nil when `text` is not such a duration.
-    public static func seconds(_ text: String) -> Double? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        guard let unit = t.last, let n = Int(t.dropLast()), n >= 0 else { return nil }
-        switch unit {
-        case "s": return Double(n)
-        case "m": return Double(n) * 60
-        case "h": return Double(n) * 3600
-        case "d": return Double(n) * 86400
-        default: return nil
-        }
-    }
-
-    /// `7d`, `2h`, `90s`: the largest unit that divides it.
-    public static func text(_ seconds: Double) -> String {
-        let s = Int(seconds)
-        if s > 0, s % 86400 == 0 { return "\(s / 86400)d" }
-        if s > 0, s % 3600 == 0 { return "\(s / 3600)h" }
-        if s > 0, s % 60 == 0 { return "\(s / 60)m" }
-        return "\(s)s"
-    }
-}
+/// `15m`, `2h`, `7d` (or `0s`: at once). The same text as the spec's
+/// durations (`SpecDuration`).
+public typealias RetentionDuration = DurationText

@@ -92,28 +92,7 @@ public struct DeadlineSpec: Sendable, Hashable {
 
 /// Durations in the spec: a whole number and s, m, h or d (90s, 10m, 2h, 7d),
 /// as the coordinator's own flags (`--keep-intermediate`) take them.
-public enum SpecDuration {
-    public static func seconds(_ text: String) -> Double? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        guard let unit = t.last, let n = Int(t.dropLast()), n >= 0 else { return nil }
-        switch unit {
-        case "s": return Double(n)
-        case "m": return Double(n) * 60
-        case "h": return Double(n) * 3600
-        case "d": return Double(n) * 86400
-        default: return nil
-        }
-    }
-
-    /// `10m`, `2h`, `90s`: the largest unit that divides it.
-    public static func text(_ seconds: Double) -> String {
-        let s = Int(seconds)
-        if s > 0, s % 86400 == 0 { return "\(s / 86400)d" }
-        if s > 0, s % 3600 == 0 { return "\(s / 3600)h" }
-        if s > 0, s % 60 == 0 { return "\(s / 60)m" }
-        return "\(s)s"
-    }
-}
+public typealias SpecDuration = DurationText
 
 extension SpecLoader {
     static let notifyKeys = ["webhook", "on", "format", "secret_env"]
