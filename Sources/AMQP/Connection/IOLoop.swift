@@ -470,15 +470,7 @@ final class IOLoop: @unchecked Sendable {
         returned.removeAll()
         nextSeq = 1
         lowestUnconfirmed = 1
-        var again = nackedPublishes
-        nackedPublishes.removeAll()
-        if config.resendUnconfirmed && closing == nil {
-            again += inFlight
-        } else {
-            for p in inFlight { p.continuation.resume(throwing: AMQPError.connectionLostBeforeConfirm) }
-        }
-        waiting = again + waiting[waitingHead...]
-        waitingHead = 0
+        let again = requeueForResend(inFlight)
         try c.openChannel(next)
         try c.enableConfirms(on: next)
         channelSwitchesBox.add(1, ordering: .relaxed)
@@ -578,6 +570,24 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
+    /// Puts the nacked publishes, then (when `resendUnconfirmed`, and not
+    /// closing) those still unconfirmed on the channel or connection being
+    /// left, ahead of the waiting ones; the unconfirmed ones otherwise fail.
+    /// What is sent again, in order.
+    @discardableResult
+    private func requeueForResend(_ inFlight: [PendingPublish]) -> [PendingPublish] {
+        var again = nackedPublishes
+        nackedPublishes.removeAll()
+        if config.resendUnconfirmed && closing == nil {
+            again += inFlight
+        } else {
+            for p in inFlight { p.continuation.resume(throwing: AMQPError.connectionLostBeforeConfirm) }
+        }
+        waiting = again + waiting[waitingHead...]
+        waitingHead = 0
+        return again
+    }
+
     // MARK: - Losing and regaining the connection
 
     private func connectionLost(_ error: Error) {
@@ -595,15 +605,7 @@ final class IOLoop: @unchecked Sendable {
         retiredChannels.removeAll()
         reopenAt = nil
         // Nacked publishes waiting to be sent again go first, whatever the policy.
-        var again = nackedPublishes
-        nackedPublishes.removeAll()
-        if config.resendUnconfirmed && closing == nil {
-            again += inFlight
-        } else {
-            for p in inFlight { p.continuation.resume(throwing: AMQPError.connectionLostBeforeConfirm) }
-        }
-        waiting = again + waiting[waitingHead...]
-        waitingHead = 0
+        requeueForResend(inFlight)
         reconnectAttempt = 0
         scheduleReconnect()
     }
