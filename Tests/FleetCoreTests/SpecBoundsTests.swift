@@ -33,6 +33,11 @@ import Testing
         #expect(errors.count == 1)
         #expect(errors.first?.contains("expands to more than 100000 YAML values") == true, "\(errors)")
         #expect(SpecSize.aliasOverflow(yaml) != nil)
+        // With a placeholder, the run parameters' header is read first (from
+        // the text as it is): bounded there too.
+        let withPlaceholder = specErrors(yaml + "# ${date}\n")
+        #expect(withPlaceholder.count == 1)
+        #expect(withPlaceholder.first?.contains("expands to more than 100000 YAML values") == true, "\(withPlaceholder)")
     }
 
     /// The event count agrees with the tree walk on ordinary documents: an

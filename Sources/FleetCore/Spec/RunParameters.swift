@@ -60,6 +60,9 @@ public struct SpecHeader: Sendable, Hashable {
     /// Reads `schedule:` and `params:` of a spec text (the rest is not
     /// checked here); errors with their positions.
     public static func read(yaml: String, file: String) throws(SpecErrors) -> SpecHeader {
+        // The same bound as `PipelineSpec.parse`, before Yams composes:
+        // this runs first, on the text with its placeholders.
+        if let at = SpecSize.aliasOverflow(yaml) { throw SpecErrors([SpecSize.overflowError(file: file, at: at)]) }
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch { throw SpecErrors([PipelineSpec.yamlError(error, file: file)]) }
         guard let root, let map = root.mapping else { return SpecHeader() }
