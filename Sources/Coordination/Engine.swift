@@ -82,8 +82,8 @@ public final class CoordinatorEngine: CoordinatorService, Sendable {
     /// `/metrics`' registry: this engine's own, not the process' (see `BisMetrics`).
     public let metrics = BisMetrics()
     /// The schedule periods `/metrics` shows, by pipeline, with the spec
-    /// text's SHA-256 they were computed from (Scheduler.swift).
-    let schedulePeriods = Mutex([String: (sha: String, seconds: Double)]())
+    /// text's SHA-256 they were computed from and when (Scheduler.swift).
+    let schedulePeriods = Mutex([String: (sha: String, seconds: Double, at: Double)]())
     /// The scheduler's own memory (Scheduler.swift): each pipeline's
     /// `last_slot` as this engine's last pass set it, and the spec versions
     /// (SHA-256) whose read error it has logged.

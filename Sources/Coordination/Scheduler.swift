@@ -95,22 +95,23 @@ extension CoordinatorEngine {
     /// `bis_pipeline_schedule_period_seconds` for each scheduled pipeline
     /// that is not paused, which the rule BisPipelineNoRecentSuccess reads
     /// (ops/prometheus/bis-rules.yml): the longest wait between two slots
-    /// over the next eight days (a MON-FRI schedule's is its weekend), so the
-    /// rule does not fire where the schedule itself pauses. Computed once
-    /// per pipeline version. The series goes when a pipeline is paused,
-    /// removed or unscheduled, so the rule stops watching it.
+    /// over the coming year (a MON-FRI schedule's is its weekend, a `1,15`
+    /// of the month's its 17 days), so the rule does not fire where the
+    /// schedule itself pauses. Computed again each hour and for each new
+    /// version; the series goes when a pipeline is paused, removed,
+    /// unscheduled or past its `end`, so the rule stops watching it.
     func publishSchedulePeriods(_ records: [PipelineRecord]) {
         let now = clock.now()
-        var current: [String: (sha: String, seconds: Double)] = [:]
+        var current: [String: (sha: String, seconds: Double, at: Double)] = [:]
         let known = schedulePeriods.withLock { $0 }
         for r in records where !r.paused {
-            if let cached = known[r.name], cached.sha == r.specSHA256 {
+            if let cached = known[r.name], cached.sha == r.specSHA256, now.timeIntervalSince1970 - cached.at < 3600 {
                 current[r.name] = cached
                 continue
             }
             guard let header = try? header(r), let schedule = header.schedule,
                   let seconds = Self.longestWait(schedule, after: now) else { continue }
-            current[r.name] = (r.specSHA256, seconds)
+            current[r.name] = (r.specSHA256, seconds, now.timeIntervalSince1970)
         }
         schedulePeriods.withLock { $0 = current }
         for name in Set(known.keys).subtracting(current.keys) { metrics.setSchedulePeriod(pipeline: name, seconds: nil) }
@@ -136,11 +137,12 @@ extension CoordinatorEngine {
     }
 
     /// The longest gap between consecutive slots from the first after `now`
-    /// through eight days later (and the one after those); nil when the
-    /// schedule has fewer than two slots left.
+    /// through a year later (at most 20,000 slots: a dense schedule's gaps
+    /// are short anyway), and the one after those; nil when the schedule
+    /// has fewer than two slots left (past or near its `end`).
     static func longestWait(_ schedule: ScheduleSpec, after now: Date) -> Double? {
         guard let first = schedule.next(after: now) else { return nil }
-        var slots = schedule.slots(from: first.instant, through: first.instant.addingTimeInterval(8 * 86400), limit: 20_000)
+        var slots = schedule.slots(from: first.instant, through: first.instant.addingTimeInterval(366 * 86400), limit: 20_000)
         if let last = slots.last, let after = schedule.next(after: last.instant) { slots.append(after) }
         guard slots.count >= 2 else { return nil }
         return zip(slots, slots.dropFirst()).map { $1.instant.timeIntervalSince($0.instant) }.max()
@@ -251,6 +253,8 @@ extension CoordinatorEngine {
                                 UPDATE schedule_slots SET state = 'refused', message = ?, checked_at = ?
                                 WHERE pipeline = ? AND slot = ? AND state IN ('queued', 'waiting_for_input')
                                 """, [why, now, name, slot])
+                            // Another coordinator's pass may have settled the slot first.
+                            guard db.changesCount > 0 else { return true }
                             try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
                                          detail: "\(name) slot \(slot): \(why)", at: now)
                             try Self.raiseSlotRefused(db, pipeline: name, slot: slot, why: why, at: now)
@@ -275,6 +279,7 @@ extension CoordinatorEngine {
                         UPDATE schedule_slots SET state = 'refused', message = ? WHERE pipeline = ? AND slot = ?
                         AND state IN ('queued', 'waiting_for_input')
                         """, [message, name, slot])
+                    guard db.changesCount > 0 else { return }
                     try db.audit(actor: Self.schedulerName, action: "schedule.refused", run: nil,
                                  detail: "\(name) slot \(slot): \(message)", at: now)
                     try Self.raiseSlotRefused(db, pipeline: name, slot: slot, why: message, at: now)

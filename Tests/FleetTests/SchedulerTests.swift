@@ -123,6 +123,18 @@ import Testing
         #expect(list.first?.lastRunState == .running)
     }
 
+    /// The period the rule BisPipelineNoRecentSuccess reads: the longest
+    /// wait between slots over the coming year, none after the schedule's end.
+    @Test func theSchedulePeriodIsTheLongestWaitAhead() throws {
+        let now = try #require(SlotText.parseUTC("2026-02-03T00:00:00Z"))
+        let twiceAMonth = ScheduleSpec(cron: try CronExpression("0 0 1,15 * *"))
+        #expect(CoordinatorEngine.longestWait(twiceAMonth, after: now) == Double(17 * 86400))   // the 15th to the 1st, in a 31-day month
+        let monthly = ScheduleSpec(cron: try CronExpression("0 0 1 * *"))
+        #expect(CoordinatorEngine.longestWait(monthly, after: now) == Double(31 * 86400))
+        let ended = ScheduleSpec(cron: try CronExpression("0 0 * * *"), endDay: LocalDay.parse("2026-01-31"))
+        #expect(CoordinatorEngine.longestWait(ended, after: now) == nil)
+    }
+
     @Test func versionsPauseTriggerAndRemove() async throws {
         let s = try Self.setup(catchup: "latest", now: "2026-11-09T12:00:00Z")
         defer { try? FileManager.default.removeItem(atPath: s.dir) }
@@ -138,9 +150,10 @@ import Testing
         #expect(try await s.engine.pipeline("nightly", version: nil).versions == [1, 2])
 
         // /metrics' schedule period (the rule BisPipelineNoRecentSuccess):
-        // a MON-FRI schedule waits three days over the weekend.
+        // a MON-FRI schedule waits three days over the weekend, and an hour
+        // more over the weekend Helsinki's clocks go back (October 2027).
         await s.engine.schedulerPass()
-        #expect(try await s.engine.prometheusText().contains("bis_pipeline_schedule_period_seconds{pipeline=\"nightly\"} 259200"))
+        #expect(try await s.engine.prometheusText().contains("bis_pipeline_schedule_period_seconds{pipeline=\"nightly\"} 262800"))
         let paused = try await s.engine.changePipeline("nightly", .pause, as: Self.caller)
         #expect(paused.paused && paused.nextSlot == nil)
         s.clock.advance(by: 2 * 86400)
