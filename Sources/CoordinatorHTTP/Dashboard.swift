@@ -162,8 +162,9 @@ public enum Dashboard {
         guard let viewer else { return "" }
         let base = "/runs/" + Routes.pathSegment(r.id) + "/"
         var b = ""
-        // Not to its submitter: the engine refuses self-approval (as the API does).
-        if viewer.canApprove, r.state == .awaitingApproval, r.submitterPrincipal == nil || r.submitterPrincipal != viewer.name {
+        // Not to its submitter, whom the API refuses unless --allow-self-approval.
+        if viewer.canApprove, r.state == .awaitingApproval,
+           viewer.selfApprovalAllowed || r.submitterPrincipal == nil || r.submitterPrincipal != viewer.name {
             b += form(base + "approve", viewer, "Approve")
         }
         if viewer.canOperate, r.state == .failed { b += form(base + "retry", viewer, "Retry") }

@@ -10,6 +10,8 @@ struct DashboardViewer: Sendable {
     let csrf: String
     let canOperate: Bool
     let canApprove: Bool
+    /// `--allow-self-approval`: the run's submitter may approve it too.
+    var selfApprovalAllowed = false
 }
 
 extension Dashboard {

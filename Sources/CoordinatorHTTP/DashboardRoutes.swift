@@ -27,7 +27,7 @@ extension Routes {
             JSONResponse.html(Dashboard.signIn(signedInAs: context.session?.name, auth: access != nil))
         }
         router.get("/pipelines") { [service] _, context -> Response in
-            JSONResponse.html(try await Dashboard.pipelinesPage(from: service, viewer: Self.viewer(context)))
+            JSONResponse.html(try await Dashboard.pipelinesPage(from: service, viewer: viewer(context)))
         }
         router.post("/signin") { [access, sessions, secureCookies] request, context -> Response in
             let fields = try await Self.form(request)
@@ -94,9 +94,10 @@ extension Routes {
     }
 
     /// What the pages show a request: its session's name, CSRF token and roles.
-    static func viewer(_ context: CoordinatorContext) -> DashboardViewer? {
+    func viewer(_ context: CoordinatorContext) -> DashboardViewer? {
         context.session.map {
-            DashboardViewer(name: $0.name, csrf: $0.csrf, canOperate: $0.allows(.operate), canApprove: $0.allows(.approve))
+            DashboardViewer(name: $0.name, csrf: $0.csrf, canOperate: $0.allows(.operate), canApprove: $0.allows(.approve),
+                            selfApprovalAllowed: access?.allowSelfApproval ?? true)
         }
     }
 

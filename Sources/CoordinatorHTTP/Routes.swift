@@ -155,10 +155,10 @@ struct Routes: Sendable {
             return try JSONResponse.encode(try await service.lineageImpact(file))
         }
         router.get("/") { _, context -> Response in
-            try await dashboard("/", viewer: Self.viewer(context))
+            try await dashboard("/", viewer: viewer(context))
         }
         router.get("/runs/:id") { _, context -> Response in
-            try await dashboard("/runs/" + (try context.parameters.require("id")), viewer: Self.viewer(context))
+            try await dashboard("/runs/" + (try context.parameters.require("id")), viewer: viewer(context))
         }
         // The engine renders its own registry; another service (a fake) its
         // snapshot through this server's (histograms stay empty there).

@@ -9,11 +9,13 @@ import GRDB
 // each writes its alert in the transaction that records what it found.
 
 extension CoordinatorEngine {
-    /// Where a run's deadline is measured from: a registered pipeline's
-    /// run's slot (its logical time: a nightly run caught up at noon is late
-    /// at once), an ad-hoc run's submit time.
+    /// Where a run's deadline is measured from: a scheduled run's slot (its
+    /// logical time: a nightly run caught up at noon is late at once); the
+    /// submit time of any other run (`bis submit`, `bis trigger`, a
+    /// backfill: re-running an old slot on purpose is not late).
     func deadlineBase(_ run: RunRecord) -> Double {
-        run.slot.flatMap { SlotText.parseUTC($0) }?.timeIntervalSince1970 ?? run.submittedAt
+        guard run.trigger == "schedule" else { return run.submittedAt }
+        return run.slot.flatMap { SlotText.parseUTC($0) }?.timeIntervalSince1970 ?? run.submittedAt
     }
 
     /// The run's deadline (seconds since 1970), nil when its spec has none;

@@ -74,7 +74,9 @@ public struct DeadlineSpec: Sendable, Hashable {
     /// The deadline for a run whose base (its slot, or its submit time for
     /// an ad-hoc run) is `base` (seconds since 1970): the earlier of
     /// `base + within` and `by` on the base's local date in `timeZone`. A
-    /// `by` that falls in a daylight-saving gap moves to the first time after it.
+    /// `by` that falls in a daylight-saving gap moves on by the gap's length
+    /// (02:30 on a day the clock jumps from 02:00 to 03:00 is 03:30), as
+    /// Foundation's calendar places it.
     public func due(base: Double, timeZone: TimeZone = TimeZone(identifier: "UTC")!) -> Double? {
         var candidates: [Double] = []
         if let w = withinSeconds { candidates.append(base + w) }
