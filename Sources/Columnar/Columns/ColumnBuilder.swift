@@ -29,6 +29,24 @@ public struct ColumnBuilder: Sendable {
         }
     }
 
+    /// Makes room for `n` values in all, string bytes sized by the average
+    /// length of the values held so far (nothing for strings while empty),
+    /// and the null mask only once a null has come: one allocation in place
+    /// of the repeated doubling that appending would do.
+    public mutating func reserveCapacity(toHold n: Int) {
+        guard n > count else { return }
+        switch type.storage {
+        case .int64: i64.reserveCapacity(n)
+        case .int32: i32.reserveCapacity(n)
+        case .double: f64.reserveCapacity(n)
+        case .bool: bools.reserveCapacity(n)
+        case .bytes:
+            let perValue = count > 0 ? (strings.bytes.count + count - 1) / count : 0
+            strings.reserveCapacity(values: n, bytes: perValue * n + perValue * n / 32)
+        }
+        if hasNulls { validity.reserveCapacity(n) }
+    }
+
     /// Empties the builder but keeps its buffers, so the next row group
     /// reuses the memory of the last (once the built column is released).
     public mutating func removeAll() {

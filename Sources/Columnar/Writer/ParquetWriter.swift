@@ -65,6 +65,20 @@ public final class ParquetWriter {
         }
     }
 
+    /// A hint that about `rows` more rows will come: sizes the buffers of
+    /// the row group in progress once, for as many of them as it will hold
+    /// (by `rowGroupRows`, and by `rowGroupBytes` at the bytes per row
+    /// buffered so far), so they are not grown by doubling, copied and
+    /// touched again on the way. Call it after the first rows are appended;
+    /// the file written is the same with or without it.
+    public func reserve(rows: Int) {
+        guard !finished, bufferedRows > 0, rows > 0 else { return }
+        let perRow = max(1, bufferedBytes / bufferedRows)
+        let byBytes = options.rowGroupBytes / perRow + options.rowGroupBytes / perRow / 32 + 1
+        let target = min(options.rowGroupRows, byBytes, bufferedRows + rows)
+        for i in builders.indices { builders[i].reserveCapacity(toHold: target) }
+    }
+
     static func estimatedBytes(_ batch: ColumnBatch) -> Int {
         batch.columns.reduce(0) { total, column in
             let values: Int

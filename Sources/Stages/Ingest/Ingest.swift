@@ -85,6 +85,11 @@ final class IngestRun {
     var rows = 0
     private(set) var rowsRead: Int64 = 0
     private(set) var rowsWritten: Int64 = 0
+    /// How far the parse has come through the shard's bytes: (read, all).
+    /// After the first batch it sizes the writer's row group for the rows
+    /// the rest of the shard will bring (see `ParquetWriter.reserve`).
+    var progress: (() -> (read: Int64, all: Int64))?
+    private var sized = false
 
     static func validate(_ source: IngestSource, file: String) throws {
         guard !source.columns.isEmpty else {
@@ -184,6 +189,19 @@ final class IngestRun {
         for c in fields.indices { sinks[c].reset() }
         rowsWritten += Int64(rows)
         rows = 0
+        if !sized {
+            sized = true
+            sizeWriter()
+        }
+    }
+
+    /// Tells the writer how many more rows to expect, projected from the
+    /// rows and bytes of the first batch (2% over, so the row group does not
+    /// need a second allocation for a slightly longer tail).
+    private func sizeWriter() {
+        guard let (read, all) = progress?(), read > 0, all > read else { return }
+        let more = Double(all - read) / Double(read) * Double(rowsWritten) * 1.02
+        writer.reserve(rows: Int(min(more, Double(Int32.max))) + 1)
     }
 
     /// The batch's columns exist only in this call, so the sinks' buffers are
