@@ -27,7 +27,7 @@ public final class ParquetWriter {
         self.options = options
         encoder = try ChunkEncoder(options: options)
         sink = try AtomicFileSink(path: path)
-        builders = schema.fields.map { ColumnBuilder($0.type) }
+        builders = schema.fields.map { BuilderPool.shared.take($0.type) }
         try sink.write(Array("PAR1".utf8))
     }
 
@@ -128,9 +128,11 @@ public final class ParquetWriter {
             try sink.write(Array("PAR1".utf8))
             let bytes = sink.offset
             let digest = try sink.commit()
+            releaseBuilders()
             return WriteResult(path: sink.finalPath, sha256: digest, rows: totalRows, bytes: bytes)
         } catch {
             sink.abandon()
+            releaseBuilders()
             throw error
         }
     }
@@ -139,6 +141,16 @@ public final class ParquetWriter {
     public func abandon() {
         finished = true
         sink.abandon()
+        releaseBuilders()
+    }
+
+    /// Hands the builders' buffers to the next writer (see `BuilderPool`).
+    private func releaseBuilders() {
+        guard !builders.isEmpty else { return }
+        var spare: [ColumnBuilder] = []
+        swap(&spare, &builders)
+        for i in spare.indices { spare[i].removeAll() }
+        BuilderPool.shared.give(spare)
     }
 
     // MARK: - Footer

@@ -75,6 +75,8 @@ final class IngestRun {
     let sinks: UnsafeMutablePointer<ColumnSink>
     /// `_source_line` of each row of the batch in progress.
     private let lines: UnsafeMutablePointer<Int64>
+    /// The array `lines` is copied into for the writer, reused batch after batch.
+    private var linesOut: [Int64] = []
     /// `_source_file` for a full batch, built once: every row of a shard has the same file.
     private var fullBatchFiles: Column?
     let fields: [Field]
@@ -209,7 +211,9 @@ final class IngestRun {
     private func appendBatch() throws {
         var columns = try fields.indices.map { try sinks[$0].column(fields[$0].type) }
         columns.append(try fileColumn(rows))
-        columns.append(try Column(.int64, .int64(Array(UnsafeBufferPointer(start: lines, count: rows)))))
+        linesOut.removeAll(keepingCapacity: true)
+        linesOut.append(contentsOf: UnsafeBufferPointer(start: lines, count: rows))
+        columns.append(try Column(.int64, .int64(linesOut)))
         try writer.append(try ColumnBatch(schema: schema, columns: columns))
     }
 
