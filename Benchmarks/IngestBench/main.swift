@@ -1,9 +1,11 @@
-// Release-built driver for ops/bench/ingest: ingests one CSV file (one
+// Release-built driver for ops/bench/ingest: ingests CSV files (one
 // process, one thread) with the TPC-H lineitem schema and prints one JSON
 // line with rows, wall and CPU seconds, output bytes and peak RSS.
-//   bis-bench-ingest INPUT.csv OUTPUT_DIR [--shard-size BYTES]
-// With --shard-size the file is planned into shards and each is ingested in
-// turn (same thread), which also times the planner's pass.
+//   bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES]
+// With several inputs each file is one shard, ingested in turn into
+// OUTPUT_DIR/file-<i> (one ingest per file, as a worker runs one task per
+// shard). With --shard-size each file is planned into shards and each is
+// ingested in turn (same thread), which also times the planner's pass.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,13 +27,17 @@ func usage() -> (cpu: Double, maxRSSKiB: Int) {
 }
 
 let args = CommandLine.arguments
-guard args.count >= 3 else {
-    print("usage: bis-bench-ingest INPUT.csv OUTPUT_DIR [--shard-size BYTES]")
+var positional = Array(args.dropFirst())
+var shardSize: Int64? = nil
+if let i = positional.firstIndex(of: "--shard-size"), i + 1 < positional.count {
+    shardSize = Int64(positional[i + 1])
+    positional.removeSubrange(i...(i + 1))
+}
+guard positional.count >= 2 else {
+    print("usage: bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES]")
     exit(2)
 }
-let input = args[1], outDir = args[2]
-var shardSize: Int64? = nil
-if args.count >= 5, args[3] == "--shard-size" { shardSize = Int64(args[4]) }
+let inputs = Array(positional.dropLast()), outDir = positional.last!
 
 let money = ColumnType.decimal(precision: 15, scale: 2)
 let lineitem = [
@@ -43,23 +49,28 @@ let lineitem = [
 ]
 let source = IngestSource(format: .csv, columns: lineitem, header: true)
 
-var st = stat()
-guard stat(input, &st) == 0 else { fatalError("cannot stat \(input)") }
 let t0 = seconds()
 let (c0, _) = usage()
-var shards = [Shard(path: input)]
 var planSeconds = 0.0
-if let shardSize {
-    shards = try planShards(path: input, size: Int64(st.st_size), shardSize: shardSize, source: source)
-    planSeconds = seconds() - t0
-}
-var rows: Int64 = 0, bytes: Int64 = 0, quarantined: Int64 = 0
-for (i, shard) in shards.enumerated() {
-    let r = try ingest(shard: shard, source: source, outputDir: outDir + (shards.count > 1 ? "/shard-\(i)" : ""))
-    rows += r.rowsWritten
-    bytes += r.chunk.bytes
-    quarantined += r.rowsQuarantined
+var rows: Int64 = 0, bytes: Int64 = 0, quarantined: Int64 = 0, shardCount = 0
+for (f, input) in inputs.enumerated() {
+    var st = stat()
+    guard stat(input, &st) == 0 else { fatalError("cannot stat \(input)") }
+    var shards = [Shard(path: input)]
+    if let shardSize {
+        let p0 = seconds()
+        shards = try planShards(path: input, size: Int64(st.st_size), shardSize: shardSize, source: source)
+        planSeconds += seconds() - p0
+    }
+    let fileDir = outDir + (inputs.count > 1 ? "/file-\(f)" : "")
+    for (i, shard) in shards.enumerated() {
+        let r = try ingest(shard: shard, source: source, outputDir: fileDir + (shards.count > 1 ? "/shard-\(i)" : ""))
+        rows += r.rowsWritten
+        bytes += r.chunk.bytes
+        quarantined += r.rowsQuarantined
+    }
+    shardCount += shards.count
 }
 let wall = seconds() - t0
 let (c1, rss) = usage()
-print("{\"rows\": \(rows), \"quarantined\": \(quarantined), \"seconds\": \(wall), \"cpu_seconds\": \(c1 - c0), \"bytes\": \(bytes), \"max_rss_kib\": \(rss), \"shards\": \(shards.count), \"plan_seconds\": \(planSeconds)}")
+print("{\"rows\": \(rows), \"quarantined\": \(quarantined), \"seconds\": \(wall), \"cpu_seconds\": \(c1 - c0), \"bytes\": \(bytes), \"max_rss_kib\": \(rss), \"shards\": \(shardCount), \"files\": \(inputs.count), \"plan_seconds\": \(planSeconds)}")

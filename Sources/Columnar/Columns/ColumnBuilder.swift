@@ -2,7 +2,7 @@
 /// and by the reader to assemble pages. Only the array for the type's
 /// storage is used.
 public struct ColumnBuilder: Sendable {
-    public let type: ColumnType
+    public private(set) var type: ColumnType
     private(set) var i64: [Int64] = []
     private(set) var i32: [Int32] = []
     private(set) var f64: [Double] = []
@@ -27,6 +27,38 @@ public struct ColumnBuilder: Sendable {
         case .bool: bools.reserveCapacity(n)
         case .bytes: strings.reserveCapacity(values: n, bytes: 0)
         }
+    }
+
+    /// Makes room for `n` values in all, string bytes sized by the average
+    /// length of the values held so far (nothing for strings while empty),
+    /// and the null mask only once a null has come: one allocation in place
+    /// of the repeated doubling that appending would do.
+    public mutating func reserveCapacity(toHold n: Int) {
+        guard n > count else { return }
+        switch type.storage {
+        case .int64: i64.reserveCapacity(n)
+        case .int32: i32.reserveCapacity(n)
+        case .double: f64.reserveCapacity(n)
+        case .bool: bools.reserveCapacity(n)
+        case .bytes:
+            let perValue = count > 0 ? (strings.bytes.count + count - 1) / count : 0
+            strings.reserveCapacity(values: n, bytes: perValue * n + perValue * n / 32)
+        }
+        if hasNulls { validity.reserveCapacity(n) }
+    }
+
+    /// Bytes of capacity the buffers hold (what a spare builder keeps alive).
+    var capacityBytes: Int {
+        i64.capacity * 8 + i32.capacity * 4 + f64.capacity * 8 + bools.capacity + validity.capacity
+            + strings.offsets.capacity * MemoryLayout<Int>.stride + strings.bytes.capacity
+    }
+
+    /// The emptied builder's buffers for a column of `type`, which must have
+    /// the same storage.
+    mutating func reuse(for type: ColumnType) {
+        precondition(type.storage == self.type.storage, "column storage mismatch")
+        removeAll()
+        self.type = type
     }
 
     /// Empties the builder but keeps its buffers, so the next row group

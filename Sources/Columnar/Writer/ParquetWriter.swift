@@ -27,7 +27,7 @@ public final class ParquetWriter {
         self.options = options
         encoder = try ChunkEncoder(options: options)
         sink = try AtomicFileSink(path: path)
-        builders = schema.fields.map { ColumnBuilder($0.type) }
+        builders = schema.fields.map { BuilderPool.shared.take($0.type) }
         try sink.write(Array("PAR1".utf8))
     }
 
@@ -63,6 +63,20 @@ public final class ParquetWriter {
                 try flushRowGroup()
             }
         }
+    }
+
+    /// A hint that about `rows` more rows will come: sizes the buffers of
+    /// the row group in progress once, for as many of them as it will hold
+    /// (by `rowGroupRows`, and by `rowGroupBytes` at the bytes per row
+    /// buffered so far), so they are not grown by doubling, copied and
+    /// touched again on the way. Call it after the first rows are appended;
+    /// the file written is the same with or without it.
+    public func reserve(rows: Int) {
+        guard !finished, bufferedRows > 0, rows > 0 else { return }
+        let perRow = max(1, bufferedBytes / bufferedRows)
+        let byBytes = options.rowGroupBytes / perRow + options.rowGroupBytes / perRow / 32 + 1
+        let target = min(options.rowGroupRows, byBytes, bufferedRows + rows)
+        for i in builders.indices { builders[i].reserveCapacity(toHold: target) }
     }
 
     static func estimatedBytes(_ batch: ColumnBatch) -> Int {
@@ -114,9 +128,11 @@ public final class ParquetWriter {
             try sink.write(Array("PAR1".utf8))
             let bytes = sink.offset
             let digest = try sink.commit()
+            releaseBuilders()
             return WriteResult(path: sink.finalPath, sha256: digest, rows: totalRows, bytes: bytes)
         } catch {
             sink.abandon()
+            releaseBuilders()
             throw error
         }
     }
@@ -125,6 +141,16 @@ public final class ParquetWriter {
     public func abandon() {
         finished = true
         sink.abandon()
+        releaseBuilders()
+    }
+
+    /// Hands the builders' buffers to the next writer (see `BuilderPool`).
+    private func releaseBuilders() {
+        guard !builders.isEmpty else { return }
+        var spare: [ColumnBuilder] = []
+        swap(&spare, &builders)
+        for i in spare.indices { spare[i].removeAll() }
+        BuilderPool.shared.give(spare)
     }
 
     // MARK: - Footer

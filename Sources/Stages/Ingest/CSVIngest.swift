@@ -144,6 +144,10 @@ struct CSVIngest {
         guard let layout = try fieldLayout() else { return }
         let end = shard.byteRange?.upperBound ?? Int64.max
         let reader = try openReader(at: layout.start, limit: end)
+        var st = stat()
+        let size = stat(shard.path, &st) == 0 ? Int64(st.st_size) : 0
+        let all = min(end, size) - layout.start
+        run.progress = { (reader.offset - layout.start, all) }
         let expected = layout.fieldMap.count
         let scanner = CSVScanner(delimiter: source.delimiter, quote: source.quote, capacity: expected + 1)
         defer { scanner.deallocate() }

@@ -36,6 +36,20 @@ struct ColumnSink {
     private(set) var bytesCapacity: Int
     private(set) var count = 0
     private(set) var hasNulls = false
+    /// The arrays the last batch was copied into, refilled in place for the
+    /// next (unshared again once the writer has copied the batch), so each
+    /// batch does not allocate and fault in fresh memory.
+    private var out = Outputs()
+
+    struct Outputs {
+        var int64: [Int64] = []
+        var int32: [Int32] = []
+        var double: [Double] = []
+        var bool: [Bool] = []
+        var offsets: [Int] = []
+        var bytes: [UInt8] = []
+        var validity: [Bool] = []
+    }
 
     init(_ field: Field, capacity: Int) {
         switch field.type {
@@ -148,24 +162,29 @@ struct ColumnSink {
         if count > rows { count = rows }
     }
 
-    /// The batch's values as a Column (copied out, so the buffers are reused).
-    func column(_ type: ColumnType) throws -> Column {
+    /// The batch's values as a Column (copied out, so the buffers are
+    /// reused; the arrays copied into are reused too, see `out`).
+    mutating func column(_ type: ColumnType) throws -> Column {
+        func refill<T>(_ array: inout [T], _ p: UnsafeMutablePointer<T>, _ n: Int) -> [T] {
+            array.removeAll(keepingCapacity: true)
+            array.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+            return array
+        }
         let v: ColumnValues
         switch kind {
         case .int64, .timestamp, .decimal:
-            v = .int64(Array(UnsafeBufferPointer(start: values.assumingMemoryBound(to: Int64.self), count: count)))
+            v = .int64(refill(&out.int64, values.assumingMemoryBound(to: Int64.self), count))
         case .double:
-            v = .double(Array(UnsafeBufferPointer(start: values.assumingMemoryBound(to: Double.self), count: count)))
+            v = .double(refill(&out.double, values.assumingMemoryBound(to: Double.self), count))
         case .int32, .date:
-            v = .int32(Array(UnsafeBufferPointer(start: values.assumingMemoryBound(to: Int32.self), count: count)))
+            v = .int32(refill(&out.int32, values.assumingMemoryBound(to: Int32.self), count))
         case .bool:
-            v = .bool(Array(UnsafeBufferPointer(start: values.assumingMemoryBound(to: Bool.self), count: count)))
+            v = .bool(refill(&out.bool, values.assumingMemoryBound(to: Bool.self), count))
         case .string:
-            v = .bytes(try StringColumn(
-                offsets: Array(UnsafeBufferPointer(start: offsets, count: count + 1)),
-                bytes: Array(UnsafeBufferPointer(start: bytes, count: offsets[count]))))
+            v = .bytes(try StringColumn(offsets: refill(&out.offsets, offsets, count + 1),
+                                        bytes: refill(&out.bytes, bytes, offsets[count])))
         }
-        let mask = hasNulls ? Array(UnsafeBufferPointer(start: validity, count: count)) : nil
+        let mask = hasNulls ? refill(&out.validity, validity, count) : nil
         return try Column(type, v, validity: mask)
     }
 

@@ -75,6 +75,8 @@ final class IngestRun {
     let sinks: UnsafeMutablePointer<ColumnSink>
     /// `_source_line` of each row of the batch in progress.
     private let lines: UnsafeMutablePointer<Int64>
+    /// The array `lines` is copied into for the writer, reused batch after batch.
+    private var linesOut: [Int64] = []
     /// `_source_file` for a full batch, built once: every row of a shard has the same file.
     private var fullBatchFiles: Column?
     let fields: [Field]
@@ -85,6 +87,11 @@ final class IngestRun {
     var rows = 0
     private(set) var rowsRead: Int64 = 0
     private(set) var rowsWritten: Int64 = 0
+    /// How far the parse has come through the shard's bytes: (read, all).
+    /// After the first batch it sizes the writer's row group for the rows
+    /// the rest of the shard will bring (see `ParquetWriter.reserve`).
+    var progress: (() -> (read: Int64, all: Int64))?
+    private var sized = false
 
     static func validate(_ source: IngestSource, file: String) throws {
         guard !source.columns.isEmpty else {
@@ -184,6 +191,19 @@ final class IngestRun {
         for c in fields.indices { sinks[c].reset() }
         rowsWritten += Int64(rows)
         rows = 0
+        if !sized {
+            sized = true
+            sizeWriter()
+        }
+    }
+
+    /// Tells the writer how many more rows to expect, projected from the
+    /// rows and bytes of the first batch (2% over, so the row group does not
+    /// need a second allocation for a slightly longer tail).
+    private func sizeWriter() {
+        guard let (read, all) = progress?(), read > 0, all > read else { return }
+        let more = Double(all - read) / Double(read) * Double(rowsWritten) * 1.02
+        writer.reserve(rows: Int(min(more, Double(Int32.max))) + 1)
     }
 
     /// The batch's columns exist only in this call, so the sinks' buffers are
@@ -191,7 +211,9 @@ final class IngestRun {
     private func appendBatch() throws {
         var columns = try fields.indices.map { try sinks[$0].column(fields[$0].type) }
         columns.append(try fileColumn(rows))
-        columns.append(try Column(.int64, .int64(Array(UnsafeBufferPointer(start: lines, count: rows)))))
+        linesOut.removeAll(keepingCapacity: true)
+        linesOut.append(contentsOf: UnsafeBufferPointer(start: lines, count: rows))
+        columns.append(try Column(.int64, .int64(linesOut)))
         try writer.append(try ColumnBatch(schema: schema, columns: columns))
     }
 
