@@ -121,6 +121,8 @@ extension CoordinatorEngine {
             if stage == .validate, var fused = try fusedConsolidate(run: producer["run"], index: producer["idx"],
                                                                     follower: producer["id"], db) {
                 fused.inputs = node.inputs
+                // Its folder is the one validate's files lie in: removed with them.
+                fused.removedAt = node.removedAt
                 node.inputs = [fused]
             }
         }
@@ -134,7 +136,8 @@ extension CoordinatorEngine {
     /// sha256 and no bytes, path the fused execution's folder, named
     /// "consolidate of partition N (fused into validate, not written)",
     /// rows consolidate's rows out, produced by consolidate's execution; its
-    /// inputs are validate's (the partition's normalize chunks).
+    /// inputs are validate's (the partition's normalize chunks); removed
+    /// (`removedAt`) when validate's chunk is, the folder they share.
     static func fusedConsolidate(run: String, index: Int, follower: String, _ db: Database) throws -> LineageNode? {
         guard let leader = try Row.fetchOne(db, sql: """
             SELECT x.id, x.worker, x.attempt, x.rows_out FROM tasks t JOIN executions x ON x.id = t.winner
