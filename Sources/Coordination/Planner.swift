@@ -102,7 +102,7 @@ extension CoordinatorEngine {
         if spec.consolidate != nil {
             if counts[.consolidate].total == 0 {
                 let all = try winnersOutputs(run: run.id, stage: .normalize, kinds: [.data], db)
-                let fused = fusesValidate(spec)
+                let fused = try fusesValidate(spec, db, now: now)
                 for p in 0..<partitions {
                     try plan(run, spec, .consolidate, index: p, inputs: all.filter { $0.1.partition == p },
                              fused: fused ? [.validate] : [], label: "consolidate of partition \(p)", db, now: now, effects: &effects)
@@ -110,7 +110,7 @@ extension CoordinatorEngine {
                 return false
             }
             // A fused consolidate's commit records its validate too (Intake,
-            // `commitFollowers`): validate is planned here only after an
+            // `commitFollower`): validate is planned here only after an
             // unfused consolidate (or a worker that did not fuse).
             if counts[.consolidate].succeeded > counts[.validate].total {
                 for row in try Row.fetchAll(db, sql: """
@@ -134,14 +134,23 @@ extension CoordinatorEngine {
     }
 
     /// Whether a partition's validate runs inside its consolidate's task
-    /// (`TaskMessage.fused`). Not when fusion is off, nor when the spec's
+    /// (`TaskMessage.fused`). Not when fusion is off; nor when the spec's
     /// `timeouts:` bound only one of the two stages (each keeps its own
-    /// bound then; with both bounded the fused task gets their sum).
-    func fusesValidate(_ spec: PipelineSpec) -> Bool {
+    /// bound then; with both bounded the fused task gets their sum); nor when
+    /// a live worker that takes consolidate does not take validate (its
+    /// `--stages`, from its heartbeats): validate never runs on a worker told
+    /// not to run it. With no live worker known yet, fused.
+    func fusesValidate(_ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
         guard options.fuseStages, spec.consolidate != nil else { return false }
-        guard let t = spec.timeouts else { return true }
-        return (t.seconds(for: .consolidate) == nil) == (t.seconds(for: .validate) == nil)
+        if let t = spec.timeouts, (t.seconds(for: .consolidate) == nil) != (t.seconds(for: .validate) == nil) { return false }
+        let live = try String.fetchAll(db, sql: "SELECT stages FROM workers WHERE state = 'running' AND last_seen > ?",
+                                       arguments: [now - Self.liveWorkerSeconds])
+        return live.map { Set($0.split(separator: ",").map(String.init)) }
+            .allSatisfy { !$0.contains(Stage.consolidate.rawValue) || $0.contains(Stage.validate.rawValue) }
     }
+
+    /// A worker heard from this recently counts as live when deciding fusion.
+    static let liveWorkerSeconds: Double = 60
 
     /// The quality gate over the whole run (`GateDecision`): a failed gate
     /// fails the run, nothing published; then publish. Complete when publish

@@ -291,6 +291,36 @@ import WorkerRuntime
         }
     }
 
+    @Test func aLiveWorkerThatTakesConsolidateButNotValidateKeepsThemUnfused() async throws {
+        let (_, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath)
+        defer { fleet.cancel() }
+        let noValidate = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: Stage.allCases.filter { $0 != .validate },
+                                     concurrency: 1, identity: WorkerIdentity(id: "test:novalidate", host: "test", pid: 2, version: "test"),
+                                     logger: Logger(label: "test.novalidate"))
+        let working = Task { try await noValidate.run() }
+        defer { working.cancel() }
+        let db = try Self.reader(fleet.root)
+        for _ in 0..<300 {
+            let known = try await db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM workers WHERE id = 'test:novalidate'") ?? 0 }
+            if known > 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let done = try await Self.runOrders(fleet)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        try await db.read { db in
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate'", arguments: [done.id]) {
+                #expect(try WireCoding.decode(TaskMessage.self, from: [UInt8](body)).fused == nil)
+            }
+            let sent = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM outbox o JOIN tasks t ON t.id = o.task WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [done.id])
+            #expect(sent == 4)
+        }
+        noValidate.drain()
+        await fleet.stop()
+    }
+
     static func executions(_ db: Database, _ run: String, _ stage: String, _ idx: Int) throws -> [String] {
         try String.fetchAll(db, sql: """
             SELECT x.state FROM executions x JOIN tasks t ON t.id = x.task WHERE t.run = ? AND t.stage = ? AND t.idx = ? ORDER BY x.state
