@@ -39,6 +39,9 @@ public struct CoordinatorOptions: Sendable {
     public var schedulerInterval: Duration? = .seconds(5)
     /// Alert routing, sending and watching (`--alerts`, `--queue-stall`; docs/alerts.md).
     public var alerts = AlertOptions()
+    /// Run a partition's consolidate and validate as one task (README, "Where
+    /// the code differs from DESIGN.md"); false plans them as two tasks.
+    public var fuseStages = true
 
     public init(policy: RetryPolicy = .standard, workerQuietAfterSeconds: Double = 10, intakeBatch: Int = 1000,
                 dispatchBatch: Int = 1000, clock: any WallClock = SystemClock(), inputRoots: InputRoots? = nil,

@@ -294,10 +294,81 @@ extension CoordinatorEngine {
                                            at: now, db)
         effects.taskDurations.append(max(0, finish.finishedAt - e.startedAt.timeIntervalSince1970))
         effects.handoffLatencies.append(max(0, now - task.plannedAt))
-        if let pipeline = try String.fetchOne(db, sql: "SELECT pipeline FROM runs WHERE id = ? AND kind = 'pipeline'", arguments: [e.run]) {
+        let pipeline = try String.fetchOne(db, sql: "SELECT pipeline FROM runs WHERE id = ? AND kind = 'pipeline'", arguments: [e.run])
+        if let pipeline {
             effects.rows.append(CommittedRows(pipeline: pipeline, stage: e.stage, rowsIn: e.rowsIn, rowsOut: e.rowsOut,
                                               rowsQuarantined: e.rowsQuarantined))
         }
+        for f in e.followers ?? [] {
+            guard try commitFollower(f, of: e, leader: task, finish: finish, db, now: now) else { continue }
+            if let pipeline {
+                effects.rows.append(CommittedRows(pipeline: pipeline, stage: f.stage, rowsIn: f.rowsIn, rowsOut: f.rowsOut,
+                                                  rowsQuarantined: f.rowsQuarantined))
+            }
+        }
+        return true
+    }
+
+    /// The execution id a fused follower stage's record gets: the fused
+    /// execution's, `.<stage>` appended (cut to the id limit).
+    static func followerExecution(_ execution: String, _ stage: Stage) -> String {
+        let suffix = "." + stage.rawValue
+        return String(execution.prefix(FleetIDs.maximumIDLength - suffix.count)) + suffix
+    }
+
+    /// A fused task's follower stage (`TaskMessage.fused`), recorded in the
+    /// leader's commit transaction as a task of its own, so that everything
+    /// reading that stage's tasks (the gate, publish's inputs, status, the
+    /// report, lineage, OpenLineage) sees it as if it had run alone: a task
+    /// row created and committed at once, the leader's inputs as its inputs,
+    /// its winner an execution of its own (`followerExecution`: same worker,
+    /// attempt and times as the fused one, the follower's rows and result)
+    /// that wrote the follower's outputs (files in the fused execution's
+    /// folder). Only validate after consolidate is accepted; nothing is
+    /// recorded when the follower's task exists already (an unfused one was
+    /// planned). Returns whether it was recorded.
+    private func commitFollower(_ f: FollowerResult, of e: TaskEvent, leader: TaskRecord, finish: StateMachine.Finish,
+                                _ db: Database, now: Double) throws -> Bool {
+        guard leader.stage == .consolidate, f.stage == .validate else {
+            logger.warning("a fused result of a stage that is not fused there was ignored",
+                           metadata: ["task.stage": "\(leader.stage.rawValue)", "follower.stage": "\(f.stage.rawValue)"])
+            return false
+        }
+        guard try TaskRecord.fetch(db, run: e.run, stage: f.stage, index: e.index) == nil else { return false }
+        // Its message as an unfused task's would be (never sent): the leader's, for this stage.
+        var body = Data()
+        if let leaderBody = try Data.fetchOne(db, sql: "SELECT body FROM tasks WHERE id = ?", arguments: [leader.id]),
+           var message = try? WireCoding.decode(TaskMessage.self, from: [UInt8](leaderBody)) {
+            message.stage = f.stage
+            message.fused = nil
+            message.parameters["timeout_seconds"] = nil
+            message.parameters["fused_in"] = FleetIDs.taskID(run: e.run, stage: leader.stage, index: e.index)
+            body = Data(try WireCoding.encode(message))
+        }
+        let label = leader.label.replacingOccurrences(of: "\(leader.stage.rawValue) of", with: "\(f.stage.rawValue) of")
+        let id = try StateMachine.createTask(run: e.run, stage: f.stage, index: e.index,
+                                             maxAttempts: options.policy.maxAttempts(for: f.stage), body: body, label: label,
+                                             at: leader.plannedAt, db)
+        try db.run("INSERT OR IGNORE INTO task_inputs(task, chunk) SELECT ?, chunk FROM task_inputs WHERE task = ?", [id, leader.id])
+        let execution = Self.followerExecution(e.execution, f.stage)
+        try StateMachine.createExecution(execution, task: id, attempt: e.attempt, worker: e.worker,
+                                         deliveryCount: e.deliveryCount, startedAt: e.startedAt.timeIntervalSince1970, db)
+        var own = finish
+        own.rowsIn = f.rowsIn
+        own.rowsOut = f.rowsOut
+        own.rowsQuarantined = f.rowsQuarantined
+        try StateMachine.finishExecution(execution, .succeed, own, db)
+        try StateMachine.commitWinner(id, execution: execution, result: f.result, at: now, db)
+        for c in f.outputs {
+            let chunk = try db.chunkID(c, run: e.run)
+            try db.run("INSERT OR IGNORE INTO edges(chunk, execution, direction) VALUES (?, ?, 'out')", [chunk, execution])
+        }
+        try db.run("""
+            INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
+            """, [execution, id])
+        try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
+                     detail: "\(f.stage.rawValue)/\(e.index) execution \(execution) (fused in \(leader.stage.rawValue)/\(e.index) execution \(e.execution))",
+                     at: now)
         return true
     }
 

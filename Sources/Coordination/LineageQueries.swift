@@ -118,9 +118,40 @@ extension CoordinatorEngine {
             let inputs = try Int64.fetchAll(db, sql: "SELECT chunk FROM edges WHERE execution = ? AND direction = 'in' ORDER BY chunk",
                                             arguments: [producer["id"] as String])
             node.inputs = try inputs.map { try trace(chunk: $0, db, memo: &memo, depth: depth + 1) }
+            if stage == .validate, var fused = try fusedConsolidate(run: producer["run"], index: producer["idx"],
+                                                                    follower: producer["id"], db) {
+                fused.inputs = node.inputs
+                // Its folder is the one validate's files lie in: removed with them.
+                fused.removedAt = node.removedAt
+                node.inputs = [fused]
+            }
         }
         memo[chunk] = node
         return node
+    }
+
+    /// A validate that ran fused in its partition's consolidate task
+    /// (`Intake.followerExecution`): consolidate's step of the trace, which
+    /// wrote no chunk of its own. Shown as a node of kind `data` with no
+    /// sha256 and no bytes, path the fused execution's folder, named
+    /// "consolidate of partition N (fused into validate, not written)",
+    /// rows consolidate's rows out, produced by consolidate's execution; its
+    /// inputs are validate's (the partition's normalize chunks); removed
+    /// (`removedAt`) when validate's chunk is, the folder they share.
+    static func fusedConsolidate(run: String, index: Int, follower: String, _ db: Database) throws -> LineageNode? {
+        guard let leader = try Row.fetchOne(db, sql: """
+            SELECT x.id, x.worker, x.attempt, x.rows_out FROM tasks t JOIN executions x ON x.id = t.winner
+            WHERE t.run = ? AND t.stage = 'consolidate' AND t.idx = ? AND t.state = 'succeeded'
+            """, arguments: [run, index]),
+            Self.followerExecution(leader["id"], .validate) == follower
+        else { return nil }
+        let execution: String = leader["id"]
+        return LineageNode(
+            kind: .data, path: "runs/\(run)/consolidate/\(index)/\(execution)", sha256: "", rows: leader["rows_out"] ?? 0, bytes: 0,
+            name: "consolidate of partition \(index) (fused into validate, not written)",
+            producedBy: .init(run: run, stage: .consolidate, task: FleetIDs.taskID(run: run, stage: .consolidate, index: index),
+                              execution: execution, worker: leader["worker"], attempt: leader["attempt"]),
+            inputs: [])
     }
 
     /// Every run that read the file (by absolute path or by sha256), with the

@@ -27,7 +27,9 @@ extension CoordinatorEngine {
     ///
     /// - a shard's normalize as soon as its ingest committed (no barrier);
     /// - consolidate of every partition once every normalize committed (the shuffle's barrier);
-    /// - a partition's validate as soon as its consolidate committed;
+    /// - a partition's validate as soon as its consolidate committed; by default
+    ///   fused into the consolidate task (`fusesValidate`), committed with it
+    ///   (Intake, `commitFollower`), so planned here only when unfused;
     /// - the quality gate over every partition's validate result, then publish;
     /// - report after publish; deliver after report, once approved when the spec asks for approval;
     /// - the run succeeds when its last task committed.
@@ -100,12 +102,16 @@ extension CoordinatorEngine {
         if spec.consolidate != nil {
             if counts[.consolidate].total == 0 {
                 let all = try winnersOutputs(run: run.id, stage: .normalize, kinds: [.data], db)
+                let fused = try fusesValidate(spec, db, now: now)
                 for p in 0..<partitions {
                     try plan(run, spec, .consolidate, index: p, inputs: all.filter { $0.1.partition == p },
-                             label: "consolidate of partition \(p)", db, now: now, effects: &effects)
+                             fused: fused ? [.validate] : [], label: "consolidate of partition \(p)", db, now: now, effects: &effects)
                 }
                 return false
             }
+            // A fused consolidate's commit records its validate too (Intake,
+            // `commitFollower`): validate is planned here only after an
+            // unfused consolidate (or a worker that did not fuse).
             if counts[.consolidate].succeeded > counts[.validate].total {
                 for row in try Row.fetchAll(db, sql: """
                     SELECT c.idx, c.winner FROM tasks c WHERE c.run = ? AND c.stage = 'consolidate' AND c.state = 'succeeded'
@@ -126,6 +132,25 @@ extension CoordinatorEngine {
         }
         return counts[.validate].total == partitions && counts[.validate].succeeded == partitions
     }
+
+    /// Whether a partition's validate runs inside its consolidate's task
+    /// (`TaskMessage.fused`). Not when fusion is off; nor when the spec's
+    /// `timeouts:` bound only one of the two stages (each keeps its own
+    /// bound then; with both bounded the fused task gets their sum); nor when
+    /// a live worker that takes consolidate does not take validate (its
+    /// `--stages`, from its heartbeats): validate never runs on a worker told
+    /// not to run it. With no live worker known yet, fused.
+    func fusesValidate(_ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
+        guard options.fuseStages, spec.consolidate != nil else { return false }
+        if let t = spec.timeouts, (t.seconds(for: .consolidate) == nil) != (t.seconds(for: .validate) == nil) { return false }
+        let live = try String.fetchAll(db, sql: "SELECT stages FROM workers WHERE state = 'running' AND last_seen > ?",
+                                       arguments: [now - Self.liveWorkerSeconds])
+        return live.map { Set($0.split(separator: ",").map(String.init)) }
+            .allSatisfy { !$0.contains(Stage.consolidate.rawValue) || $0.contains(Stage.validate.rawValue) }
+    }
+
+    /// A worker heard from this recently counts as live when deciding fusion.
+    static let liveWorkerSeconds: Double = 60
 
     /// The quality gate over the whole run (`GateDecision`): a failed gate
     /// fails the run, nothing published; then publish. Complete when publish
@@ -213,15 +238,20 @@ extension CoordinatorEngine {
     /// Adds a task in state `planned`, its inputs for the lineage, and its
     /// message to the outbox.
     func plan(_ run: RunRecord, _ spec: PipelineSpec?, _ stage: Stage, index: Int, inputs: [(Int64, ChunkRef)],
-              shard: ShardRef? = nil, parameters: [String: String] = [:], label: String,
+              shard: ShardRef? = nil, parameters: [String: String] = [:], fused: [Stage] = [], label: String,
               _ db: Database, now: Double, effects: inout IntakeEffects) throws {
         let specRef = spec == nil ? nil : SpecRef(text: run.specText, sha256: run.specSHA256, file: run.specFile,
                                                   directory: run.specDirectory, allowedRoots: run.allowedRoots)
         var parameters = parameters
         // The stage's timeout (spec `timeouts:`): the worker stops an execution past it.
-        if let seconds = spec?.timeouts?.seconds(for: stage) { parameters["timeout_seconds"] = String(Int(seconds)) }
+        // A fused task: the sum of its stages' (`fusesValidate` fuses only when each has one, or none has).
+        if let seconds = spec?.timeouts?.seconds(for: stage) {
+            let total = fused.reduce(seconds) { $0 + (spec?.timeouts?.seconds(for: $1) ?? 0) }
+            parameters["timeout_seconds"] = String(Int(total))
+        }
         let message = TaskMessage(run: run.id, stage: stage, index: index, attempt: 1, spec: specRef,
-                                  inputs: inputs.map(\.1), shard: shard, parameters: parameters)
+                                  inputs: inputs.map(\.1), shard: shard, parameters: parameters,
+                                  fused: fused.isEmpty ? nil : fused)
         let task = try StateMachine.createTask(run: run.id, stage: stage, index: index, maxAttempts: options.policy.maxAttempts(for: stage),
                                                body: Data(try WireCoding.encode(message)), label: label, at: now, db)
         for (chunk, _) in inputs {

@@ -104,8 +104,11 @@ extension TaskEvent {
         try FleetIDs.check(run, field: "run")
         try FleetIDs.check(execution, field: "execution")
         try FleetIDs.check(index: index)
-        for (i, output) in outputs.enumerated() {
-            let field = "outputs[\(i)].path"
+        let all = outputs.enumerated().map { ("outputs[\($0.offset)].path", $0.element) }
+            + (followers ?? []).enumerated().flatMap { f in
+                f.element.outputs.enumerated().map { ("followers[\(f.offset)].outputs[\($0.offset)].path", $0.element) }
+            }
+        for (field, output) in all {
             if output.kind == .delivery, output.path.hasPrefix("/") {
                 if output.path.split(separator: "/").contains("..") || output.path.utf8.contains(0) {
                     throw MessageFieldError(field: field, value: output.path, problem: "contains '..' or a NUL byte")

@@ -19,9 +19,15 @@ public struct TaskMessage: Codable, Sendable, Hashable {
     /// `approved_at`, report's `summary` (a `RunSummary` as JSON), publish's
     /// `retention`.
     public var parameters: [String: String]
+    /// Stages fused into this task, run after `stage` in the same execution
+    /// on its output without writing it (today: `[.validate]` on a
+    /// consolidate task). Each reports its own result in the event's
+    /// `followers`. Absent (nil) in an unfused task and in older messages.
+    public var fused: [Stage]?
 
     public init(run: String, stage: Stage, index: Int, attempt: Int, spec: SpecRef?, inputs: [ChunkRef] = [],
-                shard: ShardRef? = nil, parameters: [String: String] = [:]) {
+                shard: ShardRef? = nil, parameters: [String: String] = [:], fused: [Stage]? = nil) {
+        self.fused = fused
         self.run = run
         self.stage = stage
         self.index = index
@@ -90,10 +96,15 @@ public struct TaskEvent: Codable, Sendable, Hashable {
     /// Stage-specific result as JSON text: validate's `ValidateResult`,
     /// publish's versions, deliver's receipt.
     public var result: String?
+    /// A fused task's follower stages' own results (see `TaskMessage.fused`),
+    /// in order; the fields above are the leading stage's. Absent (nil) for
+    /// an unfused task and from older workers.
+    public var followers: [FollowerResult]?
 
     public init(kind: Kind, task: TaskMessage, execution: String, worker: WorkerIdentity, deliveryCount: Int,
                 startedAt: Date, finishedAt: Date? = nil, outputs: [ChunkRef] = [], rowsIn: Int64 = 0, rowsOut: Int64 = 0,
-                rowsQuarantined: Int64 = 0, failure: TaskFailure? = nil, result: String? = nil) {
+                rowsQuarantined: Int64 = 0, failure: TaskFailure? = nil, result: String? = nil, followers: [FollowerResult]? = nil) {
+        self.followers = followers
         self.kind = kind
         self.run = task.run
         self.stage = task.stage
@@ -113,6 +124,28 @@ public struct TaskEvent: Codable, Sendable, Hashable {
     }
 
     public var taskID: String { FleetIDs.taskID(run: run, stage: stage, index: index) }
+}
+
+/// One fused follower stage's own result in its task's `succeeded` event:
+/// what an unfused task of that stage would have reported.
+public struct FollowerResult: Codable, Sendable, Hashable {
+    public var stage: Stage
+    /// Files it wrote (in the fused execution's folder), with their kinds.
+    public var outputs: [ChunkRef]
+    public var rowsIn: Int64
+    public var rowsOut: Int64
+    public var rowsQuarantined: Int64
+    public var result: String?
+
+    public init(stage: Stage, outputs: [ChunkRef] = [], rowsIn: Int64 = 0, rowsOut: Int64 = 0, rowsQuarantined: Int64 = 0,
+                result: String? = nil) {
+        self.stage = stage
+        self.outputs = outputs
+        self.rowsIn = rowsIn
+        self.rowsOut = rowsOut
+        self.rowsQuarantined = rowsQuarantined
+        self.result = result
+    }
 }
 
 /// A worker's liveness report, every few seconds.

@@ -138,6 +138,18 @@ public struct FaultSwitch: Sendable, Hashable {
         return nil
     }
 
+    /// Whether a rule aims at one of `task`'s fused follower stages
+    /// (`TaskMessage.fused`): the worker then runs the task unfused, so the
+    /// fault meets that stage's own task.
+    public func targetsFollower(of task: TaskMessage) -> Bool {
+        (task.fused ?? []).contains { stage in
+            var own = task
+            own.stage = stage
+            own.fused = nil
+            return rules.contains { $0.matches(own) }
+        }
+    }
+
     /// The crash or failure `task` meets, if any.
     public func fault(for task: TaskMessage) -> Action? {
         rules.first { r in

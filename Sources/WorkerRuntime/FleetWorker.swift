@@ -207,11 +207,16 @@ public final class FleetWorker: Service, Sendable {
 
     private func handle(_ delivery: InboundTask, execution: String) async {
         defer { slots.release() }
-        guard let task = delivery.task else {
+        guard var message = delivery.task else {
             logger.warning("rejecting an unreadable task message", metadata: ["error": .string(delivery.decodeError ?? "?")])
             try? await delivery.nack(requeue: false)
             return
         }
+        // A test fault aimed at a stage fused into this task: run it unfused,
+        // so that the fault meets that stage's own task, as without fusion
+        // (the coordinator plans it once this one commits without it).
+        if fault?.targetsFollower(of: message) == true { message.fused = nil }
+        let task = message
         let log = Self.logger(logger, task: task, execution: execution)
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }
         // Its ids become folder names: a malformed one is refused before
@@ -275,7 +280,7 @@ public final class FleetWorker: Service, Sendable {
             event = TaskEvent(kind: .succeeded, task: task, execution: execution, worker: identity,
                               deliveryCount: delivery.deliveryCount, startedAt: startedAt, finishedAt: Date(),
                               outputs: o.outputs, rowsIn: o.rowsIn, rowsOut: o.rowsOut, rowsQuarantined: o.rowsQuarantined,
-                              result: o.result)
+                              result: o.result, followers: o.followers)
             log.info("task succeeded", metadata: ["task.rows_out": .stringConvertible(o.rowsOut)])
         } catch {
             event = TaskEvent(kind: .failed, task: task, execution: execution, worker: identity,

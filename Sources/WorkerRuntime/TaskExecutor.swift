@@ -20,8 +20,13 @@ public struct TaskOutcome: Sendable, Hashable {
     /// Stage-specific JSON text (validate's result, publish's versions,
     /// deliver's receipt, consolidate's duplicate count).
     public var result: String?
+    /// A fused task's follower stages' own results (`TaskMessage.fused`);
+    /// nil for an unfused task.
+    public var followers: [FollowerResult]?
 
-    public init(outputs: [ChunkRef] = [], rowsIn: Int64 = 0, rowsOut: Int64 = 0, rowsQuarantined: Int64 = 0, result: String? = nil) {
+    public init(outputs: [ChunkRef] = [], rowsIn: Int64 = 0, rowsOut: Int64 = 0, rowsQuarantined: Int64 = 0, result: String? = nil,
+                followers: [FollowerResult]? = nil) {
+        self.followers = followers
         self.outputs = outputs
         self.rowsIn = rowsIn
         self.rowsOut = rowsOut
@@ -214,6 +219,21 @@ public final class TaskExecutor: Sendable {
         let partitions = spec.consolidate?.partitions ?? 1
         guard p >= 0, p < partitions else { throw TaskFailure(.permanent, "partition \(p) is outside 0..<\(partitions)") }
         let chunks = try inputs(task, .data)
+        if let fused = task.fused, !fused.isEmpty {
+            guard fused == [.validate] else {
+                throw TaskFailure(.permanent, "this worker fuses only validate into consolidate, not \(fused.map(\.rawValue))")
+            }
+            // validate's files carry validate's own metadata, as an unfused validate's would.
+            let validateMetadata = [KeyValue("bis.stage", Stage.validate.rawValue), KeyValue("bis.run", task.run),
+                                    KeyValue("bis.index", String(task.index))]
+            let (first, second) = try StageInvocation.consolidateAndValidate(spec, partition: p, chunks: chunks, outputDir: dir,
+                                                                            validateMetadata: validateMetadata)
+            var o = outcome(first)
+            let v = outcome(second)
+            o.followers = [FollowerResult(stage: .validate, outputs: v.outputs, rowsIn: v.rowsIn, rowsOut: v.rowsOut,
+                                          rowsQuarantined: v.rowsQuarantined, result: v.result)]
+            return o
+        }
         guard !chunks.isEmpty else { return TaskOutcome(result: #"{"duplicatesRemoved":0}"#) }
         return outcome(try StageInvocation.consolidate(spec, partition: p, chunks: chunks, outputDir: dir, metadata: metadata(task)))
     }

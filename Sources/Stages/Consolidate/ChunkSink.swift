@@ -1,11 +1,18 @@
 import Columnar
 
+/// Where a stage's sorted or validated batches go, in order: a `ChunkSink`
+/// writing chunks, or a fused follower stage (validate's `ValidateWriter`
+/// inside consolidate, see `consolidate(…, into:)`).
+public protocol BatchSink: AnyObject {
+    func append(_ batch: ColumnBatch) throws
+}
+
 /// Writes a stream of batches as numbered chunks of at most `rowsPerChunk`
 /// rows (`<prefix>-00000.parquet`, `-00001`, …). Row groups are cut by rows
 /// only (the byte limit is lifted), so the files are a function of the row
 /// sequence alone, however the stream was batched: the same rows give
 /// byte-identical chunks.
-final class ChunkSink {
+final class ChunkSink: BatchSink {
     private let directory: String
     private let prefix: String
     private let schema: Schema

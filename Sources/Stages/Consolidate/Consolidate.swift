@@ -57,6 +57,33 @@ public func consolidate(
     inputChunks: [String], partitionBy: [String], sortBy: [String], dedupe: DedupeRule?,
     outputDir: String, metadata: [KeyValue] = [], options: ConsolidateOptions = ConsolidateOptions()
 ) throws -> ConsolidateResult {
+    var sink: ChunkSink?
+    do {
+        let r = try consolidate(inputChunks: inputChunks, partitionBy: partitionBy, sortBy: sortBy, dedupe: dedupe,
+                                outputDir: outputDir, options: options) { schema in
+            let s = ChunkSink(directory: outputDir, prefix: "consolidated", schema: schema,
+                              rowsPerChunk: options.rowsPerChunk, rowGroupRows: options.rowGroupRows,
+                              compression: options.compression, metadata: metadata)
+            sink = s
+            return s
+        }
+        return ConsolidateResult(chunks: try sink?.finish() ?? [], rowsIn: r.rowsIn, rowsOut: r.rowsOut,
+                                 duplicatesRemoved: r.duplicatesRemoved, spilledRuns: r.spilledRuns, schema: r.schema)
+    } catch {
+        sink?.abandon()
+        throw error
+    }
+}
+
+/// `consolidate`, its sorted rows handed to the sink `open` makes (given the
+/// output schema, called once, not at all when there are no inputs) instead
+/// of written as chunks: how a fused validate takes them (`ValidateWriter`).
+/// The result lists no chunks; the caller finishes (or abandons) its sink.
+/// The batches come in sort order, at most one merge batch at a time.
+public func consolidate(
+    inputChunks: [String], partitionBy: [String], sortBy: [String], dedupe: DedupeRule?,
+    outputDir: String, options: ConsolidateOptions = ConsolidateOptions(), into open: (Schema) throws -> any BatchSink
+) throws -> ConsolidateResult {
     guard options.rowsPerChunk > 0, options.rowGroupRows > 0, options.memoryBudgetBytes > 0, options.mergeFanIn >= 2 else {
         throw OperatorError.invalidSetting(
             "consolidate: rowsPerChunk, rowGroupRows and memoryBudgetBytes must be positive and mergeFanIn at least 2")
@@ -99,12 +126,10 @@ public func consolidate(
     let keyIndices = sortBy.map { schema.index(of: $0)! }
     let sorter = ExternalSorter(schema: schema, keyIndices: keyIndices,
                                 budgetBytes: options.memoryBudgetBytes, tempDir: spillDir, fanIn: options.mergeFanIn)
-    let sink = ChunkSink(directory: outputDir, prefix: "consolidated", schema: schema,
-                         rowsPerChunk: options.rowsPerChunk, rowGroupRows: options.rowGroupRows,
-                         compression: options.compression, metadata: metadata)
+    let sink = try open(schema)
     var rowsIn: Int64 = 0, rowsOut: Int64 = 0
     var ordinal = 0, next = 0
-    do {
+    do {   // the caller abandons its sink on an error
         for path in inputChunks {
             try ExecutionCancellation.check()   // a stage timeout: stop between chunks
             try ParquetReader(path: path).forEachRowGroup { raw in
@@ -125,12 +150,8 @@ public func consolidate(
             }
         }
         try sorter.finish(into: sink)
-        let chunks = try sink.finish()
-        return ConsolidateResult(chunks: chunks, rowsIn: rowsIn, rowsOut: rowsOut,
+        return ConsolidateResult(chunks: [], rowsIn: rowsIn, rowsOut: rowsOut,
                                  duplicatesRemoved: rowsIn - rowsOut, spilledRuns: sorter.spilledRuns, schema: schema)
-    } catch {
-        sink.abandon()
-        throw error
     }
 }
 

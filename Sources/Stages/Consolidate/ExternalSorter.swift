@@ -79,7 +79,7 @@ final class ExternalSorter {
     }
 
     /// Writes every row in key order to `sink`.
-    func finish(into sink: ChunkSink) throws {
+    func finish(into sink: some BatchSink) throws {
         if runs.isEmpty {
             let sorted = try takeSorted()
             var start = 0

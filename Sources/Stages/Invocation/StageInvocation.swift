@@ -189,6 +189,48 @@ extension StageInvocation {
         return out
     }
 
+    /// consolidate and validate of one partition as one task (a fused
+    /// task): consolidate's sorted rows go straight into validate's checks
+    /// and writers (`ValidateWriter`), so no `consolidated-*` chunk is
+    /// written. Validate's files (`validated-NNNNN.parquet`,
+    /// `quarantine.parquet`, its result and partials) land in `outputDir`
+    /// as `validate` writes them, with `validateMetadata`. Returns each
+    /// logical stage's own result: consolidate's has no outputs.
+    public static func consolidateAndValidate(_ spec: PipelineSpec, partition p: Int, chunks: [String], outputDir: String,
+                                              validateMetadata: [KeyValue])
+        throws -> (consolidate: StageInvocationResult, validate: StageInvocationResult) {
+        guard let c = SpecOperators.consolidate(spec) else {
+            throw StageInvocationError("\(spec.file): the spec has no consolidate section")
+        }
+        let settings = SpecOperators.validate(spec)
+        var writer: ValidateWriter?
+        let r: ValidateResult
+        let merged: ConsolidateResult
+        do {
+            merged = try Stages.consolidate(inputChunks: chunks, partitionBy: c.partitionBy, sortBy: c.sortBy, dedupe: c.dedupe,
+                                            outputDir: outputDir, options: c.options) { schema in
+                let w = try ValidateWriter(schema: schema, rules: settings.rules, partition: p, outputDir: outputDir,
+                                           summaries: settings.summaries, metadata: validateMetadata, options: settings.options,
+                                           source: "consolidate of partition \(p)")
+                writer = w
+                return w
+            }
+            // No inputs: validate of nothing, as an unfused validate of no chunks.
+            r = try writer?.finish() ?? Stages.validate(inputChunks: [], rules: settings.rules, partition: p, outputDir: outputDir,
+                                                        summaries: settings.summaries, metadata: validateMetadata,
+                                                        options: settings.options)
+        } catch {
+            writer?.abandon()
+            throw error
+        }
+        var first = StageInvocationResult()
+        first.rowsIn = merged.rowsIn
+        first.rowsOut = merged.rowsOut
+        first.duplicatesRemoved = merged.duplicatesRemoved
+        first.result = #"{"duplicatesRemoved":\#(merged.duplicatesRemoved)}"#
+        return (first, try validateOutputs(r, partition: p, outputDir: outputDir))
+    }
+
     /// validate: one partition against the spec's row rules
     /// (`validated-NNNNN.parquet`, `quarantine.parquet`), and its result and
     /// the summaries' partial aggregates written beside them.
@@ -197,6 +239,11 @@ extension StageInvocation {
         let settings = SpecOperators.validate(spec)
         let r = try Stages.validate(inputChunks: chunks, rules: settings.rules, partition: p, outputDir: outputDir,
                                     summaries: settings.summaries, metadata: metadata, options: settings.options)
+        return try validateOutputs(r, partition: p, outputDir: outputDir)
+    }
+
+    /// Validate's result as outputs: its chunks, and its result and partials written beside them.
+    static func validateOutputs(_ r: ValidateResult, partition p: Int, outputDir: String) throws -> StageInvocationResult {
         var out = StageInvocationResult()
         out.outputs = r.chunks.map { StageOutput($0, kind: .data, partition: p) }
         if let q = r.quarantine { out.outputs.append(StageOutput(q, kind: .quarantine, partition: p)) }

@@ -64,73 +64,122 @@ public func validate(
                               rules: rules.map { RuleResult(name: $0.name, failed: 0, examples: []) },
                               chunks: [], quarantine: nil, summaries: [])
     }
-    let schema = try unifiedSchema(inputChunks)
-    let compiled = try rules.map { try CompiledRule($0, schema: schema) }
-    for c in options.exampleColumns { _ = try schema.requireColumn(c, "validate example columns") }
-    var partials = try summaries.map { s in
-        (s.name, try PartialAggregate(groupBy: s.groupBy, aggregates: SpecOperators.aggregateColumns(s), schema: schema))
-    }
-    var counts = [Int64](repeating: 0, count: compiled.count)
-    var examples = [[FailureExample]](repeating: [], count: compiled.count)
-    let fileIndex = schema.index(of: Provenance.file), lineIndex = schema.index(of: Provenance.line)
-    let shown = compiled.map { rule in
-        var names = options.exampleColumns
-        for c in rule.columns where !names.contains(c) { names.append(c) }
-        return names.map { schema.index(of: $0)! }
-    }
-
-    let outputSchema = options.keepProvenance ? schema : Provenance.stripped(schema)
-    let outputColumns = outputSchema.fields.map { schema.index(of: $0.name)! }
-    let sink = ChunkSink(directory: outputDir, prefix: "validated", schema: outputSchema, rowsPerChunk: options.rowsPerChunk,
-                         rowGroupRows: options.rowGroupRows, compression: options.compression, metadata: metadata)
-    var writerOptions = WriterOptions()
-    writerOptions.compression = options.compression
-    writerOptions.keyValueMetadata = metadata
-    let quarantine = ValidateQuarantine(path: outputDir + "/quarantine.parquet", options: writerOptions)
-    var rowsIn: Int64 = 0, passed: Int64 = 0, failed: Int64 = 0
+    let writer = try ValidateWriter(schema: try unifiedSchema(inputChunks), rules: rules, partition: partition,
+                                    outputDir: outputDir, summaries: summaries, metadata: metadata, options: options)
     do {
         for path in inputChunks {
+            writer.source = path
             try ParquetReader(path: path).forEachRowGroup { raw in
-                let batch = try ColumnBatch(schema: schema, columns: raw.columns)
-                rowsIn += Int64(batch.rowCount)
-                var failedRules = [[Int]](repeating: [], count: batch.rowCount)
-                for (k, rule) in compiled.enumerated() {
-                    let rows: [Int]
-                    do {
-                        rows = try rule.failures(batch)
-                    } catch {
-                        throw OperatorError.input(path: path, .invalidSetting("validate rule '\(rule.name)': \(error)"))
-                    }
-                    counts[k] += Int64(rows.count)
-                    for r in rows {
-                        failedRules[r].append(k)
-                        if examples[k].count < options.examplesPerRule {
-                            examples[k].append(FailureExample(
-                                values: shown[k].map { i in
-                                    ExampleValue(column: schema.fields[i].name,
-                                                 value: batch.columns[i].isNull(r) ? nil : RowText.value(batch.columns[i], row: r))
-                                },
-                                reason: rule.reason(batch, row: r)))
-                        }
-                    }
-                }
-                var mask = [Bool](repeating: true, count: batch.rowCount)
-                for r in 0..<batch.rowCount where !failedRules[r].isEmpty {
-                    mask[r] = false
-                    failed += 1
-                    try quarantine.add(file: fileIndex.flatMap { batch.columns[$0].scalar(at: r) },
-                                       line: lineIndex.flatMap { batch.columns[$0].scalar(at: r) },
-                                       rule: failedRules[r].map { compiled[$0].name }.joined(separator: "; "),
-                                       reason: failedRules[r].map { compiled[$0].reason(batch, row: r) }.joined(separator: "; "),
-                                       row: RowText.json(batch, row: r))
-                }
-                let good = Gather.batch(batch, mask: mask)
-                passed += Int64(good.rowCount)
-                try sink.append(outputColumns.count == schema.fields.count
-                                ? good : try ColumnBatch(schema: outputSchema, columns: outputColumns.map { good.columns[$0] }))
-                for i in partials.indices { try partials[i].1.add(good) }
+                try writer.append(try ColumnBatch(schema: writer.schema, columns: raw.columns))
             }
         }
+        return try writer.finish()
+    } catch {
+        writer.abandon()
+        throw error
+    }
+}
+
+/// Validate's checks and writers over a stream of batches: what `validate`
+/// does with each row group of its chunks, and what a fused consolidate
+/// hands its sorted batches to (`consolidate(…, into:)`), so consolidate's
+/// output is never written as chunks and read back. Writes
+/// `validated-NNNNN.parquet` and `quarantine.parquet` into `outputDir` as
+/// `validate` does; the same batches (however cut) give the same files.
+/// Memory: the batch, the writers' row groups, and each unique rule's keys.
+public final class ValidateWriter: BatchSink {
+    public let schema: Schema
+    /// Where the batches come from, named in a rule's error (a chunk path,
+    /// or the fused consolidate's partition).
+    public var source: String
+    private let partition: Int
+    private let options: ValidateOptions
+    private let compiled: [CompiledRule]
+    private var partials: [(String, PartialAggregate)]
+    private var counts: [Int64]
+    private var examples: [[FailureExample]]
+    private let fileIndex: Int?, lineIndex: Int?
+    private let shown: [[Int]]
+    private let outputSchema: Schema
+    private let outputColumns: [Int]
+    private let sink: ChunkSink
+    private let quarantine: ValidateQuarantine
+    private var rowsIn: Int64 = 0, passed: Int64 = 0, failed: Int64 = 0
+
+    public init(schema: Schema, rules: [RowRule], partition: Int, outputDir: String, summaries: [SummarySpec] = [],
+                metadata: [KeyValue] = [], options: ValidateOptions = ValidateOptions(), source: String = "") throws {
+        try makeDirectories(outputDir)
+        self.schema = schema
+        self.source = source
+        self.partition = partition
+        self.options = options
+        compiled = try rules.map { try CompiledRule($0, schema: schema) }
+        for c in options.exampleColumns { _ = try schema.requireColumn(c, "validate example columns") }
+        partials = try summaries.map { s in
+            (s.name, try PartialAggregate(groupBy: s.groupBy, aggregates: SpecOperators.aggregateColumns(s), schema: schema))
+        }
+        counts = [Int64](repeating: 0, count: compiled.count)
+        examples = [[FailureExample]](repeating: [], count: compiled.count)
+        fileIndex = schema.index(of: Provenance.file)
+        lineIndex = schema.index(of: Provenance.line)
+        shown = compiled.map { rule in
+            var names = options.exampleColumns
+            for c in rule.columns where !names.contains(c) { names.append(c) }
+            return names.map { schema.index(of: $0)! }
+        }
+        outputSchema = options.keepProvenance ? schema : Provenance.stripped(schema)
+        outputColumns = outputSchema.fields.map { schema.index(of: $0.name)! }
+        sink = ChunkSink(directory: outputDir, prefix: "validated", schema: outputSchema, rowsPerChunk: options.rowsPerChunk,
+                         rowGroupRows: options.rowGroupRows, compression: options.compression, metadata: metadata)
+        var writerOptions = WriterOptions()
+        writerOptions.compression = options.compression
+        writerOptions.keyValueMetadata = metadata
+        quarantine = ValidateQuarantine(path: outputDir + "/quarantine.parquet", options: writerOptions)
+    }
+
+    /// Checks one batch (of `schema`'s columns) and writes its rows.
+    public func append(_ batch: ColumnBatch) throws {
+        rowsIn += Int64(batch.rowCount)
+        var failedRules = [[Int]](repeating: [], count: batch.rowCount)
+        for (k, rule) in compiled.enumerated() {
+            let rows: [Int]
+            do {
+                rows = try rule.failures(batch)
+            } catch {
+                throw OperatorError.input(path: source, .invalidSetting("validate rule '\(rule.name)': \(error)"))
+            }
+            counts[k] += Int64(rows.count)
+            for r in rows {
+                failedRules[r].append(k)
+                if examples[k].count < options.examplesPerRule {
+                    examples[k].append(FailureExample(
+                        values: shown[k].map { i in
+                            ExampleValue(column: schema.fields[i].name,
+                                         value: batch.columns[i].isNull(r) ? nil : RowText.value(batch.columns[i], row: r))
+                        },
+                        reason: rule.reason(batch, row: r)))
+                }
+            }
+        }
+        var mask = [Bool](repeating: true, count: batch.rowCount)
+        for r in 0..<batch.rowCount where !failedRules[r].isEmpty {
+            mask[r] = false
+            failed += 1
+            try quarantine.add(file: fileIndex.flatMap { batch.columns[$0].scalar(at: r) },
+                               line: lineIndex.flatMap { batch.columns[$0].scalar(at: r) },
+                               rule: failedRules[r].map { compiled[$0].name }.joined(separator: "; "),
+                               reason: failedRules[r].map { compiled[$0].reason(batch, row: r) }.joined(separator: "; "),
+                               row: RowText.json(batch, row: r))
+        }
+        let good = Gather.batch(batch, mask: mask)
+        passed += Int64(good.rowCount)
+        try sink.append(outputColumns.count == schema.fields.count
+                        ? good : try ColumnBatch(schema: outputSchema, columns: outputColumns.map { good.columns[$0] }))
+        for i in partials.indices { try partials[i].1.add(good) }
+    }
+
+    /// Closes the files; the partition's result.
+    public func finish() throws -> ValidateResult {
         let chunks = try sink.finish()
         let q = try quarantine.finish()
         return ValidateResult(
@@ -138,10 +187,12 @@ public func validate(
             rules: compiled.indices.map { RuleResult(name: compiled[$0].name, failed: counts[$0], examples: examples[$0]) },
             chunks: chunks.map(ChunkRecord.init), quarantine: q.map(ChunkRecord.init),
             summaries: partials.map { SummaryPartial(name: $0.0, partial: $0.1) })
-    } catch {
+    }
+
+    /// Removes the files begun.
+    public func abandon() {
         sink.abandon()
         quarantine.abandon()
-        throw error
     }
 }
 

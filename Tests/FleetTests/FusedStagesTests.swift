@@ -1,0 +1,329 @@
+import Columnar
+import Coordination
+import FleetCore
+import Foundation
+import GRDB
+import Logging
+import Testing
+import WorkerRuntime
+
+/// A partition's consolidate and validate run as one task (the planner's
+/// `fused: [validate]`), and the lineage store still records them as two
+/// logical stages: examples/orders on the embedded fleet `bis run --local`
+/// runs, fused and not.
+@Suite(.serialized) struct FusedStagesTests {
+    /// The store, read beside the running engine.
+    static func reader(_ root: ChunkStore) throws -> DatabaseQueue {
+        var c = Configuration()
+        c.readonly = true
+        return try DatabaseQueue(path: root.root + "/bis.db", configuration: c)
+    }
+
+    /// Submits examples/orders, approves it, and waits until it settled.
+    static func runOrders(_ fleet: EmbeddedFleet) async throws -> RunView {
+        let (spec, _, _) = try LocalRunTests.workspace()
+        let submitted = try await fleet.submit(spec)
+        var view = try await fleet.engine.waitUntilSettled(submitted.id)
+        if view.state == .awaitingApproval {
+            _ = try await fleet.engine.approve(submitted.id, by: "ops@host")
+            view = try await fleet.engine.waitUntilSettled(submitted.id)
+        }
+        return view
+    }
+
+    static func stage(_ v: RunView, _ s: Stage) -> StageView? { v.stages.first { $0.stage == s } }
+
+    /// The published dataset's rows, in order, as values.
+    static func publishedRows(_ v: RunView, root: ChunkStore) throws -> [[Scalar?]] {
+        let dir = root.root + "/" + (v.published["orders"] ?? "?")
+        var rows: [[Scalar?]] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasSuffix(".parquet") }).sorted() {
+            let b = try ParquetReader(path: dir + "/" + name).read()
+            for r in 0..<b.rowCount { rows.append(b.columns.map { $0.scalar(at: r) }) }
+        }
+        return rows
+    }
+
+    struct Snapshot: Equatable {
+        var tasks: [[String?]]
+        var executions: [[String?]]
+        var edges: Int
+        var chunks: Int
+    }
+
+    static func snapshot(_ db: Database, run: String) throws -> Snapshot {
+        Snapshot(
+            tasks: try Row.fetchAll(db, sql: """
+                SELECT id, stage, idx, state, attempt, winner, result FROM tasks WHERE run = ? ORDER BY id
+                """, arguments: [run]).map { r in r.columnNames.map { r[$0].map { "\($0)" } } },
+            executions: try Row.fetchAll(db, sql: """
+                SELECT x.id, x.task, x.state, x.rows_in, x.rows_out, x.rows_quarantined FROM executions x
+                JOIN tasks t ON t.id = x.task WHERE t.run = ? ORDER BY x.id
+                """, arguments: [run]).map { r in r.columnNames.map { r[$0].map { "\($0)" } } },
+            edges: try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM edges e JOIN executions x ON x.id = e.execution JOIN tasks t ON t.id = x.task WHERE t.run = ?
+                """, arguments: [run]) ?? -1,
+            chunks: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks WHERE run = ?", arguments: [run]) ?? -1)
+    }
+
+    @Test func fusedRunRecordsConsolidateAndValidateAsTheirOwnStages() async throws {
+        let (_, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath)
+        defer { fleet.cancel() }
+        let done = try await Self.runOrders(fleet)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        #expect(done.stages.map(\.stage) == Stage.pipeline)
+
+        // Status: both stages, their own counts, consistent with each other.
+        let normalize = try #require(Self.stage(done, .normalize))
+        let consolidate = try #require(Self.stage(done, .consolidate))
+        let validate = try #require(Self.stage(done, .validate))
+        #expect(consolidate.total == 4 && consolidate.succeeded == 4 && validate.total == 4 && validate.succeeded == 4)
+        #expect(consolidate.rowsIn == normalize.rowsOut && consolidate.rowsOut > 0 && consolidate.rowsOut < consolidate.rowsIn,
+                "the orders' corrections are duplicates: \(consolidate)")
+        #expect(validate.rowsIn == consolidate.rowsOut)
+        #expect(validate.rowsQuarantined > 0 && validate.rowsOut == validate.rowsIn - validate.rowsQuarantined)
+
+        let db = try Self.reader(fleet.root)
+        try await db.read { db in
+            // Planned fused: four consolidate messages, each carrying validate; validate never sent.
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate'", arguments: [done.id]) {
+                let m = try WireCoding.decode(TaskMessage.self, from: [UInt8](body))
+                #expect(m.fused == [.validate])
+            }
+            let sent: Int = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM outbox o JOIN tasks t ON t.id = o.task WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [done.id]) ?? -1
+            #expect(sent == 0)
+            // Each validate's winner is its own record of the fused execution.
+            for row in try Row.fetchAll(db, sql: """
+                SELECT c.idx, c.winner AS cw, v.winner AS vw, v.result FROM tasks c JOIN tasks v ON v.run = c.run AND v.idx = c.idx
+                WHERE c.run = ? AND c.stage = 'consolidate' AND v.stage = 'validate'
+                """, arguments: [done.id]) {
+                #expect((row["vw"] as String?) == (row["cw"] as String?).map { $0 + ".validate" })
+                #expect((row["result"] as String?)?.contains("rowsPassed") == true)
+            }
+            // No intermediate chunk: consolidate wrote none, validate's files lie in the fused execution's folder.
+            let paths = try String.fetchAll(db, sql: "SELECT path FROM chunks WHERE run = ?", arguments: [done.id])
+            #expect(!paths.contains { $0.contains("/consolidated-") })
+            #expect(paths.contains { $0.contains("/consolidate/") && $0.hasSuffix("/validated-00000.parquet") })
+            #expect(!paths.contains { $0.contains("/validate/") })
+        }
+
+        // Lineage: ingest, normalize, consolidate (a node of no chunk) and validate, back to the input files.
+        let tree = try await fleet.engine.lineageTrace(done.id)
+        var stages = Set<Stage>()
+        var fusedNodes: [LineageNode] = []
+        func walk(_ n: LineageNode) {
+            if let s = n.producedBy?.stage { stages.insert(s) }
+            if n.producedBy?.stage == .consolidate { fusedNodes.append(n) }
+            n.inputs.forEach(walk)
+        }
+        walk(tree)
+        #expect(stages.isSuperset(of: [.ingest, .normalize, .consolidate, .validate, .publish]), "\(stages)")
+        #expect(!fusedNodes.isEmpty && fusedNodes.allSatisfy {
+            $0.sha256.isEmpty && $0.name?.contains("fused") == true && $0.inputs.allSatisfy { $0.producedBy?.stage == .normalize }
+        })
+        // OpenLineage: validate's executions have their own events.
+        let events = try await fleet.engine.openLineage(done.id)
+        #expect(events.contains { $0.run.facets.bis_execution != nil && $0.job.name.contains("validate") })
+
+        // A redelivered fused result (a new execution), and the same event again: nothing changes but a duplicate.
+        let before = try await db.read { try Self.snapshot($0, run: done.id) }
+        let (message, follower, winner) = try await db.read { db -> (TaskMessage, FollowerResult, String) in
+            let t = try #require(try Row.fetchOne(db, sql: """
+                SELECT body, winner FROM tasks WHERE run = ? AND stage = 'consolidate' AND idx = 1
+                """, arguments: [done.id]))
+            let v = try #require(try Row.fetchOne(db, sql: """
+                SELECT t.winner, t.result, x.rows_in, x.rows_out, x.rows_quarantined FROM tasks t JOIN executions x ON x.id = t.winner
+                WHERE t.run = ? AND t.stage = 'validate' AND t.idx = 1
+                """, arguments: [done.id]))
+            let outputs = try Row.fetchAll(db, sql: """
+                SELECT c.* FROM edges e JOIN chunks c ON c.id = e.chunk WHERE e.execution = ? AND e.direction = 'out'
+                """, arguments: [v["winner"] as String]).map { r in
+                ChunkRef(path: r["path"], sha256: r["sha256"], rows: r["rows"], bytes: r["bytes"],
+                         kind: ChunkRef.Kind(rawValue: r["kind"])!, partition: r["partition"], name: r["name"])
+            }
+            return (try WireCoding.decode(TaskMessage.self, from: [UInt8](t["body"] as Data)),
+                    FollowerResult(stage: .validate, outputs: outputs, rowsIn: v["rows_in"], rowsOut: (v["rows_out"] as Int64) + 1,
+                                   rowsQuarantined: v["rows_quarantined"], result: v["result"]),
+                    t["winner"] as String)
+        }
+        let identity = WorkerIdentity(id: "test:dup", host: "test", pid: 1, version: "test")
+        let late = FleetIDs.newExecutionID()
+        for execution in [late, winner] {
+            try await fleet.transport.publishEvent(TaskEvent(kind: .succeeded, task: message, execution: execution, worker: identity,
+                                                             deliveryCount: 1, startedAt: Date(), finishedAt: Date(),
+                                                             rowsIn: 1, rowsOut: 1, followers: [follower]))
+        }
+        var after = before
+        for _ in 0..<500 {
+            after = try await db.read { try Self.snapshot($0, run: done.id) }
+            if after.executions.count > before.executions.count { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(200))   // the replayed winner's event, after
+        after = try await db.read { try Self.snapshot($0, run: done.id) }
+        #expect(after.tasks == before.tasks)
+        #expect((after.edges, after.chunks) == (before.edges, before.chunks))
+        let added = after.executions.filter { !before.executions.contains($0) }
+        #expect(added.count == 1 && added.first?[0] == late && added.first?[2] == "duplicate", "\(added)")
+        #expect(after.executions.filter { $0[0] != late } == before.executions)
+        let again = try #require(try await fleet.engine.run(done.id))
+        #expect(Self.stage(again, .validate)?.rowsOut == validate.rowsOut && Self.stage(again, .consolidate)?.duplicates == 1)
+        await fleet.stop()
+    }
+
+    @Test func localRunsFusedAndUnfusedGiveTheSameDatasetAndCounts() async throws {
+        var unfused = CoordinatorOptions()
+        unfused.fuseStages = false
+        var views: [RunView] = []
+        var rows: [[[Scalar?]]] = []
+        var quarantines: [[String]] = []
+        for options in [CoordinatorOptions(), unfused] {
+            let (_, _, rootPath) = try LocalRunTests.workspace()
+            let fleet = try await EmbeddedFleet(root: rootPath, options: options)
+            defer { fleet.cancel() }
+            let done = try await Self.runOrders(fleet)
+            #expect(done.state == .succeeded, "\(done.message ?? "")")
+            views.append(done)
+            rows.append(try Self.publishedRows(done, root: fleet.root))
+            quarantines.append(try await fleet.engine.quarantine(done.id, rule: nil, limit: 10_000)
+                .map { "\($0.stage.rawValue) \(($0.file as NSString?)?.lastPathComponent ?? "-"):\($0.line ?? -1) \($0.rule)" }.sorted())
+            let consolidated = try await Self.reader(fleet.root).read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks WHERE run = ? AND path LIKE '%/consolidated-%'",
+                                 arguments: [done.id]) ?? -1
+            }
+            #expect((consolidated == 0) == options.fuseStages, "consolidated chunks: \(consolidated)")
+            await fleet.stop()
+        }
+        guard views.count == 2 else { return }
+        #expect(!rows[0].isEmpty && rows[0] == rows[1])
+        #expect(!quarantines[0].isEmpty && quarantines[0] == quarantines[1])
+        for s in Stage.pipeline {
+            let a = Self.stage(views[0], s), b = Self.stage(views[1], s)
+            #expect(a?.total == b?.total && a?.rowsIn == b?.rowsIn && a?.rowsOut == b?.rowsOut
+                    && a?.rowsQuarantined == b?.rowsQuarantined, "\(s): \(String(describing: a)) vs \(String(describing: b))")
+        }
+    }
+
+    @Test func aFailedFusedTaskIsRetriedWhole() async throws {
+        // consolidate/0 fails for good: no validate/0 is recorded; `bis retry` runs both again.
+        let (_, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath, fault: FaultSwitch(rules: [.init(action: .fail, stage: .consolidate, index: 0)]))
+        defer { fleet.cancel() }
+        let failed = try await Self.runOrders(fleet)
+        #expect(failed.state == .failed)
+        #expect(failed.message?.contains("consolidate of partition 0") == true, "\(failed.message ?? "")")
+        let db = try Self.reader(fleet.root)
+        try await db.read { db in
+            let v0 = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'validate' AND idx = 0",
+                                      arguments: [failed.id])
+            #expect(v0 == 0, "a fused task that failed records no validate")
+        }
+        // The worker with the fault leaves; a clean one takes its place.
+        fleet.worker.drain()
+        fleet.cancel()
+        let clean = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, concurrency: 2, logger: Logger(label: "test.clean"))
+        let working = Task { try await clean.run() }
+        defer { working.cancel() }
+        _ = try await fleet.engine.retry(failed.id, by: "ops@host")
+        var done = try await fleet.engine.waitUntilSettled(failed.id)
+        if done.state == .awaitingApproval {
+            _ = try await fleet.engine.approve(failed.id, by: "ops@host")
+            done = try await fleet.engine.waitUntilSettled(failed.id)
+        }
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        try await db.read { db in
+            #expect(try Self.executions(db, failed.id, "consolidate", 0) == ["failed", "succeeded"])
+            #expect(try Self.executions(db, failed.id, "validate", 0) == ["succeeded"])
+            let w = try Row.fetchOne(db, sql: """
+                SELECT c.winner AS cw, v.winner AS vw FROM tasks c JOIN tasks v ON v.run = c.run AND v.idx = c.idx
+                WHERE c.run = ? AND c.idx = 0 AND c.stage = 'consolidate' AND v.stage = 'validate'
+                """, arguments: [failed.id])
+            #expect((w?["vw"] as String?) == (w?["cw"] as String?).map { $0 + ".validate" })
+        }
+        clean.drain()
+        await fleet.stop()
+    }
+
+    @Test func aTestFaultAimedAtValidateRunsTheTaskUnfused() async throws {
+        // As without fusion: validate/1 is a task of its own, and its failure names it.
+        let (_, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath, fault: FaultSwitch(rules: [.init(action: .fail, stage: .validate, index: 1)]))
+        defer { fleet.cancel() }
+        let failed = try await Self.runOrders(fleet)
+        #expect(failed.state == .failed)
+        #expect(failed.message?.contains("validate of partition 1") == true, "\(failed.message ?? "")")
+        try await Self.reader(fleet.root).read { db in
+            #expect(try Self.executions(db, failed.id, "validate", 1) == ["failed"])
+            let consolidated = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM chunks WHERE run = ? AND path LIKE 'runs/%/consolidate/1/%/consolidated-%'
+                """, arguments: [failed.id])
+            #expect((consolidated ?? 0) >= 1)
+        }
+        await fleet.stop()
+    }
+
+    @Test func timeoutsOnOnlyOneOfTheStagesKeepThemUnfusedAndOnBothAreSummed() async throws {
+        for (timeouts, fused, seconds) in [("{consolidate: 10m}", false, "600"), ("{consolidate: 10m, validate: 5m}", true, "900")] {
+            let (spec, _, rootPath) = try LocalRunTests.workspace()
+            try (try String(contentsOfFile: spec, encoding: .utf8) + "timeouts: \(timeouts)\n")
+                .write(toFile: spec, atomically: true, encoding: .utf8)
+            let fleet = try await EmbeddedFleet(root: rootPath)
+            defer { fleet.cancel() }
+            let submitted = try await fleet.submit(spec)
+            let waiting = try await fleet.engine.waitUntilSettled(submitted.id)
+            #expect(waiting.state == .awaitingApproval, "\(waiting.message ?? "")")
+            try await Self.reader(fleet.root).read { db in
+                let bodies = try Data.fetchAll(db, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate'",
+                                               arguments: [submitted.id])
+                #expect(bodies.count == 4)
+                for body in bodies {
+                    let m = try WireCoding.decode(TaskMessage.self, from: [UInt8](body))
+                    #expect((m.fused == [.validate]) == fused && m.parameters["timeout_seconds"] == seconds, "\(timeouts): \(m.parameters)")
+                }
+                let validate = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'validate' AND state = 'succeeded'",
+                                                arguments: [submitted.id])
+                #expect(validate == 4)
+            }
+            await fleet.stop()
+        }
+    }
+
+    @Test func aLiveWorkerThatTakesConsolidateButNotValidateKeepsThemUnfused() async throws {
+        let (_, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath)
+        defer { fleet.cancel() }
+        let noValidate = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: Stage.allCases.filter { $0 != .validate },
+                                     concurrency: 1, identity: WorkerIdentity(id: "test:novalidate", host: "test", pid: 2, version: "test"),
+                                     logger: Logger(label: "test.novalidate"))
+        let working = Task { try await noValidate.run() }
+        defer { working.cancel() }
+        let db = try Self.reader(fleet.root)
+        for _ in 0..<300 {
+            let known = try await db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM workers WHERE id = 'test:novalidate'") ?? 0 }
+            if known > 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let done = try await Self.runOrders(fleet)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        try await db.read { db in
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate'", arguments: [done.id]) {
+                #expect(try WireCoding.decode(TaskMessage.self, from: [UInt8](body)).fused == nil)
+            }
+            let sent = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM outbox o JOIN tasks t ON t.id = o.task WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [done.id])
+            #expect(sent == 4)
+        }
+        noValidate.drain()
+        await fleet.stop()
+    }
+
+    static func executions(_ db: Database, _ run: String, _ stage: String, _ idx: Int) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT x.state FROM executions x JOIN tasks t ON t.id = x.task WHERE t.run = ? AND t.stage = ? AND t.idx = ? ORDER BY x.state
+            """, arguments: [run, stage, idx])
+    }
+}
