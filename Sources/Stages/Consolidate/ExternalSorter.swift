@@ -41,7 +41,18 @@ final class ExternalSorter {
         builders = schema.fields.map { ColumnBuilder($0.type) }
     }
 
-    private var bufferedBytes: Int { builders.reduce(0) { $0 + $1.estimatedBytes } }
+    /// Bytes a buffered row costs beyond the builders' estimate: the sort's
+    /// permutation (a 64-bit prefix and a row index to sort, then the
+    /// resulting row index: 32 bytes) and, per string column, the other half
+    /// of its 8-byte offset (the builders count 4). Counting them makes the
+    /// budget bound what a spill really holds, not only the values.
+    private var overheadPerRow: Int {
+        32 + 4 * schema.fields.filter { $0.type.storage == .bytes }.count
+    }
+
+    private var bufferedBytes: Int {
+        builders.reduce(0) { $0 + $1.estimatedBytes } + bufferedRows * overheadPerRow
+    }
 
     func add(_ batch: ColumnBatch) throws {
         guard batch.rowCount > 0 else { return }
