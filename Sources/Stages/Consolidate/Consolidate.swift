@@ -25,6 +25,9 @@ public struct ConsolidateOptions: Sendable {
     /// Sorted runs merged at once (each holds an open file and one 8 Ki-row
     /// row group); more runs are first merged in passes of this many.
     public var mergeFanIn: Int = 64
+    /// Tests only: de-duplicate with the hash pass even when the key is a
+    /// prefix of the sort key, to compare the two paths.
+    var forceHashDedupe = false
 
     public init() {}
 }
@@ -106,16 +109,27 @@ public func consolidate(
     for name in sortBy { _ = try schema.requireColumn(name, "consolidate sort_by") }
     for name in partitionBy { _ = try schema.requireColumn(name, "consolidate partition_by") }
 
-    // Pass 1 (only with dedupe): the winning row of each record key.
-    var kept: [Int]?
     if let dedupe {
         for name in dedupe.key { _ = try schema.requireColumn(name, "dedupe key") }
         if case .latest(let by) = dedupe.keep { _ = try schema.requireColumn(by, "dedupe by") }
+        if !options.forceHashDedupe, !hashDedupeRequestedByEnvironment, let k = dedupe.prefixLength(of: sortBy) {
+            return try consolidateDedupingInMerge(
+                inputChunks: inputChunks, schema: schema, sortBy: sortBy, dedupe: dedupe, keyColumns: k,
+                outputDir: outputDir, options: options, into: open)
+        }
+    }
+
+    // Pass 1 (only with dedupe, when the key is not a prefix of the sort
+    // key): the winning row of each record key.
+    var kept: [Int]?
+    if let dedupe {
         var index = DedupeIndex(dedupe)
-        let readers = try inputChunks.map { try ParquetReader(path: $0) }
-        index.reserve(rows: readers.reduce(0) { $0 + Int($1.rowCount) })
-        for reader in readers {
-            try reader.forEachRowGroup(columns: index.columnsRead) { try index.add($0) }
+        var rows = 0
+        for path in inputChunks { rows += Int(try ParquetReader(path: path).rowCount) }
+        try index.reserve(rows: rows, schema: schema)
+        for path in inputChunks {
+            try ExecutionCancellation.check()
+            try ParquetReader(path: path).forEachRowGroup(columns: index.columnsRead) { try index.add($0) }
         }
         kept = index.keptOrdinals()
     }
@@ -153,6 +167,68 @@ public func consolidate(
         return ConsolidateResult(chunks: [], rowsIn: rowsIn, rowsOut: rowsOut,
                                  duplicatesRemoved: rowsIn - rowsOut, spilledRuns: sorter.spilledRuns, schema: schema)
     }
+}
+
+/// Consolidate with a record key that is a prefix of the sort key: one pass
+/// over the inputs into the sorter, and the duplicates dropped from its
+/// sorted output (`SortedDeduper`). When `sortBy` has columns beyond the key,
+/// an int64 column of input positions rides along through the sort (and its
+/// spills) so that "first" and the ties of "latest" still follow input
+/// order; it is dropped before writing. Like the sink-taking `consolidate`,
+/// the caller finishes (or abandons) the sink `open` makes.
+private func consolidateDedupingInMerge(
+    inputChunks: [String], schema: Schema, sortBy: [String], dedupe: DedupeRule, keyColumns: Int,
+    outputDir: String, options: ConsolidateOptions, into open: (Schema) throws -> any BatchSink
+) throws -> ConsolidateResult {
+    let needsOrdinal = sortBy.count > keyColumns
+    var sortSchema = schema
+    if needsOrdinal { sortSchema.fields.append(Field("\u{1}ordinal", .int64, nullable: false)) }
+    let spillDir = try makeSpillDir(options.tempDir ?? outputDir + "/.spill")
+    defer { removeTree(spillDir) }
+    let keyIndices = sortBy.map { schema.index(of: $0)! }
+    let sorter = ExternalSorter(schema: sortSchema, keyIndices: keyIndices,
+                                budgetBytes: options.memoryBudgetBytes, tempDir: spillDir, fanIn: options.mergeFanIn)
+    let sink = try open(schema)
+    var byIndex: Int?
+    if case .latest(let by) = dedupe.keep { byIndex = schema.index(of: by)! }
+    let width = schema.fields.count
+    let deduper = SortedDeduper(
+        keyIndices: Array(keyIndices.prefix(keyColumns)), byIndex: byIndex,
+        ordinalIndex: needsOrdinal ? width : nil
+    ) { batch in
+        try sink.append(needsOrdinal
+            ? try ColumnBatch(schema: schema, columns: Array(batch.columns.prefix(width)))
+            : batch)
+    }
+    var rowsIn: Int64 = 0
+    do {   // the caller abandons its sink on an error
+        for path in inputChunks {
+            try ExecutionCancellation.check()   // a stage timeout: stop between chunks
+            try ParquetReader(path: path).forEachRowGroup { raw in
+                var columns = raw.columns
+                if needsOrdinal {
+                    let base = rowsIn
+                    columns.append(try Column(.int64, .int64((0..<Int64(raw.rowCount)).map { base + $0 })))
+                }
+                let batch = try ColumnBatch(schema: sortSchema, columns: columns)
+                rowsIn += Int64(batch.rowCount)
+                try sorter.add(batch)
+            }
+        }
+        try sorter.finish { try deduper.add($0) }
+        try deduper.finish()
+        let rowsOut = deduper.rowsOut
+        return ConsolidateResult(chunks: [], rowsIn: rowsIn, rowsOut: rowsOut,
+                                 duplicatesRemoved: rowsIn - rowsOut, spilledRuns: sorter.spilledRuns, schema: schema)
+    }
+}
+
+/// `BIS_CONSOLIDATE_DEDUPE=hash` forces the hash pass even when the key is a
+/// prefix of the sort key: a diagnostic, to compare the two paths on real
+/// data (same output either way).
+private var hashDedupeRequestedByEnvironment: Bool {
+    guard let v = getenv("BIS_CONSOLIDATE_DEDUPE") else { return false }
+    return String(cString: v) == "hash"
 }
 
 /// The inputs' common schema: same names and types in the same order; a

@@ -24,9 +24,11 @@ public struct DedupeRule: Sendable, Hashable {
 }
 
 /// The winning row of each record key, found in one pass over the key (and
-/// `by`) columns only. Memory: per distinct key its canonical bytes (in one
-/// flat arena), an ordinal, a hash-chain link and for `latest` the `by`
-/// value. Rows are matched by the stable hash of their key and compared
+/// `by`) columns only. Used when the key is not a prefix of `sort_by` (else
+/// `SortedDeduper` drops duplicates from the sorted stream with no table).
+/// Memory: per distinct key its canonical bytes (in one flat arena), its
+/// arena offset, an ordinal, a 32-bit hash-chain link, one hash-table entry,
+/// and only for `latest` the `by` value. Rows are matched by the stable hash of their key and compared
 /// byte for byte in a reused scratch buffer, so a row whose key was seen
 /// before allocates nothing.
 struct DedupeIndex {
@@ -80,7 +82,7 @@ struct DedupeIndex {
     private var byValues: [ByValue] = []
     /// Hash → first key with that hash; `chain[k]` the next one, or -1.
     private var heads: [UInt64: Int] = [:]
-    private var chain: [Int] = []
+    private var chain: [Int32] = []
     private var scratch: [UInt8] = []
     private var nextOrdinal = 0
 
@@ -89,13 +91,29 @@ struct DedupeIndex {
     }
 
     /// Sizes the tables for up to `rows` distinct keys (the inputs' row
-    /// count), so a large partition is not rehashed and copied as it grows.
-    mutating func reserve(rows: Int) {
+    /// count), so a large partition is not rehashed and copied as it grows;
+    /// the key arena too when every key column has a fixed encoded width.
+    mutating func reserve(rows: Int, schema: Schema) throws {
+        guard rows < Int(Int32.max) else {
+            throw OperatorError.invalidSetting("dedupe: a partition of \(rows) rows is too large for one task; use more partitions")
+        }
         heads.reserveCapacity(rows)
         chain.reserveCapacity(rows)
         ordinals.reserveCapacity(rows)
         starts.reserveCapacity(rows + 1)
         if case .latest = spec.keep { byValues.reserveCapacity(rows) }
+        var width = 0
+        for name in spec.key {
+            guard let i = schema.index(of: name) else { return }
+            let type = schema.fields[i].type
+            switch type.storage {
+            case .bytes: return   // strings: the arena grows with their lengths
+            case .bool: width += 2
+            case .int64: if case .decimal = type { width += 10 } else { width += 9 }
+            case .int32, .double: width += 9
+            }
+        }
+        arena.reserveCapacity(rows * width)
     }
 
     var columnsRead: [String] {
@@ -114,14 +132,14 @@ struct DedupeIndex {
             for c in keyColumns { KeyEncoding.encode(c, row: r) { scratch.append($0) } }
             let ordinal = nextOrdinal + r
             var k = heads[hashes[r]] ?? -1
-            while k >= 0, !sameKey(k) { k = chain[k] }
+            while k >= 0, !sameKey(k) { k = Int(chain[k]) }
             if k < 0 {
                 k = ordinals.count
                 arena.append(contentsOf: scratch)
                 starts.append(arena.count)
                 ordinals.append(ordinal)
-                byValues.append(byColumn.map { ByValue($0, r) } ?? .null)
-                chain.append(heads[hashes[r]] ?? -1)
+                if let byColumn { byValues.append(ByValue(byColumn, r)) }
+                chain.append(Int32(heads[hashes[r]] ?? -1))
                 heads[hashes[r]] = k
             } else if let byColumn, byValues[k].compare(row: r, of: byColumn) >= 0 {
                 // latest: a greater or equal `by` replaces (ties go to the later row).

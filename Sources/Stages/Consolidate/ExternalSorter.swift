@@ -41,7 +41,18 @@ final class ExternalSorter {
         builders = schema.fields.map { ColumnBuilder($0.type) }
     }
 
-    private var bufferedBytes: Int { builders.reduce(0) { $0 + $1.estimatedBytes } }
+    /// Bytes a buffered row costs beyond the builders' estimate: the sort's
+    /// permutation (a 64-bit prefix and a row index to sort, then the
+    /// resulting row index: 32 bytes) and, per string column, the other half
+    /// of its 8-byte offset (the builders count 4). Counting them makes the
+    /// budget bound what a spill really holds, not only the values.
+    private var overheadPerRow: Int {
+        32 + 4 * schema.fields.filter { $0.type.storage == .bytes }.count
+    }
+
+    private var bufferedBytes: Int {
+        builders.reduce(0) { $0 + $1.estimatedBytes } + bufferedRows * overheadPerRow
+    }
 
     func add(_ batch: ColumnBatch) throws {
         guard batch.rowCount > 0 else { return }
@@ -50,21 +61,27 @@ final class ExternalSorter {
         if bufferedBytes >= budgetBytes { try spill() }
     }
 
-    /// The buffered rows, sorted; empties the buffer.
-    private func takeSorted() throws -> ColumnBatch {
+    /// Empties the buffer into `emit` in key order, `blockRows` rows at a
+    /// time. Each block is gathered from the buffered columns by the sort
+    /// permutation, so a sorted copy of the whole buffer is never held.
+    private func drainSorted(blockRows: Int, _ emit: (ColumnBatch) throws -> Void) throws {
         let batch = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
         for i in builders.indices { builders[i] = ColumnBuilder(schema.fields[i].type) }
         bufferedRows = 0
         let perm = SortKeys(batch, indices: keyIndices).sortedPermutation(count: batch.rowCount)
-        return Gather.batch(batch, perm)
+        var start = 0
+        while start < perm.count {
+            let end = min(perm.count, start + blockRows)
+            try emit(Gather.batch(batch, Array(perm[start..<end])))
+            start = end
+        }
     }
 
     private func spill() throws {
         guard bufferedRows > 0 else { return }
-        let sorted = try takeSorted()
         let path = tempDir + "/" + ChunkSink.name("run", spilledRuns)
         let w = try ParquetWriter(path: path, schema: schema, options: runOptions)
-        try w.append(sorted)
+        try drainSorted(blockRows: runRowGroupRows) { try w.append($0) }
         _ = try w.finish()
         runs.append(path)
         spilledRuns += 1
@@ -80,14 +97,14 @@ final class ExternalSorter {
 
     /// Writes every row in key order to `sink`.
     func finish(into sink: some BatchSink) throws {
+        try finish { try sink.append($0) }
+    }
+
+    /// Passes every row in key order to `emit`, in batches of at most
+    /// `mergeBatchRows` rows.
+    func finish(emit: (ColumnBatch) throws -> Void) throws {
         if runs.isEmpty {
-            let sorted = try takeSorted()
-            var start = 0
-            while start < sorted.rowCount {
-                let end = min(sorted.rowCount, start + mergeBatchRows)
-                try sink.append(sorted.slice(start..<end))
-                start = end
-            }
+            try drainSorted(blockRows: mergeBatchRows, emit)
             return
         }
         try spill()
@@ -113,7 +130,7 @@ final class ExternalSorter {
             runs = next
             pass += 1
         }
-        try merge(runs) { try sink.append($0) }
+        try merge(runs, into: emit)
     }
 
     /// One run being read row group by row group.
