@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Columnar
 
@@ -161,5 +162,40 @@ import Testing
         pool.capBytes = 0
         pool.give(first, fields: fields)
         #expect(pool.bytes == 0)
+    }
+
+    /// Writers on several threads at once share the pool: each table written
+    /// concurrently (four times over) gives the bytes of a serial write.
+    @Test func concurrentWritersShareThePool() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var gen = TableGenerator(seed: 9900)
+        var made = [(Schema, [ColumnBatch])]()
+        for _ in 0..<6 {
+            let schema = gen.schema()
+            made.append((schema, try (0..<gen.int(1...3)).map { _ in try gen.batch(schema, rows: gen.int(0...300)) }))
+        }
+        let tables = made
+        var tuned = WriterOptions()
+        tuned.rowGroupRows = 97
+        let options = tuned
+        @Sendable func write(_ t: Int, _ path: String) throws -> Data {
+            let w = try ParquetWriter(path: path, schema: tables[t].0, options: options)
+            for b in tables[t].1 { try w.append(b) }
+            _ = try w.finish()
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let serial = try tables.indices.map { try write($0, dir.file("serial\($0).parquet")) }
+        let jobs = tables.count * 4
+        let paths = (0..<jobs).map { dir.file("concurrent\($0).parquet") }
+        let results = Mutex([Int: Data]())
+        DispatchQueue.concurrentPerform(iterations: jobs) { j in
+            let data = try? write(j % tables.count, paths[j])
+            results.withLock { $0[j] = data }
+        }
+        let got = results.withLock { $0 }
+        for j in 0..<jobs {
+            #expect(got[j] == serial[j % tables.count], "job \(j)")
+        }
     }
 }

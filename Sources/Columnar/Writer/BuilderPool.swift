@@ -88,8 +88,11 @@ public final class BuilderPool: Sendable {
             }
             s.reused += found.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
         }
+        // Moved out of `found` before `reuse` empties it: a second reference
+        // would make `removeAll(keepingCapacity:)` allocate fresh buffers
+        // (untouched pages again) and free the old ones.
         return fields.indices.map { i in
-            guard var b = found[i] else { return ColumnBuilder(fields[i].type) }
+            guard var b = found[i].take() else { return ColumnBuilder(fields[i].type) }
             b.reuse(for: fields[i].type)
             return b
         }
