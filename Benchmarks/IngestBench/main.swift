@@ -1,7 +1,7 @@
 // Release-built driver for ops/bench/ingest: ingests CSV files (one
 // process, one thread) with the TPC-H lineitem schema and prints one JSON
 // line with rows, wall and CPU seconds, output bytes and peak RSS.
-//   bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES]
+//   bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES] [--drain]
 // With several inputs each file is one shard, ingested in turn into
 // OUTPUT_DIR/file-<i> (one ingest per file, as a worker runs one task per
 // shard). With --shard-size each file is planned into shards and each is
@@ -30,11 +30,19 @@ let args = CommandLine.arguments
 var positional = Array(args.dropFirst())
 var shardSize: Int64? = nil
 if let i = positional.firstIndex(of: "--shard-size"), i + 1 < positional.count {
-    shardSize = Int64(positional[i + 1])
+    guard let n = Int64(positional[i + 1]), n > 0 else {
+        print("bis-bench-ingest: --shard-size needs a positive number of bytes, not '\(positional[i + 1])'")
+        exit(2)
+    }
+    shardSize = n
     positional.removeSubrange(i...(i + 1))
 }
+// --drain: empty the builder pool after each shard, as if every shard ran in
+// a fresh process (what a per-task drain in the worker would cost).
+let drain = positional.contains("--drain")
+positional.removeAll { $0 == "--drain" }
 guard positional.count >= 2 else {
-    print("usage: bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES]")
+    print("usage: bis-bench-ingest INPUT.csv [INPUT.csv...] OUTPUT_DIR [--shard-size BYTES] [--drain]")
     exit(2)
 }
 let inputs = Array(positional.dropLast()), outDir = positional.last!
@@ -68,6 +76,7 @@ for (f, input) in inputs.enumerated() {
         rows += r.rowsWritten
         bytes += r.chunk.bytes
         quarantined += r.rowsQuarantined
+        if drain { BuilderPool.shared.drain() }
     }
     shardCount += shards.count
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Columnar
 
@@ -22,7 +23,11 @@ import Testing
             for _ in 0..<gen.int(1...5) {
                 batches.append(try gen.batch(schema, rows: gen.int(0...200)))
             }
-            let hints = batches.map { _ in gen.chance(0.6) ? gen.int(0...1000) : nil }
+            // Huge hints too: the target is clamped, never computed by an
+            // addition that overflows.
+            let hints = batches.map { _ -> Int? in
+                gen.chance(0.6) ? gen.int(0...1000) : gen.chance(0.5) ? [Int.max, Int(Int32.max), Int.max - 1].randomElement()! : nil
+            }
 
             let plain = dir.file("plain\(seed).parquet")
             let w1 = try ParquetWriter(path: plain, schema: schema, options: options)
@@ -55,6 +60,7 @@ import Testing
             reserved.append(batch.columns[c], range: 0..<10)
             reserved.reserveCapacity(toHold: 1000)
             reserved.reserveCapacity(toHold: 5)
+            reserved.reserveCapacity(toHold: Int.min)
             plain.append(batch.columns[c], range: 10..<100)
             reserved.append(batch.columns[c], range: 10..<100)
             #expect(plain.build().isIdentical(to: reserved.build()), "\(field.name)")
@@ -83,13 +89,113 @@ import Testing
             }
             BuilderPool.shared.drain()
             let fresh = try write("fresh\(seed).parquet")
+            #expect(BuilderPool.shared.bytes > 0, "the finished writer left its builders")
             for k in 0..<3 {
                 let other = gen.schema()
                 let w = try ParquetWriter(path: dir.file("other\(seed)-\(k).parquet"), schema: other, options: WriterOptions())
                 try w.append(try gen.batch(other, rows: gen.int(0...300)))
                 if k == 2 { w.abandon() } else { _ = try w.finish() }
             }
+            // A builder given back full of values and nulls is cleared when taken.
+            var dirty = [ColumnBuilder]()
+            for (c, field) in schema.fields.enumerated() {
+                var b = ColumnBuilder(field.type)
+                let junk = try gen.batch(schema, rows: 50)
+                b.append(junk.columns[c], range: 0..<50)
+                b.appendNull()
+                dirty.append(b)
+            }
+            BuilderPool.shared.give(dirty, fields: schema.fields)
+            let reusedBefore = BuilderPool.shared.reusedCount
             #expect(try write("reused\(seed).parquet") == fresh, "seed \(9000 + seed)")
+            #expect(BuilderPool.shared.reusedCount - reusedBefore == schema.fields.count,
+                    "every column took a pooled builder")
+        }
+    }
+
+    /// The pool keeps each column's own builder for the next writer of the
+    /// same schema, and at most one writer's set: giving a second, smaller
+    /// writer's builders leaves no more than the largest set given.
+    @Test func poolKeepsOneWritersBuilders() throws {
+        let pool = BuilderPool()
+        let fields = [Field("a", .int64), Field("b", .string), Field("c", .string)]
+        func builders(_ sizes: [Int]) -> [ColumnBuilder] {
+            zip(fields, sizes).map { f, n in
+                var b = ColumnBuilder(f.type)
+                switch f.type.storage {
+                case .bytes: for _ in 0..<n { try! b.append(.bytes(Array(repeating: 120, count: 16))) }
+                default: for _ in 0..<n { try! b.append(.int(1)) }
+                }
+                b.removeAll()
+                return b
+            }
+        }
+        let first = builders([1000, 10, 5000])
+        let firstBytes = first.reduce(0) { $0 + $1.capacityBytes }
+        pool.give(first, fields: fields)
+        #expect(pool.bytes == firstBytes)
+        pool.give(first, fields: fields)   // the same set again: replaces, does not add
+        #expect(pool.bytes == firstBytes)
+        // Column by column: "c" gets back the big string buffer, "b" the small one.
+        let taken = pool.take(fields)
+        #expect(pool.reusedCount == 3)
+        #expect(pool.bytes == 0)
+        // (`first` still shares the buffers, so taking may copy them: compare sizes, not identity.)
+        #expect(taken[2].capacityBytes > taken[1].capacityBytes * 10)
+        #expect(taken[0].capacityBytes >= 8000)
+        #expect(taken.allSatisfy { $0.count == 0 })
+        // Another schema's spares of the same storage are used when a column has none.
+        let other = [Field("x", .string)]
+        pool.give(Array(first[2...]), fields: other)
+        let t = pool.take([Field("y", .string)])
+        #expect(pool.reusedCount == 4)
+        #expect(t[0].capacityBytes == first[2].capacityBytes)
+        // Never more than the largest set given, older writers' spares dropped first.
+        pool.give(first, fields: fields)
+        pool.give(builders([0, 3000, 0]), fields: [Field("p", .int64), Field("q", .string), Field("r", .string)])
+        #expect(pool.bytes <= firstBytes)
+        // The cap bounds it too, and drain empties it.
+        pool.capBytes = firstBytes / 2
+        #expect(pool.bytes <= firstBytes / 2)
+        pool.drain()
+        #expect(pool.bytes == 0)
+        pool.capBytes = 0
+        pool.give(first, fields: fields)
+        #expect(pool.bytes == 0)
+    }
+
+    /// Writers on several threads at once share the pool: each table written
+    /// concurrently (four times over) gives the bytes of a serial write.
+    @Test func concurrentWritersShareThePool() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        var gen = TableGenerator(seed: 9900)
+        var made = [(Schema, [ColumnBatch])]()
+        for _ in 0..<6 {
+            let schema = gen.schema()
+            made.append((schema, try (0..<gen.int(1...3)).map { _ in try gen.batch(schema, rows: gen.int(0...300)) }))
+        }
+        let tables = made
+        var tuned = WriterOptions()
+        tuned.rowGroupRows = 97
+        let options = tuned
+        @Sendable func write(_ t: Int, _ path: String) throws -> Data {
+            let w = try ParquetWriter(path: path, schema: tables[t].0, options: options)
+            for b in tables[t].1 { try w.append(b) }
+            _ = try w.finish()
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        let serial = try tables.indices.map { try write($0, dir.file("serial\($0).parquet")) }
+        let jobs = tables.count * 4
+        let paths = (0..<jobs).map { dir.file("concurrent\($0).parquet") }
+        let results = Mutex([Int: Data]())
+        DispatchQueue.concurrentPerform(iterations: jobs) { j in
+            let data = try? write(j % tables.count, paths[j])
+            results.withLock { $0[j] = data }
+        }
+        let got = results.withLock { $0 }
+        for j in 0..<jobs {
+            #expect(got[j] == serial[j % tables.count], "job \(j)")
         }
     }
 }

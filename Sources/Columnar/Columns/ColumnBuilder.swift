@@ -42,7 +42,8 @@ public struct ColumnBuilder: Sendable {
         case .bool: bools.reserveCapacity(n)
         case .bytes:
             let perValue = count > 0 ? (strings.bytes.count + count - 1) / count : 0
-            strings.reserveCapacity(values: n, bytes: perValue * n + perValue * n / 32)
+            let (bytes, overflow) = perValue.multipliedReportingOverflow(by: n)
+            strings.reserveCapacity(values: n, bytes: overflow || bytes > Int.max / 2 ? Int.max / 2 : bytes + bytes / 32)
         }
         if hasNulls { validity.reserveCapacity(n) }
     }

@@ -27,7 +27,7 @@ public final class ParquetWriter {
         self.options = options
         encoder = try ChunkEncoder(options: options)
         sink = try AtomicFileSink(path: path)
-        builders = schema.fields.map { BuilderPool.shared.take($0.type) }
+        builders = BuilderPool.shared.take(schema.fields)
         try sink.write(Array("PAR1".utf8))
     }
 
@@ -74,8 +74,10 @@ public final class ParquetWriter {
     public func reserve(rows: Int) {
         guard !finished, bufferedRows > 0, rows > 0 else { return }
         let perRow = max(1, bufferedBytes / bufferedRows)
-        let byBytes = options.rowGroupBytes / perRow + options.rowGroupBytes / perRow / 32 + 1
-        let target = min(options.rowGroupRows, byBytes, bufferedRows + rows)
+        let q = options.rowGroupBytes / perRow
+        let byBytes = q < Int.max - q / 32 - 1 ? q + q / 32 + 1 : Int.max
+        // `rows` may be anything up to Int.max: never add it unchecked.
+        let target = min(options.rowGroupRows, byBytes, bufferedRows + min(rows, Int.max - bufferedRows))
         for i in builders.indices { builders[i].reserveCapacity(toHold: target) }
     }
 
@@ -150,7 +152,7 @@ public final class ParquetWriter {
         var spare: [ColumnBuilder] = []
         swap(&spare, &builders)
         for i in spare.indices { spare[i].removeAll() }
-        BuilderPool.shared.give(spare)
+        BuilderPool.shared.give(spare, fields: schema.fields)
     }
 
     // MARK: - Footer

@@ -148,6 +148,7 @@ struct CSVIngest {
         let size = stat(shard.path, &st) == 0 ? Int64(st.st_size) : 0
         let all = min(end, size) - layout.start
         run.progress = { (reader.offset - layout.start, all) }
+        defer { run.progress = nil }   // the closure holds the reader (fd and read block)
         let expected = layout.fieldMap.count
         let scanner = CSVScanner(delimiter: source.delimiter, quote: source.quote, capacity: expected + 1)
         defer { scanner.deallocate() }

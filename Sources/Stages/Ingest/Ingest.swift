@@ -194,6 +194,7 @@ final class IngestRun {
         if !sized {
             sized = true
             sizeWriter()
+            progress = nil   // asked once: let go of the reader it holds
         }
     }
 

@@ -71,7 +71,8 @@ public struct IngestSource: Sendable, Hashable {
 }
 
 /// Tuning of one ingest execution. Memory is bounded by `rowGroupRows`
-/// (the writer's row group) plus `batchRows` and one read block.
+/// (the writer's row group) plus `batchRows` (the batch, and one copy of it
+/// kept by the column sinks for the life of the run) and one read block.
 public struct IngestOptions: Sendable, Hashable {
     /// Rows per Parquet row group of the output chunk.
     public var rowGroupRows: Int = 1 << 20
