@@ -288,6 +288,7 @@ extension CoordinatorEngine {
         try db.run("""
             INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
             """, [e.execution, task.id])
+        if e.stage == .ingest { try db.recordSourceIdentity(run: e.run, ingestTask: task.id) }
         try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
                      detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
         try StateMachine.abandonExecutions(task: task.id, why: "execution \(e.execution) completed the task while this one had not reported",

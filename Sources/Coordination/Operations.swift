@@ -110,7 +110,13 @@ extension CoordinatorEngine {
                 let ingestSource = SpecOperators.ingestSource(source)
                 for file in source.resolvedFiles {
                     let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
-                    let digest = try await offPlanningThreads { try sha256(ofFile: file) }
+                    // CSV and JSON Lines: a stat placeholder, not a read of the
+                    // whole file; the ingests hash their ranges and the file's
+                    // identity replaces it when the last one commits
+                    // (`SourceIdentity`). Parquet shards are row groups: hashed whole here.
+                    let digest = ingestSource.format == .parquet
+                        ? try await offPlanningThreads { try sha256(ofFile: file) }
+                        : try SourceIdentity.placeholder(ofFile: file)
                     let chunk = ChunkRef(path: file, sha256: digest, bytes: size, kind: .source, name: source.name)
                     for s in try await planShardsOffPool(path: file, size: size, shardSize: Int64(source.shardSize.bytes), source: ingestSource) {
                         let ref = ShardRef(source: source.name, path: file, start: s.byteRange?.lowerBound, end: s.byteRange?.upperBound,

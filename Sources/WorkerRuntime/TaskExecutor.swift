@@ -131,6 +131,10 @@ public final class TaskExecutor: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw TaskFailure(.transient, "input \(path) does not exist")
         }
+        if input.kind == .source, SourceIdentity.isPlaceholder(input.sha256) {
+            try Self.checkUnchanged(path, placeholder: input.sha256)
+            return
+        }
         if input.kind == .source, let shard, shard.path == input.path || shard.path == path {
             let size = try Digest.size(path)
             let whole = shard.rowGroup == nil && (shard.start ?? 0) == 0 && (shard.end == nil || shard.end == size)
@@ -207,7 +211,29 @@ public final class TaskExecutor: Sendable {
         let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine,
                                                                                  rowGroup: shard.rowGroup),
                                            outputDir: dir, metadata: metadata(task) + [KeyValue("bis.input", path)])
-        return outcome(r)
+        // The shard's byte range hashed (the coordinator makes the file's
+        // identity from its ranges); only for a source submitted with a stat
+        // placeholder, checked again after so the hash is of the submitted file.
+        guard shard.rowGroup == nil,
+              let placeholder = task.inputs.first(where: { $0.kind == .source && $0.path == shard.path })?.sha256,
+              SourceIdentity.isPlaceholder(placeholder) else { return outcome(r) }
+        let hashed: SourceIdentity.Range
+        do { hashed = try SourceIdentity.sha256(ofFile: path, range: range) } catch {
+            throw TaskFailure(.transient, "\(error)")
+        }
+        try Self.checkUnchanged(path, placeholder: placeholder)
+        return outcome(r, result: SourceIdentity.resultJSON(hashed))
+    }
+
+    /// Refuses a source file whose stat differs from the placeholder
+    /// recorded at submit: permanent, the run reads what was submitted.
+    static func checkUnchanged(_ path: String, placeholder: String) throws {
+        let now: String
+        do { now = try SourceIdentity.placeholder(ofFile: path) } catch { throw TaskFailure(.transient, "\(error)") }
+        guard now == placeholder else {
+            throw TaskFailure(.permanent, "input \(path) changed after the run was submitted (it was \(placeholder), "
+                              + "it is now \(now)); submit the run again to read the new file")
+        }
     }
 
     private func runNormalize(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
