@@ -309,6 +309,10 @@ extension CoordinatorEngine {
         return true
     }
 
+    /// The (leader, follower) stages a fused task may carry: normalize in
+    /// ingest's task, validate in consolidate's.
+    static let fusable: [(Stage, Stage)] = [(.ingest, .normalize), (.consolidate, .validate)]
+
     /// The execution id a fused follower stage's record gets: the fused
     /// execution's, `.<stage>` appended (cut to the id limit).
     static func followerExecution(_ execution: String, _ stage: Stage) -> String {
@@ -324,12 +328,12 @@ extension CoordinatorEngine {
     /// its winner an execution of its own (`followerExecution`: same worker,
     /// attempt and times as the fused one, the follower's rows and result)
     /// that wrote the follower's outputs (files in the fused execution's
-    /// folder). Only validate after consolidate is accepted; nothing is
+    /// folder). Only the pairs in `fusable` are accepted; nothing is
     /// recorded when the follower's task exists already (an unfused one was
     /// planned). Returns whether it was recorded.
     private func commitFollower(_ f: FollowerResult, of e: TaskEvent, leader: TaskRecord, finish: StateMachine.Finish,
                                 _ db: Database, now: Double) throws -> Bool {
-        guard leader.stage == .consolidate, f.stage == .validate else {
+        guard Self.fusable.contains(where: { $0 == (leader.stage, f.stage) }) else {
             logger.warning("a fused result of a stage that is not fused there was ignored",
                            metadata: ["task.stage": "\(leader.stage.rawValue)", "follower.stage": "\(f.stage.rawValue)"])
             return false

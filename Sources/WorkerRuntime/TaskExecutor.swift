@@ -204,10 +204,25 @@ public final class TaskExecutor: Sendable {
         let path = try spec.confinedInput(shard.path)
         var range: Range<Int64>?
         if let start = shard.start, let end = shard.end { range = start..<end }
-        let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine,
-                                                                                 rowGroup: shard.rowGroup),
-                                           outputDir: dir, metadata: metadata(task) + [KeyValue("bis.input", path)])
-        return outcome(r)
+        let s = Shard(path: path, byteRange: range, firstLine: shard.firstLine, rowGroup: shard.rowGroup)
+        let ingestMetadata = metadata(task) + [KeyValue("bis.input", path)]
+        if let fused = task.fused, !fused.isEmpty {
+            guard fused == [.normalize] else {
+                throw TaskFailure(.permanent, "this worker fuses only normalize into ingest, not \(fused.map(\.rawValue))")
+            }
+            // normalize's files carry normalize's own metadata, as an unfused normalize's would.
+            let normalizeMetadata = [KeyValue("bis.stage", Stage.normalize.rawValue), KeyValue("bis.run", task.run),
+                                     KeyValue("bis.index", String(task.index))]
+            let (first, second) = try StageInvocation.ingestAndNormalize(spec, source: source, shard: s, outputDir: dir,
+                                                                         ingestMetadata: ingestMetadata,
+                                                                         normalizeMetadata: normalizeMetadata)
+            var o = outcome(first)
+            let n = outcome(second)
+            o.followers = [FollowerResult(stage: .normalize, outputs: n.outputs, rowsIn: n.rowsIn, rowsOut: n.rowsOut,
+                                          rowsQuarantined: n.rowsQuarantined, result: n.result)]
+            return o
+        }
+        return outcome(try StageInvocation.ingest(source, shard: s, outputDir: dir, metadata: ingestMetadata))
     }
 
     private func runNormalize(_ task: TaskMessage, spec: PipelineSpec, dir: String) throws -> TaskOutcome {
