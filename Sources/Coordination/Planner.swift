@@ -149,8 +149,9 @@ extension CoordinatorEngine {
 
     /// Whether a shard's normalize runs inside its ingest's task
     /// (`TaskMessage.fused`), on the same conditions as `fusesValidate`:
-    /// fusion on, `timeouts:` bounding both stages or neither, every live
-    /// worker that takes ingest also taking normalize.
+    /// fusion on, `timeouts:` bounding both stages or neither (and not one by
+    /// its own entry, the other only by `default:`), every live worker that
+    /// takes ingest also taking normalize.
     func fusesNormalize(_ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
         try fuses(.normalize, into: .ingest, spec, db, now: now)
     }
@@ -158,7 +159,13 @@ extension CoordinatorEngine {
     /// The conditions every fusion of `follower` into `leader`'s task shares.
     func fuses(_ follower: Stage, into leader: Stage, _ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
         guard options.fuseStages else { return false }
-        if let t = spec.timeouts, (t.seconds(for: leader) == nil) != (t.seconds(for: follower) == nil) { return false }
+        if let t = spec.timeouts {
+            if (t.seconds(for: leader) == nil) != (t.seconds(for: follower) == nil) { return false }
+            // One stage given a bound of its own, the other only `default:`
+            // (`{default: 1h, ingest: 3s}`): the summed bound would hide the
+            // short one the spec asks for, so each keeps its own.
+            if (t.byStage[leader] == nil) != (t.byStage[follower] == nil) { return false }
+        }
         let live = try String.fetchAll(db, sql: "SELECT stages FROM workers WHERE state = 'running' AND last_seen > ?",
                                        arguments: [now - Self.liveWorkerSeconds])
         return live.map { Set($0.split(separator: ",").map(String.init)) }

@@ -244,7 +244,8 @@ import WorkerRuntime
     }
 
     @Test func timeoutsOnOnlyOneOfTheStagesKeepThemUnfusedAndOnBothAreSummed() async throws {
-        for (timeouts, fused, seconds) in [("{ingest: 10m}", false, "600"), ("{ingest: 10m, normalize: 5m}", true, "900")] {
+        for (timeouts, fused, seconds) in [("{ingest: 10m}", false, "600"), ("{ingest: 10m, normalize: 5m}", true, "900"),
+                                          ("{default: 1h, ingest: 10m}", false, "600"), ("{default: 1h}", true, "7200")] {
             let (spec, _, rootPath) = try LocalRunTests.workspace()
             try (try String(contentsOfFile: spec, encoding: .utf8) + "timeouts: \(timeouts)\n")
                 .write(toFile: spec, atomically: true, encoding: .utf8)
