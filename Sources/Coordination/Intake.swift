@@ -288,7 +288,6 @@ extension CoordinatorEngine {
         try db.run("""
             INSERT OR IGNORE INTO edges(chunk, execution, direction) SELECT chunk, ?, 'in' FROM task_inputs WHERE task = ?
             """, [e.execution, task.id])
-        if e.stage == .ingest { try db.recordSourceIdentity(run: e.run, ingestTask: task.id) }
         try db.audit(actor: e.worker.id, action: "task.committed", run: e.run,
                      detail: "\(e.stage.rawValue)/\(e.index) execution \(e.execution)", at: now)
         try StateMachine.abandonExecutions(task: task.id, why: "execution \(e.execution) completed the task while this one had not reported",
@@ -307,8 +306,15 @@ extension CoordinatorEngine {
                                                   rowsQuarantined: f.rowsQuarantined))
             }
         }
+        // After the followers: a fused normalize names the same source shard
+        // as its input, and moves with the ingests to the file's identity.
+        if e.stage == .ingest { try db.recordSourceIdentity(run: e.run, ingestTask: task.id) }
         return true
     }
+
+    /// The (leader, follower) stages a fused task may carry: normalize in
+    /// ingest's task, validate in consolidate's.
+    static let fusable: [(Stage, Stage)] = [(.ingest, .normalize), (.consolidate, .validate)]
 
     /// The execution id a fused follower stage's record gets: the fused
     /// execution's, `.<stage>` appended (cut to the id limit).
@@ -325,12 +331,12 @@ extension CoordinatorEngine {
     /// its winner an execution of its own (`followerExecution`: same worker,
     /// attempt and times as the fused one, the follower's rows and result)
     /// that wrote the follower's outputs (files in the fused execution's
-    /// folder). Only validate after consolidate is accepted; nothing is
+    /// folder). Only the pairs in `fusable` are accepted; nothing is
     /// recorded when the follower's task exists already (an unfused one was
     /// planned). Returns whether it was recorded.
     private func commitFollower(_ f: FollowerResult, of e: TaskEvent, leader: TaskRecord, finish: StateMachine.Finish,
                                 _ db: Database, now: Double) throws -> Bool {
-        guard leader.stage == .consolidate, f.stage == .validate else {
+        guard Self.fusable.contains(where: { $0 == (leader.stage, f.stage) }) else {
             logger.warning("a fused result of a stage that is not fused there was ignored",
                            metadata: ["task.stage": "\(leader.stage.rawValue)", "follower.stage": "\(f.stage.rawValue)"])
             return false

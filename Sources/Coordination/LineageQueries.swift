@@ -118,8 +118,9 @@ extension CoordinatorEngine {
             let inputs = try Int64.fetchAll(db, sql: "SELECT chunk FROM edges WHERE execution = ? AND direction = 'in' ORDER BY chunk",
                                             arguments: [producer["id"] as String])
             node.inputs = try inputs.map { try trace(chunk: $0, db, memo: &memo, depth: depth + 1) }
-            if stage == .validate, var fused = try fusedConsolidate(run: producer["run"], index: producer["idx"],
-                                                                    follower: producer["id"], db) {
+            if let leader = Self.fusable.first(where: { $0.1 == stage })?.0,
+               var fused = try fusedLeader(leader, of: stage, run: producer["run"], index: producer["idx"],
+                                           follower: producer["id"], db) {
                 fused.inputs = node.inputs
                 // Its folder is the one validate's files lie in: removed with them.
                 fused.removedAt = node.removedAt
@@ -130,27 +131,31 @@ extension CoordinatorEngine {
         return node
     }
 
-    /// A validate that ran fused in its partition's consolidate task
-    /// (`Intake.followerExecution`): consolidate's step of the trace, which
-    /// wrote no chunk of its own. Shown as a node of kind `data` with no
-    /// sha256 and no bytes, path the fused execution's folder, named
-    /// "consolidate of partition N (fused into validate, not written)",
-    /// rows consolidate's rows out, produced by consolidate's execution; its
-    /// inputs are validate's (the partition's normalize chunks); removed
-    /// (`removedAt`) when validate's chunk is, the folder they share.
-    static func fusedConsolidate(run: String, index: Int, follower: String, _ db: Database) throws -> LineageNode? {
-        guard let leader = try Row.fetchOne(db, sql: """
+    /// A follower stage that ran fused in its leader's task
+    /// (`Intake.followerExecution`; validate in consolidate's, normalize in
+    /// ingest's): the leader's step of the trace, which wrote no chunk of its
+    /// own. Shown as a node of kind `data` with no sha256 and no bytes, path
+    /// the fused execution's folder, named e.g. "consolidate of partition N
+    /// (fused into validate, not written)" or "ingest of shard N (fused into
+    /// normalize, not written)", rows the leader's rows out, produced by the
+    /// leader's execution; its inputs are the follower's (the partition's
+    /// normalize chunks; the shard's source file); removed (`removedAt`)
+    /// when the follower's chunk is, the folder they share.
+    static func fusedLeader(_ leader: Stage, of follower: Stage, run: String, index: Int, follower execution: String,
+                            _ db: Database) throws -> LineageNode? {
+        guard let row = try Row.fetchOne(db, sql: """
             SELECT x.id, x.worker, x.attempt, x.rows_out FROM tasks t JOIN executions x ON x.id = t.winner
-            WHERE t.run = ? AND t.stage = 'consolidate' AND t.idx = ? AND t.state = 'succeeded'
-            """, arguments: [run, index]),
-            Self.followerExecution(leader["id"], .validate) == follower
+            WHERE t.run = ? AND t.stage = ? AND t.idx = ? AND t.state = 'succeeded'
+            """, arguments: [run, leader.rawValue, index]),
+            Self.followerExecution(row["id"], follower) == execution
         else { return nil }
-        let execution: String = leader["id"]
+        let id: String = row["id"]
+        let unit = leader == .ingest ? "shard" : "partition"
         return LineageNode(
-            kind: .data, path: "runs/\(run)/consolidate/\(index)/\(execution)", sha256: "", rows: leader["rows_out"] ?? 0, bytes: 0,
-            name: "consolidate of partition \(index) (fused into validate, not written)",
-            producedBy: .init(run: run, stage: .consolidate, task: FleetIDs.taskID(run: run, stage: .consolidate, index: index),
-                              execution: execution, worker: leader["worker"], attempt: leader["attempt"]),
+            kind: .data, path: "runs/\(run)/\(leader.rawValue)/\(index)/\(id)", sha256: "", rows: row["rows_out"] ?? 0, bytes: 0,
+            name: "\(leader.rawValue) of \(unit) \(index) (fused into \(follower.rawValue), not written)",
+            producedBy: .init(run: run, stage: leader, task: FleetIDs.taskID(run: run, stage: leader, index: index),
+                              execution: id, worker: row["worker"], attempt: row["attempt"]),
             inputs: [])
     }
 

@@ -155,9 +155,10 @@ extension CoordinatorEngine {
                          caller: caller)
             let record = try RunRecord.fetch(db, run)!
             var effects = IntakeEffects()
+            let fused: [Stage] = try fusesNormalize(parsed, db, now: now) ? [.normalize] : []
             for (i, (shard, source, label)) in shardList.enumerated() {
                 let chunk = try db.chunkID(source, run: nil)
-                try plan(record, parsed, .ingest, index: i, inputs: [(chunk, source)], shard: shard,
+                try plan(record, parsed, .ingest, index: i, inputs: [(chunk, source)], shard: shard, fused: fused,
                          label: "ingest of shard \(i) (\(label))", db, now: now, effects: &effects)
             }
             try StateMachine.startRun(run, db)

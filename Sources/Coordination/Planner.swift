@@ -25,7 +25,9 @@ extension CoordinatorEngine {
     /// tasks that do not exist yet, so calling it again (after a restart, a
     /// retry or a duplicate event) plans nothing twice.
     ///
-    /// - a shard's normalize as soon as its ingest committed (no barrier);
+    /// - a shard's normalize as soon as its ingest committed (no barrier); by
+    ///   default fused into the ingest task (`fusesNormalize`), committed with
+    ///   it (Intake, `commitFollower`), so planned here only when unfused;
     /// - consolidate of every partition once every normalize committed (the shuffle's barrier);
     /// - a partition's validate as soon as its consolidate committed; by default
     ///   fused into the consolidate task (`fusesValidate`), committed with it
@@ -141,12 +143,33 @@ extension CoordinatorEngine {
     /// `--stages`, from its heartbeats): validate never runs on a worker told
     /// not to run it. With no live worker known yet, fused.
     func fusesValidate(_ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
-        guard options.fuseStages, spec.consolidate != nil else { return false }
-        if let t = spec.timeouts, (t.seconds(for: .consolidate) == nil) != (t.seconds(for: .validate) == nil) { return false }
+        guard spec.consolidate != nil else { return false }
+        return try fuses(.validate, into: .consolidate, spec, db, now: now)
+    }
+
+    /// Whether a shard's normalize runs inside its ingest's task
+    /// (`TaskMessage.fused`), on the same conditions as `fusesValidate`:
+    /// fusion on, `timeouts:` bounding both stages or neither (and not one by
+    /// its own entry, the other only by `default:`), every live worker that
+    /// takes ingest also taking normalize.
+    func fusesNormalize(_ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
+        try fuses(.normalize, into: .ingest, spec, db, now: now)
+    }
+
+    /// The conditions every fusion of `follower` into `leader`'s task shares.
+    func fuses(_ follower: Stage, into leader: Stage, _ spec: PipelineSpec, _ db: Database, now: Double) throws -> Bool {
+        guard options.fuseStages else { return false }
+        if let t = spec.timeouts {
+            if (t.seconds(for: leader) == nil) != (t.seconds(for: follower) == nil) { return false }
+            // One stage given a bound of its own, the other only `default:`
+            // (`{default: 1h, ingest: 3s}`): the summed bound would hide the
+            // short one the spec asks for, so each keeps its own.
+            if (t.byStage[leader] == nil) != (t.byStage[follower] == nil) { return false }
+        }
         let live = try String.fetchAll(db, sql: "SELECT stages FROM workers WHERE state = 'running' AND last_seen > ?",
                                        arguments: [now - Self.liveWorkerSeconds])
         return live.map { Set($0.split(separator: ",").map(String.init)) }
-            .allSatisfy { !$0.contains(Stage.consolidate.rawValue) || $0.contains(Stage.validate.rawValue) }
+            .allSatisfy { !$0.contains(leader.rawValue) || $0.contains(follower.rawValue) }
     }
 
     /// A worker heard from this recently counts as live when deciding fusion.

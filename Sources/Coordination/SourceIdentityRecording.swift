@@ -11,8 +11,9 @@ import GRDB
 // if an ingest of the file fails) lineage shows the placeholder.
 
 extension Database {
-    /// After ingest task `task` of `run` committed: records its source
-    /// file's identity if it was the file's last ingest. Idempotent.
+    /// After ingest task `task` of `run` committed (and its fused followers
+    /// were recorded): records its source file's identity if it was the
+    /// file's last ingest. Idempotent.
     func recordSourceIdentity(run: String, ingestTask task: Int64) throws {
         guard let source = try Row.fetchOne(self, sql: """
             SELECT c.id, c.path, c.sha256, c.rows, c.bytes, c.kind, c.partition, c.name FROM task_inputs ti
@@ -33,14 +34,15 @@ extension Database {
         var chunk = ChunkRef(row: source)
         chunk.sha256 = identity
         let id = try chunkID(chunk, run: nil)
-        let ids = tasks.map { $0["id"] as Int64 }
-        let list = ids.map(String.init).joined(separator: ",")
-        try execute(sql: "UPDATE OR REPLACE task_inputs SET chunk = ? WHERE chunk = ? AND task IN (\(list))",
-                    arguments: [id, placeholder])
+        // Every task of this run that names the file: its ingests and, when
+        // fused, their normalize followers (whose inputs are the shard too).
+        try execute(sql: """
+            UPDATE OR REPLACE task_inputs SET chunk = ? WHERE chunk = ? AND task IN (SELECT id FROM tasks WHERE run = ?)
+            """, arguments: [id, placeholder, run])
         try execute(sql: """
             UPDATE OR REPLACE edges SET chunk = ? WHERE chunk = ? AND direction = 'in'
-            AND execution IN (SELECT id FROM executions WHERE task IN (\(list)))
-            """, arguments: [id, placeholder])
+            AND execution IN (SELECT e.id FROM executions e JOIN tasks t ON t.id = e.task WHERE t.run = ?)
+            """, arguments: [id, placeholder, run])
         let used = try Int.fetchOne(self, sql: """
             SELECT (SELECT COUNT(*) FROM task_inputs WHERE chunk = ?) + (SELECT COUNT(*) FROM edges WHERE chunk = ?)
             """, arguments: [placeholder, placeholder]) ?? 0

@@ -208,21 +208,40 @@ public final class TaskExecutor: Sendable {
         let path = try spec.confinedInput(shard.path)
         var range: Range<Int64>?
         if let start = shard.start, let end = shard.end { range = start..<end }
-        let r = try StageInvocation.ingest(source, shard: Shard(path: path, byteRange: range, firstLine: shard.firstLine,
-                                                                                 rowGroup: shard.rowGroup),
-                                           outputDir: dir, metadata: metadata(task) + [KeyValue("bis.input", path)])
+        let s = Shard(path: path, byteRange: range, firstLine: shard.firstLine, rowGroup: shard.rowGroup)
+        let ingestMetadata = metadata(task) + [KeyValue("bis.input", path)]
+        var o: TaskOutcome
+        if let fused = task.fused, !fused.isEmpty {
+            guard fused == [.normalize] else {
+                throw TaskFailure(.permanent, "this worker fuses only normalize into ingest, not \(fused.map(\.rawValue))")
+            }
+            // normalize's files carry normalize's own metadata, as an unfused normalize's would.
+            let normalizeMetadata = [KeyValue("bis.stage", Stage.normalize.rawValue), KeyValue("bis.run", task.run),
+                                     KeyValue("bis.index", String(task.index))]
+            let (first, second) = try StageInvocation.ingestAndNormalize(spec, source: source, shard: s, outputDir: dir,
+                                                                         ingestMetadata: ingestMetadata,
+                                                                         normalizeMetadata: normalizeMetadata)
+            o = outcome(first)
+            let n = outcome(second)
+            o.followers = [FollowerResult(stage: .normalize, outputs: n.outputs, rowsIn: n.rowsIn, rowsOut: n.rowsOut,
+                                          rowsQuarantined: n.rowsQuarantined, result: n.result)]
+        } else {
+            o = outcome(try StageInvocation.ingest(source, shard: s, outputDir: dir, metadata: ingestMetadata))
+        }
         // The shard's byte range hashed (the coordinator makes the file's
-        // identity from its ranges); only for a source submitted with a stat
-        // placeholder, checked again after so the hash is of the submitted file.
+        // identity from its ranges; fused or not, it is ingest's result);
+        // only for a source submitted with a stat placeholder, checked again
+        // after so the hash is of the submitted file.
         guard shard.rowGroup == nil,
               let placeholder = task.inputs.first(where: { $0.kind == .source && $0.path == shard.path })?.sha256,
-              SourceIdentity.isPlaceholder(placeholder) else { return outcome(r) }
+              SourceIdentity.isPlaceholder(placeholder) else { return o }
         let hashed: SourceIdentity.Range
         do { hashed = try SourceIdentity.sha256(ofFile: path, range: range) } catch {
             throw TaskFailure(.transient, "\(error)")
         }
         try Self.checkUnchanged(path, placeholder: placeholder)
-        return outcome(r, result: SourceIdentity.resultJSON(hashed))
+        o.result = SourceIdentity.resultJSON(hashed)
+        return o
     }
 
     /// Refuses a source file whose stat differs from the placeholder

@@ -42,15 +42,68 @@ public func ingest(
         quarantinePath: outputDir + "/quarantine.parquet",
         options: options, writerOptions: writerOptions)
     do {
-        switch source.format {
-        case .csv: try CSVIngest(run: run, source: source, shard: shard, options: options).parse()
-        case .jsonl: try JSONLinesIngest(run: run, source: source, shard: shard, options: options).parse()
-        case .parquet: try ParquetIngest(run: run, source: source, shard: shard, options: options).read()
-        }
+        try run.parse(shard: shard, options: options)
         return try run.finish()
     } catch {
         run.abandon()
         throw error
+    }
+}
+
+/// What a fused ingest (`ingest(…, into:)`) did: ingest's counts and its
+/// own quarantine; its rows went to the sink instead of a chunk.
+public struct FusedIngestResult: Sendable, Hashable {
+    /// Rows that did not fit, with file, line, column and reason; nil when none.
+    public var quarantine: WriteResult?
+    public var rowsRead: Int64
+    public var rowsWritten: Int64
+    public var rowsQuarantined: Int64
+}
+
+/// ingest of one shard whose typed batches (declared columns, then
+/// `_source_file` and `_source_line`) go to the sink `makeSink` builds from
+/// their schema, in order, instead of `ingest.parquet` (a fused task, issue
+/// 15: normalize's operators and shuffle). Unparseable rows still go to
+/// ingest's `quarantine.parquet` in `outputDir`. Memory: one batch, plus
+/// what the sink keeps. The caller finishes or abandons the sink.
+public func ingest(
+    shard: Shard,
+    source: IngestSource,
+    outputDir: String,
+    options: IngestOptions = IngestOptions(),
+    metadata: [KeyValue] = [],
+    into makeSink: (Schema) throws -> any BatchSink
+) throws -> FusedIngestResult {
+    try IngestRun.validate(source, file: shard.path)
+    try makeDirectories(outputDir)
+    var writerOptions = WriterOptions()
+    writerOptions.rowGroupRows = max(1, options.rowGroupRows)
+    writerOptions.compression = .zstd(level: options.zstdLevel)
+    writerOptions.keyValueMetadata = metadata
+    let run = try IngestRun(
+        source: source, file: shard.path, sink: makeSink,
+        quarantinePath: outputDir + "/quarantine.parquet",
+        options: options, writerOptions: writerOptions)
+    do {
+        try run.parse(shard: shard, options: options)
+        try run.flush()
+        let q = try run.quarantine.finish()
+        return FusedIngestResult(quarantine: q, rowsRead: run.rowsRead, rowsWritten: run.rowsWritten,
+                                 rowsQuarantined: run.quarantine.rows)
+    } catch {
+        run.abandon()
+        throw error
+    }
+}
+
+extension IngestRun {
+    /// Parses the shard by its format (the caller finishes, or abandons on failure).
+    func parse(shard: Shard, options: IngestOptions) throws {
+        switch source.format {
+        case .csv: try CSVIngest(run: self, source: source, shard: shard, options: options).parse()
+        case .jsonl: try JSONLinesIngest(run: self, source: source, shard: shard, options: options).parse()
+        case .parquet: try ParquetIngest(run: self, source: source, shard: shard, options: options).read()
+        }
     }
 }
 
@@ -81,7 +134,9 @@ final class IngestRun {
     private var fullBatchFiles: Column?
     let fields: [Field]
     let batchRows: Int
-    private let writer: ParquetWriter
+    /// `ingest.parquet`, or (fused) the sink the batches go to instead.
+    private let writer: ParquetWriter?
+    private let sink: (any BatchSink)?
     let quarantine: QuarantineSink
     /// Rows in the batch in progress (every sink holds this many).
     var rows = 0
@@ -135,8 +190,36 @@ final class IngestRun {
             (sinks + i).initialize(to: ColumnSink(field, capacity: batchRows))
         }
         writer = try ParquetWriter(path: chunkPath, schema: schema, options: writerOptions)
+        sink = nil
         quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
                                     writerOptions: writerOptions)
+    }
+
+    /// A fused run: batches go to `sink(schema)`, no chunk is written.
+    init(source: IngestSource, file: String, sink makeSink: (Schema) throws -> any BatchSink, quarantinePath: String,
+         options: IngestOptions, writerOptions: WriterOptions) throws {
+        self.source = source
+        self.file = file
+        schema = Schema(source.columns + Provenance.fields)
+        batchRows = max(1, min(options.batchRows, options.rowGroupRows))
+        lines = .allocate(capacity: batchRows)
+        fields = source.columns
+        sinks = .allocate(capacity: source.columns.count)
+        for (i, field) in source.columns.enumerated() {
+            (sinks + i).initialize(to: ColumnSink(field, capacity: batchRows))
+        }
+        writer = nil
+        quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
+                                    writerOptions: writerOptions)
+        do {
+            sink = try makeSink(schema)
+        } catch {
+            for c in fields.indices { sinks[c].deallocate() }
+            sinks.deinitialize(count: fields.count)
+            sinks.deallocate()
+            lines.deallocate()
+            throw error
+        }
     }
 
     deinit {
@@ -172,7 +255,7 @@ final class IngestRun {
         var all = columns
         all.append(try fileColumn(rowLines.count))
         all.append(try Column(.int64, .int64(rowLines)))
-        try writer.append(try ColumnBatch(schema: schema, columns: all))
+        try emit(try ColumnBatch(schema: schema, columns: all))
         rowsRead += Int64(rowLines.count)
         rowsWritten += Int64(rowLines.count)
     }
@@ -204,7 +287,12 @@ final class IngestRun {
     private func sizeWriter() {
         guard let (read, all) = progress?(), read > 0, all > read else { return }
         let more = Double(all - read) / Double(read) * Double(rowsWritten) * 1.02
-        writer.reserve(rows: Int(min(more, Double(Int32.max))) + 1)
+        writer?.reserve(rows: Int(min(more, Double(Int32.max))) + 1)
+    }
+
+    /// One batch to the chunk's writer, or to the fused sink.
+    private func emit(_ batch: ColumnBatch) throws {
+        if let writer { try writer.append(batch) } else { try sink!.append(batch) }
     }
 
     /// The batch's columns exist only in this call, so the sinks' buffers are
@@ -215,7 +303,7 @@ final class IngestRun {
         linesOut.removeAll(keepingCapacity: true)
         linesOut.append(contentsOf: UnsafeBufferPointer(start: lines, count: rows))
         columns.append(try Column(.int64, .int64(linesOut)))
-        try writer.append(try ColumnBatch(schema: schema, columns: columns))
+        try emit(try ColumnBatch(schema: schema, columns: columns))
     }
 
     /// `_source_file` for `n` rows: the file's bytes `n` times (the writer
@@ -234,13 +322,14 @@ final class IngestRun {
     func finish() throws -> IngestResult {
         try flush()
         let q = try quarantine.finish()
+        guard let writer else { throw IngestError.invalidSource(file: file, message: "a fused ingest has no chunk to finish") }
         let chunk = try writer.finish()
         return IngestResult(chunk: chunk, quarantine: q, rowsRead: rowsRead, rowsWritten: rowsWritten,
                             rowsQuarantined: quarantine.rows)
     }
 
     func abandon() {
-        writer.abandon()
+        writer?.abandon()
         quarantine.abandon()
     }
 }

@@ -171,6 +171,56 @@ extension StageInvocation {
         return out
     }
 
+    /// The file name of normalize's quarantine in a fused ingest-and-normalize
+    /// execution's folder (ingest's own keeps `quarantine.parquet`).
+    public static let fusedNormalizeQuarantine = "normalize-quarantine.parquet"
+
+    /// ingest and normalize of one shard as one task (a fused task, issue
+    /// 15): ingest's typed batches go straight into normalize's steps and
+    /// shuffle writer (`NormalizeWriter`), so `ingest.parquet` is never
+    /// written nor read back. Ingest's quarantine (`quarantine.parquet`, with
+    /// `ingestMetadata`) and normalize's partition chunks (`part-NNNNN`) and
+    /// quarantine (`fusedNormalizeQuarantine`, with `normalizeMetadata`)
+    /// land in `outputDir`. Returns each logical stage's own result:
+    /// ingest's outputs are its quarantine only.
+    public static func ingestAndNormalize(_ spec: PipelineSpec, source: SourceSpec, shard: Shard, outputDir: String,
+                                          ingestMetadata: [KeyValue], normalizeMetadata: [KeyValue])
+        throws -> (ingest: StageInvocationResult, normalize: StageInvocationResult) {
+        let compiled = try SpecOperators.normalize(spec)
+        let c = SpecOperators.consolidate(spec)
+        var writer: NormalizeWriter?
+        let i: FusedIngestResult
+        let n: NormalizeResult
+        do {
+            i = try Stages.ingest(shard: shard, source: SpecOperators.ingestSource(source), outputDir: outputDir,
+                                  metadata: ingestMetadata) { _ in
+                let w = try NormalizeWriter(steps: compiled.ops, caster: compiled.caster, partitionBy: c?.partitionBy ?? [],
+                                            partitions: spec.consolidate?.partitions ?? 1, outputDir: outputDir,
+                                            metadata: normalizeMetadata, quarantineName: fusedNormalizeQuarantine)
+                w.fallbackFile = shard.path
+                writer = w
+                return w
+            }
+            guard let w = writer else { throw StageInvocationError("ingest of \(shard.path) made no normalize writer") }
+            n = try w.finish()
+        } catch {
+            writer?.abandon()
+            throw error
+        }
+        var first = StageInvocationResult()
+        if let q = i.quarantine { first.outputs.append(StageOutput(q, kind: .quarantine)) }
+        first.rowsIn = i.rowsRead
+        first.rowsOut = i.rowsWritten
+        first.rowsQuarantined = i.rowsQuarantined
+        var second = StageInvocationResult()
+        second.outputs = n.partitions.map { StageOutput($0.chunk, kind: .data, partition: $0.partition) }
+        if let q = n.quarantine { second.outputs.append(StageOutput(q, kind: .quarantine)) }
+        second.rowsIn = n.rowsIn
+        second.rowsOut = n.rowsOut
+        second.rowsQuarantined = n.rowsQuarantined
+        return (first, second)
+    }
+
     /// consolidate: one partition's chunks merged, sorted and de-duplicated
     /// (`consolidated-NNNNN.parquet`).
     public static func consolidate(_ spec: PipelineSpec, partition p: Int, chunks: [String], outputDir: String,

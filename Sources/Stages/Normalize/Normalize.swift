@@ -26,42 +26,75 @@ public func normalize(
     partitionBy: [String], partitions: Int, outputDir: String,
     metadata: [KeyValue] = [], options: ShuffleOptions = ShuffleOptions()
 ) throws -> NormalizeResult {
-    let normalizer = Normalizer(steps: steps, caster: caster)
-    let shuffle = try ShuffleWriter(partitionBy: partitionBy, partitions: partitions, outputDir: outputDir,
-                                    metadata: metadata, options: options)
-    var quarantineOptions = WriterOptions()
-    quarantineOptions.compression = options.compression
-    quarantineOptions.keyValueMetadata = metadata
-    let quarantine = NormalizeQuarantine(path: outputDir + "/quarantine.parquet", options: quarantineOptions)
-    var rowsIn: Int64 = 0, rowsOut: Int64 = 0
-    var schema: Schema?
+    let writer = try NormalizeWriter(steps: steps, caster: caster, partitionBy: partitionBy, partitions: partitions,
+                                     outputDir: outputDir, metadata: metadata, options: options)
     do {
         for path in inputChunks {
             let reader = try ParquetReader(path: path)
+            writer.fallbackFile = path
             do {
-                try reader.forEachRowGroup { batch in
-                    rowsIn += Int64(batch.rowCount)
-                    var rejected: [RejectedRow] = []
-                    let out = try normalizer.apply(batch, rejected: &rejected)
-                    for var r in rejected {
-                        if r.file.isEmpty { r.file = path }
-                        try quarantine.add(r)
-                    }
-                    if schema == nil { schema = out.schema }
-                    rowsOut += Int64(out.rowCount)
-                    try shuffle.append(out)
-                }
+                try reader.forEachRowGroup { batch in try writer.append(batch) }
             } catch let error as OperatorError {
                 throw OperatorError.input(path: path, error)
             }
         }
+        return try writer.finish()
+    } catch {
+        writer.abandon()
+        throw error
+    }
+}
+
+/// normalize as a `BatchSink`: each batch through the steps, rejected rows
+/// to normalize's quarantine, the rest hash-partitioned by `ShuffleWriter`.
+/// `normalize(inputChunks:)` drives it row group by row group; a fused
+/// ingest (issue 15) drives it with ingest's batches, so ingest's chunk is
+/// never written. Memory: one batch plus the P partition writers' buffers.
+public final class NormalizeWriter: BatchSink {
+    private let normalizer: Normalizer
+    private let shuffle: ShuffleWriter
+    private let quarantine: NormalizeQuarantine
+    private var rowsIn: Int64 = 0, rowsOut: Int64 = 0
+    private var schema: Schema?
+    /// The file a rejected row without `_source_file` is said to come from.
+    public var fallbackFile = ""
+
+    /// `quarantineName`: the quarantine's file name in `outputDir`
+    /// (a fused task's ingest writes `quarantine.parquet` there).
+    public init(steps: [NormalizeOp], caster: (any ColumnCaster)? = nil, partitionBy: [String], partitions: Int,
+                outputDir: String, metadata: [KeyValue] = [], options: ShuffleOptions = ShuffleOptions(),
+                quarantineName: String = "quarantine.parquet") throws {
+        normalizer = Normalizer(steps: steps, caster: caster)
+        shuffle = try ShuffleWriter(partitionBy: partitionBy, partitions: partitions, outputDir: outputDir,
+                                    metadata: metadata, options: options)
+        var quarantineOptions = WriterOptions()
+        quarantineOptions.compression = options.compression
+        quarantineOptions.keyValueMetadata = metadata
+        quarantine = NormalizeQuarantine(path: outputDir + "/" + quarantineName, options: quarantineOptions)
+    }
+
+    public func append(_ batch: ColumnBatch) throws {
+        rowsIn += Int64(batch.rowCount)
+        var rejected: [RejectedRow] = []
+        let out = try normalizer.apply(batch, rejected: &rejected)
+        for var r in rejected {
+            if r.file.isEmpty { r.file = fallbackFile }
+            try quarantine.add(r)
+        }
+        if schema == nil { schema = out.schema }
+        rowsOut += Int64(out.rowCount)
+        try shuffle.append(out)
+    }
+
+    public func finish() throws -> NormalizeResult {
         var result = NormalizeResult(partitions: try shuffle.finish(), rowsIn: rowsIn, rowsOut: rowsOut, schema: schema)
         result.quarantine = try quarantine.finish()
         return result
-    } catch {
+    }
+
+    public func abandon() {
         shuffle.abandon()
         quarantine.abandon()
-        throw error
     }
 }
 
