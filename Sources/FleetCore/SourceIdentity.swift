@@ -97,11 +97,16 @@ public enum SourceIdentity {
         "{\"sourceRange\":{\"end\":\(r.end),\"sha256\":\"\(r.sha256)\",\"start\":\(r.start)}}"
     }
 
-    /// The range hash an ingest's `result` carries, nil when none.
+    /// The range hash an ingest's `result` carries, nil when none or when
+    /// it is not a SHA-256 (64 lowercase hex digits) over a non-empty or
+    /// empty range that starts at or after byte 0: a garbled result never
+    /// becomes a file's identity.
     public static func range(fromResult text: String?) -> Range? {
         struct Wrapper: Decodable { var sourceRange: Range? }
-        guard let text else { return nil }
-        return (try? JSONDecoder().decode(Wrapper.self, from: Data(text.utf8)))?.sourceRange
+        guard let text, let r = (try? JSONDecoder().decode(Wrapper.self, from: Data(text.utf8)))?.sourceRange else { return nil }
+        let hex = r.sha256.utf8.count == 64 && r.sha256.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        guard hex, r.start >= 0, r.end >= r.start else { return nil }
+        return r
     }
 }
 

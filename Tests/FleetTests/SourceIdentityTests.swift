@@ -36,6 +36,14 @@ import TestSupport
         let json = SourceIdentity.resultJSON(a)
         #expect(SourceIdentity.range(fromResult: json) == a)
         #expect(SourceIdentity.range(fromResult: nil) == nil)
+        // A garbled result never becomes an identity: not hex, a placeholder, a reversed range.
+        for bad in [SourceIdentity.Range(start: 0, end: 4_000, sha256: "stat:1:2:3"),
+                    SourceIdentity.Range(start: 0, end: 4_000, sha256: String(a.sha256.uppercased())),
+                    SourceIdentity.Range(start: 0, end: 4_000, sha256: String(a.sha256.dropLast())),
+                    SourceIdentity.Range(start: 4_000, end: 0, sha256: a.sha256),
+                    SourceIdentity.Range(start: -1, end: 4_000, sha256: a.sha256)] {
+            #expect(SourceIdentity.range(fromResult: SourceIdentity.resultJSON(bad)) == nil, "\(bad)")
+        }
     }
 
     /// A shard of a file submitted with a placeholder reports its range's
