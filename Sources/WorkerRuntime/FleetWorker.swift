@@ -216,6 +216,11 @@ public final class FleetWorker: Service, Sendable {
         // so that the fault meets that stage's own task, as without fusion
         // (the coordinator plans it once this one commits without it).
         if fault?.targetsFollower(of: message) == true { message.fused = nil }
+        // A stage fused into this task that this worker's --stages exclude
+        // (a fused message queued before it started, or re-sent by bis
+        // retry): run the task unfused; the coordinator plans that stage as
+        // its own task once this one commits without it.
+        if let f = message.fused, !f.allSatisfy(stages.contains) { message.fused = nil }
         let task = message
         let log = Self.logger(logger, task: task, execution: execution)
         defer { state.withLock { _ = $0.running.removeValue(forKey: execution) } }

@@ -124,9 +124,26 @@ import WorkerRuntime
         #expect(!fusedNodes.isEmpty && fusedNodes.allSatisfy {
             $0.sha256.isEmpty && $0.name?.contains("fused") == true && $0.inputs.allSatisfy { $0.producedBy?.stage == .normalize }
         })
-        // OpenLineage: validate's executions have their own events.
+        // OpenLineage: each validate's execution (the fused one's
+        // `<exec>.validate`) has its own START and COMPLETE, the COMPLETE
+        // listing validate's chunks as outputs.
         let events = try await fleet.engine.openLineage(done.id)
-        #expect(events.contains { $0.run.facets.bis_execution != nil && $0.job.name.contains("validate") })
+        let validateOutputs = try await db.read { db in
+            try Dictionary(grouping: Row.fetchAll(db, sql: """
+                SELECT t.winner, c.path FROM tasks t JOIN edges e ON e.execution = t.winner AND e.direction = 'out'
+                JOIN chunks c ON c.id = e.chunk WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [done.id]), by: { $0["winner"] as String }).mapValues { rows in
+                Set(rows.map { (($0["path"] as String).hasPrefix("/") ? "" : fleet.root.root + "/") + ($0["path"] as String) })
+            }
+        }
+        #expect(validateOutputs.count == 4 && validateOutputs.keys.allSatisfy { $0.hasSuffix(".validate") }, "\(validateOutputs.keys)")
+        for (execution, paths) in validateOutputs {
+            let own = events.filter { $0.run.facets.bis_execution?.execution == execution }
+            #expect(own.contains { $0.eventType == "START" && $0.job.name.hasSuffix(".validate") }, "no START for \(execution)")
+            let complete = own.filter { $0.eventType == "COMPLETE" }
+            #expect(complete.count == 1 && complete.allSatisfy { Set($0.outputs.map(\.name)) == paths && !paths.isEmpty },
+                    "\(execution): \(complete.map(\.outputs)) vs \(paths)")
+        }
 
         // A redelivered fused result (a new execution), and the same event again: nothing changes but a duplicate.
         let before = try await db.read { try Self.snapshot($0, run: done.id) }
@@ -318,6 +335,72 @@ import WorkerRuntime
             #expect(sent == 4)
         }
         noValidate.drain()
+        await fleet.stop()
+    }
+
+    @Test func aWorkerWhoseStagesExcludeValidateRunsAFusedMessageUnfused() async throws {
+        // The embedded worker takes every stage but consolidate: no live
+        // worker takes consolidate when it is planned, so it is planned fused.
+        // The fused messages then reach a worker started with --stages
+        // consolidate: it runs consolidate alone (consolidated-* chunks), and
+        // validate is planned and sent as its own task to the other worker.
+        let (spec, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath, stages: Stage.allCases.filter { $0 != .consolidate })
+        defer { fleet.cancel() }
+        let submitted = try await fleet.submit(spec)
+        let db = try Self.reader(fleet.root)
+        var planned = 0
+        for _ in 0..<3000 where planned < 4 {
+            planned = try await db.read {
+                try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'consolidate'", arguments: [submitted.id]) ?? 0
+            }
+            if planned < 4 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(planned == 4, "consolidate should have been planned")
+        let only = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: [.consolidate], concurrency: 1,
+                               identity: WorkerIdentity(id: "test:consolidate-only", host: "test", pid: 3, version: "test"),
+                               logger: Logger(label: "test.consolidate-only"))
+        let working = Task { try await only.run() }
+        defer { working.cancel() }
+        var done = try await fleet.engine.waitUntilSettled(submitted.id)
+        if done.state == .awaitingApproval {
+            _ = try await fleet.engine.approve(submitted.id, by: "ops@host")
+            done = try await fleet.engine.waitUntilSettled(submitted.id)
+        }
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        let consolidate = try #require(Self.stage(done, .consolidate))
+        let validate = try #require(Self.stage(done, .validate))
+        #expect(consolidate.succeeded == 4 && validate.succeeded == 4 && validate.rowsIn == consolidate.rowsOut)
+        #expect(!(try Self.publishedRows(done, root: fleet.root)).isEmpty)
+        let run = done.id
+        try await db.read { db in
+            // Sent fused (the stored body), run unfused by the consolidate-only worker.
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate'", arguments: [run]) {
+                #expect(try WireCoding.decode(TaskMessage.self, from: [UInt8](body)).fused == [.validate])
+            }
+            let consolidatedBy = try String.fetchAll(db, sql: """
+                SELECT DISTINCT x.worker FROM executions x JOIN tasks t ON t.winner = x.id WHERE t.run = ? AND t.stage = 'consolidate'
+                """, arguments: [run])
+            #expect(consolidatedBy == ["test:consolidate-only"], "\(consolidatedBy)")
+            let consolidated = try Int.fetchOne(db, sql: """
+                SELECT COUNT(DISTINCT partition) FROM chunks WHERE run = ? AND path LIKE 'runs/%/consolidate/%/consolidated-%'
+                """, arguments: [run])
+            #expect(consolidated == 4)
+            // validate: its own messages, its own executions, on the worker that takes it.
+            let sent = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM outbox o JOIN tasks t ON t.id = o.task WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [run])
+            #expect(sent == 4)
+            let validators = try Row.fetchAll(db, sql: """
+                SELECT x.id, x.worker FROM executions x JOIN tasks t ON t.winner = x.id WHERE t.run = ? AND t.stage = 'validate'
+                """, arguments: [run])
+            #expect(validators.count == 4 && validators.allSatisfy {
+                !($0["id"] as String).hasSuffix(".validate") && ($0["worker"] as String?) != "test:consolidate-only"
+            }, "\(validators)")
+            let paths = try String.fetchAll(db, sql: "SELECT path FROM chunks WHERE run = ? AND path LIKE '%/validated-%'", arguments: [run])
+            #expect(!paths.isEmpty && paths.allSatisfy { $0.contains("/validate/") }, "\(paths)")
+        }
+        only.drain()
         await fleet.stop()
     }
 

@@ -164,13 +164,14 @@ struct EmbeddedFleet {
     let worker: FleetWorker
     let working: Task<Void, Error>
 
-    init(root path: String, options: CoordinatorOptions = CoordinatorOptions(), fault: FaultSwitch? = nil) async throws {
+    init(root path: String, options: CoordinatorOptions = CoordinatorOptions(), fault: FaultSwitch? = nil,
+         stages: [Stage] = Stage.allCases) async throws {
         root = ChunkStore(root: path)
         try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
         engine = CoordinatorEngine(store: try LineageStore(path: root.root + "/bis.db"), transport: transport, chunkStore: root,
                                    options: options)
         try await engine.start()
-        let worker = FleetWorker(transport: transport, chunkStore: root, concurrency: 2, fault: fault,
+        let worker = FleetWorker(transport: transport, chunkStore: root, stages: stages, concurrency: 2, fault: fault,
                                  logger: Logger(label: "test.worker"))
         self.worker = worker
         working = Task { try await worker.run() }

@@ -79,12 +79,63 @@ import Testing
         }
         #expect(!opened && c.rowsIn == 0 && c.chunks.isEmpty)
 
+        // A rule that compiles but throws inside `append` (id * 2^60
+        // overflows from id 8 on, the last rows of the sorted merge), after
+        // earlier rows may have gone to the writers: the caller abandons the
+        // writer as a fused task does (StageInvocation.consolidateAndValidate)
+        // and nothing validate would have written is left in the folder.
         let chunks = try inputs(dir)
         let out = try dir.sub("bad")
-        #expect(throws: (any Error).self) {
-            _ = try consolidate(inputChunks: chunks, partitionBy: [], sortBy: ["id"], dedupe: nil, outputDir: out) { schema in
-                try ValidateWriter(schema: schema, rules: [VRule.notNull("missing")], partition: 0, outputDir: out)
+        var options = ConsolidateOptions()
+        options.memoryBudgetBytes = 1   // spills every batch: the merge hands on more than one batch
+        var validateOptions = ValidateOptions()
+        validateOptions.rowsPerChunk = 1
+        validateOptions.rowGroupRows = 1
+        var writer: ValidateWriter?
+        var thrown: (any Error)?
+        do {
+            _ = try consolidate(inputChunks: chunks, partitionBy: [], sortBy: ["id"], dedupe: nil, outputDir: out,
+                                options: options) { schema in
+                let w = try ValidateWriter(schema: schema, rules: [VRule.notNull("flag"),
+                                                                   VRule.expression("id * 1152921504606846976 > 0", name: "huge")],
+                                           partition: 0, outputDir: out, options: validateOptions)
+                writer = w
+                return w
             }
+        } catch {
+            writer?.abandon()
+            thrown = error
         }
+        #expect(writer != nil, "the writer should have been opened: the rule must fail in append, not in ValidateWriter.init")
+        #expect(thrown.map { "\($0)".contains("validate rule 'huge'") } == true, "\(String(describing: thrown))")
+        let left = try FileManager.default.contentsOfDirectory(atPath: out)
+            .filter { $0.hasPrefix("validated-") || $0 == "quarantine.parquet" }
+        #expect(left.isEmpty, "an abandoned fused validate should leave no files: \(left)")
+    }
+
+    /// A fused task's timeout stops it in the merge-and-validate tail:
+    /// `ValidateWriter.append` checks the execution's cancellation flag.
+    @Test func aTimedOutExecutionStopsInValidateWriterAppend() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        let out = try dir.sub("timeout")
+        let flag = ExecutionCancellation()
+        flag.cancel(ExecutionCancellation.timeoutMessage(seconds: 1))
+        var writer: ValidateWriter?
+        var thrown: (any Error)?
+        do {
+            try ExecutionCancellation.with(flag) {
+                // The sorter's input pass checks between chunks too: give
+                // the writer one batch directly, as the merge would.
+                let w = try ValidateWriter(schema: try ordersBatch([]).schema, rules: rules, partition: 0, outputDir: out)
+                writer = w
+                try w.append(try ordersBatch([(1, 5, "A")]))
+            }
+        } catch {
+            writer?.abandon()
+            thrown = error
+        }
+        let failure = try #require(thrown as? TaskFailure, "\(String(describing: thrown))")
+        #expect(failure.timedOut == true && failure.message.hasPrefix(ExecutionCancellation.timeoutPrefix), "\(failure)")
     }
 }

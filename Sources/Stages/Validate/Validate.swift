@@ -139,6 +139,9 @@ public final class ValidateWriter: BatchSink {
 
     /// Checks one batch (of `schema`'s columns) and writes its rows.
     public func append(_ batch: ColumnBatch) throws {
+        // A stage timeout stops here, batch by batch: fused into consolidate,
+        // this also stops the sorter's merge that feeds it.
+        try ExecutionCancellation.check()
         rowsIn += Int64(batch.rowCount)
         var failedRules = [[Int]](repeating: [], count: batch.rowCount)
         for (k, rule) in compiled.enumerated() {
