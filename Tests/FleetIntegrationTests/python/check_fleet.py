@@ -181,6 +181,19 @@ def running(db, run, stage):
     return [{"index": i, "execution": x, "pid": pid, "age": now - started} for i, x, pid, started in rows]
 
 
+def placeholders(db, run):
+    """Source chunks still carrying a stat placeholder: those `run`'s tasks
+    or executions name, and those in the whole store."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    named = con.execute("""
+        SELECT count(DISTINCT c.id) FROM chunks c WHERE c.sha256 LIKE 'stat:%' AND (
+            c.id IN (SELECT ti.chunk FROM task_inputs ti JOIN tasks t ON t.id = ti.task WHERE t.run = ?)
+            OR c.id IN (SELECT e.chunk FROM edges e JOIN executions x ON x.id = e.execution
+                        JOIN tasks t ON t.id = x.task WHERE t.run = ?))""", (run, run)).fetchone()[0]
+    total = con.execute("SELECT count(*) FROM chunks WHERE sha256 LIKE 'stat:%'").fetchone()[0]
+    return {"run": named, "store": total}
+
+
 def versions(root, dataset):
     base = os.path.join(root, "published", dataset)
     mismatches, counts = [], {}
@@ -227,6 +240,8 @@ elif mode == "executions":
     print(json.dumps(executions(sys.argv[2], sys.argv[3])))
 elif mode == "versions":
     print(json.dumps(versions(sys.argv[2], sys.argv[3])))
+elif mode == "placeholders":
+    print(json.dumps(placeholders(sys.argv[2], sys.argv[3])))
 elif mode == "running":
     print(json.dumps(running(sys.argv[2], sys.argv[3], sys.argv[4])))
 else:
