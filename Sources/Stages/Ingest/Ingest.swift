@@ -177,30 +177,30 @@ final class IngestRun {
         }
     }
 
-    init(source: IngestSource, file: String, chunkPath: String, quarantinePath: String,
-         options: IngestOptions, writerOptions: WriterOptions) throws {
-        self.source = source
-        self.file = file
-        schema = Schema(source.columns + Provenance.fields)
-        batchRows = max(1, min(options.batchRows, options.rowGroupRows))
-        lines = .allocate(capacity: batchRows)
-        fields = source.columns
-        sinks = .allocate(capacity: source.columns.count)
-        for (i, field) in source.columns.enumerated() {
-            (sinks + i).initialize(to: ColumnSink(field, capacity: batchRows))
-        }
-        writer = try ParquetWriter(path: chunkPath, schema: schema, options: writerOptions)
-        sink = nil
-        quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
-                                    writerOptions: writerOptions)
+    /// Writes the batches to `ingest.parquet` at `chunkPath`.
+    convenience init(source: IngestSource, file: String, chunkPath: String, quarantinePath: String,
+                     options: IngestOptions, writerOptions: WriterOptions) throws {
+        let schema = Schema(source.columns + Provenance.fields)
+        self.init(source: source, file: file, schema: schema,
+                  writer: try ParquetWriter(path: chunkPath, schema: schema, options: writerOptions), sink: nil,
+                  quarantinePath: quarantinePath, options: options, writerOptions: writerOptions)
     }
 
     /// A fused run: batches go to `sink(schema)`, no chunk is written.
-    init(source: IngestSource, file: String, sink makeSink: (Schema) throws -> any BatchSink, quarantinePath: String,
-         options: IngestOptions, writerOptions: WriterOptions) throws {
+    convenience init(source: IngestSource, file: String, sink makeSink: (Schema) throws -> any BatchSink,
+                     quarantinePath: String, options: IngestOptions, writerOptions: WriterOptions) throws {
+        let schema = Schema(source.columns + Provenance.fields)
+        self.init(source: source, file: file, schema: schema, writer: nil, sink: try makeSink(schema),
+                  quarantinePath: quarantinePath, options: options, writerOptions: writerOptions)
+    }
+
+    /// Nothing here throws: the writer or sink is made before the buffers
+    /// are allocated, so a failure leaves nothing to free.
+    private init(source: IngestSource, file: String, schema: Schema, writer: ParquetWriter?, sink: (any BatchSink)?,
+                 quarantinePath: String, options: IngestOptions, writerOptions: WriterOptions) {
         self.source = source
         self.file = file
-        schema = Schema(source.columns + Provenance.fields)
+        self.schema = schema
         batchRows = max(1, min(options.batchRows, options.rowGroupRows))
         lines = .allocate(capacity: batchRows)
         fields = source.columns
@@ -208,18 +208,10 @@ final class IngestRun {
         for (i, field) in source.columns.enumerated() {
             (sinks + i).initialize(to: ColumnSink(field, capacity: batchRows))
         }
-        writer = nil
+        self.writer = writer
+        self.sink = sink
         quarantine = QuarantineSink(file: file, path: quarantinePath, rawLimit: options.quarantineRawLimit,
                                     writerOptions: writerOptions)
-        do {
-            sink = try makeSink(schema)
-        } catch {
-            for c in fields.indices { sinks[c].deallocate() }
-            sinks.deinitialize(count: fields.count)
-            sinks.deallocate()
-            lines.deallocate()
-            throw error
-        }
     }
 
     deinit {
