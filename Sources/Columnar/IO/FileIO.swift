@@ -12,10 +12,12 @@ final class AtomicFileSink {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 20
-    private var hasher = Checksum()
+    /// Nil for a scratch file, which nobody identifies by its hash.
+    private var hasher: Checksum?
     private(set) var offset: Int64 = 0
 
-    init(path: String) throws {
+    init(path: String, hashing: Bool = true) throws {
+        hasher = hashing ? Checksum() : nil
         finalPath = path
         let (dir, name) = splitPath(path)
         var rng = SystemRandomNumberGenerator()
@@ -34,7 +36,7 @@ final class AtomicFileSink {
     }
 
     func write(_ bytes: [UInt8]) throws {
-        bytes.withUnsafeBytes { hasher.update($0) }
+        if hasher != nil { bytes.withUnsafeBytes { hasher!.update($0) } }
         offset += Int64(bytes.count)
         // Pages (usually tens of KiB and more) go straight to the file;
         // page headers and footers gather in the buffer.
@@ -65,10 +67,11 @@ final class AtomicFileSink {
         }
     }
 
-    /// Flushes, fsyncs, renames to the final path; returns the sha256 hex.
-    func commit() throws -> String {
+    /// Flushes, fsyncs (unless `durable` is false), renames to the final
+    /// path; returns the sha256 hex, or "" when the sink does not hash.
+    func commit(durable: Bool = true) throws -> String {
         try flushBuffer()
-        guard fsync(fd) == 0 else { throw ColumnarError.io("cannot fsync \(tempPath)", errno: errno) }
+        guard !durable || fsync(fd) == 0 else { throw ColumnarError.io("cannot fsync \(tempPath)", errno: errno) }
         guard close(fd) == 0 else {
             fd = -1
             unlink(tempPath)
@@ -80,13 +83,15 @@ final class AtomicFileSink {
             unlink(tempPath)
             throw ColumnarError.io("cannot rename \(tempPath) to \(finalPath)", errno: e)
         }
-        let dir = splitPath(finalPath).dir
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            close(dfd)
+        if durable {
+            let dir = splitPath(finalPath).dir
+            let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 {
+                _ = fsync(dfd)
+                close(dfd)
+            }
         }
-        return hasher.finalize()
+        return hasher?.finalize() ?? ""
     }
 
     /// Drops the temp file.

@@ -120,9 +120,13 @@ final class ChunkEncoder {
             dictionary = DictionaryEncoding.build(
                 dense, maxDistinct: nonNull / 2, maxBytes: options.dictionaryPageBytes)
         }
-        // Statistics over the dictionary are the same and cheaper.
-        let stats = ChunkStatistics.compute(dictionary?.values ?? dense, nullCount: column.nullCount)
-        if case .decimal(let precision, let scale) = field.type {
+        // Statistics over the dictionary are the same and cheaper. A
+        // scratch file's reader needs none, and its values were checked
+        // when they were first written.
+        let stats = options.scratch
+            ? ChunkStatistics(min: nil, max: nil, nullCount: Int64(column.nullCount))
+            : ChunkStatistics.compute(dictionary?.values ?? dense, nullCount: column.nullCount)
+        if !options.scratch, case .decimal(let precision, let scale) = field.type {
             try ChunkEncoder.checkDecimalRange(stats, precision: precision, scale: scale)
         }
         var record = ColumnChunkRecord(

@@ -26,7 +26,7 @@ public final class ParquetWriter {
         self.schema = schema
         self.options = options
         encoder = try ChunkEncoder(options: options)
-        sink = try AtomicFileSink(path: path)
+        sink = try AtomicFileSink(path: path, hashing: !options.scratch)
         builders = BuilderPool.shared.take(schema.fields)
         try sink.write(Array("PAR1".utf8))
     }
@@ -129,7 +129,7 @@ public final class ParquetWriter {
             try sink.write(ChunkStatistics.littleEndian(UInt32(footer.count)))
             try sink.write(Array("PAR1".utf8))
             let bytes = sink.offset
-            let digest = try sink.commit()
+            let digest = try sink.commit(durable: !options.scratch)
             releaseBuilders()
             return WriteResult(path: sink.finalPath, sha256: digest, rows: totalRows, bytes: bytes)
         } catch {

@@ -21,6 +21,11 @@ public struct WriterOptions: Sendable {
     public var dictionary: Bool = true
     public var dictionaryPageBytes: Int = 1 << 20
     public var keyValueMetadata: [KeyValue] = []
+    /// A temporary file that only the writing process reads back, such as
+    /// a sort's spilled run: no SHA-256 (`WriteResult.sha256` is empty), no
+    /// column statistics and no fsync. Never for a chunk that another task,
+    /// a reader outside the process, or lineage sees.
+    public var scratch: Bool = false
     public var createdBy: String = "bis-fleet version 0.1.0"
 
     public init() {}
