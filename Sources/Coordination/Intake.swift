@@ -279,6 +279,20 @@ extension CoordinatorEngine {
             effects.reclaim.append(chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution))
             return false
         }
+        if let problem = try fusionProblem(e, task: task, db) {
+            // Not committed: failed like a transient failure (retried up to
+            // the stage's attempts), its files reclaimed, and said why.
+            logger.warning("a fused result was refused", metadata: ["task.id": "\(e.taskID)", "execution": "\(e.execution)",
+                                                                    "problem": "\(problem)"])
+            let failure = TaskFailure(.transient, "the result was refused: \(problem)")
+            var failed = finish
+            failed.failure = failure
+            try StateMachine.finishExecution(e.execution, .fail, failed, db)
+            effects.reclaim.append(chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution))
+            guard task.attempt == e.attempt, runState == .running || runState == .awaitingApproval else { return false }
+            try failOrRetry(task, failure: failure, via: "execution \(e.execution) on \(e.worker.host)", db, now: now, effects: &effects)
+            return true
+        }
         try StateMachine.finishExecution(e.execution, .succeed, finish, db)
         try StateMachine.commitWinner(task.id, execution: e.execution, result: e.result, at: now, db)
         for c in e.outputs {
@@ -312,15 +326,51 @@ extension CoordinatorEngine {
         return true
     }
 
+    /// Why a success cannot be committed as it came, or nil. Its fused
+    /// results must be of stages this task was sent fused with (the stored
+    /// message's `fused`), with execution ids that fit, and name only data,
+    /// quarantine and result files in the fused execution's own folder (a
+    /// follower writes nowhere else; the leader's own outputs are checked as
+    /// any task's). A task sent fused that returns no fused result must have
+    /// run unfused, so it wrote its own data: a result with rows out but no
+    /// data and no followers would leave the next stage nothing to read.
+    private func fusionProblem(_ e: TaskEvent, task: TaskRecord, _ db: Database) throws -> String? {
+        let followers = e.followers ?? []
+        let body = try Data.fetchOne(db, sql: "SELECT body FROM tasks WHERE id = ?", arguments: [task.id])
+        let sent = body.flatMap { try? WireCoding.decode(TaskMessage.self, from: [UInt8]($0)) }?.fused ?? []
+        guard !followers.isEmpty else {
+            if !sent.isEmpty, e.rowsOut > 0, !e.outputs.contains(where: { $0.kind == .data }) {
+                return "the task was sent fused with \(sent.map(\.rawValue).joined(separator: ", ")), and its result has "
+                    + "\(e.rowsOut) rows out but neither data of its own nor a fused result"
+            }
+            return nil
+        }
+        let folder = chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution) + "/"
+        for f in followers {
+            guard sent.contains(f.stage), Self.fusable.contains(where: { $0 == (task.stage, f.stage) }) else {
+                return "it carries a \(f.stage.rawValue) result, but the task was not sent fused with \(f.stage.rawValue)"
+            }
+            guard Self.followerExecution(e.execution, f.stage) != nil else {
+                return "execution id \(e.execution) is too long to name its fused \(f.stage.rawValue) execution"
+            }
+            for o in f.outputs where !([.data, .quarantine, .result].contains(o.kind) && o.path.hasPrefix(folder)) {
+                return "fused \(f.stage.rawValue) output \(o.path) (\(o.kind.rawValue)) is not a data, quarantine or result "
+                    + "file in the execution's folder \(folder)"
+            }
+        }
+        return nil
+    }
+
     /// The (leader, follower) stages a fused task may carry: normalize in
     /// ingest's task, validate in consolidate's.
     static let fusable: [(Stage, Stage)] = [(.ingest, .normalize), (.consolidate, .validate)]
 
     /// The execution id a fused follower stage's record gets: the fused
-    /// execution's, `.<stage>` appended (cut to the id limit).
-    static func followerExecution(_ execution: String, _ stage: Stage) -> String {
-        let suffix = "." + stage.rawValue
-        return String(execution.prefix(FleetIDs.maximumIDLength - suffix.count)) + suffix
+    /// execution's, `.<stage>` appended; nil when that is past the id limit
+    /// (cutting it could name another execution).
+    static func followerExecution(_ execution: String, _ stage: Stage) -> String? {
+        let id = execution + "." + stage.rawValue
+        return id.count <= FleetIDs.maximumIDLength ? id : nil
     }
 
     /// A fused task's follower stage (`TaskMessage.fused`), recorded in the
@@ -331,16 +381,12 @@ extension CoordinatorEngine {
     /// its winner an execution of its own (`followerExecution`: same worker,
     /// attempt and times as the fused one, the follower's rows and result)
     /// that wrote the follower's outputs (files in the fused execution's
-    /// folder). Only the pairs in `fusable` are accepted; nothing is
+    /// folder). `fusionProblem` has refused any result whose followers are
+    /// not what this task was sent with; nothing is
     /// recorded when the follower's task exists already (an unfused one was
     /// planned). Returns whether it was recorded.
     private func commitFollower(_ f: FollowerResult, of e: TaskEvent, leader: TaskRecord, finish: StateMachine.Finish,
                                 _ db: Database, now: Double) throws -> Bool {
-        guard Self.fusable.contains(where: { $0 == (leader.stage, f.stage) }) else {
-            logger.warning("a fused result of a stage that is not fused there was ignored",
-                           metadata: ["task.stage": "\(leader.stage.rawValue)", "follower.stage": "\(f.stage.rawValue)"])
-            return false
-        }
         guard try TaskRecord.fetch(db, run: e.run, stage: f.stage, index: e.index) == nil else { return false }
         // Its message as an unfused task's would be (never sent): the leader's, for this stage.
         var body = Data()
@@ -357,7 +403,7 @@ extension CoordinatorEngine {
                                              maxAttempts: options.policy.maxAttempts(for: f.stage), body: body, label: label,
                                              at: leader.plannedAt, db)
         try db.run("INSERT OR IGNORE INTO task_inputs(task, chunk) SELECT ?, chunk FROM task_inputs WHERE task = ?", [id, leader.id])
-        let execution = Self.followerExecution(e.execution, f.stage)
+        guard let execution = Self.followerExecution(e.execution, f.stage) else { return false }  // refused before
         try StateMachine.createExecution(execution, task: id, attempt: e.attempt, worker: e.worker,
                                          deliveryCount: e.deliveryCount, startedAt: e.startedAt.timeIntervalSince1970, db)
         var own = finish

@@ -404,6 +404,96 @@ import WorkerRuntime
         await fleet.stop()
     }
 
+    @Test func aFusedResultThatOverstepsIsRefusedAndRetried() async throws {
+        // No worker takes consolidate: its tasks are planned fused and wait,
+        // open, for the results sent here by hand, each wrong in one way.
+        let (spec, _, rootPath) = try LocalRunTests.workspace()
+        let fleet = try await EmbeddedFleet(root: rootPath, stages: Stage.allCases.filter { $0 != .consolidate })
+        defer { fleet.cancel() }
+        let submitted = try await fleet.submit(spec)
+        let db = try Self.reader(fleet.root)
+        var bodies = [Data]()
+        for _ in 0..<3000 where bodies.count < 4 {
+            bodies = try await db.read {
+                try Data.fetchAll($0, sql: "SELECT body FROM tasks WHERE run = ? AND stage = 'consolidate' ORDER BY idx",
+                                  arguments: [submitted.id])
+            }
+            if bodies.count < 4 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let messages = try bodies.map { try WireCoding.decode(TaskMessage.self, from: [UInt8]($0)) }
+        try #require(messages.count == 4 && messages.allSatisfy { $0.fused == [.validate] })
+        func folder(_ m: TaskMessage, _ x: String) -> String {
+            fleet.root.executionDirectory(run: m.run, stage: m.stage, index: m.index, execution: x)
+        }
+        func chunk(_ path: String, _ kind: ChunkRef.Kind) -> ChunkRef {
+            ChunkRef(path: path, sha256: String(repeating: "0", count: 64), rows: 1, bytes: 1, kind: kind)
+        }
+        let outside = "is not a data, quarantine or result file in the execution's folder"
+        var sent = [(execution: String, problem: String)]()
+        for (i, m) in messages.enumerated() {
+            let x = i == 3 ? String(repeating: "x", count: FleetIDs.maximumIDLength - 2) : FleetIDs.newExecutionID()
+            let (follower, problem): (FollowerResult, String) = switch i {
+            case 0: (FollowerResult(stage: .validate, outputs: [chunk("published/orders/x.parquet", .data)], rowsIn: 1, rowsOut: 1), outside)
+            case 1: (FollowerResult(stage: .validate, outputs: [chunk(folder(m, x) + "/r.html", .report)], rowsIn: 1, rowsOut: 1), outside)
+            case 2: (FollowerResult(stage: .normalize, rowsIn: 1, rowsOut: 1), "the task was not sent fused with normalize")
+            default: (FollowerResult(stage: .validate, outputs: [chunk(folder(m, x) + "/validated-00000.parquet", .data)],
+                                     rowsIn: 1, rowsOut: 1), "is too long to name its fused validate execution")
+            }
+            sent.append((x, problem))
+            try await fleet.transport.publishEvent(TaskEvent(
+                kind: .succeeded, task: m, execution: x, worker: WorkerIdentity(id: "test:rogue", host: "test", pid: 9, version: "test"),
+                deliveryCount: 1, startedAt: Date(), finishedAt: Date(), rowsIn: 1, rowsOut: 1, followers: [follower]))
+        }
+        // Sent fused, back with rows out but neither data nor a fused result.
+        let bare = FleetIDs.newExecutionID()
+        sent.append((bare, "neither data of its own nor a fused result"))
+        try await fleet.transport.publishEvent(TaskEvent(
+            kind: .succeeded, task: messages[0], execution: bare, worker: WorkerIdentity(id: "test:rogue", host: "test", pid: 9, version: "test"),
+            deliveryCount: 1, startedAt: Date(), finishedAt: Date(), rowsIn: 5, rowsOut: 5))
+
+        let ids = sent.map(\.execution)
+        var states = [String: Row]()
+        for _ in 0..<500 {
+            states = try await db.read { db in
+                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, state, error FROM executions WHERE id IN (?, ?, ?, ?, ?)",
+                                                                  arguments: StatementArguments(ids)).map { ($0["id"] as String, $0) })
+            }
+            if states.count == ids.count, states.values.allSatisfy({ ($0["state"] as String) != "running" }) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        for (x, problem) in sent {
+            let row = states[x]
+            #expect(row?["state"] as String? == "failed", "\(x.prefix(20)): \(String(describing: row))")
+            #expect((row?["error"] as String?)?.contains(problem) == true, "\(x.prefix(20)): \(String(describing: row)) lacks '\(problem)'")
+        }
+        // Nothing of theirs was recorded, and every consolidate task was retried.
+        let (validates, edges, attempts) = try await db.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE run = ? AND stage = 'validate'", arguments: [submitted.id]),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM edges WHERE execution IN (?, ?, ?, ?, ?)", arguments: StatementArguments(ids)),
+             try Int.fetchAll(db, sql: "SELECT attempt FROM tasks WHERE run = ? AND stage = 'consolidate' ORDER BY idx",
+                              arguments: [submitted.id]))
+        }
+        #expect(validates == 0)
+        #expect(edges == 0)
+        // Past here a wrongly committed result would leave the run waiting.
+        try #require(attempts == [2, 2, 2, 2] && sent.allSatisfy { states[$0.execution]?["state"] as String? == "failed" })
+        // A worker that takes consolidate then finishes the run.
+        let only = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: [.consolidate], concurrency: 1,
+                               identity: WorkerIdentity(id: "test:consolidate-only", host: "test", pid: 3, version: "test"),
+                               logger: Logger(label: "test.consolidate-only"))
+        let working = Task { try await only.run() }
+        defer { working.cancel() }
+        var done = try await fleet.engine.waitUntilSettled(submitted.id)
+        if done.state == .awaitingApproval {
+            _ = try await fleet.engine.approve(submitted.id, by: "ops@host")
+            done = try await fleet.engine.waitUntilSettled(submitted.id)
+        }
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        #expect(!(try Self.publishedRows(done, root: fleet.root)).isEmpty)
+        only.drain()
+        await fleet.stop()
+    }
+
     static func executions(_ db: Database, _ run: String, _ stage: String, _ idx: Int) throws -> [String] {
         try String.fetchAll(db, sql: """
             SELECT x.state FROM executions x JOIN tasks t ON t.id = x.task WHERE t.run = ? AND t.stage = ? AND t.idx = ? ORDER BY x.state
