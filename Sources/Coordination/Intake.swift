@@ -289,7 +289,13 @@ extension CoordinatorEngine {
             failed.failure = failure
             try StateMachine.finishExecution(e.execution, .fail, failed, db)
             effects.reclaim.append(chunkStore.executionDirectory(run: e.run, stage: e.stage, index: e.index, execution: e.execution))
-            guard task.attempt == e.attempt, runState == .running || runState == .awaitingApproval else { return false }
+            // As a reported failure: only the current attempt decides, and
+            // in a run that is no longer going the task fails outright.
+            guard task.attempt == e.attempt else { return false }
+            guard runState == .running || runState == .awaitingApproval else {
+                try markFailed(task, failure.message, db, now: now)
+                return false
+            }
             try failOrRetry(task, failure: failure, via: "execution \(e.execution) on \(e.worker.host)", db, now: now, effects: &effects)
             return true
         }
@@ -330,16 +336,27 @@ extension CoordinatorEngine {
     /// results must be of stages this task was sent fused with (the stored
     /// message's `fused`), with execution ids that fit, and name only data,
     /// quarantine and result files in the fused execution's own folder (a
-    /// follower writes nowhere else; the leader's own outputs are checked as
-    /// any task's). A task sent fused that returns no fused result must have
+    /// follower writes nowhere else; the leader's own outputs get only the
+    /// message check every result gets, `TaskEvent.validate`: relative
+    /// paths inside the data root). A task sent fused that returns no fused result must have
     /// run unfused, so it wrote its own data: a result with rows out but no
     /// data and no followers would leave the next stage nothing to read.
     private func fusionProblem(_ e: TaskEvent, task: TaskRecord, _ db: Database) throws -> String? {
         let followers = e.followers ?? []
-        let body = try Data.fetchOne(db, sql: "SELECT body FROM tasks WHERE id = ?", arguments: [task.id])
-        let sent = body.flatMap { try? WireCoding.decode(TaskMessage.self, from: [UInt8]($0)) }?.fused ?? []
+        // The usual case decided without reading the stored message (every
+        // result passes here: dispatch measured it).
+        if followers.isEmpty, e.rowsOut == 0 || e.outputs.contains(where: { $0.kind == .data }) { return nil }
+        guard let body = try Data.fetchOne(db, sql: "SELECT body FROM tasks WHERE id = ?", arguments: [task.id]) else {
+            return "its task has no stored message"
+        }
+        let sent: [Stage]
+        do {
+            sent = try WireCoding.decode(TaskMessage.self, from: [UInt8](body)).fused ?? []
+        } catch {
+            throw StoredValueError(table: "tasks", row: String(task.id), column: "body", value: "\(body.count) bytes (\(error))")
+        }
         guard !followers.isEmpty else {
-            if !sent.isEmpty, e.rowsOut > 0, !e.outputs.contains(where: { $0.kind == .data }) {
+            if !sent.isEmpty {
                 return "the task was sent fused with \(sent.map(\.rawValue).joined(separator: ", ")), and its result has "
                     + "\(e.rowsOut) rows out but neither data of its own nor a fused result"
             }
