@@ -25,6 +25,7 @@ import Testing
         (11, 9_600, 64, 5),  // one batch left in memory, merged from there
         (10, 9_600, 64, 5),  // the last batch spilled: nothing left in memory
         (11, 9_600, 3, 6),   // the merge is full: the last run is spilled too, then merge passes
+        (21, 9_600, 64, 11), // more spilled runs than memoryRunMaxSpilled (8): the last is spilled too
         (3, 1 << 30, 64, 0), // no spill at all
     ])
     func everyEndingGivesTheStableOrder(_ count: Int, _ budget: Int, _ fanIn: Int, _ runs: Int) throws {
@@ -52,5 +53,41 @@ import Testing
         expected.sort { a, b in a.key != b.key ? a.key < b.key : a.at < b.at }
         #expect(keys == expected.map { Optional($0.key) })
         #expect(positions == expected.map { Optional($0.at) })
+    }
+
+    /// Strings and nulls through spills whose buffers are reused from run to
+    /// run (offsets and validity emptied, capacity kept), and the last run
+    /// merged from memory: every value stays with its row.
+    @Test func stringsAndNullsSurviveReusedBuffers() throws {
+        let dir = try OpTempDir()
+        defer { dir.cleanup() }
+        var rng = OpRandom(seed: 7)
+        let input = try (0..<12).map { b in
+            try opBatch([
+                ("k", .int64, (0..<100).map { _ in rng.int(0...9) == 0 ? nil : .int(Int64(rng.int(0...9))) }),
+                ("s", .string, (0..<100).map { r in (b * 100 + r) % 7 == 0 ? nil : .string(String(repeating: "v", count: r % 13) + "\(b * 100 + r)") }),
+                ("at", .int64, (0..<100).map { .int(Int64(b * 100 + $0)) }),
+            ])
+        }
+        let sorter = ExternalSorter(schema: input[0].schema, keyIndices: [0], budgetBytes: 12_000,
+                                    tempDir: try dir.sub("spill"), runRowGroupRows: 64, mergeBatchRows: 50)
+        for b in input { try sorter.add(b) }
+        var got = [(k: Int64?, s: String?, at: Int64)]()
+        try sorter.finish { batch in
+            let k = opInts(batch.columns[0]), s = opStrings(batch.columns[1]), at = opInts(batch.columns[2])
+            for r in 0..<batch.rowCount { got.append((k[r], s[r], at[r]!)) }
+        }
+        #expect(sorter.spilledRuns >= 3 && sorter.spilledRuns <= ExternalSorter.memoryRunMaxSpilled)
+        var expected = [(k: Int64?, s: String?, at: Int64)]()
+        for b in input {
+            let k = opInts(b.columns[0]), s = opStrings(b.columns[1]), at = opInts(b.columns[2])
+            for r in 0..<b.rowCount { expected.append((k[r], s[r], at[r]!)) }
+        }
+        // Nulls first, then by key; ties in input order.
+        expected.sort { a, b in a.k != b.k ? (a.k ?? .min) < (b.k ?? .min) : a.at < b.at }
+        #expect(got.count == expected.count)
+        #expect(got.map(\.at) == expected.map(\.at))
+        #expect(got.map(\.s) == expected.map(\.s))
+        #expect(got.map(\.k) == expected.map(\.k))
     }
 }

@@ -8,8 +8,11 @@ import Columnar
 /// Sorts a stream of batches by key columns within a memory budget: rows are
 /// accumulated until their estimated bytes reach the budget, sorted (a
 /// permutation sort over the buffers) and spilled as a sorted run to a temp
-/// Parquet file; at the end the runs are k-way merged into the output.
-/// With no spill the rows are sorted in memory and written directly.
+/// Parquet file (a scratch file: plain, no hash, no fsync); at the end the
+/// rows still buffered are sorted in place and k-way merged, from memory,
+/// with the spilled runs into the output (when there are few spilled runs;
+/// otherwise they are spilled too). With no spill the rows are sorted in
+/// memory and written directly.
 ///
 /// The sort is stable: rows with equal keys keep their input order (in a
 /// run by the index tiebreak, across runs by run number, runs being made in
@@ -27,6 +30,9 @@ final class ExternalSorter {
     private var runs: [String] = []
     /// Sorted runs spilled from memory (merge passes not counted).
     private(set) var spilledRuns = 0
+    /// The last run stays in memory only when at most this many were
+    /// spilled, so that what the merge holds beside it stays small.
+    static let memoryRunMaxSpilled = 8
 
     init(schema: Schema, keyIndices: [Int], budgetBytes: Int, tempDir: String,
          runRowGroupRows: Int = 8192, mergeBatchRows: Int = 8192, fanIn: Int = 64) {
@@ -130,12 +136,13 @@ final class ExternalSorter {
             try drainSorted(blockRows: mergeBatchRows, keepCapacity: false, emit)
             return
         }
-        // The rows still buffered are the last run. When the merge can take
-        // it beside the spilled ones, it is sorted in place and merged from
-        // memory, not written out and read back: that saves a run's worth
-        // of encoding, writing and decoding, and holds no more than the
-        // budget the buffer already held.
-        if runs.count < fanIn, bufferedRows > 0 {
+        // The rows still buffered are the last run. With few spilled runs it
+        // is sorted in place and merged from memory, not written out and
+        // read back: that saves a run's worth of encoding, writing and
+        // decoding. The merge then holds the buffer (what the budget
+        // allowed) plus one row group per spilled run, at most
+        // `memoryRunMaxSpilled` of them (8 Ki rows each).
+        if runs.count <= Self.memoryRunMaxSpilled, runs.count < fanIn, bufferedRows > 0 {
             var cursors = try runs.enumerated().compactMap { try fileCursor($1, run: $0) }
             if let memory = try memoryCursor(run: runs.count) { cursors.append(memory) }
             try merge(cursors, into: emit)
@@ -182,7 +189,11 @@ final class ExternalSorter {
 
         /// Nil when the run has no rows.
         init?(run: Int, keyIndices: [Int], next: @escaping () throws -> ColumnBatch?) throws {
-            guard let first = try next() else { return nil }
+            var first: ColumnBatch
+            repeat {
+                guard let b = try next() else { return nil }
+                first = b
+            } while first.rowCount == 0
             self.run = run
             self.keyIndices = keyIndices
             self.next = next
@@ -216,19 +227,24 @@ final class ExternalSorter {
 
     /// The buffered rows as a run: sorted by a permutation, handed out
     /// `runRowGroupRows` rows at a time like a spilled run's row groups.
-    /// The buffers move into the cursor and are freed with it.
+    /// The buffers move into the cursor and are freed once it has handed
+    /// out its last block (the merge may go on with the other runs).
     private func memoryCursor(run: Int) throws -> Cursor? {
-        let batch = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
+        var batch: ColumnBatch? = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
         builders = schema.fields.map { ColumnBuilder($0.type) }
         bufferedRows = 0
-        let perm = SortKeys(batch, indices: keyIndices).sortedPermutation(count: batch.rowCount)
+        var perm = SortKeys(batch!, indices: keyIndices).sortedPermutation(count: batch!.rowCount)
         let blockRows = runRowGroupRows
         var start = 0
         return try Cursor(run: run, keyIndices: keyIndices) {
-            guard start < perm.count else { return nil }
+            guard let rows = batch, start < perm.count else {
+                batch = nil
+                perm = []
+                return nil
+            }
             let end = min(perm.count, start + blockRows)
             defer { start = end }
-            return Gather.batch(batch, Array(perm[start..<end]))
+            return Gather.batch(rows, Array(perm[start..<end]))
         }
     }
 
