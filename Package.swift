@@ -43,6 +43,9 @@ let package = Package(
             path: "Sources/CRabbitMQ",
             linkerSettings: [.linkedLibrary("rabbitmq")]
         ),
+        // glibc's <malloc.h>: the worker's heap setting (WorkerRuntime's
+        // ProcessResources.boundHeapRetention).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(
             name: "CZstd",
             path: "Sources/CZstd",
@@ -160,7 +163,7 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "FleetCore", "Columnar", "Stages",
+                "FleetCore", "Columnar", "Stages", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),   // FleetWorker is a Service
             ]

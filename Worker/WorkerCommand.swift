@@ -128,6 +128,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ProcessResources.boundHeapRetention()
         try resolvedLogFormat().bootstrap()
         var logger = Logger(label: "bis.worker")
         logger.logLevel = .info

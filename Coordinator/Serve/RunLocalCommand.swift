@@ -64,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ProcessResources.boundHeapRetention()
         try resolvedLogFormat().bootstrap(level: .warning)
         let env = ProcessInfo.processInfo.environment
         let root = ChunkStore(root: dataRoot ?? env["BIS_DATA_ROOT"] ?? ".bis/local")

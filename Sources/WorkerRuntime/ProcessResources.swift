@@ -1,5 +1,8 @@
 #if canImport(Glibc)
 import Glibc
+#if os(Linux)
+import CMalloc
+#endif
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -19,6 +22,27 @@ public struct ProcessResources: Sendable, Hashable {
     public init(cpuSeconds: Double, residentBytes: Int64?) {
         self.cpuSeconds = cpuSeconds
         self.residentBytes = residentBytes
+    }
+
+    /// Has glibc map every buffer of `bytes` or more on its own, handed
+    /// back to the system when freed, instead of serving it from its heap.
+    /// By default glibc raises that threshold to the largest buffer freed so
+    /// far (up to 32 MiB), after which row-group-sized buffers come from the
+    /// heap, which fragments over many tasks. Measured with `ops/bench/e2e`
+    /// (three runs in the same two workers; the larger worker's peak after
+    /// each run): without it SF1 about 584, 911, 1,008 MiB and SF5 969,
+    /// 1,019, 1,019 MiB; with 4 MiB, SF1 at most 524-671 MiB in three benches and
+    /// SF5 690, 838, 839 MiB: less growth, not none. 16 MiB let SF5 reach
+    /// 950 MiB. Left to the environment when `MALLOC_MMAP_THRESHOLD_` is
+    /// set. Returns false when glibc refused the setting.
+    @discardableResult
+    public static func boundHeapRetention(mmapThreshold bytes: Int32 = 4 << 20) -> Bool {
+        #if os(Linux)
+        guard getenv("MALLOC_MMAP_THRESHOLD_") == nil else { return true }
+        return bis_set_mmap_threshold(bytes) == 1
+        #else
+        return true
+        #endif
     }
 
     /// This process' now; nil when nothing can be read.

@@ -26,6 +26,12 @@ import WorkerRuntime
         #expect(ProcessResources.residentBytes(statm: "1 \(Int64.max) 2", pageSize: 4096) == nil, "overflow")
     }
 
+    /// glibc takes the worker's 4 MiB mmap threshold (mallopt answers 1).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil))
+    func glibcTakesTheWorkersHeapSetting() {
+        #expect(ProcessResources.boundHeapRetention())
+    }
+
     @Test func thisProcessHasCPUTimeAndResidentMemory() throws {
         let before = try #require(ProcessResources.current())
         var x: UInt64 = 1

@@ -225,6 +225,12 @@ def report(path, scale, workers, concurrency, partitions):
         print("  (duckdb: " + ", ".join(f"{k} {v:.2f} s" for k, v in d.get("phases", {}).items()) + ")")
     if f:
         print(f"  (fleet: cpu s and peak RSS are the workers'; the coordinator used {f['coordinator_cpu_seconds']:.1f} cpu s more)")
+        # The same worker processes serve every run: their peak (VmHWM) after
+        # each run shows memory that grows from run to run.
+        peaks = [r.get("worker_rss_kib", []) for r in fleet]
+        top = max((k for p in peaks for k in p), default=0) / 1024
+        print("  (workers' peak RSS MiB after each run: " + ", ".join("+".join(str(round(k / 1024)) for k in p) for p in peaks)
+              + f"; target <= 1024 each: {'met' if top <= 1024 else 'NOT met'})")
     if f and d:
         ratio = f["seconds"] / d["seconds"]
         print(f"ratio ours (fleet) / duckdb: {ratio:.2f}x   target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}")
