@@ -357,16 +357,7 @@ import WorkerRuntime
             if planned < 4 { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(planned == 4, "consolidate should have been planned")
-        let only = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: [.consolidate], concurrency: 1,
-                               identity: WorkerIdentity(id: "test:consolidate-only", host: "test", pid: 3, version: "test"),
-                               logger: Logger(label: "test.consolidate-only"))
-        let working = Task { try await only.run() }
-        defer { working.cancel() }
-        var done = try await fleet.engine.waitUntilSettled(submitted.id)
-        if done.state == .awaitingApproval {
-            _ = try await fleet.engine.approve(submitted.id, by: "ops@host")
-            done = try await fleet.engine.waitUntilSettled(submitted.id)
-        }
+        let done = try await Self.settleWithAConsolidateOnlyWorker(fleet, run: submitted.id)
         #expect(done.state == .succeeded, "\(done.message ?? "")")
         let consolidate = try #require(Self.stage(done, .consolidate))
         let validate = try #require(Self.stage(done, .validate))
@@ -400,7 +391,6 @@ import WorkerRuntime
             let paths = try String.fetchAll(db, sql: "SELECT path FROM chunks WHERE run = ? AND path LIKE '%/validated-%'", arguments: [run])
             #expect(!paths.isEmpty && paths.allSatisfy { $0.contains("/validate/") }, "\(paths)")
         }
-        only.drain()
         await fleet.stop()
     }
 
@@ -478,20 +468,27 @@ import WorkerRuntime
         // Past here a wrongly committed result would leave the run waiting.
         try #require(attempts == [2, 2, 2, 2] && sent.allSatisfy { states[$0.execution]?["state"] as String? == "failed" })
         // A worker that takes consolidate then finishes the run.
+        let done = try await Self.settleWithAConsolidateOnlyWorker(fleet, run: submitted.id)
+        #expect(done.state == .succeeded, "\(done.message ?? "")")
+        #expect(!(try Self.publishedRows(done, root: fleet.root)).isEmpty)
+        await fleet.stop()
+    }
+
+    /// Starts a worker that takes consolidate only, waits until the run
+    /// settles (approving it when it asks), and drains that worker.
+    static func settleWithAConsolidateOnlyWorker(_ fleet: EmbeddedFleet, run: String) async throws -> RunView {
         let only = FleetWorker(transport: fleet.transport, chunkStore: fleet.root, stages: [.consolidate], concurrency: 1,
                                identity: WorkerIdentity(id: "test:consolidate-only", host: "test", pid: 3, version: "test"),
                                logger: Logger(label: "test.consolidate-only"))
         let working = Task { try await only.run() }
         defer { working.cancel() }
-        var done = try await fleet.engine.waitUntilSettled(submitted.id)
+        var done = try await fleet.engine.waitUntilSettled(run)
         if done.state == .awaitingApproval {
-            _ = try await fleet.engine.approve(submitted.id, by: "ops@host")
-            done = try await fleet.engine.waitUntilSettled(submitted.id)
+            _ = try await fleet.engine.approve(run, by: "ops@host")
+            done = try await fleet.engine.waitUntilSettled(run)
         }
-        #expect(done.state == .succeeded, "\(done.message ?? "")")
-        #expect(!(try Self.publishedRows(done, root: fleet.root)).isEmpty)
         only.drain()
-        await fleet.stop()
+        return done
     }
 
     static func executions(_ db: Database, _ run: String, _ stage: String, _ idx: Int) throws -> [String] {
