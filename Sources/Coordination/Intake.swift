@@ -338,9 +338,10 @@ extension CoordinatorEngine {
     /// quarantine and result files in the fused execution's own folder (a
     /// follower writes nowhere else; the leader's own outputs get only the
     /// message check every result gets, `TaskEvent.validate`: relative
-    /// paths inside the data root). A task sent fused that returns no fused result must have
-    /// run unfused, so it wrote its own data: a result with rows out but no
-    /// data and no followers would leave the next stage nothing to read.
+    /// paths inside the data root). A task sent fused that returns no fused
+    /// result must have run unfused, so it wrote its own data: a result with
+    /// rows out but no data and no followers would leave the next stage
+    /// nothing to read.
     private func fusionProblem(_ e: TaskEvent, task: TaskRecord, _ db: Database) throws -> String? {
         let followers = e.followers ?? []
         // The usual case decided without reading the stored message (every

@@ -31,10 +31,11 @@ public struct ProcessResources: Sendable, Hashable {
     /// heap, which fragments over many tasks. Measured with `ops/bench/e2e`
     /// (three runs in the same two workers; the larger worker's peak after
     /// each run): without it SF1 about 584, 911, 1,008 MiB and SF5 969,
-    /// 1,019, 1,019 MiB; with 4 MiB, SF1 at most 524-671 MiB in three benches and
-    /// SF5 690, 838, 839 MiB: less growth, not none. 16 MiB let SF5 reach
-    /// 950 MiB. Left to the environment when `MALLOC_MMAP_THRESHOLD_` is
-    /// set. Returns false when glibc refused the setting.
+    /// 1,019, 1,019 MiB; with 4 MiB, SF1 at most 524-671 MiB in three
+    /// benches and SF5 690, 838, 839 MiB: less growth, not none. 16 MiB let
+    /// SF5 reach 950 MiB. Left to the environment when
+    /// `MALLOC_MMAP_THRESHOLD_` is set. Returns false when glibc refused the
+    /// setting.
     @discardableResult
     public static func boundHeapRetention(mmapThreshold bytes: Int32 = 4 << 20) -> Bool {
         #if os(Linux)
