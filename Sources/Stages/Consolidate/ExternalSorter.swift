@@ -78,12 +78,7 @@ final class ExternalSorter {
     /// drain lets them go, so that the merge does not hold them too.
     private func drainSorted(blockRows: Int, keepCapacity: Bool, _ emit: (ColumnBatch) throws -> Void) throws {
         do {
-            let batch = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
-            if !keepCapacity {
-                for i in builders.indices { builders[i] = ColumnBuilder(schema.fields[i].type) }
-            }
-            bufferedRows = 0
-            let perm = SortKeys(batch, indices: keyIndices).sortedPermutation(count: batch.rowCount)
+            let (batch, perm) = try takeBuffer(keepBuilders: keepCapacity)
             var start = 0
             while start < perm.count {
                 let end = min(perm.count, start + blockRows)
@@ -96,6 +91,18 @@ final class ExternalSorter {
         if keepCapacity {
             for i in builders.indices { builders[i].removeAll() }
         }
+    }
+
+    /// The buffered rows as one batch and their sort permutation; the
+    /// buffer counts as empty after. `keepBuilders`: the builders still
+    /// share the batch's buffers (to be emptied, keeping their capacity,
+    /// once the batch is gone); otherwise they start afresh and the batch
+    /// owns the buffers alone.
+    private func takeBuffer(keepBuilders: Bool) throws -> (ColumnBatch, [Int]) {
+        let batch = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
+        if !keepBuilders { builders = schema.fields.map { ColumnBuilder($0.type) } }
+        bufferedRows = 0
+        return (batch, SortKeys(batch, indices: keyIndices).sortedPermutation(count: batch.rowCount))
     }
 
     private func spill(last: Bool = false) throws {
@@ -230,10 +237,9 @@ final class ExternalSorter {
     /// The buffers move into the cursor and are freed once it has handed
     /// out its last block (the merge may go on with the other runs).
     private func memoryCursor(run: Int) throws -> Cursor? {
-        var batch: ColumnBatch? = try ColumnBatch(schema: schema, columns: builders.map { $0.build() })
-        builders = schema.fields.map { ColumnBuilder($0.type) }
-        bufferedRows = 0
-        var perm = SortKeys(batch!, indices: keyIndices).sortedPermutation(count: batch!.rowCount)
+        let (sorted, order) = try takeBuffer(keepBuilders: false)
+        var batch: ColumnBatch? = sorted
+        var perm = order
         let blockRows = runRowGroupRows
         var start = 0
         return try Cursor(run: run, keyIndices: keyIndices) {
